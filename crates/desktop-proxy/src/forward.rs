@@ -1,0 +1,189 @@
+//! Forwards one browser request to a desktop, and hands upgraded connections to the relay.
+
+use std::error::Error as StdError;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, Uri, Version};
+use http_body_util::BodyExt as _;
+use http_body_util::combinators::UnsyncBoxBody;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use secrecy::ExposeSecret as _;
+use tracing::{debug, warn};
+
+use crate::headers::{downstream_response_headers, upstream_request_headers};
+use crate::relay::relay;
+use crate::{ProxyError, Target, WebSocketRequest, tls};
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
+/// The response the portal returns to the browser.
+pub type ProxyResponse = Response<UnsyncBoxBody<Bytes, BoxError>>;
+
+/// The largest response head accepted from a desktop (hyper's smallest read buffer, and the
+/// seed's limit): a bigger one is refused with 502 rather than buffered.
+pub const MAX_UPSTREAM_HEAD: usize = 8 * 1024;
+
+/// Limits and timeouts for talking to desktops.
+#[derive(Debug, Clone)]
+pub struct ProxyConfig {
+    /// TCP (and TLS) connect to the desktop.
+    pub connect_timeout: Duration,
+    /// From sending the request until the desktop's response head has arrived.
+    pub response_timeout: Duration,
+    /// A WebSocket on which no byte moved either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Per-direction relay buffer.
+    pub relay_buffer_size: usize,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            relay_buffer_size: 16 * 1024,
+        }
+    }
+}
+
+/// What the portal knows about the browser's request that the desktop should be told.
+#[derive(Debug, Clone)]
+pub struct ForwardContext {
+    pub client_addr: SocketAddr,
+    /// The browser reached the portal over https.
+    pub https: bool,
+    /// The `Host` the browser used, for `X-Forwarded-Host`.
+    pub host: Option<HeaderValue>,
+    /// Path and query on the desktop, prefix already stripped; starts with `/`.
+    pub path_and_query: String,
+    /// Set when the request is a validated WebSocket upgrade.
+    pub websocket: Option<WebSocketRequest>,
+}
+
+/// The proxy: HTTP/1.1 clients for verified and unverified TLS, plus limits.
+#[derive(Clone)]
+pub struct Proxy {
+    verified: UpstreamClient,
+    unverified: UpstreamClient,
+    config: ProxyConfig,
+}
+
+impl Proxy {
+    pub fn new(config: ProxyConfig) -> Result<Self, ProxyError> {
+        let verified = HttpsConnectorBuilder::new()
+            .with_provider_and_native_roots(tls::provider())
+            .map_err(|e| ProxyError::Tls(format!("loading the system's root certificates: {e}")))?;
+        let unverified = HttpsConnectorBuilder::new().with_tls_config(tls::unverified_config()?);
+        Ok(Self {
+            verified: client(verified.https_or_http().enable_http1().wrap_connector(connector(&config)), &config),
+            unverified: client(unverified.https_or_http().enable_http1().wrap_connector(connector(&config)), &config),
+            config,
+        })
+    }
+
+    pub fn config(&self) -> &ProxyConfig {
+        &self.config
+    }
+
+    /// Sends `req` to `target`. For a WebSocket upgrade that the desktop accepts, returns the
+    /// 101 and relays bytes in the background once the browser's side is upgraded too.
+    pub async fn forward<B>(&self, target: &Target, mut req: Request<B>, ctx: ForwardContext) -> Result<ProxyResponse, ProxyError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let websocket = ctx.websocket.is_some();
+        let client_upgrade = websocket.then(|| hyper::upgrade::on(&mut req));
+        let (mut parts, body) = req.into_parts();
+        let uri: Uri = format!("{}://{}{}", target.scheme, target.authority(), ctx.path_and_query)
+            .parse()
+            .map_err(|e| ProxyError::Request(format!("upstream URI: {e}")))?;
+        let auth = target.basic_auth.as_ref().and_then(|a| {
+            let raw = format!("{}:{}", a.username, a.password.expose_secret());
+            HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))).ok()
+        });
+        upstream_request_headers(&mut parts.headers, &ctx, auth.as_ref(), websocket);
+        parts.uri = uri;
+        parts.version = Version::HTTP_11;
+        let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
+
+        let client = if target.verify_tls { &self.verified } else { &self.unverified };
+        let mut resp = tokio::time::timeout(self.config.response_timeout, client.request(upstream_req))
+            .await
+            .map_err(|_| ProxyError::Timeout(self.config.response_timeout))?
+            .map_err(|e| classify(e, target))?;
+
+        let upgraded = websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        downstream_response_headers(resp.headers_mut(), upgraded);
+        if let (true, Some(client_upgrade)) = (upgraded, client_upgrade) {
+            let upstream_upgrade = hyper::upgrade::on(&mut resp);
+            let (buffer, idle) = (self.config.relay_buffer_size, self.config.idle_timeout);
+            let desktop = target.desktop_id.clone();
+            tokio::spawn(async move {
+                let (client_io, upstream_io) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
+                    Ok(both) => both,
+                    Err(e) => {
+                        warn!(%desktop, error = %e, "WebSocket upgrade did not complete");
+                        return;
+                    }
+                };
+                match relay(TokioIo::new(client_io), TokioIo::new(upstream_io), buffer, idle).await {
+                    Ok(stats) => debug!(%desktop, ?stats, "WebSocket closed"),
+                    Err(e) => debug!(%desktop, error = %e, "WebSocket ended with an error"),
+                }
+            });
+            let (parts, _) = resp.into_parts();
+            return Ok(Response::from_parts(parts, http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync()));
+        }
+        Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))
+    }
+}
+
+fn connector(config: &ProxyConfig) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    // RFB input events are 6–8 bytes; Nagle would hold them back.
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(config.connect_timeout));
+    // The https connector decides the scheme.
+    http.enforce_http(false);
+    http
+}
+
+fn client(connector: HttpsConnector<HttpConnector>, _config: &ProxyConfig) -> UpstreamClient {
+    Client::builder(TokioExecutor::new())
+        // KasmVNC ≤ 1.3 matches `Host: `, `Connection: ` and `Authorization: Basic `
+        // case-sensitively; hyper would otherwise write lowercase names.
+        .http1_title_case_headers(true)
+        .http1_max_buf_size(MAX_UPSTREAM_HEAD)
+        .pool_idle_timeout(Duration::from_secs(30))
+        .build(connector)
+}
+
+fn classify(err: hyper_util::client::legacy::Error, target: &Target) -> ProxyError {
+    if err.is_connect() {
+        return ProxyError::Connect {
+            addr: target.authority(),
+            source: Box::new(err),
+        };
+    }
+    let mut source = err.source();
+    while let Some(e) = source {
+        if let Some(h) = e.downcast_ref::<hyper::Error>() {
+            if h.is_parse_too_large() {
+                return ProxyError::HeadTooLarge { limit: MAX_UPSTREAM_HEAD };
+            }
+            return ProxyError::Protocol(h.to_string());
+        }
+        source = e.source();
+    }
+    ProxyError::Protocol(err.to_string())
+}

@@ -1,0 +1,19 @@
+//! The desktop proxy: forwards HTTP and relays WebSockets to a resolved desktop.
+//!
+//! This crate knows nothing of the portal's state, SQL or Docker. It gets a [`Target`]
+//! (address, scheme, credentials, owners) from the [`RouteTable`] and relays bytes, which
+//! keeps it benchmarkable and fuzzable on its own.
+
+mod error;
+mod forward;
+mod headers;
+mod relay;
+mod routes;
+mod tls;
+mod upgrade;
+
+pub use error::ProxyError;
+pub use forward::{ForwardContext, MAX_UPSTREAM_HEAD, Proxy, ProxyConfig, ProxyResponse};
+pub use relay::RelayStats;
+pub use routes::{BasicAuth, RouteTable, Scheme, Target};
+pub use upgrade::{UpgradeError, WebSocketRequest, classify_upgrade};

@@ -1,0 +1,290 @@
+//! Configuration: defaults, then a TOML file, then environment variables; validated at start.
+//!
+//! Environment: `IRD_<KEY>` with `__` for nesting (`IRD_PROXY__IDLE_TIMEOUT_SECS=600`), and the
+//! seed project's names (`DATABASE_URI`, `KASM_VERIFY_SSL`, …) so an existing `.env` keeps
+//! working. `IRD_` wins over a seed name, both win over the file.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use desktop_runtime::StaticDesktop;
+use figment::Figment;
+use figment::providers::{Env, Format as _, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+/// A setting is wrong; the message names it and says what would be right.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("{0}")]
+    Parse(Box<figment::Error>),
+    #[error("setting `{setting}`: {message}")]
+    Invalid { setting: &'static str, message: String },
+}
+
+fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { setting, message: message.into() }
+}
+
+/// Everything the portal reads at start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// The URL browsers use; its origin is the only one allowed to open WebSockets.
+    /// Defaults to `http://{listen}`.
+    pub public_url: Option<Url>,
+    /// Where the embedded database and other state live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; defaults to SQLite in `data_dir`.
+    pub database_url: Option<String>,
+    /// Accepted for compatibility with the seed's `SECRET_KEY`; sessions are server-side, so
+    /// nothing is signed with it today.
+    #[serde(skip_serializing)]
+    pub secret_key: Option<SecretString>,
+    /// How long a sign-in lasts.
+    pub session_ttl_hours: u64,
+    pub kasm: KasmSettings,
+    pub proxy: ProxySettings,
+    pub static_desktops: Vec<StaticDesktop>,
+}
+
+/// Facts about Kasm containers (seed names `KASM_*`, `VNC_USER`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KasmSettings {
+    /// `https` (Kasm's default) or `http`.
+    pub protocol: String,
+    /// Verify the container's TLS certificate; Kasm's are self-signed, so off by default.
+    pub verify_ssl: bool,
+    pub container_port: u16,
+    pub vnc_user: String,
+    /// The seed's single desktop image, if set.
+    pub image: Option<String>,
+}
+
+/// Limits and timeouts of the desktop proxy.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySettings {
+    pub connect_timeout_secs: u64,
+    pub response_timeout_secs: u64,
+    /// A WebSocket on which no byte moved for this long is closed.
+    pub idle_timeout_secs: u64,
+    /// Largest request header block accepted from a browser.
+    pub max_header_bytes: usize,
+    /// Largest request body forwarded to a desktop or accepted by a form.
+    pub max_body_bytes: usize,
+    pub relay_buffer_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5020)),
+            public_url: None,
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            secret_key: None,
+            session_ttl_hours: 12,
+            kasm: KasmSettings::default(),
+            proxy: ProxySettings::default(),
+            static_desktops: Vec::new(),
+        }
+    }
+}
+
+impl Default for KasmSettings {
+    fn default() -> Self {
+        Self {
+            protocol: "https".into(),
+            verify_ssl: false,
+            container_port: 6901,
+            vnc_user: "kasm_user".into(),
+            image: None,
+        }
+    }
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self {
+            connect_timeout_secs: 5,
+            response_timeout_secs: 30,
+            idle_timeout_secs: 300,
+            max_header_bytes: 16 * 1024,
+            max_body_bytes: 16 * 1024 * 1024,
+            relay_buffer_bytes: 16 * 1024,
+        }
+    }
+}
+
+/// Seed variable → our key.
+const SEED_NAMES: &[(&str, &str)] = &[
+    ("DATABASE_URI", "database_url"),
+    ("DATABASE_URL", "database_url"),
+    ("SECRET_KEY", "secret_key"),
+    ("FRONTEND_URL", "public_url"),
+    ("KASM_IMAGE", "kasm.image"),
+    ("KASM_CONTAINER_PORT", "kasm.container_port"),
+    ("KASM_CONTAINER_PROTOCOL", "kasm.protocol"),
+    ("KASM_VERIFY_SSL", "kasm.verify_ssl"),
+    ("VNC_USER", "kasm.vnc_user"),
+];
+
+/// Seed variables that are read by later features or deliberately not used; accepted so that
+/// an existing `.env` does not stop the portal, with a note in the log.
+pub const SEED_NAMES_NOT_YET_USED: &[&str] = &[
+    "OAUTH_CLIENT_ID",
+    "OAUTH_CLIENT_SECRET",
+    "OAUTH_AUTHORIZE_URL",
+    "OAUTH_TOKEN_URL",
+    "OAUTH_USERINFO_URL",
+    "OAUTH_JWKS_URI",
+    "OAUTH_REDIRECT_URI",
+    "ROLE_ADMIN",
+    "ROLE_TEACHER",
+    "VNC_PASSWORD",
+    "DOCKER_HOST_URL",
+    "DOCKER_HOST_PROTOCOL",
+];
+
+impl Config {
+    /// Loads defaults, then `file` (which must exist when given), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.is_file() {
+                return Err(ConfigError::MissingFile(file.to_owned()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        let seed = Env::raw().filter_map(|key| {
+            SEED_NAMES
+                .iter()
+                .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
+                .map(|(_, ours)| (*ours).into())
+        });
+        figment = figment.merge(seed).merge(Env::prefixed("IRD_").split("__"));
+        let config: Config = figment.extract().map_err(|e| ConfigError::Parse(Box::new(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: URLs, ranges, relations between settings.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.public_url {
+            if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                return Err(invalid("public_url", format!("must be an http(s) URL like https://desktop.school.example, got {url}")));
+            }
+            if url.path() != "/" || url.query().is_some() {
+                return Err(invalid("public_url", "must not have a path or query: the portal serves from the origin's root"));
+            }
+        }
+        if let Some(db) = &self.database_url
+            && !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
+        {
+            return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        if !matches!(self.kasm.protocol.as_str(), "http" | "https") {
+            return Err(invalid("kasm.protocol", format!("must be http or https, got {:?}", self.kasm.protocol)));
+        }
+        if self.kasm.container_port == 0 {
+            return Err(invalid("kasm.container_port", "must be 1–65535"));
+        }
+        if !(1..=24 * 90).contains(&self.session_ttl_hours) {
+            return Err(invalid("session_ttl_hours", "must be between 1 and 2160 (90 days)"));
+        }
+        let p = &self.proxy;
+        for (setting, value, range) in [
+            ("proxy.connect_timeout_secs", p.connect_timeout_secs, 1..=120),
+            ("proxy.response_timeout_secs", p.response_timeout_secs, 1..=600),
+            ("proxy.idle_timeout_secs", p.idle_timeout_secs, 10..=86_400),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(setting, format!("must be between {} and {} seconds, got {value}", range.start(), range.end())));
+            }
+        }
+        for (setting, value, range) in [
+            ("proxy.max_header_bytes", p.max_header_bytes, 8 * 1024..=1024 * 1024),
+            ("proxy.max_body_bytes", p.max_body_bytes, 1024..=1024 * 1024 * 1024),
+            ("proxy.relay_buffer_bytes", p.relay_buffer_bytes, 1024..=1024 * 1024),
+        ] {
+            if !range.contains(&value) {
+                return Err(invalid(setting, format!("must be between {} and {} bytes, got {value}", range.start(), range.end())));
+            }
+        }
+        desktop_runtime::StaticRuntime::new(&self.static_desktops).map_err(|e| invalid("static_desktops", e.to_string()))?;
+        Ok(())
+    }
+
+    /// The public URL, defaulting to the listen address.
+    pub fn public_url(&self) -> Url {
+        self.public_url.clone().unwrap_or_else(|| {
+            // A SocketAddr always formats as a valid authority.
+            Url::parse(&format!("http://{}/", self.listen)).unwrap_or_else(|_| unreachable!())
+        })
+    }
+
+    /// The one origin allowed to open WebSockets, e.g. `https://desktop.school.example`.
+    pub fn public_origin(&self) -> String {
+        self.public_url().origin().ascii_serialization()
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("portal.db").display()))
+    }
+
+    /// Seed variables present in the environment that nothing reads yet.
+    pub fn unused_seed_variables() -> Vec<&'static str> {
+        SEED_NAMES_NOT_YET_USED.iter().copied().filter(|n| std::env::var_os(n).is_some()).collect()
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn load_toml(text: &str) -> Result<Config, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, text).unwrap();
+        Config::load(Some(&path))
+    }
+
+    #[test]
+    fn defaults_listen_on_loopback_5020() {
+        let c = load_toml("").unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:5020");
+        assert_eq!(c.public_origin(), "http://127.0.0.1:5020");
+        assert!(!c.kasm.verify_ssl);
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        for (toml, needle) in [
+            ("listen = \"nope\"", "listen"),
+            ("public_url = \"https://x.example/sub\"", "public_url"),
+            ("[kasm]\nprotocol = \"ftp\"", "kasm.protocol"),
+            ("[proxy]\nidle_timeout_secs = 1", "proxy.idle_timeout_secs"),
+            ("unknown_key = 1", "unknown_key"),
+            ("[[static_desktops]]\nid = \"x\"\nurl = \"gopher://a\"", "static_desktops"),
+        ] {
+            let err = load_toml(toml).unwrap_err().to_string();
+            assert!(err.contains(needle), "{toml:?} → {err}");
+        }
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err = Config::load(Some(Path::new("/nonexistent/ird.toml"))).unwrap_err();
+        assert!(err.to_string().contains("does not exist"));
+    }
+}

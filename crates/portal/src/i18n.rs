@@ -1,0 +1,216 @@
+//! German and English texts, and choosing one per request.
+//!
+//! The choice is: the `lang` cookie (the language switch), else `Accept-Language`, else German
+//! (the product is made for German schools).
+
+use http::HeaderMap;
+use http::header::{ACCEPT_LANGUAGE, COOKIE};
+
+/// A language the UI speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    De,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::De => "de",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Lang> {
+        let primary = code.split(['-', '_']).next()?.trim();
+        if primary.eq_ignore_ascii_case("de") {
+            Some(Lang::De)
+        } else if primary.eq_ignore_ascii_case("en") {
+            Some(Lang::En)
+        } else {
+            None
+        }
+    }
+
+    /// The language for a request, from its headers.
+    pub fn from_headers(headers: &HeaderMap) -> Lang {
+        let from_cookie = headers
+            .get_all(COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|c| c.trim().strip_prefix("lang="))
+            .find_map(Lang::parse);
+        from_cookie
+            .or_else(|| headers.get(ACCEPT_LANGUAGE).and_then(|v| v.to_str().ok()).and_then(from_accept_language))
+            .unwrap_or_default()
+    }
+
+    /// The text for `key`; a missing key shows the key itself (a unit test keeps the
+    /// catalogue complete for every key used in templates and code).
+    pub fn t(self, key: &str) -> &'static str {
+        match lookup(key) {
+            Some((de, en)) => match self {
+                Lang::De => de,
+                Lang::En => en,
+            },
+            None => "??",
+        }
+    }
+}
+
+/// Picks the best of de/en from an `Accept-Language` value, honouring q-values.
+fn from_accept_language(value: &str) -> Option<Lang> {
+    let mut best: Option<(f32, Lang)> = None;
+    for part in value.split(',') {
+        let mut it = part.split(';');
+        let Some(lang) = it.next().and_then(Lang::parse) else { continue };
+        let q = it
+            .find_map(|p| p.trim().strip_prefix("q="))
+            .and_then(|q| q.parse::<f32>().ok())
+            .unwrap_or(1.0);
+        if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, lang));
+        }
+    }
+    best.map(|(_, l)| l)
+}
+
+/// The catalogue: key → (German, English).
+fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
+    Some(match key {
+        "app_name" => ("IServ Remote Desktop", "IServ Remote Desktop"),
+        "sign_in" => ("Anmelden", "Sign in"),
+        "sign_out" => ("Abmelden", "Sign out"),
+        "username" => ("Benutzername", "Username"),
+        "password" => ("Passwort", "Password"),
+        "sign_in_intro" => (
+            "Melde dich mit deinem Schulkonto an, um deinen Linux-Desktop im Browser zu öffnen.",
+            "Sign in with your school account to open your Linux desktop in the browser.",
+        ),
+        "your_desktops" => ("Deine Desktops", "Your desktops"),
+        "no_desktops" => (
+            "Für dich ist noch kein Desktop freigegeben. Bitte wende dich an deine Lehrkraft oder die Schul-IT.",
+            "No desktop is available to you yet. Please ask your teacher or the school's IT admin.",
+        ),
+        "open" => ("Öffnen", "Open"),
+        "signed_in_as" => ("Angemeldet als", "Signed in as"),
+        "role_admin" => ("Administration", "Administrator"),
+        "role_teacher" => ("Lehrkraft", "Teacher"),
+        "role_student" => ("Schüler/in", "Student"),
+        "language" => ("Sprache", "Language"),
+        "back_to_start" => ("Zur Startseite", "Back to the start page"),
+        "error_title" => ("Das hat nicht geklappt", "Something went wrong"),
+        // Errors: what happened and what to do.
+        "err_bad_credentials" => (
+            "Benutzername oder Passwort ist falsch.",
+            "The username or password is wrong.",
+        ),
+        "err_too_many_attempts" => (
+            "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warte 15 Minuten und versuche es dann erneut.",
+            "Too many failed sign-in attempts. Please wait 15 minutes, then try again.",
+        ),
+        "err_unauthorized" => (
+            "Bitte melde dich zuerst an.",
+            "Please sign in first.",
+        ),
+        "err_forbidden_desktop" => (
+            "Dieser Desktop gehört jemand anderem. Öffne deinen eigenen Desktop über die Startseite.",
+            "This desktop belongs to someone else. Open your own desktop from the start page.",
+        ),
+        "err_foreign_origin" => (
+            "Die Verbindung wurde abgelehnt, weil sie nicht vom Portal selbst kam.",
+            "The connection was refused because it did not come from the portal itself.",
+        ),
+        "err_csrf" => (
+            "Das Formular ist abgelaufen. Bitte lade die Seite neu und versuche es noch einmal.",
+            "The form has expired. Please reload the page and try again.",
+        ),
+        "err_not_found" => ("Diese Seite gibt es nicht.", "This page does not exist."),
+        "err_desktop_not_found" => (
+            "Diesen Desktop gibt es nicht oder er läuft gerade nicht. Starte ihn über die Startseite.",
+            "This desktop does not exist or is not running. Start it from the start page.",
+        ),
+        "err_no_desktop_selected" => (
+            "Es ist kein Desktop ausgewählt. Öffne einen Desktop über die Startseite.",
+            "No desktop is selected. Open a desktop from the start page.",
+        ),
+        "err_bad_request" => ("Die Anfrage ist ungültig.", "The request is invalid."),
+        "err_bad_upgrade" => (
+            "Die WebSocket-Anfrage ist ungültig.",
+            "The WebSocket request is invalid.",
+        ),
+        "err_too_large" => (
+            "Die Anfrage ist zu groß.",
+            "The request is too large.",
+        ),
+        "err_desktop_unreachable" => (
+            "Der Desktop ist gerade nicht erreichbar. Vielleicht startet er noch – versuche es in ein paar Sekunden erneut.",
+            "The desktop cannot be reached right now. It may still be starting – try again in a few seconds.",
+        ),
+        "err_desktop_timeout" => (
+            "Der Desktop antwortet nicht rechtzeitig. Versuche es gleich noch einmal; hilft das nicht, starte ihn neu.",
+            "The desktop did not answer in time. Try again in a moment; if that does not help, restart it.",
+        ),
+        "err_desktop_bad_response" => (
+            "Der Desktop hat ungültig geantwortet. Bitte starte ihn neu; bleibt der Fehler, melde dich bei der Schul-IT.",
+            "The desktop sent an invalid answer. Please restart it; if this keeps happening, tell the school's IT admin.",
+        ),
+        "err_unavailable" => (
+            "Der Dienst ist gerade nicht verfügbar. Bitte versuche es in einer Minute erneut.",
+            "The service is unavailable right now. Please try again in a minute.",
+        ),
+        "err_internal" => (
+            "Ein interner Fehler ist aufgetreten. Bitte versuche es erneut; bleibt der Fehler, melde dich bei der Schul-IT.",
+            "An internal error occurred. Please try again; if it keeps happening, tell the school's IT admin.",
+        ),
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn accept_language_respects_quality() {
+        assert_eq!(from_accept_language("fr, en;q=0.8, de;q=0.9"), Some(Lang::De));
+        assert_eq!(from_accept_language("en-GB,en;q=0.9"), Some(Lang::En));
+        assert_eq!(from_accept_language("fr"), None);
+    }
+
+    #[test]
+    fn cookie_beats_accept_language() {
+        let mut h = HeaderMap::new();
+        h.insert(ACCEPT_LANGUAGE, HeaderValue::from_static("de"));
+        h.insert(COOKIE, HeaderValue::from_static("x=1; lang=en"));
+        assert_eq!(Lang::from_headers(&h), Lang::En);
+        assert_eq!(Lang::from_headers(&HeaderMap::new()), Lang::De);
+    }
+
+    /// Every `t("…")` key used in templates and code exists in the catalogue.
+    #[test]
+    fn every_used_key_is_translated() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut sources = Vec::new();
+        for sub in ["templates", "src"] {
+            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+                sources.push(std::fs::read_to_string(entry.unwrap().path()).unwrap());
+            }
+        }
+        let mut checked = 0;
+        for text in &sources {
+            for piece in text.split("t(\"").skip(1) {
+                let key = piece.split('"').next().unwrap();
+                if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') && !key.is_empty() {
+                    assert!(lookup(key).is_some(), "missing translation for {key:?}");
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 10, "the scan found only {checked} keys; is it still looking in the right place?");
+    }
+}

@@ -1,0 +1,204 @@
+//! Spawning the portal and its desktops, signing in, opening WebSockets.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use desktop_runtime::StaticDesktop;
+use futures_util::{SinkExt as _, StreamExt as _};
+use portal::{AppState, Config};
+use portal_store::Role;
+use reqwest::cookie::CookieStore as _;
+use secrecy::SecretString;
+use testkit::{FakeKasm, FakeKasmConfig};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A desktop the test wires into the portal's configuration.
+pub struct DesktopSpec<'a> {
+    pub id: &'a str,
+    pub url: String,
+    pub password: &'a str,
+    pub users: &'a [&'a str],
+}
+
+impl<'a> DesktopSpec<'a> {
+    pub fn for_fake(id: &'a str, fake: &FakeKasm, password: &'a str, users: &'a [&'a str]) -> Self {
+        Self { id, url: fake.url(), password, users }
+    }
+}
+
+/// A running portal with alice and bob (students) and root (admin).
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub origin: String,
+    pub state: AppState,
+    _dir: tempfile::TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A fake Kasm desktop with its own password.
+pub async fn fake_desktop(password: &str) -> FakeKasm {
+    FakeKasm::start(FakeKasmConfig::new(password)).await.expect("fake desktop starts")
+}
+
+pub async fn spawn_app(desktops: &[DesktopSpec<'_>]) -> TestApp {
+    spawn_app_with(desktops, |_| {}).await
+}
+
+pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mut Config)) -> TestApp {
+    portal::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut config = Config {
+        listen: addr,
+        data_dir: dir.path().to_owned(),
+        public_url: Some(format!("http://{addr}/").parse().unwrap()),
+        ..Config::default()
+    };
+    config.static_desktops = desktops
+        .iter()
+        .map(|d| StaticDesktop {
+            id: d.id.into(),
+            name: Some(format!("Desktop {}", d.id)),
+            url: d.url.clone(),
+            username: Some("kasm_user".into()),
+            password: Some(SecretString::from(d.password.to_owned())),
+            verify_tls: false,
+            users: d.users.iter().map(|u| (*u).to_owned()).collect(),
+            groups: vec![],
+        })
+        .collect();
+    tweak(&mut config);
+    config.validate().expect("test configuration is valid");
+    let state = AppState::new(config).await.expect("portal state");
+    for (name, role) in [("alice", Role::Student), ("bob", Role::Student), ("root", Role::Admin)] {
+        state
+            .store
+            .create_local_user(name, name, role, &SecretString::from(PASSWORD.to_owned()))
+            .await
+            .unwrap();
+    }
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    tokio::spawn(portal::run(state.clone(), listener, async {
+        let _ = stopped.await;
+    }));
+    let url = format!("http://{addr}");
+    TestApp { addr, origin: url.clone(), url, state, _dir: dir, stop: Some(stop) }
+}
+
+/// A browser-like client: keeps cookies, does not follow redirects.
+pub struct Browser {
+    pub http: reqwest::Client,
+    jar: Arc<reqwest::cookie::Jar>,
+    base: url::Url,
+}
+
+impl Browser {
+    pub fn new(app: &TestApp) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
+        let http = reqwest::Client::builder()
+            .cookie_provider(jar.clone())
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .unwrap();
+        Browser { http, jar, base: app.url.parse().unwrap() }
+    }
+
+    /// The `Cookie` header this browser would send to the portal.
+    pub fn cookie_header(&self) -> Option<String> {
+        self.jar.cookies(&self.base).map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
+    }
+}
+
+/// Pulls `name="csrf_token" value="…"` out of a page.
+pub fn csrf_from(html: &str) -> String {
+    let start = html.find("name=\"csrf_token\" value=\"").expect("page has a csrf_token field") + 26;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Signs in through the real form and returns the signed-in browser.
+pub async fn sign_in(app: &TestApp, username: &str) -> Browser {
+    let browser = Browser::new(app);
+    let page = browser.get("/login").send().await.unwrap().text().await.unwrap();
+    let resp = browser
+        .post("/login")
+        .form(&[("username", username), ("password", PASSWORD), ("csrf_token", &csrf_from(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303, "sign-in as {username} should redirect");
+    browser
+}
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Options for a WebSocket handshake against the portal.
+#[derive(Default)]
+pub struct WsOpts<'a> {
+    pub cookie: Option<String>,
+    pub origin: Option<&'a str>,
+    pub referer: Option<String>,
+}
+
+/// Opens a WebSocket to `path` on the portal, offering the `binary` subprotocol as the Kasm
+/// client does.
+pub async fn ws_connect(app: &TestApp, path: &str, opts: WsOpts<'_>) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
+    let mut req = format!("ws://{}{path}", app.addr).into_client_request().unwrap();
+    let h = req.headers_mut();
+    h.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    if let Some(c) = opts.cookie {
+        h.insert("Cookie", c.parse().unwrap());
+    }
+    if let Some(o) = opts.origin {
+        h.insert("Origin", o.parse().unwrap());
+    }
+    if let Some(r) = opts.referer {
+        h.insert("Referer", r.parse().unwrap());
+    }
+    tokio_tungstenite::connect_async(req).await
+}
+
+/// The HTTP status of a refused handshake.
+pub fn refused_status(err: tungstenite::Error) -> u16 {
+    match err {
+        tungstenite::Error::Http(resp) => resp.status().as_u16(),
+        other => panic!("expected an HTTP refusal, got {other}"),
+    }
+}
+
+/// Reads the RFB greeting a Kasm desktop sends first.
+pub async fn expect_rfb_greeting(ws: &mut Ws) {
+    let first = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("greeting in time").unwrap().unwrap();
+    assert_eq!(first, Message::Binary(b"RFB 003.008\n".to_vec().into()));
+}
+
+/// Sends `payload` and expects it back byte-exact.
+pub async fn echo(ws: &mut Ws, payload: Vec<u8>) {
+    ws.send(Message::Binary(payload.clone().into())).await.unwrap();
+    let back = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("echo in time").unwrap().unwrap();
+    assert_eq!(back.into_data().as_ref(), payload.as_slice(), "echo of {} bytes differs", payload.len());
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real portal on a random port, real fake-Kasm desktops over HTTPS,
+//! real HTTP and WebSocket clients. One test binary, modules by feature.
+
+#![allow(clippy::unwrap_used, unreachable_pub)]
+
+mod cli;
+mod helpers;
+mod login;
+mod proxy_http;
+mod proxy_ws;

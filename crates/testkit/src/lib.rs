@@ -1,0 +1,7 @@
+//! Test doubles that are real servers, so tests exercise real sockets, TLS and protocols.
+
+pub mod kasm;
+
+pub use kasm::{
+    Behaviour, FakeKasm, FakeKasmConfig, Outcome, RecordedRequest, run_fake_kasm_until_signal,
+};

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs and starts everything the tests need, then runs them all:
+#   format and lint checks, PostgreSQL for the store suite, the fake-Kasm test image for the
+#   Docker tests, and the whole workspace under cargo-nextest.
+# Runs as root on Debian (as CI does). Idempotent: a second run skips what is already there.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=$SECONDS
+log() { printf '\n==> %s (%ss)\n' "$*" "$((SECONDS - started))"; }
+
+log "toolchain"
+command -v cargo-nextest >/dev/null 2>&1 || cargo install cargo-nextest --locked
+rustup component add rustfmt clippy >/dev/null 2>&1 || true
+if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+    echo "Docker engine is not reachable; the Docker tests need it." >&2
+    [ "${CI:-}" = "true" ] && exit 1
+fi
+
+log "cargo fmt --check"
+cargo fmt --all -- --check
+
+log "PostgreSQL for the store suite"
+TEST_DATABASE_URL="$(scripts/start-postgres.sh)"
+export TEST_DATABASE_URL
+
+log "test images"
+scripts/build-test-images.sh
+
+log "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+log "tests"
+cargo nextest run --workspace --locked --no-fail-fast "$@"
+
+log "done"
