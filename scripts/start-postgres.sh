@@ -27,7 +27,8 @@ log() { printf 'start-postgres: %s\n' "$*" >&2; }
 # belong to another version than the server binaries it would start.
 find_bindir() {
   local d
-  for d in $(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V -r); do
+  # Newest version first; the version directories are plain numbers, so word splitting is safe.
+  for d in $(printf '%s\n' /usr/lib/postgresql/*/bin | sort -V -r); do
     if [[ -x "$d/initdb" && -x "$d/pg_ctl" && -x "$d/postgres" ]]; then
       printf '%s\n' "$d"
       return 0
@@ -80,8 +81,11 @@ else
   log "starting cluster on 127.0.0.1:$port"
   # fsync, synchronous_commit and full_page_writes off: a crash may lose the data, which is fine
   # for throwaway test databases and makes CREATE DATABASE per test much faster.
+  # 3>&- : the server must not inherit the caller's stdout, or `$(start-postgres.sh)` would wait
+  # for the server to exit before returning.
   if ! as_postgres "$bindir/pg_ctl" -D "$data" -l "$logfile" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >&2; then
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    </dev/null >&2 3>&-; then
     log "pg_ctl start failed; last lines of $logfile:"
     tail -n 30 "$logfile" >&2 || true
     exit 1

@@ -84,8 +84,20 @@ impl Proxy {
             .map_err(|e| ProxyError::Tls(format!("loading the system's root certificates: {e}")))?;
         let unverified = HttpsConnectorBuilder::new().with_tls_config(tls::unverified_config()?);
         Ok(Self {
-            verified: client(verified.https_or_http().enable_http1().wrap_connector(connector(&config)), &config),
-            unverified: client(unverified.https_or_http().enable_http1().wrap_connector(connector(&config)), &config),
+            verified: client(
+                verified
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(connector(&config)),
+                &config,
+            ),
+            unverified: client(
+                unverified
+                    .https_or_http()
+                    .enable_http1()
+                    .wrap_connector(connector(&config)),
+                &config,
+            ),
             config,
         })
     }
@@ -96,7 +108,12 @@ impl Proxy {
 
     /// Sends `req` to `target`. For a WebSocket upgrade that the desktop accepts, returns the
     /// 101 and relays bytes in the background once the browser's side is upgraded too.
-    pub async fn forward<B>(&self, target: &Target, mut req: Request<B>, ctx: ForwardContext) -> Result<ProxyResponse, ProxyError>
+    pub async fn forward<B>(
+        &self,
+        target: &Target,
+        mut req: Request<B>,
+        ctx: ForwardContext,
+    ) -> Result<ProxyResponse, ProxyError>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -109,14 +126,22 @@ impl Proxy {
             .map_err(|e| ProxyError::Request(format!("upstream URI: {e}")))?;
         let auth = target.basic_auth.as_ref().and_then(|a| {
             let raw = format!("{}:{}", a.username, a.password.expose_secret());
-            HeaderValue::from_str(&format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))).ok()
+            HeaderValue::from_str(&format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode(raw)
+            ))
+            .ok()
         });
         upstream_request_headers(&mut parts.headers, &ctx, auth.as_ref(), websocket);
         parts.uri = uri;
         parts.version = Version::HTTP_11;
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
 
-        let client = if target.verify_tls { &self.verified } else { &self.unverified };
+        let client = if target.verify_tls {
+            &self.verified
+        } else {
+            &self.unverified
+        };
         let mut resp = tokio::time::timeout(self.config.response_timeout, client.request(upstream_req))
             .await
             .map_err(|_| ProxyError::Timeout(self.config.response_timeout))?
@@ -142,7 +167,10 @@ impl Proxy {
                 }
             });
             let (parts, _) = resp.into_parts();
-            return Ok(Response::from_parts(parts, http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync()));
+            return Ok(Response::from_parts(
+                parts,
+                http_body_util::Empty::new().map_err(|e| match e {}).boxed_unsync(),
+            ));
         }
         Ok(resp.map(|b| b.map_err(Into::into).boxed_unsync()))
     }
@@ -179,7 +207,9 @@ fn classify(err: hyper_util::client::legacy::Error, target: &Target) -> ProxyErr
     while let Some(e) = source {
         if let Some(h) = e.downcast_ref::<hyper::Error>() {
             if h.is_parse_too_large() {
-                return ProxyError::HeadTooLarge { limit: MAX_UPSTREAM_HEAD };
+                return ProxyError::HeadTooLarge {
+                    limit: MAX_UPSTREAM_HEAD,
+                };
             }
             return ProxyError::Protocol(h.to_string());
         }

@@ -29,15 +29,28 @@ where
 {
     let start = Instant::now();
     let last = Arc::new(AtomicU64::new(0));
-    let mut client = Tracked { inner: client, start, last: last.clone() };
-    let mut upstream = Tracked { inner: upstream, start, last: last.clone() };
+    let mut client = Tracked {
+        inner: client,
+        start,
+        last: last.clone(),
+    };
+    let mut upstream = Tracked {
+        inner: upstream,
+        start,
+        last: last.clone(),
+    };
     let copy = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buffer, buffer);
     tokio::pin!(copy);
     loop {
-        let since_last = start.elapsed().saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
+        let since_last = start
+            .elapsed()
+            .saturating_sub(Duration::from_millis(last.load(Ordering::Relaxed)));
         let wait = idle.saturating_sub(since_last);
         if wait.is_zero() {
-            return Ok(RelayStats { idle_timeout: true, ..RelayStats::default() });
+            return Ok(RelayStats {
+                idle_timeout: true,
+                ..RelayStats::default()
+            });
         }
         tokio::select! {
             done = &mut copy => {

@@ -59,14 +59,14 @@ pub fn classify_upgrade(
     if !connection_has_upgrade {
         return Err(UpgradeError::MissingConnectionUpgrade);
     }
-    let key_ok = headers
-        .get(SEC_WEBSOCKET_KEY)
+    // Repeated keys or versions are ambiguous: the desktop might read another one than we did.
+    let key_ok = single(headers, SEC_WEBSOCKET_KEY)
         .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k.as_bytes()).ok())
         .is_some_and(|k| k.len() == 16);
     if !key_ok {
         return Err(UpgradeError::BadKey);
     }
-    if headers.get(SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+    if single(headers, SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
         return Err(UpgradeError::BadVersion);
     }
     let origin = headers
@@ -84,6 +84,13 @@ pub fn classify_upgrade(
         .filter(|p| !p.is_empty())
         .collect();
     Ok(Some(WebSocketRequest { origin, protocols }))
+}
+
+/// The header's value if it occurs exactly once.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a http::HeaderValue> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next()?;
+    values.next().is_none().then_some(first)
 }
 
 #[cfg(test)]
@@ -105,25 +112,73 @@ mod tests {
 
     #[test]
     fn plain_request_is_not_an_upgrade() {
-        assert_eq!(classify_upgrade(&Method::GET, Version::HTTP_11, &HeaderMap::new()), Ok(None));
+        assert_eq!(
+            classify_upgrade(&Method::GET, Version::HTTP_11, &HeaderMap::new()),
+            Ok(None)
+        );
     }
 
     #[test]
     fn valid_upgrade_keeps_origin_and_protocol_order() {
-        let ws = classify_upgrade(&Method::GET, Version::HTTP_11, &valid()).unwrap().unwrap();
+        let ws = classify_upgrade(&Method::GET, Version::HTTP_11, &valid())
+            .unwrap()
+            .unwrap();
         assert_eq!(ws.origin, "http://portal.test");
         assert_eq!(ws.protocols, ["binary", "base64"]);
     }
 
     #[test]
     fn malformed_upgrades_are_refused_with_the_reason() {
-        let cases: Vec<(fn(&mut HeaderMap), UpgradeError)> = vec![
-            (|h| { h.insert(UPGRADE, HeaderValue::from_static("h2c")); }, UpgradeError::NotWebSocket),
-            (|h| { h.insert(CONNECTION, HeaderValue::from_static("keep-alive")); }, UpgradeError::MissingConnectionUpgrade),
-            (|h| { h.remove(SEC_WEBSOCKET_KEY); }, UpgradeError::BadKey),
-            (|h| { h.insert(SEC_WEBSOCKET_KEY, HeaderValue::from_static("c2hvcnQ=")); }, UpgradeError::BadKey),
-            (|h| { h.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8")); }, UpgradeError::BadVersion),
-            (|h| { h.remove(ORIGIN); }, UpgradeError::MissingOrigin),
+        type Mutation = fn(&mut HeaderMap);
+        let cases: Vec<(Mutation, UpgradeError)> = vec![
+            (
+                |h| {
+                    h.insert(UPGRADE, HeaderValue::from_static("h2c"));
+                },
+                UpgradeError::NotWebSocket,
+            ),
+            (
+                |h| {
+                    h.insert(CONNECTION, HeaderValue::from_static("keep-alive"));
+                },
+                UpgradeError::MissingConnectionUpgrade,
+            ),
+            (
+                |h| {
+                    h.remove(SEC_WEBSOCKET_KEY);
+                },
+                UpgradeError::BadKey,
+            ),
+            (
+                |h| {
+                    h.insert(SEC_WEBSOCKET_KEY, HeaderValue::from_static("c2hvcnQ="));
+                },
+                UpgradeError::BadKey,
+            ),
+            (
+                |h| {
+                    h.insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+                },
+                UpgradeError::BadVersion,
+            ),
+            (
+                |h| {
+                    h.append(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+                },
+                UpgradeError::BadVersion,
+            ),
+            (
+                |h| {
+                    h.append(SEC_WEBSOCKET_KEY, HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
+                },
+                UpgradeError::BadKey,
+            ),
+            (
+                |h| {
+                    h.remove(ORIGIN);
+                },
+                UpgradeError::MissingOrigin,
+            ),
         ];
         for (mutate, expected) in cases {
             let mut h = valid();

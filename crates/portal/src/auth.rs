@@ -38,9 +38,17 @@ pub struct CookieNames {
 impl CookieNames {
     pub fn new(https: bool) -> Self {
         if https {
-            Self { session: "__Host-ird_session", login_csrf: "__Host-ird_login", secure: true }
+            Self {
+                session: "__Host-ird_session",
+                login_csrf: "__Host-ird_login",
+                secure: true,
+            }
         } else {
-            Self { session: "ird_session", login_csrf: "ird_login", secure: false }
+            Self {
+                session: "ird_session",
+                login_csrf: "ird_login",
+                secure: false,
+            }
         }
     }
 
@@ -112,7 +120,12 @@ pub fn tokens_match(submitted: &str, expected: &str) -> bool {
 
 /// A state-changing request must carry the session's CSRF token (form field or
 /// `X-CSRF-Token`) and, if the browser sent an `Origin`, it must be the portal's.
-pub fn check_csrf(headers: &HeaderMap, submitted: Option<&str>, expected: &str, public_origin: &str) -> Result<(), AppError> {
+pub fn check_csrf(
+    headers: &HeaderMap,
+    submitted: Option<&str>,
+    expected: &str,
+    public_origin: &str,
+) -> Result<(), AppError> {
     if let Some(origin) = headers.get(ORIGIN)
         && origin.as_bytes() != public_origin.as_bytes()
     {
@@ -159,7 +172,10 @@ mod tests {
     #[test]
     fn cookie_value_finds_exact_name() {
         let mut h = HeaderMap::new();
-        h.insert(COOKIE, HeaderValue::from_static("ird_session_x=1; ird_session=tok; lang=de"));
+        h.insert(
+            COOKIE,
+            HeaderValue::from_static("ird_session_x=1; ird_session=tok; lang=de"),
+        );
         assert_eq!(cookie_value(&h, "ird_session"), Some("tok"));
         assert_eq!(cookie_value(&h, "nope"), None);
     }

@@ -26,7 +26,10 @@ pub enum ConfigError {
 }
 
 fn invalid(setting: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { setting, message: message.into() }
+    ConfigError::Invalid {
+        setting,
+        message: message.into(),
+    }
 }
 
 /// Everything the portal reads at start.
@@ -179,19 +182,31 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if let Some(url) = &self.public_url {
             if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-                return Err(invalid("public_url", format!("must be an http(s) URL like https://desktop.school.example, got {url}")));
+                return Err(invalid(
+                    "public_url",
+                    format!("must be an http(s) URL like https://desktop.school.example, got {url}"),
+                ));
             }
             if url.path() != "/" || url.query().is_some() {
-                return Err(invalid("public_url", "must not have a path or query: the portal serves from the origin's root"));
+                return Err(invalid(
+                    "public_url",
+                    "must not have a path or query: the portal serves from the origin's root",
+                ));
             }
         }
         if let Some(db) = &self.database_url
             && !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
         {
-            return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+            return Err(invalid(
+                "database_url",
+                "must start with sqlite:, postgres:// or postgresql://",
+            ));
         }
         if !matches!(self.kasm.protocol.as_str(), "http" | "https") {
-            return Err(invalid("kasm.protocol", format!("must be http or https, got {:?}", self.kasm.protocol)));
+            return Err(invalid(
+                "kasm.protocol",
+                format!("must be http or https, got {:?}", self.kasm.protocol),
+            ));
         }
         if self.kasm.container_port == 0 {
             return Err(invalid("kasm.container_port", "must be 1–65535"));
@@ -206,7 +221,14 @@ impl Config {
             ("proxy.idle_timeout_secs", p.idle_timeout_secs, 10..=86_400),
         ] {
             if !range.contains(&value) {
-                return Err(invalid(setting, format!("must be between {} and {} seconds, got {value}", range.start(), range.end())));
+                return Err(invalid(
+                    setting,
+                    format!(
+                        "must be between {} and {} seconds, got {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
             }
         }
         for (setting, value, range) in [
@@ -215,10 +237,18 @@ impl Config {
             ("proxy.relay_buffer_bytes", p.relay_buffer_bytes, 1024..=1024 * 1024),
         ] {
             if !range.contains(&value) {
-                return Err(invalid(setting, format!("must be between {} and {} bytes, got {value}", range.start(), range.end())));
+                return Err(invalid(
+                    setting,
+                    format!(
+                        "must be between {} and {} bytes, got {value}",
+                        range.start(),
+                        range.end()
+                    ),
+                ));
             }
         }
-        desktop_runtime::StaticRuntime::new(&self.static_desktops).map_err(|e| invalid("static_desktops", e.to_string()))?;
+        desktop_runtime::StaticRuntime::new(&self.static_desktops)
+            .map_err(|e| invalid("static_desktops", e.to_string()))?;
         Ok(())
     }
 
@@ -243,7 +273,11 @@ impl Config {
 
     /// Seed variables present in the environment that nothing reads yet.
     pub fn unused_seed_variables() -> Vec<&'static str> {
-        SEED_NAMES_NOT_YET_USED.iter().copied().filter(|n| std::env::var_os(n).is_some()).collect()
+        SEED_NAMES_NOT_YET_USED
+            .iter()
+            .copied()
+            .filter(|n| std::env::var_os(n).is_some())
+            .collect()
     }
 }
 
@@ -275,7 +309,10 @@ mod tests {
             ("[kasm]\nprotocol = \"ftp\"", "kasm.protocol"),
             ("[proxy]\nidle_timeout_secs = 1", "proxy.idle_timeout_secs"),
             ("unknown_key = 1", "unknown_key"),
-            ("[[static_desktops]]\nid = \"x\"\nurl = \"gopher://a\"", "static_desktops"),
+            (
+                "[[static_desktops]]\nid = \"x\"\nurl = \"gopher://a\"",
+                "static_desktops",
+            ),
         ] {
             let err = load_toml(toml).unwrap_err().to_string();
             assert!(err.contains(needle), "{toml:?} → {err}");

@@ -10,7 +10,11 @@ use crate::i18n::Lang;
 use crate::pages::{DashboardPage, DesktopTile, html, role_key};
 use crate::{AppError, AppState};
 
-pub async fn show(State(state): State<AppState>, user: CurrentUser, headers: HeaderMap) -> Result<Html<String>, AppError> {
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Html<String>, AppError> {
     let lang = Lang::from_headers(&headers);
     let desktops = state
         .routes

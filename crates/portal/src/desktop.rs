@@ -26,18 +26,18 @@ fn split_desktop_path(path: &str) -> Option<(&str, &str)> {
 
 /// The launch URL of a desktop: the trailing slash and `path=` make the Kasm client connect
 /// its WebSocket under the desktop's own prefix instead of the origin's `/websockify`.
-pub fn launch_url(id: &str) -> String {
+pub(crate) fn launch_url(id: &str) -> String {
     format!("/desktop/{id}/?path=desktop/{id}/websockify")
 }
 
 /// `GET /desktop/{id}` → the launch URL.
-pub async fn bare(req: Request) -> Result<Response, AppError> {
+pub(crate) async fn bare(req: Request) -> Result<Response, AppError> {
     let (id, _) = split_desktop_path(req.uri().path()).ok_or(AppError::NotFound)?;
     Ok(Redirect::permanent(&launch_url(id)).into_response())
 }
 
 /// `/desktop/{id}/…`, any method, WebSocket or not.
-pub async fn proxy_path(
+pub(crate) async fn proxy_path(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     user: Option<CurrentUser>,
@@ -50,7 +50,7 @@ pub async fn proxy_path(
 
 /// `/websockify` at the root, for unmodified Kasm clients: the desktop comes from the
 /// Referer (`/desktop/{id}/…`), else the session's current desktop, else 404.
-pub async fn root_websockify(
+pub(crate) async fn root_websockify(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     user: Option<CurrentUser>,
@@ -66,7 +66,11 @@ pub async fn root_websockify(
     let (signed_in, _) = check_request(&state, user.as_ref(), &req)?;
     let id = match from_referer {
         Some(id) => id,
-        None => signed_in.session.current_desktop.clone().ok_or(AppError::NoDesktopSelected)?,
+        None => signed_in
+            .session
+            .current_desktop
+            .clone()
+            .ok_or(AppError::NoDesktopSelected)?,
     };
     forward(&state, peer, user, &id, "/websockify".to_owned(), req).await
 }
@@ -98,7 +102,7 @@ fn check_request<'a>(
 }
 
 /// Whether `user` may use `target`: its owners, its groups, and admins.
-pub fn may_use(user: &CurrentUser, target: &Target) -> bool {
+pub(crate) fn may_use(user: &CurrentUser, target: &Target) -> bool {
     user.is_admin() || target.allows(&user.user.username, &user.user.groups)
 }
 
@@ -111,12 +115,16 @@ async fn forward(
     req: Request,
 ) -> Result<Response, AppError> {
     let (user, ws) = check_request(state, user.as_ref(), &req)?;
-    let target = state.routes.get(id).ok_or_else(|| AppError::DesktopNotFound(id.to_owned()))?;
+    let target = state
+        .routes
+        .get(id)
+        .ok_or_else(|| AppError::DesktopNotFound(id.to_owned()))?;
     if !may_use(user, &target) {
         tracing::warn!(desktop = %id, username = %user.user.username, "refused access to another user's desktop");
         return Err(AppError::ForbiddenDesktop);
     }
-    let page_load = ws.is_none() && req.method() == http::Method::GET && matches!(rest.as_str(), "/" | "/index.html" | "/vnc.html");
+    let page_load =
+        ws.is_none() && req.method() == http::Method::GET && matches!(rest.as_str(), "/" | "/index.html" | "/vnc.html");
     if page_load && user.session.current_desktop.as_deref() != Some(id) {
         state.store.set_current_desktop(&user.session.id, Some(id)).await?;
     }
@@ -144,7 +152,10 @@ mod tests {
 
     #[test]
     fn desktop_paths_split_on_the_raw_id() {
-        assert_eq!(split_desktop_path("/desktop/alice-ubuntu/"), Some(("alice-ubuntu", "/")));
+        assert_eq!(
+            split_desktop_path("/desktop/alice-ubuntu/"),
+            Some(("alice-ubuntu", "/"))
+        );
         assert_eq!(split_desktop_path("/desktop/a/app/ui.js"), Some(("a", "/app/ui.js")));
         assert_eq!(split_desktop_path("/desktop/a"), Some(("a", "")));
         assert_eq!(split_desktop_path("/desktop/%61/x"), Some(("%61", "/x")));

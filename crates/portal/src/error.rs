@@ -60,7 +60,7 @@ pub enum AppError {
 /// What the renderer needs: a stable code for machines, a catalogue key for people, and an
 /// optional technical detail (always English, never secret).
 #[derive(Debug, Clone)]
-pub struct ErrorBody {
+pub(crate) struct ErrorBody {
     pub code: &'static str,
     pub message_key: &'static str,
     pub detail: Option<String>,
@@ -116,7 +116,11 @@ impl AppError {
             | AppError::Store(StoreError::Conflict(_) | StoreError::Invalid(_)) => Some(self.to_string()),
             _ => None,
         };
-        ErrorBody { code, message_key, detail }
+        ErrorBody {
+            code,
+            message_key,
+            detail,
+        }
     }
 }
 
@@ -150,7 +154,7 @@ impl std::fmt::Display for ChainDisplay<'_> {
 }
 
 /// Renders [`AppError`] markers for the request that caused them.
-pub async fn render_errors(req: Request, next: Next) -> Response {
+pub(crate) async fn render_errors(req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
     let wants_json = req.uri().path().starts_with("/api/")
         || req
@@ -159,7 +163,11 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|a| a.contains("application/json") && !a.contains("text/html"));
     let is_page_get = req.method() == Method::GET && req.headers().get(http::header::UPGRADE).is_none();
-    let here = req.uri().path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into());
+    let here = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
 
     let resp = next.run(req).await;
     let Some(body) = resp.extensions().get::<Arc<ErrorBody>>().cloned() else {
@@ -187,12 +195,13 @@ pub async fn render_errors(req: Request, next: Next) -> Response {
         }
     }
     if !wants_json {
-        out.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+        out.headers_mut()
+            .insert(CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
     }
     out
 }
 
 /// Percent-encodes a path for a `next=` parameter.
-pub fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }

@@ -8,11 +8,11 @@ use serde_json::json;
 
 use crate::AppState;
 
-pub async fn healthz() -> &'static str {
+pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub(crate) async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     let store = state.store.ping().await.map_err(|e| e.to_string());
     let runtime = state.runtime.ping().await.map_err(|e| e.to_string());
     let ok = store.is_ok() && runtime.is_ok();
@@ -25,6 +25,10 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         "store": describe(&store),
         "runtime": { "kind": state.runtime.kind(), "status": describe(&runtime) },
     });
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }

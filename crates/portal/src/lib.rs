@@ -110,7 +110,10 @@ fn target_for(d: RunningDesktop) -> Target {
         host: d.endpoint.host,
         port: d.endpoint.port,
         verify_tls: d.endpoint.verify_tls,
-        basic_auth: d.credentials.map(|c| BasicAuth { username: c.username, password: c.password }),
+        basic_auth: d.credentials.map(|c| BasicAuth {
+            username: c.username,
+            password: c.password,
+        }),
         owners: d.audience.users,
         groups: d.audience.groups,
     }

@@ -29,7 +29,7 @@ const MAX_TRACKED: usize = 10_000;
 
 /// Counts failed sign-ins per (username, client address).
 #[derive(Default)]
-pub struct LoginLimiter {
+pub(crate) struct LoginLimiter {
     failures: Mutex<HashMap<(String, IpAddr), (u32, Instant)>>,
 }
 
@@ -62,7 +62,7 @@ impl LoginLimiter {
 }
 
 #[derive(Deserialize)]
-pub struct NextParam {
+pub(crate) struct NextParam {
     next: Option<String>,
 }
 
@@ -81,7 +81,7 @@ fn random_token() -> String {
 }
 
 /// `GET /login`: the form, with a fresh double-submit CSRF token.
-pub async fn form(
+pub(crate) async fn form(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
     headers: HeaderMap,
@@ -93,13 +93,23 @@ pub async fn form(
     }
     let lang = Lang::from_headers(&headers);
     let token = random_token();
-    let page = LoginPage { lang, csrf_token: &token, next, username: "", error: None };
-    let cookie = state.cookies.build(state.cookies.login_csrf, token.clone(), Some(cookie::time::Duration::hours(2)));
+    let page = LoginPage {
+        lang,
+        csrf_token: &token,
+        next,
+        username: "",
+        error: None,
+    };
+    let cookie = state.cookies.build(
+        state.cookies.login_csrf,
+        token.clone(),
+        Some(cookie::time::Duration::hours(2)),
+    );
     Ok(([(SET_COOKIE, cookie)], html(&page)?).into_response())
 }
 
 #[derive(Deserialize)]
-pub struct LoginForm {
+pub(crate) struct LoginForm {
     #[serde(default)]
     username: String,
     #[serde(default)]
@@ -110,7 +120,7 @@ pub struct LoginForm {
 }
 
 /// `POST /login`: checks the form, the password and the brake; 303 with a session cookie.
-pub async fn submit(
+pub(crate) async fn submit(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
@@ -132,7 +142,13 @@ pub async fn submit(
     let lang = Lang::from_headers(&headers);
     let next = safe_next(form.next.as_deref());
     let retry = |status: StatusCode, key: &'static str| -> Result<Response, AppError> {
-        let page = LoginPage { lang, csrf_token: expected, next, username: &username, error: Some(lang.t(key)) };
+        let page = LoginPage {
+            lang,
+            csrf_token: expected,
+            next,
+            username: &username,
+            error: Some(lang.t(key)),
+        };
         Ok((status, html(&page)?).into_response())
     };
     if state.login_limiter.blocked(&username, peer.ip()) {
@@ -151,25 +167,40 @@ pub async fn submit(
     let session_cookie = state.cookies.build(state.cookies.session, new.token, Some(max_age));
     let clear_login = state.cookies.build(state.cookies.login_csrf, String::new(), None);
     let mut resp = Redirect::to(next).into_response();
-    resp.headers_mut().append(SET_COOKIE, session_cookie.parse().map_err(|e| AppError::Internal(anyhow::Error::new(e)))?);
-    resp.headers_mut().append(SET_COOKIE, clear_login.parse().map_err(|e| AppError::Internal(anyhow::Error::new(e)))?);
+    resp.headers_mut().append(
+        SET_COOKIE,
+        session_cookie
+            .parse()
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
+    );
+    resp.headers_mut().append(
+        SET_COOKIE,
+        clear_login
+            .parse()
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
+    );
     Ok(resp)
 }
 
 #[derive(Deserialize)]
-pub struct LogoutForm {
+pub(crate) struct LogoutForm {
     csrf_token: Option<String>,
 }
 
 /// `POST /logout`: ends the session in the store, not just in the browser.
-pub async fn logout(
+pub(crate) async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
     form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let submitted = form.ok().and_then(|Form(f)| f.csrf_token);
-    check_csrf(&headers, submitted.as_deref(), &user.session.csrf_token, &state.public_origin)?;
+    check_csrf(
+        &headers,
+        submitted.as_deref(),
+        &user.session.csrf_token,
+        &state.public_origin,
+    )?;
     if let Some(token) = cookie_value(&headers, state.cookies.session) {
         state.store.delete_session(token).await?;
     }

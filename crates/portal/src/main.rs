@@ -10,7 +10,11 @@ use portal_store::{Role, Store};
 use secrecy::SecretString;
 
 #[derive(Parser)]
-#[command(name = "iserv-remote-desktop", version, about = "Linux desktops in the browser for IServ schools")]
+#[command(
+    name = "iserv-remote-desktop",
+    version,
+    about = "Linux desktops in the browser for IServ schools"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -94,27 +98,25 @@ async fn main() -> anyhow::Result<()> {
 fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
     let config = Config::load(path.as_deref()).context("invalid configuration")?;
     for name in Config::unused_seed_variables() {
-        tracing::warn!(variable = name, "this seed setting is not used by this version; see README");
+        tracing::warn!(
+            variable = name,
+            "this seed setting is not used by this version; see README"
+        );
     }
     Ok(config)
 }
 
 fn toml_preview(config: &Config) -> anyhow::Result<String> {
-    let mut value = serde_json::to_value(config)?;
-    // Static desktop passwords must not end up in a terminal scroll-back.
-    if let Some(list) = value.get_mut("static_desktops").and_then(|v| v.as_array_mut()) {
-        for d in list {
-            if d.get("password").is_some_and(|p| !p.is_null()) {
-                d["password"] = "<hidden>".into();
-            }
-        }
-    }
-    Ok(serde_json::to_string_pretty(&value)?)
+    // Secrets serialise as placeholders (see StaticDesktop) or not at all (secret_key).
+    Ok(serde_json::to_string_pretty(config)?)
 }
 
 fn read_password() -> anyhow::Result<SecretString> {
     let mut input = String::new();
-    std::io::stdin().take(4096).read_to_string(&mut input).context("reading the password from standard input")?;
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut input)
+        .context("reading the password from standard input")?;
     let password = input.lines().next().unwrap_or("").to_owned();
     if password.is_empty() {
         bail!("no password on standard input (give it as the first line)");
@@ -132,7 +134,13 @@ async fn open_store(config: Option<PathBuf>) -> anyhow::Result<Store> {
 
 async fn user(command: UserCommand) -> anyhow::Result<()> {
     match command {
-        UserCommand::Add { name, role, display_name, config, .. } => {
+        UserCommand::Add {
+            name,
+            role,
+            display_name,
+            config,
+            ..
+        } => {
             let password = read_password()?;
             let store = open_store(config).await?;
             let display = display_name.unwrap_or_else(|| name.clone());
@@ -165,14 +173,19 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let state = AppState::new(config).await?;
     let url = state.config.public_url();
-    println!("IServ Remote Desktop listening on http://{} — open {url}", listener.local_addr()?);
+    println!(
+        "IServ Remote Desktop listening on http://{} — open {url}",
+        listener.local_addr()?
+    );
     println!("WebSocket support enabled: desktops at {url}desktop/{{id}}/, relay at …/websockify");
     match bootstrap_admin(&state.store).await? {
         Some(password) => println!(
             "No accounts existed, so one was created. Sign in at {url}login as \"admin\" with password \"{password}\" \
              (change it: iserv-remote-desktop user passwd admin --password-stdin)"
         ),
-        None => println!("Sign in at {url}login (add accounts: iserv-remote-desktop user add NAME --role admin|teacher|student --password-stdin)"),
+        None => println!(
+            "Sign in at {url}login (add accounts: iserv-remote-desktop user add NAME --role admin|teacher|student --password-stdin)"
+        ),
     }
     portal::run(state, listener, shutdown_signal()).await?;
     Ok(())
@@ -185,9 +198,18 @@ async fn bootstrap_admin(store: &Store) -> anyhow::Result<Option<String>> {
         return Ok(None);
     }
     use rand::Rng as _;
-    let password: String = rand::rng().sample_iter(rand::distr::Alphanumeric).take(16).map(char::from).collect();
+    let password: String = rand::rng()
+        .sample_iter(rand::distr::Alphanumeric)
+        .take(16)
+        .map(char::from)
+        .collect();
     store
-        .create_local_user("admin", "Administrator", Role::Admin, &SecretString::from(password.clone()))
+        .create_local_user(
+            "admin",
+            "Administrator",
+            Role::Admin,
+            &SecretString::from(password.clone()),
+        )
         .await?;
     Ok(Some(password))
 }

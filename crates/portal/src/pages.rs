@@ -12,7 +12,7 @@ use crate::i18n::Lang;
 
 #[derive(Template)]
 #[template(path = "login.html")]
-pub struct LoginPage<'a> {
+pub(crate) struct LoginPage<'a> {
     pub lang: Lang,
     pub csrf_token: &'a str,
     pub next: &'a str,
@@ -21,7 +21,7 @@ pub struct LoginPage<'a> {
 }
 
 /// One desktop tile on the dashboard.
-pub struct DesktopTile {
+pub(crate) struct DesktopTile {
     pub id: String,
     pub name: String,
     pub launch_url: String,
@@ -29,7 +29,7 @@ pub struct DesktopTile {
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
-pub struct DashboardPage<'a> {
+pub(crate) struct DashboardPage<'a> {
     pub lang: Lang,
     pub user: &'a User,
     pub role_key: &'static str,
@@ -39,7 +39,7 @@ pub struct DashboardPage<'a> {
 
 #[derive(Template)]
 #[template(path = "error.html")]
-pub struct ErrorPage<'a> {
+pub(crate) struct ErrorPage<'a> {
     pub lang: Lang,
     pub status: u16,
     pub message: &'a str,
@@ -47,27 +47,35 @@ pub struct ErrorPage<'a> {
 }
 
 impl<'a> ErrorPage<'a> {
-    pub fn new(lang: Lang, status: StatusCode, message: &'a str, detail: Option<&'a str>) -> Self {
-        Self { lang, status: status.as_u16(), message, detail }
+    pub(crate) fn new(lang: Lang, status: StatusCode, message: &'a str, detail: Option<&'a str>) -> Self {
+        Self {
+            lang,
+            status: status.as_u16(),
+            message,
+            detail,
+        }
     }
 
     /// Rendering a template with only strings in it cannot fail in practice; if it ever
     /// does, the plain message is still better than a second error.
-    pub fn render_html(&self) -> String {
+    pub(crate) fn render_html(&self) -> String {
         self.render().unwrap_or_else(|_| self.message.to_owned())
     }
 }
 
 /// Renders a template into a response; a failure is an internal error.
-pub fn html<T: Template>(page: &T) -> Result<axum::response::Html<String>, crate::AppError> {
+pub(crate) fn html<T: Template>(page: &T) -> Result<axum::response::Html<String>, crate::AppError> {
     page.render()
         .map(axum::response::Html)
         .map_err(|e| crate::AppError::Internal(anyhow::Error::new(e).context("rendering a template")))
 }
 
-pub async fn stylesheet() -> Response {
+pub(crate) async fn stylesheet() -> Response {
     (
-        [(CONTENT_TYPE, "text/css; charset=utf-8"), (CACHE_CONTROL, "public, max-age=3600")],
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
         include_str!("../static/portal.css"),
     )
         .into_response()
@@ -75,18 +83,23 @@ pub async fn stylesheet() -> Response {
 
 /// `?lang=de|en` on any page sets the `lang` cookie and reloads the page without the
 /// parameter, so links stay clean.
-pub async fn language_switch(req: Request, next: Next) -> Response {
+pub(crate) async fn language_switch(req: Request, next: Next) -> Response {
     let query = req.uri().query().unwrap_or("");
     let chosen = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "lang")
         .and_then(|(_, v)| Lang::parse(&v));
-    let Some(lang) = chosen.filter(|_| req.method() == http::Method::GET && !req.uri().path().starts_with("/desktop/")) else {
+    let Some(lang) = chosen.filter(|_| req.method() == http::Method::GET && !req.uri().path().starts_with("/desktop/"))
+    else {
         return next.run(req).await;
     };
     let rest: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "lang"))
         .finish();
-    let target = if rest.is_empty() { req.uri().path().to_owned() } else { format!("{}?{rest}", req.uri().path()) };
+    let target = if rest.is_empty() {
+        req.uri().path().to_owned()
+    } else {
+        format!("{}?{rest}", req.uri().path())
+    };
     let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
     let mut resp = Redirect::to(&target).into_response();
     if let Ok(v) = cookie.parse() {
@@ -96,7 +109,7 @@ pub async fn language_switch(req: Request, next: Next) -> Response {
 }
 
 /// The translation key for a role's name.
-pub fn role_key(role: portal_store::Role) -> &'static str {
+pub(crate) fn role_key(role: portal_store::Role) -> &'static str {
     match role {
         portal_store::Role::Admin => "role_admin",
         portal_store::Role::Teacher => "role_teacher",

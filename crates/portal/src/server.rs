@@ -28,7 +28,12 @@ pub struct ServerLimits {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ServerLimits,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(shutdown);
@@ -48,10 +53,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
         // Finished connection tasks are reaped here so the set does not grow.
         while connections.try_join_next().is_some() {}
         let _ = stream.set_nodelay(true);
-        let app = app.clone().map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
-            req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
-            req
-        });
+        let app = app
+            .clone()
+            .map_request(move |mut req: axum::extract::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo::<SocketAddr>(peer));
+                req
+            });
         let mut stop = stop_rx.clone();
         connections.spawn(async move {
             let mut builder = http1::Builder::new();
@@ -74,6 +81,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: ServerLimits, shu
     }
     info!(open = connections.len(), "shutting down");
     let _ = stop_tx.send(true);
-    let _ = tokio::time::timeout(limits.shutdown_grace, async { while connections.join_next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(limits.shutdown_grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
     Ok(())
 }

@@ -8,13 +8,15 @@ use url::Url;
 use crate::{Audience, ContainerRuntime, Credentials, Endpoint, RunningDesktop, RuntimeError};
 
 /// One `[[static_desktops]]` entry, as configured.
-#[derive(Clone, Debug, serde::Deserialize)]
+#[derive(Clone, Debug, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct StaticDesktop {
     pub id: String,
     pub name: Option<String>,
     pub url: String,
     pub username: Option<String>,
+    /// Never written out: serialising (e.g. `check-config`) shows a placeholder.
+    #[serde(serialize_with = "hide_secret")]
     pub password: Option<SecretString>,
     #[serde(default)]
     pub verify_tls: bool,
@@ -22,6 +24,13 @@ pub struct StaticDesktop {
     pub users: Vec<String>,
     #[serde(default)]
     pub groups: Vec<String>,
+}
+
+fn hide_secret<S: serde::Serializer>(secret: &Option<SecretString>, s: S) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => s.serialize_str("<hidden>"),
+        None => s.serialize_none(),
+    }
 }
 
 /// Serves the configured desktops; they are always "running".
@@ -43,11 +52,16 @@ impl StaticRuntime {
             if desktops.iter().any(|d: &RunningDesktop| d.id == e.id) {
                 return Err(RuntimeError::Invalid(format!("{at}: the id is used twice")));
             }
-            let url = Url::parse(&e.url).map_err(|err| RuntimeError::Invalid(format!("{at}: url {:?}: {err}", e.url)))?;
+            let url =
+                Url::parse(&e.url).map_err(|err| RuntimeError::Invalid(format!("{at}: url {:?}: {err}", e.url)))?;
             let https = match url.scheme() {
                 "https" => true,
                 "http" => false,
-                other => return Err(RuntimeError::Invalid(format!("{at}: url scheme must be http or https, not {other:?}"))),
+                other => {
+                    return Err(RuntimeError::Invalid(format!(
+                        "{at}: url scheme must be http or https, not {other:?}"
+                    )));
+                }
             };
             let host = url
                 .host_str()
@@ -57,7 +71,10 @@ impl StaticRuntime {
                 .to_owned();
             let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
             if url.path() != "/" || url.query().is_some() {
-                return Err(RuntimeError::Invalid(format!("{at}: url must not have a path or query (got {:?})", e.url)));
+                return Err(RuntimeError::Invalid(format!(
+                    "{at}: url must not have a path or query (got {:?})",
+                    e.url
+                )));
             }
             let credentials = match (&e.username, &e.password) {
                 (_, None) => None,
@@ -69,9 +86,17 @@ impl StaticRuntime {
             desktops.push(RunningDesktop {
                 id: e.id.clone(),
                 name: e.name.clone().unwrap_or_else(|| e.id.clone()),
-                endpoint: Endpoint { https, host, port, verify_tls: e.verify_tls },
+                endpoint: Endpoint {
+                    https,
+                    host,
+                    port,
+                    verify_tls: e.verify_tls,
+                },
                 credentials,
-                audience: Audience { users: e.users.iter().map(|u| u.to_lowercase()).collect(), groups: e.groups.clone() },
+                audience: Audience {
+                    users: e.users.iter().map(|u| u.to_lowercase()).collect(),
+                    groups: e.groups.clone(),
+                },
             });
         }
         Ok(Self { desktops })
@@ -82,7 +107,9 @@ impl StaticRuntime {
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'_' | b'.'))
         && !id.starts_with('.')
 }
 
@@ -123,7 +150,10 @@ mod tests {
     fn parses_a_lab_machine() {
         let rt = StaticRuntime::new(&[entry("lab-1", "https://127.0.0.1:16901")]).unwrap();
         let d = &rt.desktops[0];
-        assert_eq!((d.endpoint.host.as_str(), d.endpoint.port, d.endpoint.https), ("127.0.0.1", 16901, true));
+        assert_eq!(
+            (d.endpoint.host.as_str(), d.endpoint.port, d.endpoint.https),
+            ("127.0.0.1", 16901, true)
+        );
         assert_eq!(d.credentials.as_ref().unwrap().username, "kasm_user");
         assert_eq!(d.audience.users, ["alice"]);
     }
@@ -139,7 +169,9 @@ mod tests {
             let err = StaticRuntime::new(&[e]).err().unwrap().to_string();
             assert!(err.contains(needle), "{err}");
         }
-        let twice = StaticRuntime::new(&[entry("a", "https://x"), entry("a", "https://y")]).err().unwrap();
+        let twice = StaticRuntime::new(&[entry("a", "https://x"), entry("a", "https://y")])
+            .err()
+            .unwrap();
         assert!(twice.to_string().contains("twice"));
     }
 }

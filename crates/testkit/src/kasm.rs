@@ -46,11 +46,10 @@ const UI_JS: &str = "// Fake KasmVNC client script.\n\"use strict\";\n\
 window.fakeKasm = { version: \"1.3.0-fake\" };\n";
 /// A 1x1 transparent PNG; real enough for an `<img>` or an image decoder.
 const SCREENSHOT_PNG: &[u8] = &[
-    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52,
-    0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4,
-    0x89, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f,
-    0x0f, 0x00, 0x02, 0x87, 0x01, 0x80, 0xeb, 0x47, 0xba, 0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45,
-    0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0x64, 0x60, 0xf8, 0x5f, 0x0f, 0x00, 0x02, 0x87, 0x01, 0x80, 0xeb, 0x47, 0xba,
+    0x92, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
 ];
 
 /// How a [`FakeKasm`] is set up.
@@ -249,13 +248,10 @@ async fn wait_for_shutdown_signal() -> io::Result<()> {
 
 /// Kasm makes a self-signed certificate at each start; so does the fake.
 fn self_signed_server_config() -> io::Result<rustls::ServerConfig> {
-    let certified =
-        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
-            .map_err(io::Error::other)?;
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+        .map_err(io::Error::other)?;
     let cert = CertificateDer::from(certified.cert.der().to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        certified.signing_key.serialize_der(),
-    ));
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(certified.signing_key.serialize_der()));
     // An explicit provider: tests must not depend on (or fight over) a process-wide default.
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     rustls::ServerConfig::builder_with_provider(provider)
@@ -293,11 +289,7 @@ async fn accept_loop(listener: TcpListener, acceptor: Option<TlsAcceptor>, ctx: 
     }
 }
 
-async fn serve_connection(
-    tcp: TcpStream,
-    acceptor: Option<TlsAcceptor>,
-    ctx: &ConnCtx,
-) -> io::Result<()> {
+async fn serve_connection(tcp: TcpStream, acceptor: Option<TlsAcceptor>, ctx: &ConnCtx) -> io::Result<()> {
     if let Behaviour::Slow(delay) = ctx.behaviour {
         tokio::time::sleep(delay).await;
     }
@@ -389,19 +381,12 @@ where
     let (method, path) = request_line(&raw);
     let response = if method != "GET" {
         record(ctx, &raw, Outcome::MethodNotAllowed);
-        plain_response(
-            405,
-            "text/plain",
-            b"405 Method Not Allowed",
-            &[("Allow", "GET")],
-        )
+        plain_response(405, "text/plain", b"405 Method Not Allowed", &[("Allow", "GET")])
     } else {
         // KasmVNC ignores the query string when looking up a file; `/` is the index.
         let file = path.split('?').next().unwrap_or_default();
         let found: Option<(&str, Vec<u8>)> = match file {
-            "/" | "/index.html" | "/vnc.html" => {
-                Some(("text/html", INDEX_HTML.as_bytes().to_vec()))
-            }
+            "/" | "/index.html" | "/vnc.html" => Some(("text/html", INDEX_HTML.as_bytes().to_vec())),
             "/app/ui.js" => Some(("application/javascript", UI_JS.as_bytes().to_vec())),
             "/api/get_screenshot" => Some(("image/png", SCREENSHOT_PNG.to_vec())),
             // Shows what actually arrived, e.g. through a proxy into a container.
@@ -466,13 +451,8 @@ fn authorized(raw: &[u8], credentials: &[u8]) -> bool {
         return false;
     };
     let value = &raw[pos + marker.len()..];
-    let end = value
-        .iter()
-        .position(|&b| b == b'\r')
-        .unwrap_or(value.len());
-    BASE64
-        .decode(&value[..end])
-        .is_ok_and(|decoded| decoded == credentials)
+    let end = value.iter().position(|&b| b == b'\r').unwrap_or(value.len());
+    BASE64.decode(&value[..end]).is_ok_and(|decoded| decoded == credentials)
 }
 
 /// What the 101 answer needs from a valid upgrade request.
@@ -630,8 +610,7 @@ upgrade: websocket\r\norigin: https://x\r\nsec-websocket-version: 13\r\n\
 sec-websocket-key: dGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-protocol: binary, base64\r\n\r\n";
         let upgrade = parse_ws_upgrade(raw).expect("valid upgrade");
         assert_eq!(upgrade.protocol, "binary");
-        let response = String::from_utf8(switching_protocols(&upgrade, &Behaviour::Normal))
-            .expect("ascii response");
+        let response = String::from_utf8(switching_protocols(&upgrade, &Behaviour::Normal)).expect("ascii response");
         // The RFC 6455 example key and accept value.
         assert!(response.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
     }

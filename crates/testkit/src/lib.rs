@@ -2,6 +2,4 @@
 
 pub mod kasm;
 
-pub use kasm::{
-    Behaviour, FakeKasm, FakeKasmConfig, Outcome, RecordedRequest, run_fake_kasm_until_signal,
-};
+pub use kasm::{Behaviour, FakeKasm, FakeKasmConfig, Outcome, RecordedRequest, run_fake_kasm_until_signal};

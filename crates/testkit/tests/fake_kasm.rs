@@ -48,12 +48,7 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn verify_tls13_signature(
@@ -62,12 +57,7 @@ impl ServerCertVerifier for AcceptAnyCert {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
+        verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
@@ -102,10 +92,7 @@ fn basic() -> String {
 
 /// Sends one raw request and reads until the server closes (one request per connection).
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, request: &str) -> String {
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .expect("write request");
+    stream.write_all(request.as_bytes()).await.expect("write request");
     let mut response = Vec::new();
     tokio::time::timeout(TIMEOUT, stream.read_to_end(&mut response))
         .await
@@ -181,10 +168,7 @@ async fn no_auth_gets_401_with_websockify_realm() {
     let requests = kasm.requests();
     assert_eq!(requests.len(), 1);
     assert_eq!(requests[0].outcome, Outcome::Unauthorized);
-    assert_eq!(
-        (requests[0].method.as_str(), requests[0].path.as_str()),
-        ("GET", "/")
-    );
+    assert_eq!((requests[0].method.as_str(), requests[0].path.as_str()), ("GET", "/"));
 }
 
 #[tokio::test]
@@ -199,10 +183,7 @@ async fn lowercase_authorization_header_gets_401() {
 #[tokio::test]
 async fn wrong_password_gets_401() {
     let kasm = start().await;
-    let header = format!(
-        "Authorization: Basic {}\r\n",
-        BASE64.encode("kasm_user:wrong")
-    );
+    let header = format!("Authorization: Basic {}\r\n", BASE64.encode("kasm_user:wrong"));
     let response = exchange(connect_tls(&kasm).await, &get("/", &header)).await;
     assert_eq!(status(&response), 401, "{response}");
 }
@@ -234,17 +215,10 @@ async fn other_files_screenshot_headers_and_404() {
     assert_eq!(status(&js), 200);
     assert!(js.contains("Content-Type: application/javascript\r\n"));
 
-    let png = exchange(
-        connect_tls(&kasm).await,
-        &get("/api/get_screenshot", &header),
-    )
-    .await;
+    let png = exchange(connect_tls(&kasm).await, &get("/api/get_screenshot", &header)).await;
     assert_eq!(status(&png), 200);
     assert!(png.contains("Content-Type: image/png\r\n"));
-    assert!(
-        png.contains("\r\n\r\n\u{fffd}PNG"),
-        "PNG signature follows the head"
-    );
+    assert!(png.contains("\r\n\r\n\u{fffd}PNG"), "PNG signature follows the head");
 
     let echoed = exchange(connect_tls(&kasm).await, &get("/__headers", &header)).await;
     assert_eq!(status(&echoed), 200);
@@ -259,14 +233,8 @@ async fn other_files_screenshot_headers_and_404() {
 async fn title_case_upgrade_gets_101_greeting_and_echo() {
     let kasm = start().await;
     let (head, mut ws) = open_ws(&kasm).await;
-    assert!(
-        head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"),
-        "{head}"
-    );
-    assert!(
-        head.contains("Sec-WebSocket-Protocol: binary\r\n"),
-        "{head}"
-    );
+    assert!(head.starts_with("HTTP/1.1 101 Switching Protocols\r\n"), "{head}");
+    assert!(head.contains("Sec-WebSocket-Protocol: binary\r\n"), "{head}");
     assert!(head.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
 
     let greeting = next_message(&mut ws).await;
@@ -280,13 +248,8 @@ async fn title_case_upgrade_gets_101_greeting_and_echo() {
         ws.send(message.clone()).await.expect("send");
         assert_eq!(next_message(&mut ws).await, message);
     }
-    ws.send(Message::Ping(b"p".to_vec().into()))
-        .await
-        .expect("ping");
-    assert_eq!(
-        next_message(&mut ws).await,
-        Message::Pong(b"p".to_vec().into())
-    );
+    ws.send(Message::Ping(b"p".to_vec().into())).await.expect("ping");
+    assert_eq!(next_message(&mut ws).await, Message::Pong(b"p".to_vec().into()));
     ws.close(None).await.expect("close");
 
     assert_eq!(kasm.websocket_sessions(), 1);
@@ -332,33 +295,21 @@ async fn lowercase_host_is_not_a_websocket() {
 async fn tungstenite_client_request_is_refused_for_lowercase_authorization() {
     let kasm = start().await;
     let tls = connect_tls(&kasm).await;
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "wss://localhost:{}/websockify",
-            kasm.addr().port()
-        ))
-        .expect("request");
+    let mut request = tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+        "wss://localhost:{}/websockify",
+        kasm.addr().port()
+    ))
+    .expect("request");
     let headers = request.headers_mut();
     headers.insert("Authorization", basic().parse().expect("header value"));
     headers.insert("Origin", "https://localhost".parse().expect("header value"));
-    headers.insert(
-        "Sec-WebSocket-Protocol",
-        "binary".parse().expect("header value"),
-    );
+    headers.insert("Sec-WebSocket-Protocol", "binary".parse().expect("header value"));
     let result = tokio_tungstenite::client_async(request, tls).await;
     assert!(result.is_err(), "KasmVNC 1.3 would not upgrade this");
     let recorded = &kasm.requests()[0];
     assert!(recorded.head.contains("\r\nHost: "), "{}", recorded.head);
-    assert!(
-        recorded.head.contains("\r\nConnection: "),
-        "{}",
-        recorded.head
-    );
-    assert!(
-        recorded.head.contains("\r\nauthorization: "),
-        "{}",
-        recorded.head
-    );
+    assert!(recorded.head.contains("\r\nConnection: "), "{}", recorded.head);
+    assert!(recorded.head.contains("\r\nauthorization: "), "{}", recorded.head);
     assert_eq!(recorded.outcome, Outcome::Unauthorized);
 }
 
@@ -380,10 +331,7 @@ async fn plain_mode_rejects_post_and_oversized_heads() {
     assert_eq!(status(&response), 400, "{response}");
 
     let outcomes: Vec<_> = kasm.requests().iter().map(|r| r.outcome).collect();
-    assert_eq!(
-        outcomes,
-        vec![Outcome::MethodNotAllowed, Outcome::BadRequest]
-    );
+    assert_eq!(outcomes, vec![Outcome::MethodNotAllowed, Outcome::BadRequest]);
 }
 
 #[tokio::test]
@@ -416,10 +364,7 @@ fn accept_key_matches_rfc_example() {
     // Guards the constant used above against a typo.
     let mut sha = Sha1::new();
     sha.update(format!("{WS_KEY}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes());
-    assert_eq!(
-        BASE64.encode(sha.finalize()),
-        "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
-    );
+    assert_eq!(BASE64.encode(sha.finalize()), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
 }
 
 #[tokio::test]

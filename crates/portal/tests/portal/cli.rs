@@ -12,7 +12,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_iserv-remote-desktop");
 
 fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("portal.toml");
-    let text = format!("listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}", dir.join("data").display());
+    let text = format!(
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}",
+        dir.join("data").display()
+    );
     std::fs::write(&path, text).unwrap();
     path
 }
@@ -33,26 +36,50 @@ fn user_add_reads_the_password_from_stdin() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");
     let mut child = portal_cmd()
-        .args(["user", "add", "Teacher1", "--role", "teacher", "--password-stdin", "--config"])
+        .args([
+            "user",
+            "add",
+            "Teacher1",
+            "--role",
+            "teacher",
+            "--password-stdin",
+            "--config",
+        ])
         .arg(&config)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(b"a long enough password\n").unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a long enough password\n")
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("created teacher1 (teacher)"));
 
     let dup = portal_cmd()
-        .args(["user", "add", "teacher1", "--role", "student", "--password-stdin", "--config"])
+        .args([
+            "user",
+            "add",
+            "teacher1",
+            "--role",
+            "student",
+            "--password-stdin",
+            "--config",
+        ])
         .arg(&config)
         .stdin(Stdio::piped())
         .output()
         .unwrap();
     assert!(!dup.status.success(), "a taken username is refused");
 
-    let bad_role = portal_cmd().args(["user", "add", "x", "--role", "janitor", "--password-stdin"]).output().unwrap();
+    let bad_role = portal_cmd()
+        .args(["user", "add", "x", "--role", "janitor", "--password-stdin"])
+        .output()
+        .unwrap();
     assert!(!bad_role.status.success());
     assert!(String::from_utf8_lossy(&bad_role.stderr).contains("janitor"));
 }
@@ -61,10 +88,22 @@ fn user_add_reads_the_password_from_stdin() {
 fn config_errors_name_the_setting() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "[proxy]\nidle_timeout_secs = 0\n");
-    let out = portal_cmd().arg("check-config").arg("--config").arg(&config).output().unwrap();
+    let out = portal_cmd()
+        .arg("check-config")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("proxy.idle_timeout_secs"), "{}", String::from_utf8_lossy(&out.stderr));
-    let missing = portal_cmd().args(["check-config", "--config", "/nonexistent.toml"]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("proxy.idle_timeout_secs"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let missing = portal_cmd()
+        .args(["check-config", "--config", "/nonexistent.toml"])
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&missing.stderr).contains("does not exist"));
 }
 
@@ -89,7 +128,12 @@ fn seed_environment_names_are_accepted_and_ird_names_win() {
     assert!(stdout.contains("\"protocol\": \"http\""), "{stdout}");
     assert!(stdout.contains("https://desktop.school.example"), "{stdout}");
     assert!(stdout.contains("\"container_port\": 7000"), "{stdout}");
-    let bad = portal_cmd().args(["check-config", "--config"]).arg(&config).env("KASM_CONTAINER_PROTOCOL", "ftp").output().unwrap();
+    let bad = portal_cmd()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .env("KASM_CONTAINER_PROTOCOL", "ftp")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&bad.stderr).contains("kasm.protocol"));
 }
 
@@ -108,21 +152,55 @@ async fn first_start_prints_url_websocket_support_and_how_to_sign_in() {
     let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut collected = Vec::new();
     for _ in 0..3 {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await.expect("start-up output in time").unwrap();
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("start-up output in time")
+            .unwrap();
         collected.push(line.expect("portal printed three lines"));
     }
     let all = collected.join("\n");
     assert!(all.contains("listening on http://127.0.0.1:"), "{all}");
     assert!(all.contains("WebSocket support enabled"), "{all}");
-    let password = all.split("with password \"").nth(1).expect("a generated admin password").split('"').next().unwrap().to_owned();
-    let url = all.split("open ").nth(1).unwrap().split_whitespace().next().unwrap().trim_end_matches('/').to_owned();
+    let password = all
+        .split("with password \"")
+        .nth(1)
+        .expect("a generated admin password")
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let url = all
+        .split("open ")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .trim_end_matches('/')
+        .to_owned();
 
     // The printed credentials work.
-    let http = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    let page = http.get(format!("{url}/login")).send().await.unwrap().text().await.unwrap();
+    portal::install_crypto_provider();
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let page = http
+        .get(format!("{url}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let resp = http
         .post(format!("{url}/login"))
-        .form(&[("username", "admin"), ("password", password.as_str()), ("csrf_token", &csrf_from(&page))])
+        .form(&[
+            ("username", "admin"),
+            ("password", password.as_str()),
+            ("csrf_token", &csrf_from(&page)),
+        ])
         .send()
         .await
         .unwrap();

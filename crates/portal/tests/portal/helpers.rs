@@ -28,7 +28,12 @@ pub struct DesktopSpec<'a> {
 
 impl<'a> DesktopSpec<'a> {
     pub fn for_fake(id: &'a str, fake: &FakeKasm, password: &'a str, users: &'a [&'a str]) -> Self {
-        Self { id, url: fake.url(), password, users }
+        Self {
+            id,
+            url: fake.url(),
+            password,
+            users,
+        }
     }
 }
 
@@ -52,7 +57,9 @@ impl Drop for TestApp {
 
 /// A fake Kasm desktop with its own password.
 pub async fn fake_desktop(password: &str) -> FakeKasm {
-    FakeKasm::start(FakeKasmConfig::new(password)).await.expect("fake desktop starts")
+    FakeKasm::start(FakeKasmConfig::new(password))
+        .await
+        .expect("fake desktop starts")
 }
 
 pub async fn spawn_app(desktops: &[DesktopSpec<'_>]) -> TestApp {
@@ -98,7 +105,14 @@ pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mu
         let _ = stopped.await;
     }));
     let url = format!("http://{addr}");
-    TestApp { addr, origin: url.clone(), url, state, _dir: dir, stop: Some(stop) }
+    TestApp {
+        addr,
+        origin: url.clone(),
+        url,
+        state,
+        _dir: dir,
+        stop: Some(stop),
+    }
 }
 
 /// A browser-like client: keeps cookies, does not follow redirects.
@@ -110,6 +124,7 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        portal::install_crypto_provider();
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
             .cookie_provider(jar.clone())
@@ -117,7 +132,11 @@ impl Browser {
             .timeout(Duration::from_secs(20))
             .build()
             .unwrap();
-        Browser { http, jar, base: app.url.parse().unwrap() }
+        Browser {
+            http,
+            jar,
+            base: app.url.parse().unwrap(),
+        }
     }
 
     /// The `Cookie` header this browser would send to the portal.
@@ -126,17 +145,20 @@ impl Browser {
     }
 
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.get(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
+        self.http
+            .get(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http.post(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
+        self.http
+            .post(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
     }
 }
 
 /// Pulls `name="csrf_token" value="…"` out of a page.
 pub fn csrf_from(html: &str) -> String {
-    let start = html.find("name=\"csrf_token\" value=\"").expect("page has a csrf_token field") + 26;
+    let marker = "name=\"csrf_token\" value=\"";
+    let start = html.find(marker).expect("page has a csrf_token field") + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
 
@@ -146,11 +168,21 @@ pub async fn sign_in(app: &TestApp, username: &str) -> Browser {
     let page = browser.get("/login").send().await.unwrap().text().await.unwrap();
     let resp = browser
         .post("/login")
-        .form(&[("username", username), ("password", PASSWORD), ("csrf_token", &csrf_from(&page))])
+        .form(&[
+            ("username", username),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_from(&page)),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 303, "sign-in as {username} should redirect");
+    let status = resp.status();
+    assert_eq!(
+        status,
+        303,
+        "sign-in as {username} should redirect: {}",
+        resp.text().await.unwrap_or_default()
+    );
     browser
 }
 
@@ -166,7 +198,11 @@ pub struct WsOpts<'a> {
 
 /// Opens a WebSocket to `path` on the portal, offering the `binary` subprotocol as the Kasm
 /// client does.
-pub async fn ws_connect(app: &TestApp, path: &str, opts: WsOpts<'_>) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
+pub async fn ws_connect(
+    app: &TestApp,
+    path: &str,
+    opts: WsOpts<'_>,
+) -> Result<(Ws, tungstenite::handshake::client::Response), tungstenite::Error> {
     let mut req = format!("ws://{}{path}", app.addr).into_client_request().unwrap();
     let h = req.headers_mut();
     h.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
@@ -192,13 +228,26 @@ pub fn refused_status(err: tungstenite::Error) -> u16 {
 
 /// Reads the RFB greeting a Kasm desktop sends first.
 pub async fn expect_rfb_greeting(ws: &mut Ws) {
-    let first = tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("greeting in time").unwrap().unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("greeting in time")
+        .unwrap()
+        .unwrap();
     assert_eq!(first, Message::Binary(b"RFB 003.008\n".to_vec().into()));
 }
 
 /// Sends `payload` and expects it back byte-exact.
 pub async fn echo(ws: &mut Ws, payload: Vec<u8>) {
     ws.send(Message::Binary(payload.clone().into())).await.unwrap();
-    let back = tokio::time::timeout(Duration::from_secs(10), ws.next()).await.expect("echo in time").unwrap().unwrap();
-    assert_eq!(back.into_data().as_ref(), payload.as_slice(), "echo of {} bytes differs", payload.len());
+    let back = tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("echo in time")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        back.into_data().as_ref(),
+        payload.as_slice(),
+        "echo of {} bytes differs",
+        payload.len()
+    );
 }

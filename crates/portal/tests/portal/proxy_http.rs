@@ -11,7 +11,11 @@ async fn owner_gets_the_desktop_page_with_coep_and_coop() {
     let fake = fake_desktop("pw-a").await;
     let app = spawn_app(&[DesktopSpec::for_fake("lab-a", &fake, "pw-a", &["alice"])]).await;
     let alice = sign_in(&app, "alice").await;
-    let resp = alice.get("/desktop/lab-a/?path=desktop/lab-a/websockify").send().await.unwrap();
+    let resp = alice
+        .get("/desktop/lab-a/?path=desktop/lab-a/websockify")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["cross-origin-embedder-policy"], "require-corp");
     assert_eq!(resp.headers()["cross-origin-opener-policy"], "same-origin");
@@ -39,11 +43,23 @@ async fn upstream_request_is_title_case_with_injected_auth_and_no_portal_secrets
     assert_eq!(req.path, "/index.html?x=1", "prefix stripped, query kept");
     let head = req.head;
     assert!(head.contains("\r\nHost: 127.0.0.1:"), "{head}");
-    assert!(head.contains("Authorization: Basic a2FzbV91c2VyOnB3LWE="), "injected kasm_user:pw-a: {head}");
-    assert!(!head.contains("ZXZpbDpldmls"), "the browser's Authorization must not pass: {head}");
-    assert!(!head.to_lowercase().contains("\r\ncookie:"), "portal cookies must not pass: {head}");
+    assert!(
+        head.contains("Authorization: Basic a2FzbV91c2VyOnB3LWE="),
+        "injected kasm_user:pw-a: {head}"
+    );
+    assert!(
+        !head.contains("ZXZpbDpldmls"),
+        "the browser's Authorization must not pass: {head}"
+    );
+    assert!(
+        !head.to_lowercase().contains("\r\ncookie:"),
+        "portal cookies must not pass: {head}"
+    );
     assert!(!head.contains("ird_session"), "{head}");
-    assert!(head.contains("X-Forwarded-For: 127.0.0.1\r\n"), "the real client, not the spoofed one: {head}");
+    assert!(
+        head.contains("X-Forwarded-For: 127.0.0.1\r\n"),
+        "the real client, not the spoofed one: {head}"
+    );
     assert!(head.contains("X-Forwarded-Proto: http\r\n"), "{head}");
     assert!(head.contains(&format!("X-Forwarded-Host: {}\r\n", app.addr)), "{head}");
 }
@@ -53,10 +69,25 @@ async fn no_session_redirects_to_login_and_never_reaches_the_desktop() {
     let fake = fake_desktop("pw-a").await;
     let app = spawn_app(&[DesktopSpec::for_fake("lab-a", &fake, "pw-a", &["alice"])]).await;
     let anon = Browser::new(&app);
-    let resp = anon.get("/desktop/lab-a/").header("accept", "text/html").send().await.unwrap();
+    let resp = anon
+        .get("/desktop/lab-a/")
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 303);
-    assert!(resp.headers()["location"].to_str().unwrap().starts_with("/login?next=%2Fdesktop%2Flab-a%2F"));
-    let json = anon.get("/desktop/lab-a/app/ui.js").header("accept", "application/json").send().await.unwrap();
+    assert!(
+        resp.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?next=%2Fdesktop%2Flab-a%2F")
+    );
+    let json = anon
+        .get("/desktop/lab-a/app/ui.js")
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(json.status(), 401);
     assert!(fake.requests().is_empty());
 }
@@ -66,7 +97,12 @@ async fn another_users_desktop_is_forbidden_by_path() {
     let fake = fake_desktop("pw-a").await;
     let app = spawn_app(&[DesktopSpec::for_fake("lab-a", &fake, "pw-a", &["alice"])]).await;
     let bob = sign_in(&app, "bob").await;
-    for path in ["/desktop/lab-a/", "/desktop/lab-a/app/ui.js", "/desktop/lab-a/../lab-a/", "/desktop/lab-a/api/get_screenshot"] {
+    for path in [
+        "/desktop/lab-a/",
+        "/desktop/lab-a/app/ui.js",
+        "/desktop/lab-a/../lab-a/",
+        "/desktop/lab-a/api/get_screenshot",
+    ] {
         let resp = bob.get(path).send().await.unwrap();
         assert_eq!(resp.status(), 403, "{path}");
     }
@@ -86,20 +122,42 @@ async fn admins_may_open_any_desktop_and_unknown_ids_are_404() {
     assert_eq!(root.get("/desktop/nope/").send().await.unwrap().status(), 404);
     let bare = root.get("/desktop/lab-a").send().await.unwrap();
     assert_eq!(bare.status(), 308);
-    assert_eq!(bare.headers()["location"], "/desktop/lab-a/?path=desktop/lab-a/websockify");
+    assert_eq!(
+        bare.headers()["location"],
+        "/desktop/lab-a/?path=desktop/lab-a/websockify"
+    );
 }
 
 #[tokio::test]
 async fn desktop_down_gives_502_with_an_actionable_message() {
     // A port that was just free: nothing listens there.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let spec = DesktopSpec { id: "gone", url: format!("https://{closed}"), password: "x", users: &["alice"] };
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let spec = DesktopSpec {
+        id: "gone",
+        url: format!("https://{closed}"),
+        password: "x",
+        users: &["alice"],
+    };
     let app = spawn_app(&[spec]).await;
     let alice = sign_in(&app, "alice").await;
-    let page = alice.get("/desktop/gone/").header("accept-language", "en").send().await.unwrap();
+    let page = alice
+        .get("/desktop/gone/")
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 502);
     assert!(page.text().await.unwrap().contains("cannot be reached right now"));
-    let api = alice.get("/desktop/gone/app/ui.js").header("accept", "application/json").header("accept-language", "de").send().await.unwrap();
+    let api = alice
+        .get("/desktop/gone/app/ui.js")
+        .header("accept", "application/json")
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(api.status(), 502);
     let body: serde_json::Value = api.json().await.unwrap();
     assert_eq!(body["error"]["code"], "desktop_unreachable");
@@ -108,10 +166,16 @@ async fn desktop_down_gives_502_with_an_actionable_message() {
 
 #[tokio::test]
 async fn slow_desktop_times_out_with_504() {
-    let fake = FakeKasm::start(FakeKasmConfig { behaviour: Behaviour::Slow(Duration::from_secs(30)), ..FakeKasmConfig::new("pw") })
-        .await
-        .unwrap();
-    let app = spawn_app_with(&[DesktopSpec::for_fake("slow", &fake, "pw", &["alice"])], |c| c.proxy.response_timeout_secs = 1).await;
+    let fake = FakeKasm::start(FakeKasmConfig {
+        behaviour: Behaviour::Slow(Duration::from_secs(30)),
+        ..FakeKasmConfig::new("pw")
+    })
+    .await
+    .unwrap();
+    let app = spawn_app_with(&[DesktopSpec::for_fake("slow", &fake, "pw", &["alice"])], |c| {
+        c.proxy.response_timeout_secs = 1
+    })
+    .await;
     let alice = sign_in(&app, "alice").await;
     let started = Instant::now();
     let resp = alice.get("/desktop/slow/").send().await.unwrap();
@@ -122,9 +186,18 @@ async fn slow_desktop_times_out_with_504() {
 #[tokio::test]
 async fn oversized_request_bodies_are_refused_with_the_limit() {
     let fake = fake_desktop("pw").await;
-    let app = spawn_app_with(&[DesktopSpec::for_fake("lab", &fake, "pw", &["alice"])], |c| c.proxy.max_body_bytes = 1024).await;
+    let app = spawn_app_with(&[DesktopSpec::for_fake("lab", &fake, "pw", &["alice"])], |c| {
+        c.proxy.max_body_bytes = 1024
+    })
+    .await;
     let alice = sign_in(&app, "alice").await;
-    let resp = alice.post("/desktop/lab/upload").header("accept", "application/json").body(vec![b'x'; 4096]).send().await.unwrap();
+    let resp = alice
+        .post("/desktop/lab/upload")
+        .header("accept", "application/json")
+        .body(vec![b'x'; 4096])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 413);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert!(body["error"]["detail"].as_str().unwrap().contains("1024 bytes"));
@@ -136,7 +209,12 @@ async fn oversized_request_heads_are_refused_with_431() {
     let fake = fake_desktop("pw").await;
     let app = spawn_app(&[DesktopSpec::for_fake("lab", &fake, "pw", &["alice"])]).await;
     let alice = sign_in(&app, "alice").await;
-    let resp = alice.get("/desktop/lab/").header("x-big", "a".repeat(40 * 1024)).send().await.unwrap();
+    let resp = alice
+        .get("/desktop/lab/")
+        .header("x-big", "a".repeat(40 * 1024))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(resp.status(), 431);
     assert!(fake.requests().is_empty());
 }

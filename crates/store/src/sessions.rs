@@ -1,0 +1,147 @@
+//! Server-side sessions: the cookie carries a random token, the database only its sha256.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use crate::error::is_foreign_key_violation;
+use crate::users::user_from_row;
+use crate::{NewSession, Session, Store, StoreError, User, hex, now};
+
+/// 32 random bytes, URL-safe base64 without padding (43 characters; fits a cookie as is).
+fn random_token() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// The session id stored for `token`: whoever reads the database cannot rebuild the cookie.
+fn session_id(token: &str) -> String {
+    hex(&Sha256::digest(token.as_bytes()))
+}
+
+impl Store {
+    /// Starts a session for `user_id` valid for `ttl` (whole seconds). `NotFound` if there is no
+    /// such user.
+    pub async fn create_session(&self, user_id: &str, ttl: Duration) -> Result<NewSession, StoreError> {
+        let token = random_token();
+        let created_at = now();
+        let ttl_secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let session = Session {
+            id: session_id(&token),
+            user_id: user_id.to_owned(),
+            csrf_token: random_token(),
+            current_desktop: None,
+            created_at,
+            expires_at: created_at.saturating_add(ttl_secs),
+        };
+        let inserted = sqlx::query(
+            "INSERT INTO sessions (id, user_id, csrf_token, current_desktop, created_at, \
+             expires_at) VALUES ($1, $2, $3, NULL, $4, $5)",
+        )
+        .bind(&session.id)
+        .bind(&session.user_id)
+        .bind(&session.csrf_token)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => Ok(NewSession { token, session }),
+            Err(err) if is_foreign_key_violation(&err) => Err(StoreError::NotFound),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// The live session for a cookie token and its user; `None` when unknown or expired.
+    pub async fn session_by_token(&self, token: &str) -> Result<Option<(Session, User)>, StoreError> {
+        let row = sqlx::query(
+            "SELECT s.id AS session_id, s.csrf_token, s.current_desktop, \
+             s.created_at AS session_created_at, s.expires_at, \
+             u.id, u.username, u.display_name, u.email, u.role, u.external_subject, u.language, \
+             CAST(CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_password, \
+             u.created_at \
+             FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.id = $1 AND s.expires_at > $2",
+        )
+        .bind(session_id(token))
+        .bind(now())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user_id: String = row.try_get("id")?;
+        let session = Session {
+            id: row.try_get("session_id")?,
+            user_id: user_id.clone(),
+            csrf_token: row.try_get("csrf_token")?,
+            current_desktop: row.try_get("current_desktop")?,
+            created_at: row.try_get("session_created_at")?,
+            expires_at: row.try_get("expires_at")?,
+        };
+        let groups = self.groups_of(&user_id).await?;
+        let user = user_from_row(&row, groups)?;
+        Ok(Some((session, user)))
+    }
+
+    /// Remembers which desktop the session last opened (for the root `/websockify`).
+    /// `NotFound` if the session does not exist.
+    pub async fn set_current_desktop(&self, session_id: &str, desktop_id: Option<&str>) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE sessions SET current_desktop = $1 WHERE id = $2")
+            .bind(desktop_id)
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
+        if updated.rows_affected() == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    /// Ends the session for a cookie token (sign-out). Succeeds if it did not exist.
+    pub async fn delete_session(&self, token: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM sessions WHERE id = $1")
+            .bind(session_id(token))
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Ends every session of a user (password change, account disabled). Returns how many.
+    pub async fn delete_user_sessions(&self, user_id: &str) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+
+    /// Removes expired sessions; lookups already ignore them, this only reclaims space.
+    pub async fn delete_expired_sessions(&self) -> Result<u64, StoreError> {
+        let deleted = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+            .bind(now())
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens() {
+        let token = random_token();
+        assert_eq!(token.len(), 43);
+        assert!(token.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        assert_ne!(token, random_token());
+        // sha256("abc")
+        assert_eq!(
+            session_id("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}
