@@ -176,6 +176,25 @@ impl Proxy {
     }
 }
 
+impl Proxy {
+    /// `GET /` on the desktop with its credentials; the status tells whether its web server
+    /// is up (Kasm answers 200, or 401 while its auth is not ready). Used to wait for a start.
+    pub async fn probe(&self, target: &Target) -> Result<StatusCode, ProxyError> {
+        let req = Request::get("/")
+            .body(http_body_util::Empty::<Bytes>::new())
+            .map_err(|e| ProxyError::Request(e.to_string()))?;
+        let ctx = ForwardContext {
+            client_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            https: false,
+            host: None,
+            path_and_query: "/".into(),
+            websocket: None,
+        };
+        let resp = self.forward(target, req, ctx).await?;
+        Ok(resp.status())
+    }
+}
+
 fn connector(config: &ProxyConfig) -> HttpConnector {
     let mut http = HttpConnector::new();
     // RFB input events are 6–8 bytes; Nagle would hold them back.

@@ -53,7 +53,141 @@ pub struct Config {
     pub session_ttl_hours: u64,
     pub kasm: KasmSettings,
     pub proxy: ProxySettings,
+    /// `docker` (desktops started per user) or `static` (only `static_desktops`).
+    pub runtime: RuntimeKind,
+    pub docker: DockerConfig,
+    pub limits: Limits,
+    /// Desktop types written to the database at every start (the database keeps others).
+    pub desktop_types: Vec<DesktopTypeConfig>,
     pub static_desktops: Vec<StaticDesktop>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuntimeKind {
+    Docker,
+    Static,
+}
+
+/// Where and how desktop containers run (seed: `DOCKER_HOST_URL`).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DockerConfig {
+    /// Docker engine; default: `DOCKER_HOST` or the local socket.
+    pub host: Option<String>,
+    /// Name of this portal in container labels; portals sharing an engine need different ones.
+    pub instance: String,
+    /// Dedicated network the desktops join; the portal reaches them at their address there.
+    pub network: String,
+    /// Publish each desktop on 127.0.0.1 with an ephemeral port instead (for portals that cannot
+    /// reach container addresses). Never 0.0.0.0.
+    pub publish_loopback: bool,
+    /// From "start" until the desktop answers, including an image pull.
+    pub start_timeout_secs: u64,
+    /// Named volume with the school's shared folder, mounted at `shared_mount`; teachers and
+    /// admins write, students read. Empty: no shared folder.
+    pub shared_volume: String,
+    pub shared_mount: String,
+    /// Prefix of each user's home volume (`{prefix}{username}`), mounted at /home/kasm-user.
+    pub home_volume_prefix: String,
+}
+
+impl DockerConfig {
+    /// Container names are global per engine: `ird-{id}` for the default instance,
+    /// `ird-{instance}-{id}` for others, so several portals can share an engine.
+    pub fn container_prefix(&self) -> String {
+        if self.instance == "default" {
+            "ird-".into()
+        } else {
+            format!("ird-{}-", self.instance)
+        }
+    }
+}
+
+/// Limits on desktops; each refusal says which limit applied.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    pub max_running_per_user: i64,
+    pub max_running_total: i64,
+    pub max_concurrent_starts: usize,
+    /// How often the idle and max-age culler looks.
+    pub cull_interval_secs: u64,
+}
+
+/// A desktop type as written in the configuration.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesktopTypeConfig {
+    pub key: String,
+    pub name: String,
+    pub name_en: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub description_en: Option<String>,
+    #[serde(default)]
+    pub icon: String,
+    pub image: String,
+    #[serde(default = "default_port")]
+    pub container_port: u16,
+    pub protocol: Option<String>,
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
+    #[serde(default = "default_shm")]
+    pub shm_size_mib: i64,
+    pub memory_mib: Option<i64>,
+    pub cpus: Option<f64>,
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Minutes without keyboard or mouse input before the desktop is stopped; 0 = never.
+    #[serde(default = "default_idle")]
+    pub idle_timeout_minutes: i64,
+    /// Hours after its start a desktop is stopped regardless; 0 = never.
+    #[serde(default)]
+    pub max_age_hours: i64,
+    #[serde(default)]
+    pub groups: Vec<String>,
+    #[serde(default)]
+    pub users: Vec<String>,
+}
+
+fn default_port() -> u16 {
+    6901
+}
+fn default_shm() -> i64 {
+    512
+}
+fn default_true() -> bool {
+    true
+}
+fn default_idle() -> i64 {
+    60
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        Self {
+            host: None,
+            instance: "default".into(),
+            network: "ird-desktops".into(),
+            publish_loopback: false,
+            start_timeout_secs: 300,
+            shared_volume: "ird-shared".into(),
+            shared_mount: "/home/kasm-user/Shared".into(),
+            home_volume_prefix: "ird-home-".into(),
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_running_per_user: 2,
+            max_running_total: 50,
+            max_concurrent_starts: 4,
+            cull_interval_secs: 60,
+        }
+    }
 }
 
 /// Facts about Kasm containers (seed names `KASM_*`, `VNC_USER`).
@@ -96,6 +230,10 @@ impl Default for Config {
             session_ttl_hours: 12,
             kasm: KasmSettings::default(),
             proxy: ProxySettings::default(),
+            runtime: RuntimeKind::Docker,
+            docker: DockerConfig::default(),
+            limits: Limits::default(),
+            desktop_types: Vec::new(),
             static_desktops: Vec::new(),
         }
     }
@@ -137,6 +275,7 @@ const SEED_NAMES: &[(&str, &str)] = &[
     ("KASM_CONTAINER_PROTOCOL", "kasm.protocol"),
     ("KASM_VERIFY_SSL", "kasm.verify_ssl"),
     ("VNC_USER", "kasm.vnc_user"),
+    ("DOCKER_HOST_URL", "docker.host"),
 ];
 
 /// Seed variables that are read by later features or deliberately not used; accepted so that
@@ -152,7 +291,6 @@ pub const SEED_NAMES_NOT_YET_USED: &[&str] = &[
     "ROLE_ADMIN",
     "ROLE_TEACHER",
     "VNC_PASSWORD",
-    "DOCKER_HOST_URL",
     "DOCKER_HOST_PROTOCOL",
 ];
 

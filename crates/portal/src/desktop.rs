@@ -13,6 +13,7 @@ use http::header::{CONTENT_LENGTH, HOST, REFERER};
 use http_body_util::Limited;
 
 use crate::auth::CurrentUser;
+pub(crate) use crate::lifecycle::launch_url;
 use crate::{AppError, AppState};
 
 /// Splits `/desktop/{id}/rest` (raw, undecoded) into the id and the desktop-side path.
@@ -22,12 +23,6 @@ fn split_desktop_path(path: &str) -> Option<(&str, &str)> {
         Some(i) => Some((&rest[..i], &rest[i..])),
         None => Some((rest, "")),
     }
-}
-
-/// The launch URL of a desktop: the trailing slash and `path=` make the Kasm client connect
-/// its WebSocket under the desktop's own prefix instead of the origin's `/websockify`.
-pub(crate) fn launch_url(id: &str) -> String {
-    format!("/desktop/{id}/?path=desktop/{id}/websockify")
 }
 
 /// `GET /desktop/{id}` → the launch URL.

@@ -18,7 +18,9 @@ use portal_store::StoreError;
 use tracing::{error, warn};
 
 use crate::i18n::Lang;
+use crate::lifecycle::LifecycleError;
 use crate::pages;
+use desktop_runtime::RuntimeError;
 
 /// Everything that can go wrong in a request, from the user's point of view.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +55,10 @@ pub enum AppError {
     Store(#[from] StoreError),
     #[error("unavailable: {0}")]
     Unavailable(String),
+    #[error("only administrators may do this")]
+    AdminOnly,
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -81,6 +87,20 @@ impl AppError {
             AppError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
             AppError::Store(_) | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::AdminOnly => StatusCode::FORBIDDEN,
+            AppError::Lifecycle(e) => match e {
+                LifecycleError::UnknownType(_) | LifecycleError::NotFound(_) => StatusCode::NOT_FOUND,
+                LifecycleError::TypeDisabled(_) | LifecycleError::Unsupported => StatusCode::CONFLICT,
+                LifecycleError::TypeNotAllowed(_) | LifecycleError::Forbidden => StatusCode::FORBIDDEN,
+                LifecycleError::LimitUser { .. } => StatusCode::TOO_MANY_REQUESTS,
+                LifecycleError::LimitTotal { .. } | LifecycleError::TooManyStarts { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+                LifecycleError::Runtime(RuntimeError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+                LifecycleError::Runtime(RuntimeError::NotFound(_)) => StatusCode::NOT_FOUND,
+                LifecycleError::Runtime(_) => StatusCode::BAD_GATEWAY,
+                LifecycleError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            },
         }
     }
 
@@ -106,6 +126,24 @@ impl AppError {
             AppError::Store(StoreError::Conflict(_) | StoreError::Invalid(_)) => ("invalid", "err_bad_request"),
             AppError::Store(_) | AppError::Unavailable(_) => ("unavailable", "err_unavailable"),
             AppError::Internal(_) => ("internal", "err_internal"),
+            AppError::AdminOnly => ("admin_only", "err_admin_only"),
+            AppError::Lifecycle(e) => match e {
+                LifecycleError::UnknownType(_) => ("unknown_type", "err_unknown_type"),
+                LifecycleError::TypeDisabled(_) => ("type_disabled", "err_type_disabled"),
+                LifecycleError::TypeNotAllowed(_) => ("type_not_allowed", "err_type_not_allowed"),
+                LifecycleError::LimitUser { .. } => ("limit_user", "err_limit_user"),
+                LifecycleError::LimitTotal { .. } => ("limit_total", "err_limit_total"),
+                LifecycleError::TooManyStarts { .. } => ("too_many_starts", "err_too_many_starts"),
+                LifecycleError::NotFound(_) => ("desktop_not_found", "err_desktop_not_found"),
+                LifecycleError::Forbidden => ("forbidden", "err_forbidden_desktop"),
+                LifecycleError::Unsupported => ("unsupported", "err_unsupported"),
+                LifecycleError::Runtime(RuntimeError::Unavailable(_)) => {
+                    ("runtime_unavailable", "err_runtime_unavailable")
+                }
+                LifecycleError::Runtime(RuntimeError::NotFound(_)) => ("desktop_not_found", "err_desktop_not_found"),
+                LifecycleError::Runtime(_) => ("runtime_error", "err_runtime_error"),
+                LifecycleError::Store(_) => ("unavailable", "err_unavailable"),
+            },
         };
         // Details that help the user act; internal causes stay in the log.
         let detail = match self {
@@ -113,7 +151,15 @@ impl AppError {
             | AppError::BadRequest(_)
             | AppError::TooLarge { .. }
             | AppError::Proxy(_)
-            | AppError::Store(StoreError::Conflict(_) | StoreError::Invalid(_)) => Some(self.to_string()),
+            | AppError::Store(StoreError::Conflict(_) | StoreError::Invalid(_))
+            | AppError::Lifecycle(
+                LifecycleError::LimitUser { .. }
+                | LifecycleError::LimitTotal { .. }
+                | LifecycleError::TooManyStarts { .. }
+                | LifecycleError::UnknownType(_)
+                | LifecycleError::TypeDisabled(_)
+                | LifecycleError::Runtime(_),
+            ) => Some(self.to_string()),
             _ => None,
         };
         ErrorBody {

@@ -102,6 +102,22 @@ fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
             "No desktop is available to you yet. Please ask your teacher or the school's IT admin.",
         ),
         "open" => ("Öffnen", "Open"),
+        "start" => ("Starten", "Start"),
+        "stop" => ("Beenden", "Stop"),
+        "idle_stopped" => (
+            "Dein Desktop wurde wegen Inaktivität beendet. Deine Dateien bleiben erhalten; du kannst ihn auf der Startseite neu starten.",
+            "Your desktop was stopped because it was idle. Your files are kept; you can start it again from the start page.",
+        ),
+        "state_none" => ("Noch nicht gestartet", "Not started yet"),
+        "state_starting" => ("Startet …", "Starting …"),
+        "state_running" => ("Läuft", "Running"),
+        "state_stopping" => ("Wird beendet …", "Stopping …"),
+        "state_stopped" => ("Beendet", "Stopped"),
+        "state_failed" => ("Fehlgeschlagen", "Failed"),
+        "step_pulling" => ("Image wird geladen", "Downloading image"),
+        "step_creating" => ("Desktop wird angelegt", "Creating desktop"),
+        "step_starting" => ("Desktop startet", "Starting desktop"),
+        "step_waiting" => ("Warte auf den Desktop", "Waiting for the desktop"),
         "signed_in_as" => ("Angemeldet als", "Signed in as"),
         "role_admin" => ("Administration", "Administrator"),
         "role_teacher" => ("Lehrkraft", "Teacher"),
@@ -165,6 +181,43 @@ fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
         "err_internal" => (
             "Ein interner Fehler ist aufgetreten. Bitte versuche es erneut; bleibt der Fehler, melde dich bei der Schul-IT.",
             "An internal error occurred. Please try again; if it keeps happening, tell the school's IT admin.",
+        ),
+        "err_admin_only" => ("Das dürfen nur Administratoren.", "Only administrators may do this."),
+        "err_unknown_type" => (
+            "Diese Desktop-Art gibt es nicht. Wähle eine auf der Startseite.",
+            "This kind of desktop does not exist. Pick one on the start page.",
+        ),
+        "err_type_disabled" => (
+            "Diese Desktop-Art ist gerade abgeschaltet. Bitte wähle eine andere oder frage die Schul-IT.",
+            "This kind of desktop is switched off right now. Please pick another or ask the school's IT admin.",
+        ),
+        "err_type_not_allowed" => (
+            "Diese Desktop-Art ist für deine Gruppe nicht freigegeben. Frag deine Lehrkraft.",
+            "This kind of desktop is not enabled for your group. Ask your teacher.",
+        ),
+        "err_limit_user" => (
+            "Du hast schon so viele Desktops laufen, wie erlaubt sind. Beende einen, bevor du einen weiteren startest.",
+            "You already run as many desktops as allowed. Stop one before you start another.",
+        ),
+        "err_limit_total" => (
+            "Gerade laufen so viele Desktops, wie der Server verkraftet. Bitte versuche es in ein paar Minuten erneut.",
+            "The server runs as many desktops as it can right now. Please try again in a few minutes.",
+        ),
+        "err_too_many_starts" => (
+            "Gerade starten viele Desktops gleichzeitig. Bitte versuche es in einer Minute erneut.",
+            "Many desktops are starting at the same time. Please try again in a minute.",
+        ),
+        "err_unsupported" => (
+            "Dieses Portal bietet nur fest eingerichtete Desktops an; sie können hier nicht gestartet oder beendet werden.",
+            "This portal offers only pre-configured desktops; they cannot be started or stopped here.",
+        ),
+        "err_runtime_unavailable" => (
+            "Desktops können gerade nicht gestartet werden, weil der Container-Dienst nicht erreichbar ist. Bitte sag der Schul-IT Bescheid.",
+            "Desktops cannot be started right now because the container service is unreachable. Please tell the school's IT admin.",
+        ),
+        "err_runtime_error" => (
+            "Der Container-Dienst hat einen Fehler gemeldet. Versuche es erneut; bleibt der Fehler, sag der Schul-IT Bescheid.",
+            "The container service reported an error. Try again; if it keeps happening, tell the school's IT admin.",
         ),
         _ => return None,
     })

@@ -3,13 +3,16 @@
 //! `main.rs` is short; this file builds the state and the router and runs them on a given
 //! listener, so tests can bind port 0 and start the real thing.
 
+mod api;
 pub mod auth;
+mod catalog;
 pub mod config;
 mod dashboard;
 mod desktop;
 mod error;
 mod health;
 pub mod i18n;
+pub mod lifecycle;
 mod login;
 mod pages;
 pub mod server;
@@ -23,8 +26,9 @@ use anyhow::Context as _;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
+use config::RuntimeKind;
 use desktop_proxy::{BasicAuth, Proxy, ProxyConfig, RouteTable, Scheme, Target};
-use desktop_runtime::{ContainerRuntime, RunningDesktop, StaticRuntime};
+use desktop_runtime::{ContainerRuntime, DockerRuntime, DockerSettings, RunningDesktop, StaticRuntime};
 use portal_store::Store;
 use tokio::net::TcpListener;
 
@@ -36,11 +40,13 @@ pub use error::AppError;
 pub struct AppState(Arc<Inner>);
 
 pub struct Inner {
-    pub config: Config,
+    pub config: Arc<Config>,
     pub store: Store,
     pub routes: Arc<RouteTable>,
     pub proxy: Proxy,
+    /// Where per-user desktops run (Docker), or the static backend.
     pub runtime: Arc<dyn ContainerRuntime>,
+    pub desktops: Arc<lifecycle::Lifecycle>,
     /// The only origin allowed to open desktop WebSockets and to post forms.
     pub public_origin: String,
     /// The public URL is https (cookies get Secure and `__Host-`).
@@ -67,7 +73,25 @@ impl AppState {
         let store = Store::connect(&config.database_url())
             .await
             .context("opening the database (setting `database_url`)")?;
-        let runtime: Arc<dyn ContainerRuntime> = Arc::new(StaticRuntime::new(&config.static_desktops)?);
+        catalog::seed(&store, &config)
+            .await
+            .context("writing desktop types (setting `desktop_types`)")?;
+        let static_runtime = StaticRuntime::new(&config.static_desktops)?;
+        let runtime: Arc<dyn ContainerRuntime> = match config.runtime {
+            RuntimeKind::Static => Arc::new(StaticRuntime::new(&config.static_desktops)?),
+            RuntimeKind::Docker => Arc::new(
+                DockerRuntime::connect(DockerSettings {
+                    host: config.docker.host.clone(),
+                    instance: config.docker.instance.clone(),
+                    network: config.docker.network.clone(),
+                    publish_loopback: config.docker.publish_loopback,
+                    pull_timeout: Duration::from_secs(config.docker.start_timeout_secs),
+                    container_prefix: config.docker.container_prefix(),
+                })
+                .await
+                .context("setting up the Docker runtime (section `docker`)")?,
+            ),
+        };
         let p = &config.proxy;
         let proxy = Proxy::new(ProxyConfig {
             connect_timeout: Duration::from_secs(p.connect_timeout_secs),
@@ -77,27 +101,36 @@ impl AppState {
         })?;
         let public_url = config.public_url();
         let https = public_url.scheme() == "https";
-        let state = AppState(Arc::new(Inner {
+        let config = Arc::new(config);
+        let routes = Arc::new(RouteTable::new());
+        for desktop in static_runtime.running().await? {
+            routes.insert(target_for(desktop));
+        }
+        let desktops = Arc::new(lifecycle::Lifecycle::new(
+            store.clone(),
+            runtime.clone(),
+            routes.clone(),
+            proxy.clone(),
+            config.clone(),
+        ));
+        // Routes of desktops that survived a portal restart work at once. An unreachable
+        // engine is not fatal: the portal serves everything else, and the event follower
+        // reconciles once the engine answers.
+        if let Err(e) = desktops.reconcile().await {
+            tracing::warn!(error = %e, "could not reconcile desktops with the runtime at start");
+        }
+        Ok(AppState(Arc::new(Inner {
             public_origin: config.public_origin(),
             https,
             cookies: auth::CookieNames::new(https),
             config,
             store,
-            routes: Arc::new(RouteTable::new()),
+            routes,
             proxy,
             runtime,
+            desktops,
             login_limiter: login::LoginLimiter::default(),
-        }));
-        state.load_routes().await?;
-        Ok(state)
-    }
-
-    /// Rebuilds the routing table from what the runtime says is running.
-    pub async fn load_routes(&self) -> anyhow::Result<()> {
-        for desktop in self.runtime.running().await? {
-            self.routes.insert(target_for(desktop));
-        }
-        Ok(())
+        })))
     }
 }
 
@@ -134,6 +167,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/static/portal.css", get(pages::stylesheet))
+        .route("/static/portal.js", get(pages::script))
+        .route("/view/{id}", get(dashboard::view))
+        .merge(api_routes())
         .route("/desktop/{id}", any(desktop::bare))
         .route("/desktop/{id}/", any(desktop::proxy_path))
         .route("/desktop/{id}/{*rest}", any(desktop::proxy_path))
@@ -144,14 +180,40 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Runs the portal on `listener` until `shutdown` completes.
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/desktop-types", get(api::desktop_types))
+        .route("/api/desktops", get(api::list).post(api::start))
+        .route("/api/desktops/{id}", get(api::show).delete(api::remove))
+        .route("/api/desktops/{id}/events", get(api::events))
+        .route("/api/desktops/{id}/stop", post(api::stop))
+        .route("/api/desktops/{id}/activity", post(api::activity))
+        .route("/api/admin/desktops", get(api::admin_list))
+        // Admins act on any desktop through the same handlers (`owned` allows them).
+        .route("/api/admin/desktops/{id}", get(api::show).delete(api::remove))
+        .route("/api/admin/desktops/{id}/stop", post(api::stop))
+        .route("/api/admin/stop-all", post(api::admin_stop_all))
+        .route("/api/admin/cleanup-stopped", post(api::admin_cleanup))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .route("/api/{*rest}", any(|| async { AppError::NotFound }))
+}
+
+/// Runs the portal on `listener` until `shutdown` completes, with its background work:
+/// following the runtime's events and stopping idle desktops.
 pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let limits = server::ServerLimits {
         max_header_bytes: state.config.proxy.max_header_bytes,
         header_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(10),
     };
-    server::serve(listener, router(state), limits, shutdown).await
+    let mut background = tokio::task::JoinSet::new();
+    if state.runtime.starts_desktops() {
+        background.spawn(state.desktops.clone().follow_events());
+        background.spawn(state.desktops.clone().run_culler());
+    }
+    let result = server::serve(listener, router(state), limits, shutdown).await;
+    background.abort_all();
+    result
 }
 
 /// Installs the TLS crypto provider for the process. Both `ring` and `aws-lc-rs` may end up

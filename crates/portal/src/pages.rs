@@ -27,6 +27,19 @@ pub(crate) struct DesktopTile {
     pub launch_url: String,
 }
 
+/// One desktop type on the dashboard, with the user's desktop of that type.
+pub(crate) struct TypeTile {
+    pub key: String,
+    pub name: String,
+    pub description: String,
+    pub icon: String,
+    pub desktop_id: String,
+    /// `none`, `starting`, `running`, … (drives which buttons show).
+    pub state: String,
+    pub state_key: &'static str,
+    pub reason: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage<'a> {
@@ -34,7 +47,20 @@ pub(crate) struct DashboardPage<'a> {
     pub user: &'a User,
     pub role_key: &'static str,
     pub csrf_token: &'a str,
+    pub types: Vec<TypeTile>,
     pub desktops: Vec<DesktopTile>,
+    pub runtime_ok: bool,
+    pub js_texts: String,
+}
+
+#[derive(Template)]
+#[template(path = "view.html")]
+pub(crate) struct ViewPage<'a> {
+    pub lang: Lang,
+    pub csrf_token: &'a str,
+    pub id: &'a str,
+    pub name: &'a str,
+    pub launch_url: String,
 }
 
 #[derive(Template)]
@@ -77,6 +103,17 @@ pub(crate) async fn stylesheet() -> Response {
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/portal.css"),
+    )
+        .into_response()
+}
+
+pub(crate) async fn script() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        include_str!("../static/portal.js"),
     )
         .into_response()
 }

@@ -3,6 +3,7 @@
 //! The runtime knows nothing of HTTP. It reports what runs and where it can be reached; the
 //! portal turns that into proxy routes.
 
+mod docker;
 mod static_hosts;
 
 use std::fmt;
@@ -10,6 +11,10 @@ use std::fmt;
 use async_trait::async_trait;
 use secrecy::SecretString;
 
+pub use docker::{
+    CONTAINER_PREFIX, DockerRuntime, DockerSettings, LABEL_DESKTOP_ID, LABEL_HTTPS, LABEL_INSTANCE, LABEL_PORT,
+    LABEL_TYPE, LABEL_USER,
+};
 pub use static_hosts::{StaticDesktop, StaticRuntime, valid_id};
 
 /// How a desktop is reached on the network.
@@ -55,6 +60,82 @@ pub struct RunningDesktop {
     pub audience: Audience,
 }
 
+/// A volume mounted into a desktop.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VolumeMount {
+    /// Docker volume name (created with this portal's labels if missing).
+    pub volume: String,
+    /// Path inside the container.
+    pub target: String,
+    pub read_only: bool,
+}
+
+/// Everything needed to create (or restart) one user's desktop of one type.
+#[derive(Clone, Debug)]
+pub struct DesktopSpec {
+    /// Desktop id (`{username}-{type}`); the container is named `ird-{id}`.
+    pub id: String,
+    pub username: String,
+    pub type_key: String,
+    pub image: String,
+    /// Port the desktop serves on inside the container (Kasm: 6901).
+    pub port: u16,
+    pub https: bool,
+    pub verify_tls: bool,
+    /// Extra environment from the desktop type.
+    pub env: Vec<(String, String)>,
+    /// Set as `VNC_PW`; the Basic Auth password the proxy injects.
+    pub credentials: Credentials,
+    pub shm_size_bytes: i64,
+    pub memory_bytes: Option<i64>,
+    /// CPU limit in units of 10⁻⁹ CPUs (Docker's NanoCpus).
+    pub nano_cpus: Option<i64>,
+    /// The user's persistent home, mounted at `/home/kasm-user`.
+    pub home: VolumeMount,
+    /// Further mounts (the school's shared folder).
+    pub mounts: Vec<VolumeMount>,
+}
+
+/// One step of starting a desktop, for live progress.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Progress {
+    /// The image is not on this host and is being pulled.
+    Pulling {
+        image: String,
+        layer: Option<String>,
+        status: String,
+        current: Option<u64>,
+        total: Option<u64>,
+    },
+    Creating,
+    Starting,
+}
+
+/// Receives progress; cheap to clone.
+pub type ProgressSink = tokio::sync::mpsc::UnboundedSender<Progress>;
+
+/// What the runtime sees of a desktop container carrying this portal's labels.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObservedDesktop {
+    pub id: String,
+    pub username: String,
+    pub type_key: String,
+    pub container_id: String,
+    pub running: bool,
+    /// Where to reach it, when running.
+    pub endpoint: Option<Endpoint>,
+    /// Why it stopped, when not running (exit code, OOM).
+    pub stop_reason: Option<String>,
+}
+
+/// A change the runtime noticed by itself (a container died, was OOM-killed, removed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RuntimeEvent {
+    Stopped { id: String, reason: String },
+    Removed { id: String },
+}
+
 /// Errors from a runtime backend.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -66,6 +147,12 @@ pub enum RuntimeError {
     Unsupported(&'static str),
     #[error("invalid desktop definition: {0}")]
     Invalid(String),
+    #[error("image {image} is not available: {reason}")]
+    Image { image: String, reason: String },
+    #[error("the desktop could not be started: {0}")]
+    Start(String),
+    #[error("container runtime error: {0}")]
+    Other(String),
 }
 
 /// A place desktops run: pre-existing hosts, Docker, later Swarm or Kubernetes.
@@ -77,4 +164,40 @@ pub trait ContainerRuntime: Send + Sync {
     async fn ping(&self) -> Result<(), RuntimeError>;
     /// Every desktop that runs now, to rebuild routes after a restart.
     async fn running(&self) -> Result<Vec<RunningDesktop>, RuntimeError>;
+
+    /// Whether desktops are started on demand (Docker) or exist already (static).
+    fn starts_desktops(&self) -> bool {
+        false
+    }
+
+    /// Creates and starts the desktop, or starts the stopped container of the same id, or
+    /// returns the running one. Pulls the image first if it is missing. Does not wait for
+    /// the desktop's web server: the portal probes that over HTTP.
+    async fn start(&self, spec: &DesktopSpec, progress: ProgressSink) -> Result<Endpoint, RuntimeError> {
+        let _ = (spec, progress);
+        Err(RuntimeError::Unsupported("start desktops"))
+    }
+
+    /// Stops the container, keeping it and its files.
+    async fn stop(&self, id: &str) -> Result<(), RuntimeError> {
+        let _ = id;
+        Err(RuntimeError::Unsupported("stop desktops"))
+    }
+
+    /// Removes the container; the user's home volume stays.
+    async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
+        let _ = id;
+        Err(RuntimeError::Unsupported("remove desktops"))
+    }
+
+    /// All containers carrying this portal instance's labels, running or not.
+    async fn observe(&self) -> Result<Vec<ObservedDesktop>, RuntimeError> {
+        Ok(Vec::new())
+    }
+
+    /// Changes noticed by the runtime; the stream ends when the runtime connection is lost
+    /// (the caller re-subscribes after a pause).
+    fn events(&self) -> futures_util::stream::BoxStream<'static, RuntimeEvent> {
+        Box::pin(futures_util::stream::empty())
+    }
 }

@@ -1,4 +1,5 @@
-//! Persistent state of the portal (users, groups, sessions) in SQLite or PostgreSQL.
+//! Persistent state of the portal (users, groups, sessions, desktop types, desktops) in SQLite or
+//! PostgreSQL.
 //!
 //! One code path serves both databases through sqlx's `Any` driver: every query is written in the
 //! SQL subset both understand (`$1` placeholders, integers for timestamps and flags, no
@@ -6,6 +7,8 @@
 //! The URL picks the backend: `sqlite:…` (the default deployment) or `postgres://…` (several
 //! portal replicas sharing one database).
 
+mod desktop_types;
+mod desktops;
 mod error;
 mod model;
 mod password;
@@ -19,6 +22,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_SHM_SIZE_BYTES, DesktopType};
+pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
 pub use model::{ExternalUser, NewSession, Role, Session, User};
 

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::panic::resume_unwind;
 use std::time::Duration;
 
-use portal_store::{Backend, ExternalUser, Role, Store, StoreError, User};
-use secrecy::SecretString;
+use portal_store::{Backend, DesktopState, DesktopType, ExternalUser, Role, Store, StoreError, User};
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::MigrateDatabase;
 
 const HOUR: Duration = Duration::from_secs(3600);
@@ -35,6 +35,43 @@ fn external(subject: &str, username: &str, groups: &[&str]) -> ExternalUser {
         role: Role::Student,
         groups: groups.iter().map(|g| (*g).to_owned()).collect(),
     }
+}
+
+fn desktop_type(key: &str, sort_order: i64) -> DesktopType {
+    DesktopType {
+        key: key.to_owned(),
+        name_de: format!("Typ {key}"),
+        name_en: format!("Type {key}"),
+        image: format!("kasmweb/{key}:1.16.0"),
+        sort_order,
+        ..DesktopType::default()
+    }
+}
+
+/// A user without a password (hashing would only slow the desktop cases down).
+async fn person(store: &Store, username: &str) -> User {
+    store
+        .upsert_external_user(&external(&format!("sub-{username}"), username, &[]))
+        .await
+        .expect("create user")
+}
+
+/// A user `username` with a desktop of type `key` (created if missing); returns the desktop id.
+async fn user_with_desktop(store: &Store, username: &str, key: &str) -> (User, String) {
+    let user = person(store, username).await;
+    if store.desktop_type(key).await.expect("type").is_none() {
+        store
+            .upsert_desktop_type(&desktop_type(key, 0))
+            .await
+            .expect("upsert type");
+    }
+    let id = format!("{username}-{key}");
+    store.ensure_desktop(&id, &user.id, key).await.expect("ensure desktop");
+    (user, id)
+}
+
+async fn get_desktop(store: &Store, id: &str) -> portal_store::Desktop {
+    store.desktop(id).await.expect("desktop").expect("desktop exists")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -144,8 +181,22 @@ both_backends!(
         concurrent_first_sign_ins_make_one_user,
         list_users_is_ordered_by_username,
         user_language,
+        desktop_type_round_trip,
+        invalid_desktop_types_are_rejected,
+        desktop_types_are_listed_by_sort_order_then_key,
+        desktop_type_update_keeps_created_at,
+        desktop_type_with_desktops_cannot_be_deleted,
+        ensure_desktop_is_idempotent,
+        concurrent_ensure_desktop_makes_one_row,
+        claim_start_is_exclusive,
+        desktop_state_transitions,
+        stale_transitions_are_found,
+        desktop_listings,
+        count_desktops_for_limits,
+        delete_desktop_clears_current_desktop,
+        desktop_debug_hides_password,
     ],
-    with_url: [migrations_are_idempotent]
+    with_url: [migrations_are_idempotent, deleting_a_user_deletes_their_desktops]
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -472,6 +523,674 @@ async fn migrations_are_idempotent(store: Store, url: String) {
     store.close().await;
     let third = Store::connect(&url).await.expect("third connect");
     assert_eq!(third.list_users().await.expect("list").len(), 1);
+}
+
+fn unix_now() -> i64 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs();
+    i64::try_from(secs).expect("fits")
+}
+
+async fn desktop_type_round_trip(store: Store) {
+    assert_eq!(store.desktop_type("ubuntu").await.expect("get"), None);
+    let wanted = DesktopType {
+        key: "ubuntu".to_owned(),
+        name_de: "  Ubuntu-Desktop ".to_owned(),
+        name_en: "Ubuntu desktop".to_owned(),
+        description_de: "Ein vollständiger Desktop.".to_owned(),
+        description_en: String::new(),
+        icon: "🐧".to_owned(),
+        image: "kasmweb/ubuntu-focal-desktop:1.16.0".to_owned(),
+        container_port: 6901,
+        protocol: "HTTPS".to_owned(),
+        env: vec![
+            ("TZ".to_owned(), "Europe/Berlin".to_owned()),
+            ("A_B".to_owned(), String::new()),
+        ],
+        shm_size_bytes: 512 * 1024 * 1024,
+        memory_bytes: Some(4 << 30),
+        nano_cpus: Some(2_000_000_000),
+        enabled: false,
+        idle_timeout_secs: 3600,
+        max_age_secs: 36_000,
+        allowed_groups: vec!["klasse-7b".to_owned(), " klasse-7a".to_owned(), "klasse-7b".to_owned()],
+        allowed_users: vec!["Lehrer.Eins".to_owned()],
+        sort_order: 5,
+        created_at: 1,
+        updated_at: 1,
+    };
+    let stored = store.upsert_desktop_type(&wanted).await.expect("upsert");
+    assert_eq!(stored.name_de, "Ubuntu-Desktop", "trimmed");
+    assert_eq!(stored.protocol, "https", "lowercased");
+    assert_eq!(
+        stored.allowed_groups,
+        ["klasse-7a", "klasse-7b"],
+        "trimmed, deduplicated, sorted"
+    );
+    assert_eq!(stored.allowed_users, ["lehrer.eins"], "lowercased");
+    assert_eq!(stored.env, wanted.env, "order kept");
+    assert!(stored.created_at > 1_600_000_000, "set by the store, not the caller");
+    assert_eq!(stored.updated_at, stored.created_at);
+    assert_eq!(
+        stored.description("en"),
+        "Ein vollständiger Desktop.",
+        "English falls back to German"
+    );
+    assert_eq!(stored.name("en"), "Ubuntu desktop");
+    assert!(stored.allows("lehrer.eins", &[]));
+    assert!(stored.allows("someone", &["klasse-7a".to_owned()]));
+    assert!(!stored.allows("someone", &["klasse-8a".to_owned()]));
+    assert_eq!(store.desktop_type("ubuntu").await.expect("get"), Some(stored.clone()));
+
+    // Limits unset, defaults otherwise.
+    let plain = store
+        .upsert_desktop_type(&desktop_type("chromium", 0))
+        .await
+        .expect("upsert");
+    let read = store.desktop_type("chromium").await.expect("get").expect("exists");
+    assert_eq!(read, plain);
+    assert_eq!(read.memory_bytes, None);
+    assert_eq!(read.nano_cpus, None);
+    assert_eq!(read.container_port, 6901);
+    assert_eq!(read.shm_size_bytes, 512 * 1024 * 1024);
+    assert!(read.enabled);
+    assert!(read.env.is_empty() && read.allowed_groups.is_empty() && read.allowed_users.is_empty());
+}
+
+async fn invalid_desktop_types_are_rejected(store: Store) {
+    let cases: Vec<(&str, DesktopType)> = vec![
+        ("key", desktop_type("Ubuntu", 0)),
+        ("key", desktop_type("a_b", 0)),
+        ("key", desktop_type(&"k".repeat(33), 0)),
+        (
+            "name_de",
+            DesktopType {
+                name_de: " ".to_owned(),
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "icon",
+            DesktopType {
+                icon: "x".repeat(65),
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "image",
+            DesktopType {
+                image: String::new(),
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "image",
+            DesktopType {
+                image: "img; rm -rf /".to_owned(),
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "container_port",
+            DesktopType {
+                container_port: 0,
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "protocol",
+            DesktopType {
+                protocol: "vnc".to_owned(),
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "env",
+            DesktopType {
+                env: vec![("VNC_PW".to_owned(), "x".to_owned())],
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "env",
+            DesktopType {
+                env: vec![("1X".to_owned(), "x".to_owned())],
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "env",
+            DesktopType {
+                env: vec![("A-B".to_owned(), "x".to_owned())],
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "shm_size_bytes",
+            DesktopType {
+                shm_size_bytes: -1,
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "memory_bytes",
+            DesktopType {
+                memory_bytes: Some(1024),
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "nano_cpus",
+            DesktopType {
+                nano_cpus: Some(0),
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "idle_timeout_secs",
+            DesktopType {
+                idle_timeout_secs: -1,
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "max_age_secs",
+            DesktopType {
+                max_age_secs: -5,
+                ..desktop_type("a", 0)
+            },
+        ),
+        (
+            "allowed_users",
+            DesktopType {
+                allowed_users: vec!["no spaces".to_owned()],
+                ..desktop_type("a", 0)
+            },
+        ),
+    ];
+    for (field, t) in cases {
+        match store.upsert_desktop_type(&t).await {
+            Err(StoreError::Invalid(message)) => assert!(message.contains(field), "{field}: {message}"),
+            other => panic!("{field}: expected Invalid, got {other:?}"),
+        }
+    }
+    assert!(
+        store.list_desktop_types().await.expect("list").is_empty(),
+        "nothing stored"
+    );
+}
+
+async fn desktop_types_are_listed_by_sort_order_then_key(store: Store) {
+    for (key, order) in [("b", 10), ("a-b", 20), ("ab", 10), ("a1", 10), ("z", -5), ("a", 20)] {
+        store
+            .upsert_desktop_type(&desktop_type(key, order))
+            .await
+            .expect("upsert");
+    }
+    let keys: Vec<String> = store
+        .list_desktop_types()
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|t| t.key)
+        .collect();
+    assert_eq!(keys, ["z", "a1", "ab", "b", "a", "a-b"]);
+}
+
+async fn desktop_type_update_keeps_created_at(store: Store) {
+    let first = store
+        .upsert_desktop_type(&desktop_type("vscode", 1))
+        .await
+        .expect("insert");
+    // Timestamps are whole seconds; wait for the next one so a reset would show.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let changed = DesktopType {
+        image: "kasmweb/vs-code:1.17.0".to_owned(),
+        enabled: false,
+        memory_bytes: Some(1 << 30),
+        created_at: 0,
+        ..first.clone()
+    };
+    let second = store.upsert_desktop_type(&changed).await.expect("update");
+    assert_eq!(second.created_at, first.created_at);
+    assert!(second.updated_at > first.updated_at);
+    let read = store.desktop_type("vscode").await.expect("get").expect("exists");
+    assert_eq!(read, second);
+    assert_eq!(read.image, "kasmweb/vs-code:1.17.0");
+    assert!(!read.enabled);
+    assert_eq!(read.memory_bytes, Some(1 << 30));
+    // Clearing a limit again is an update too.
+    let cleared = store
+        .upsert_desktop_type(&DesktopType {
+            memory_bytes: None,
+            ..read
+        })
+        .await
+        .expect("update");
+    assert_eq!(cleared.memory_bytes, None);
+    assert_eq!(store.desktop_type("vscode").await.expect("get"), Some(cleared));
+    assert_eq!(store.list_desktop_types().await.expect("list").len(), 1);
+}
+
+async fn desktop_type_with_desktops_cannot_be_deleted(store: Store) {
+    let (_, id) = user_with_desktop(&store, "anna", "ubuntu").await;
+    store
+        .upsert_desktop_type(&desktop_type("unused", 0))
+        .await
+        .expect("upsert");
+    let refused = store.delete_desktop_type("ubuntu").await;
+    assert!(matches!(refused, Err(StoreError::Conflict(_))), "{refused:?}");
+    assert!(store.desktop_type("ubuntu").await.expect("get").is_some());
+
+    store.delete_desktop_type("unused").await.expect("delete unused");
+    store
+        .delete_desktop_type("unused")
+        .await
+        .expect("deleting twice is fine");
+    store.delete_desktop(&id).await.expect("delete desktop");
+    store.delete_desktop_type("ubuntu").await.expect("delete now");
+    assert!(store.list_desktop_types().await.expect("list").is_empty());
+}
+
+async fn ensure_desktop_is_idempotent(store: Store) {
+    let anna = person(&store, "anna").await;
+    store
+        .upsert_desktop_type(&desktop_type("ubuntu", 0))
+        .await
+        .expect("upsert");
+    let first = store
+        .ensure_desktop("anna-ubuntu", &anna.id, "ubuntu")
+        .await
+        .expect("ensure");
+    assert_eq!(first.id, "anna-ubuntu");
+    assert_eq!(first.user_id, anna.id);
+    assert_eq!(first.username, "anna");
+    assert_eq!(first.type_key, "ubuntu");
+    assert_eq!(first.state, DesktopState::Stopped);
+    assert_eq!(first.state_reason, None);
+    assert_eq!(
+        (first.container_id.as_deref(), first.host.as_deref(), first.port),
+        (None, None, None)
+    );
+    assert_eq!(
+        (first.started_at, first.stopped_at, first.last_activity_at),
+        (None, None, None)
+    );
+    let password = first.vnc_password.expose_secret();
+    assert_eq!(password.len(), 32);
+    assert!(
+        password
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    );
+
+    let again = store
+        .ensure_desktop("anna-ubuntu", &anna.id, "ubuntu")
+        .await
+        .expect("ensure");
+    assert_eq!(
+        again.vnc_password.expose_secret(),
+        password,
+        "same desktop, same password"
+    );
+    assert_eq!(again.created_at, first.created_at);
+    // The existing desktop wins over a differently named request (e.g. after a rename).
+    let renamed = store
+        .ensure_desktop("other-id", &anna.id, "ubuntu")
+        .await
+        .expect("ensure");
+    assert_eq!(renamed.id, "anna-ubuntu");
+    assert!(store.desktop("other-id").await.expect("get").is_none());
+    // The join shows the current username.
+    store
+        .upsert_external_user(&external("sub-anna", "anna.neu", &[]))
+        .await
+        .expect("rename");
+    assert_eq!(get_desktop(&store, "anna-ubuntu").await.username, "anna.neu");
+
+    // Another user's desktop with a colliding id.
+    let bert = person(&store, "bert").await;
+    let taken = store.ensure_desktop("anna-ubuntu", &bert.id, "ubuntu").await;
+    assert!(matches!(taken, Err(StoreError::Conflict(_))), "{taken:?}");
+    let missing_user = store.ensure_desktop("x-ubuntu", "no-such-user", "ubuntu").await;
+    assert!(matches!(missing_user, Err(StoreError::NotFound)), "{missing_user:?}");
+    let missing_type = store.ensure_desktop("bert-nope", &bert.id, "nope").await;
+    assert!(matches!(missing_type, Err(StoreError::NotFound)), "{missing_type:?}");
+    let bad_id = store.ensure_desktop("Bert Ubuntu", &bert.id, "ubuntu").await;
+    assert!(matches!(bad_id, Err(StoreError::Invalid(_))), "{bad_id:?}");
+    assert_eq!(store.all_desktops().await.expect("all").len(), 1);
+}
+
+async fn concurrent_ensure_desktop_makes_one_row(store: Store) {
+    let user = person(&store, "carla").await;
+    store
+        .upsert_desktop_type(&desktop_type("ubuntu", 0))
+        .await
+        .expect("upsert");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let user_id = user.id.clone();
+            tokio::spawn(async move { store.ensure_desktop("carla-ubuntu", &user_id, "ubuntu").await })
+        })
+        .collect();
+    let mut passwords = Vec::new();
+    for task in tasks {
+        let desktop = task.await.expect("task").expect("ensure");
+        assert_eq!(desktop.id, "carla-ubuntu");
+        passwords.push(desktop.vnc_password.expose_secret().to_owned());
+    }
+    passwords.dedup();
+    assert_eq!(passwords.len(), 1, "every caller got the same password");
+    assert_eq!(store.all_desktops().await.expect("all").len(), 1);
+}
+
+async fn claim_start_is_exclusive(store: Store) {
+    let (_, id) = user_with_desktop(&store, "dora", "ubuntu").await;
+    assert!(store.claim_start(&id).await.expect("claim"), "Stopped → Starting");
+    let desktop = get_desktop(&store, &id).await;
+    assert_eq!(desktop.state, DesktopState::Starting);
+    assert!(!store.claim_start(&id).await.expect("claim"), "already Starting");
+    store.mark_running(&id, "c1", "10.0.0.2", 6901).await.expect("running");
+    assert!(!store.claim_start(&id).await.expect("claim"), "Running");
+    store
+        .mark_state(&id, DesktopState::Stopping, None)
+        .await
+        .expect("stopping");
+    assert!(!store.claim_start(&id).await.expect("claim"), "Stopping");
+    store
+        .mark_state(&id, DesktopState::Failed, Some("out of memory"))
+        .await
+        .expect("failed");
+    assert!(store.claim_start(&id).await.expect("claim"), "Failed → Starting");
+    let desktop = get_desktop(&store, &id).await;
+    assert_eq!(desktop.state, DesktopState::Starting);
+    assert_eq!(desktop.state_reason, None, "a new start clears the old reason");
+    let missing = store.claim_start("no-such-desktop").await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+
+    // Concurrent claims: exactly one wins.
+    store
+        .mark_state(&id, DesktopState::Stopped, None)
+        .await
+        .expect("stopped");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let id = id.clone();
+            tokio::spawn(async move { store.claim_start(&id).await })
+        })
+        .collect();
+    let mut won = 0;
+    for task in tasks {
+        if task.await.expect("task").expect("claim") {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 1);
+}
+
+async fn desktop_state_transitions(store: Store) {
+    let (_, id) = user_with_desktop(&store, "emil", "ubuntu").await;
+    let before = unix_now();
+    assert!(store.claim_start(&id).await.expect("claim"));
+    store
+        .mark_running(&id, "abc123", "10.0.0.7", 6901)
+        .await
+        .expect("running");
+    let running = get_desktop(&store, &id).await;
+    assert_eq!(running.state, DesktopState::Running);
+    assert_eq!(running.container_id.as_deref(), Some("abc123"));
+    assert_eq!(running.host.as_deref(), Some("10.0.0.7"));
+    assert_eq!(running.port, Some(6901));
+    let started = running.started_at.expect("started_at");
+    assert!(started >= before && started <= unix_now());
+    assert_eq!(running.last_activity_at, Some(started));
+    assert_eq!(running.stopped_at, None);
+
+    store.touch_activity(&id, started + 100).await.expect("touch");
+    assert_eq!(get_desktop(&store, &id).await.last_activity_at, Some(started + 100));
+    store.touch_activity(&id, started - 7200).await.expect("backdate");
+    assert_eq!(get_desktop(&store, &id).await.last_activity_at, Some(started - 7200));
+    store.touch_activity(&id, started + 100).await.expect("touch");
+    let missing = store.touch_activity("no-such-desktop", started).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+
+    store
+        .mark_state(&id, DesktopState::Stopping, Some("idle for 30 min"))
+        .await
+        .expect("stopping");
+    let stopping = get_desktop(&store, &id).await;
+    assert_eq!(stopping.state, DesktopState::Stopping);
+    assert_eq!(stopping.state_reason.as_deref(), Some("idle for 30 min"));
+    assert_eq!(
+        stopping.host.as_deref(),
+        Some("10.0.0.7"),
+        "still reachable while stopping"
+    );
+
+    store
+        .mark_state(&id, DesktopState::Stopped, Some("idle for 30 min"))
+        .await
+        .expect("stopped");
+    let stopped = get_desktop(&store, &id).await;
+    assert_eq!(stopped.state, DesktopState::Stopped);
+    assert_eq!(stopped.state_reason.as_deref(), Some("idle for 30 min"));
+    assert_eq!((stopped.host, stopped.port), (None, None), "no address while stopped");
+    assert_eq!(
+        stopped.container_id.as_deref(),
+        Some("abc123"),
+        "container kept for restart or removal"
+    );
+    let stopped_at = stopped.stopped_at.expect("stopped_at");
+    assert!(stopped_at >= started);
+    assert_eq!(stopped.started_at, Some(started));
+    assert_eq!(stopped.last_activity_at, Some(started + 100));
+
+    // Failed after Stopped keeps the time it stopped running.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    store
+        .mark_state(&id, DesktopState::Failed, Some("image gone"))
+        .await
+        .expect("failed");
+    let failed = get_desktop(&store, &id).await;
+    assert_eq!(failed.state, DesktopState::Failed);
+    assert_eq!(failed.state_reason.as_deref(), Some("image gone"));
+    assert_eq!(failed.stopped_at, Some(stopped_at));
+
+    // Running again: reason and stop time cleared, new address.
+    assert!(store.claim_start(&id).await.expect("claim"));
+    store
+        .mark_running(&id, "def456", "10.0.0.8", 6902)
+        .await
+        .expect("running");
+    let again = get_desktop(&store, &id).await;
+    assert_eq!(again.state_reason, None);
+    assert_eq!(again.stopped_at, None);
+    assert_eq!(again.container_id.as_deref(), Some("def456"));
+    assert_eq!((again.host.as_deref(), again.port), (Some("10.0.0.8"), Some(6902)));
+
+    // A start that fails before running.
+    store
+        .mark_state(&id, DesktopState::Stopped, None)
+        .await
+        .expect("stopped");
+    assert_eq!(
+        get_desktop(&store, &id).await.state_reason,
+        None,
+        "None clears the reason"
+    );
+    let long = "x".repeat(5000);
+    store
+        .mark_state(&id, DesktopState::Failed, Some(&long))
+        .await
+        .expect("long reason");
+    assert_eq!(get_desktop(&store, &id).await.state_reason.map(|r| r.len()), Some(1000));
+
+    let missing = store.mark_state("no-such-desktop", DesktopState::Stopped, None).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let missing = store.mark_running("no-such-desktop", "c", "h", 1).await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let bad_port = store.mark_running(&id, "c", "h", 0).await;
+    assert!(matches!(bad_port, Err(StoreError::Invalid(_))), "{bad_port:?}");
+}
+
+async fn stale_transitions_are_found(store: Store) {
+    let (_, starting) = user_with_desktop(&store, "finn", "ubuntu").await;
+    let (_, stopping) = user_with_desktop(&store, "gina", "ubuntu").await;
+    let (_, running) = user_with_desktop(&store, "hugo", "ubuntu").await;
+    let (_, stopped) = user_with_desktop(&store, "ines", "ubuntu").await;
+    for id in [&starting, &stopping, &running] {
+        assert!(store.claim_start(id).await.expect("claim"));
+    }
+    store
+        .mark_state(&stopping, DesktopState::Stopping, None)
+        .await
+        .expect("stopping");
+    store.mark_running(&running, "c", "h", 6901).await.expect("running");
+    let now = unix_now();
+    assert!(
+        store.stale_transitions(now - 60).await.expect("stale").is_empty(),
+        "all fresh"
+    );
+    let stale: Vec<String> = store
+        .stale_transitions(now + 2)
+        .await
+        .expect("stale")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(stale, [starting, stopping]);
+    assert!(!stale.contains(&stopped));
+}
+
+async fn desktop_listings(store: Store) {
+    store
+        .upsert_desktop_type(&desktop_type("zz-first", 1))
+        .await
+        .expect("upsert");
+    store
+        .upsert_desktop_type(&desktop_type("aa-second", 2))
+        .await
+        .expect("upsert");
+    let jan = person(&store, "jan").await;
+    let kim = person(&store, "kim").await;
+    for (user, key) in [(&jan, "aa-second"), (&kim, "zz-first"), (&jan, "zz-first")] {
+        let id = format!("{}-{key}", user.username);
+        store.ensure_desktop(&id, &user.id, key).await.expect("ensure");
+    }
+    let of_jan: Vec<String> = store
+        .desktops_of_user(&jan.id)
+        .await
+        .expect("of user")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(of_jan, ["jan-zz-first", "jan-aa-second"], "in the order of the types");
+    let all: Vec<String> = store
+        .all_desktops()
+        .await
+        .expect("all")
+        .into_iter()
+        .map(|d| d.id)
+        .collect();
+    assert_eq!(all, ["jan-aa-second", "jan-zz-first", "kim-zz-first"]);
+    assert!(store.desktops_of_user("nobody").await.expect("of user").is_empty());
+}
+
+async fn count_desktops_for_limits(store: Store) {
+    let (lea, a) = user_with_desktop(&store, "lea", "ubuntu").await;
+    store
+        .upsert_desktop_type(&desktop_type("vscode", 0))
+        .await
+        .expect("upsert");
+    let b = store
+        .ensure_desktop("lea-vscode", &lea.id, "vscode")
+        .await
+        .expect("ensure")
+        .id;
+    let (max, c) = user_with_desktop(&store, "max", "ubuntu").await;
+    let (_, _idle) = user_with_desktop(&store, "nils", "ubuntu").await;
+    for id in [&a, &b, &c] {
+        assert!(store.claim_start(id).await.expect("claim"));
+    }
+    store.mark_running(&a, "c1", "h", 6901).await.expect("running");
+    store.mark_running(&c, "c3", "h", 6901).await.expect("running");
+    let active = [DesktopState::Starting, DesktopState::Running];
+    let count = |user: Option<&str>, states: &[DesktopState]| {
+        let store = store.clone();
+        let user = user.map(str::to_owned);
+        let states = states.to_vec();
+        async move {
+            store
+                .count_desktops_in_states(user.as_deref(), &states)
+                .await
+                .expect("count")
+        }
+    };
+    assert_eq!(count(Some(&lea.id), &active).await, 2);
+    assert_eq!(count(Some(&max.id), &active).await, 1);
+    assert_eq!(count(None, &active).await, 3);
+    assert_eq!(count(None, &[DesktopState::Running]).await, 2);
+    assert_eq!(count(None, &[DesktopState::Stopped]).await, 1);
+    assert_eq!(count(None, &DesktopState::ALL).await, 4);
+    assert_eq!(count(None, &[]).await, 0);
+    assert_eq!(count(Some("nobody"), &active).await, 0);
+    store
+        .mark_state(&a, DesktopState::Stopped, Some("user"))
+        .await
+        .expect("stop");
+    assert_eq!(count(Some(&lea.id), &active).await, 1);
+}
+
+async fn delete_desktop_clears_current_desktop(store: Store) {
+    let (user, id) = user_with_desktop(&store, "olga", "ubuntu").await;
+    let new = store.create_session(&user.id, HOUR).await.expect("session");
+    store
+        .set_current_desktop(&new.session.id, Some(&id))
+        .await
+        .expect("set");
+    store.delete_desktop(&id).await.expect("delete");
+    assert!(store.desktop(&id).await.expect("get").is_none());
+    let (session, _) = store.session_by_token(&new.token).await.expect("lookup").expect("live");
+    assert_eq!(session.current_desktop, None);
+    store.delete_desktop(&id).await.expect("deleting twice is fine");
+    // A new desktop of the same (user, type) gets a new password.
+    let again = store.ensure_desktop(&id, &user.id, "ubuntu").await.expect("ensure");
+    assert_eq!(again.state, DesktopState::Stopped);
+}
+
+async fn desktop_debug_hides_password(store: Store) {
+    let (_, id) = user_with_desktop(&store, "paula", "ubuntu").await;
+    let desktop = get_desktop(&store, &id).await;
+    let debug = format!("{desktop:?}");
+    assert!(!debug.contains(desktop.vnc_password.expose_secret()), "{debug}");
+    assert!(debug.contains("REDACTED"), "{debug}");
+    assert!(debug.contains(&id), "{debug}");
+}
+
+async fn deleting_a_user_deletes_their_desktops(store: Store, url: String) {
+    // The store has no user deletion yet; the foreign key is what matters, so delete in SQL.
+    let (quinn, id) = user_with_desktop(&store, "quinn", "ubuntu").await;
+    let (_, other) = user_with_desktop(&store, "rosa", "ubuntu").await;
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    sqlx::query("DELETE FROM users WHERE id = $1")
+        .bind(&quinn.id)
+        .execute(&pool)
+        .await
+        .expect("delete user");
+    pool.close().await;
+    assert!(store.desktop(&id).await.expect("get").is_none(), "cascaded");
+    assert!(store.desktop(&other).await.expect("get").is_some());
+    assert_eq!(
+        store
+            .count_desktops_in_states(None, &DesktopState::ALL)
+            .await
+            .expect("count"),
+        1
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -43,8 +43,10 @@ pub struct TestApp {
     pub url: String,
     pub origin: String,
     pub state: AppState,
-    _dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
+    config: Config,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl Drop for TestApp {
@@ -68,13 +70,11 @@ pub async fn spawn_app(desktops: &[DesktopSpec<'_>]) -> TestApp {
 
 pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mut Config)) -> TestApp {
     portal::install_crypto_provider();
-    let dir = tempfile::tempdir().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let dir = Arc::new(tempfile::tempdir().unwrap());
     let mut config = Config {
-        listen: addr,
         data_dir: dir.path().to_owned(),
-        public_url: Some(format!("http://{addr}/").parse().unwrap()),
+        // Docker tests switch this on; everything else must not depend on an engine.
+        runtime: portal::config::RuntimeKind::Static,
         ..Config::default()
     };
     config.static_desktops = desktops
@@ -91,17 +91,33 @@ pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mu
         })
         .collect();
     tweak(&mut config);
-    config.validate().expect("test configuration is valid");
-    let state = AppState::new(config).await.expect("portal state");
+    let app = start(dir, config).await;
     for (name, role) in [("alice", Role::Student), ("bob", Role::Student), ("root", Role::Admin)] {
-        state
+        app.state
             .store
             .create_local_user(name, name, role, &SecretString::from(PASSWORD.to_owned()))
             .await
             .unwrap();
     }
+    app
+}
+
+/// Starts the portal on a fresh port with `config` and the data in `dir`.
+async fn start(dir: Arc<tempfile::TempDir>, mut config: Config) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    config.listen = addr;
+    if config
+        .public_url
+        .as_ref()
+        .is_none_or(|u| u.host_str() == Some("127.0.0.1"))
+    {
+        config.public_url = Some(format!("http://{addr}/").parse().unwrap());
+    }
+    config.validate().expect("test configuration is valid");
+    let state = AppState::new(config.clone()).await.expect("portal state");
     let (stop, stopped) = tokio::sync::oneshot::channel();
-    tokio::spawn(portal::run(state.clone(), listener, async {
+    let server = tokio::spawn(portal::run(state.clone(), listener, async {
         let _ = stopped.await;
     }));
     let url = format!("http://{addr}");
@@ -110,8 +126,33 @@ pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mu
         origin: url.clone(),
         url,
         state,
-        _dir: dir,
+        dir,
+        config,
         stop: Some(stop),
+        server: Some(server),
+    }
+}
+
+impl TestApp {
+    /// Stops this portal and starts a new one on the same data (a portal restart). The new
+    /// one listens on another port; cookies still apply (they ignore ports).
+    pub async fn restart(mut self) -> TestApp {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+        start(self.dir.clone(), self.config.clone()).await
+    }
+
+    /// A browser bound to this portal instance (after a restart, the port differs).
+    pub fn rebind(&self, browser: &Browser) -> Browser {
+        Browser {
+            http: browser.http.clone(),
+            jar: browser.jar.clone(),
+            base: self.url.parse().unwrap(),
+        }
     }
 }
 
@@ -147,6 +188,11 @@ impl Browser {
     pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .get(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .delete(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
     }
 
     pub fn post(&self, path: &str) -> reqwest::RequestBuilder {

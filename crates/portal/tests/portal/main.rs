@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod cli;
+mod docker;
 mod helpers;
 mod login;
 mod proxy_http;

@@ -1,0 +1,115 @@
+//! Desktop types: defaults for a school, the seed's `KASM_IMAGE`, and the configuration's
+//! `[[desktop_types]]`, written to the database at start.
+
+use portal_store::{DesktopType, Store, StoreError};
+
+use crate::config::{Config, DesktopTypeConfig};
+
+/// Kasm Workspaces images a school typically offers, pinned so every class gets the same
+/// desktop. Pulled on first use.
+fn school_defaults() -> Vec<DesktopTypeConfig> {
+    let base = |key: &str, name: &str, name_en: &str, de: &str, en: &str, icon: &str, image: &str| DesktopTypeConfig {
+        key: key.into(),
+        name: name.into(),
+        name_en: Some(name_en.into()),
+        description: de.into(),
+        description_en: Some(en.into()),
+        icon: icon.into(),
+        image: image.into(),
+        container_port: 6901,
+        protocol: None,
+        env: Default::default(),
+        shm_size_mib: 512,
+        memory_mib: Some(4096),
+        cpus: Some(2.0),
+        enabled: true,
+        idle_timeout_minutes: 60,
+        max_age_hours: 10,
+        groups: Vec::new(),
+        users: Vec::new(),
+    };
+    vec![
+        base(
+            "ubuntu",
+            "Ubuntu-Desktop",
+            "Ubuntu desktop",
+            "Ein vollständiger Ubuntu-Desktop mit Firefox, Office und Terminal.",
+            "A complete Ubuntu desktop with Firefox, office apps and a terminal.",
+            "ubuntu",
+            "kasmweb/ubuntu-focal-desktop:1.16.0",
+        ),
+        base(
+            "vscode",
+            "VS Code",
+            "VS Code",
+            "Programmieren mit Visual Studio Code.",
+            "Programming with Visual Studio Code.",
+            "vscode",
+            "kasmweb/vs-code:1.16.0",
+        ),
+        base(
+            "chromium",
+            "Chromium",
+            "Chromium",
+            "Ein Webbrowser in einer eigenen, sauberen Umgebung.",
+            "A web browser in a clean environment of its own.",
+            "chromium",
+            "kasmweb/chromium:1.16.0",
+        ),
+    ]
+}
+
+/// Converts a configured type into the stored form.
+pub(crate) fn to_stored(c: &DesktopTypeConfig, config: &Config, sort_order: i64) -> DesktopType {
+    DesktopType {
+        key: c.key.clone(),
+        name_de: c.name.clone(),
+        name_en: c.name_en.clone().unwrap_or_else(|| c.name.clone()),
+        description_de: c.description.clone(),
+        description_en: c.description_en.clone().unwrap_or_else(|| c.description.clone()),
+        icon: c.icon.clone(),
+        image: c.image.clone(),
+        container_port: c.container_port,
+        protocol: c.protocol.clone().unwrap_or_else(|| config.kasm.protocol.clone()),
+        env: c.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        shm_size_bytes: c.shm_size_mib * 1024 * 1024,
+        memory_bytes: c.memory_mib.map(|m| m * 1024 * 1024),
+        nano_cpus: c.cpus.map(|c| (c * 1e9) as i64),
+        enabled: c.enabled,
+        idle_timeout_secs: c.idle_timeout_minutes * 60,
+        max_age_secs: c.max_age_hours * 3600,
+        allowed_groups: c.groups.clone(),
+        allowed_users: c.users.iter().map(|u| u.to_lowercase()).collect(),
+        sort_order,
+        created_at: 0,
+        updated_at: 0,
+    }
+}
+
+/// Writes configured types (or, on a first start with none anywhere, the school defaults
+/// and the seed's `KASM_IMAGE`) to the store. Errors name the offending type.
+pub(crate) async fn seed(store: &Store, config: &Config) -> Result<(), StoreError> {
+    let mut wanted: Vec<DesktopTypeConfig> = config.desktop_types.clone();
+    if wanted.is_empty() && store.list_desktop_types().await?.is_empty() {
+        if let Some(image) = &config.kasm.image {
+            let mut t = school_defaults().remove(0);
+            t.key = "desktop".into();
+            t.name = "Desktop".into();
+            t.name_en = Some("Desktop".into());
+            t.image = image.clone();
+            wanted.push(t);
+        }
+        wanted.extend(school_defaults());
+    }
+    for (i, t) in wanted.iter().enumerate() {
+        let order = i64::try_from(i).unwrap_or(0) * 10;
+        store
+            .upsert_desktop_type(&to_stored(t, config, order))
+            .await
+            .map_err(|e| match e {
+                StoreError::Invalid(m) => StoreError::Invalid(format!("desktop_types[{}] ({:?}): {m}", i, t.key)),
+                other => other,
+            })?;
+    }
+    Ok(())
+}

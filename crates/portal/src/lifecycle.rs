@@ -1,0 +1,553 @@
+//! Desktop lifecycle: start with live progress, stop, remove, limits, reconciling with the
+//! runtime at start and on its events, and stopping idle or old desktops.
+//!
+//! The store is the truth for who owns what; the runtime is the truth for what runs. Routes
+//! (the proxy's in-memory table) follow the runtime.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use desktop_proxy::{BasicAuth, Proxy, RouteTable, Scheme, Target};
+use desktop_runtime::{
+    ContainerRuntime, Credentials, DesktopSpec, Endpoint, Progress, RuntimeError, RuntimeEvent, VolumeMount,
+};
+use futures_util::StreamExt as _;
+use portal_store::{Desktop, DesktopState, DesktopType, Role, Store, StoreError, User};
+use serde::Serialize;
+use tokio::sync::{Semaphore, broadcast};
+use tracing::{info, warn};
+
+use crate::config::Config;
+
+/// One step of a start, as sent to the browser over server-sent events.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum StartEvent {
+    Pulling {
+        image: String,
+        layer: Option<String>,
+        status: String,
+        current: Option<u64>,
+        total: Option<u64>,
+    },
+    Creating,
+    Starting,
+    /// The container runs; waiting until its web server answers.
+    Waiting {
+        seconds: u64,
+    },
+    Ready {
+        launch_url: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// Why a lifecycle action was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("unknown desktop type {0:?}")]
+    UnknownType(String),
+    #[error("desktop type {0:?} is disabled")]
+    TypeDisabled(String),
+    #[error("desktop type {0:?} is not available to this user")]
+    TypeNotAllowed(String),
+    #[error("at most {limit} running desktops per user")]
+    LimitUser { limit: i64 },
+    #[error("at most {limit} running desktops in total")]
+    LimitTotal { limit: i64 },
+    #[error("at most {limit} desktops may start at the same time")]
+    TooManyStarts { limit: usize },
+    #[error("desktop {0:?} not found")]
+    NotFound(String),
+    #[error("desktop belongs to someone else")]
+    Forbidden,
+    #[error("this portal runs only pre-existing desktops")]
+    Unsupported,
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts, stops and watches desktops.
+pub struct Lifecycle {
+    store: Store,
+    runtime: Arc<dyn ContainerRuntime>,
+    routes: Arc<RouteTable>,
+    proxy: Proxy,
+    config: Arc<Config>,
+    starts: Arc<Semaphore>,
+    /// Live progress of starts in flight, by desktop id.
+    progress: Mutex<HashMap<String, broadcast::Sender<StartEvent>>>,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The launch URL of a desktop: the trailing slash and `path=` make the Kasm client connect
+/// its WebSocket under the desktop's own prefix instead of the origin's `/websockify`.
+pub fn launch_url(id: &str) -> String {
+    format!("/desktop/{id}/?path=desktop/{id}/websockify")
+}
+
+impl Lifecycle {
+    pub fn new(
+        store: Store,
+        runtime: Arc<dyn ContainerRuntime>,
+        routes: Arc<RouteTable>,
+        proxy: Proxy,
+        config: Arc<Config>,
+    ) -> Self {
+        let starts = Arc::new(Semaphore::new(config.limits.max_concurrent_starts));
+        Self {
+            store,
+            runtime,
+            routes,
+            proxy,
+            config,
+            starts,
+            progress: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {
+        &self.runtime
+    }
+
+    /// Starts `user`'s desktop of `type_key`, or returns it if it runs or is starting.
+    /// Returns at once; progress follows on [`Lifecycle::subscribe`].
+    pub async fn start(self: &Arc<Self>, user: &User, type_key: &str) -> Result<Desktop, LifecycleError> {
+        if !self.runtime.starts_desktops() {
+            return Err(LifecycleError::Unsupported);
+        }
+        let t = self
+            .store
+            .desktop_type(type_key)
+            .await?
+            .ok_or_else(|| LifecycleError::UnknownType(type_key.into()))?;
+        if !t.enabled {
+            return Err(LifecycleError::TypeDisabled(t.key));
+        }
+        if user.role != Role::Admin && !t.allows(&user.username, &user.groups) {
+            return Err(LifecycleError::TypeNotAllowed(t.key));
+        }
+        let desktop = self
+            .store
+            .ensure_desktop(&format!("{}-{}", user.username, t.key), &user.id, &t.key)
+            .await?;
+        // An existing desktop keeps its id even if the username changed since.
+        let id = desktop.id.clone();
+        match desktop.state {
+            DesktopState::Starting => return Ok(desktop),
+            DesktopState::Running if self.routes.get(&id).is_some() => return Ok(desktop),
+            _ => {}
+        }
+        let active = [DesktopState::Starting, DesktopState::Running];
+        let limits = &self.config.limits;
+        if self.store.count_desktops_in_states(Some(&user.id), &active).await? >= limits.max_running_per_user {
+            return Err(LifecycleError::LimitUser {
+                limit: limits.max_running_per_user,
+            });
+        }
+        if self.store.count_desktops_in_states(None, &active).await? >= limits.max_running_total {
+            return Err(LifecycleError::LimitTotal {
+                limit: limits.max_running_total,
+            });
+        }
+        // Refuse now, with a clear 503, rather than accept a start that cannot happen.
+        self.runtime.ping().await?;
+        let permit = self
+            .starts
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| LifecycleError::TooManyStarts {
+                limit: limits.max_concurrent_starts,
+            })?;
+        if !self.store.claim_start(&id).await? {
+            // Someone else (another tab) started it a moment ago; follow theirs.
+            return self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id));
+        }
+        let (tx, _) = broadcast::channel(256);
+        self.lock_progress().insert(id.clone(), tx.clone());
+        let spec = self.spec(&desktop, &t, user);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            this.run_start(spec, tx).await;
+        });
+        self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id))
+    }
+
+    fn spec(&self, d: &Desktop, t: &DesktopType, user: &User) -> DesktopSpec {
+        let docker = &self.config.docker;
+        let mut mounts = Vec::new();
+        if !docker.shared_volume.is_empty() {
+            mounts.push(VolumeMount {
+                volume: docker.shared_volume.clone(),
+                target: docker.shared_mount.clone(),
+                // Teachers (and admins) hand out material; students read it.
+                read_only: user.role == Role::Student,
+            });
+        }
+        DesktopSpec {
+            id: d.id.clone(),
+            username: user.username.clone(),
+            type_key: t.key.clone(),
+            image: t.image.clone(),
+            port: t.container_port,
+            https: t.protocol == "https",
+            verify_tls: self.config.kasm.verify_ssl,
+            env: t.env.clone(),
+            credentials: Credentials {
+                username: self.config.kasm.vnc_user.clone(),
+                password: d.vnc_password.clone(),
+            },
+            shm_size_bytes: t.shm_size_bytes,
+            memory_bytes: t.memory_bytes,
+            nano_cpus: t.nano_cpus,
+            home: VolumeMount {
+                volume: format!("{}{}", docker.home_volume_prefix, user.username),
+                target: "/home/kasm-user".into(),
+                read_only: false,
+            },
+            mounts,
+        }
+    }
+
+    async fn run_start(&self, spec: DesktopSpec, tx: broadcast::Sender<StartEvent>) {
+        let id = spec.id.clone();
+        let started = std::time::Instant::now();
+        let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
+        let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, &tx)).await;
+        let result = match outcome {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "the desktop did not answer within {} seconds",
+                timeout.as_secs()
+            )),
+        };
+        let event = match result {
+            Ok(target) => {
+                let (host, port) = (target.host.clone(), target.port);
+                let container = format!("{}{id}", self.config.docker.container_prefix());
+                match self.store.mark_running(&id, &container, &host, port).await {
+                    Ok(()) => {
+                        self.routes.insert(target);
+                        info!(desktop = %id, ms = started.elapsed().as_millis() as u64, "desktop ready");
+                        StartEvent::Ready {
+                            launch_url: launch_url(&id),
+                        }
+                    }
+                    Err(e) => StartEvent::Failed {
+                        reason: format!("saving the desktop's state failed: {e}"),
+                    },
+                }
+            }
+            Err(reason) => {
+                warn!(desktop = %id, %reason, "desktop start failed");
+                if let Err(e) = self.store.mark_state(&id, DesktopState::Failed, Some(&reason)).await {
+                    warn!(desktop = %id, error = %e, "could not record the failed start");
+                }
+                StartEvent::Failed { reason }
+            }
+        };
+        let _ = tx.send(event);
+        self.lock_progress().remove(&id);
+    }
+
+    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &broadcast::Sender<StartEvent>) -> Result<Target, String> {
+        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+        let forward_tx = tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(p) = prx.recv().await {
+                let _ = forward_tx.send(match p {
+                    Progress::Pulling {
+                        image,
+                        layer,
+                        status,
+                        current,
+                        total,
+                    } => StartEvent::Pulling {
+                        image,
+                        layer,
+                        status,
+                        current,
+                        total,
+                    },
+                    Progress::Creating => StartEvent::Creating,
+                    Progress::Starting => StartEvent::Starting,
+                });
+            }
+        });
+        let endpoint = self.runtime.start(spec, ptx).await.map_err(|e| e.to_string());
+        let _ = forward.await;
+        let target = target_for(&spec.id, &spec.username, endpoint?, Some(spec.credentials.clone()));
+        let waited = std::time::Instant::now();
+        let mut last_report = 0;
+        loop {
+            match self.proxy.probe(&target).await {
+                Ok(status) if status.is_success() || status == http::StatusCode::UNAUTHORIZED => return Ok(target),
+                _ => {}
+            }
+            let seconds = waited.elapsed().as_secs();
+            if seconds > last_report {
+                last_report = seconds;
+                let _ = tx.send(StartEvent::Waiting { seconds });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Progress of a start in flight, if one is.
+    pub fn subscribe(&self, id: &str) -> Option<broadcast::Receiver<StartEvent>> {
+        self.lock_progress().get(id).map(|tx| tx.subscribe())
+    }
+
+    fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<StartEvent>>> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A desktop that `user` may act on (owner or admin).
+    pub async fn owned(&self, user: &User, id: &str) -> Result<Desktop, LifecycleError> {
+        let d = self
+            .store
+            .desktop(id)
+            .await?
+            .ok_or_else(|| LifecycleError::NotFound(id.into()))?;
+        if d.user_id != user.id && user.role != Role::Admin {
+            return Err(LifecycleError::Forbidden);
+        }
+        Ok(d)
+    }
+
+    /// Stops the desktop; container and files stay.
+    pub async fn stop(&self, id: &str, reason: &str) -> Result<(), LifecycleError> {
+        self.store.mark_state(id, DesktopState::Stopping, Some(reason)).await?;
+        self.routes.remove(id);
+        match self.runtime.stop(id).await {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => {
+                // Still stopping in Docker's eyes is unknown; say so rather than lie "stopped".
+                self.store
+                    .mark_state(id, DesktopState::Failed, Some(&format!("stopping failed: {e}")))
+                    .await?;
+                return Err(e.into());
+            }
+        }
+        self.store.mark_state(id, DesktopState::Stopped, Some(reason)).await?;
+        info!(desktop = %id, %reason, "desktop stopped");
+        Ok(())
+    }
+
+    /// Removes the container and the desktop's record; the user's home volume stays.
+    pub async fn remove(&self, id: &str) -> Result<(), LifecycleError> {
+        self.routes.remove(id);
+        self.runtime.remove(id).await?;
+        self.store.delete_desktop(id).await?;
+        info!(desktop = %id, "desktop removed");
+        Ok(())
+    }
+
+    /// Stops every running desktop (admin).
+    pub async fn stop_all(&self, reason: &str) -> Result<usize, LifecycleError> {
+        let mut n = 0;
+        for d in self.store.all_desktops().await? {
+            if matches!(d.state, DesktopState::Running | DesktopState::Starting) {
+                self.stop(&d.id, reason).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes the containers of all stopped or failed desktops (admin); homes stay.
+    pub async fn cleanup_stopped(&self) -> Result<usize, LifecycleError> {
+        let mut n = 0;
+        for d in self.store.all_desktops().await? {
+            if matches!(d.state, DesktopState::Stopped | DesktopState::Failed) {
+                self.remove(&d.id).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Records user input (keyboard or mouse) on a desktop.
+    pub async fn touch(&self, id: &str) -> Result<(), LifecycleError> {
+        Ok(self.store.touch_activity(id, now()).await?)
+    }
+
+    /// Brings the store in line with the runtime: re-adopts running desktops (their routes
+    /// work at once), marks vanished ones stopped, reports containers nobody knows.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, LifecycleError> {
+        let mut report = ReconcileReport::default();
+        if !self.runtime.starts_desktops() {
+            return Ok(report);
+        }
+        let observed = self.runtime.observe().await?;
+        let by_id: HashMap<&str, _> = observed.iter().map(|o| (o.id.as_str(), o)).collect();
+        let known = self.store.all_desktops().await?;
+        for d in &known {
+            let seen = by_id.get(d.id.as_str());
+            match seen {
+                Some(o) if o.running && o.endpoint.is_some() => {
+                    let Some(endpoint) = o.endpoint.clone() else { continue };
+                    let creds = Credentials {
+                        username: self.config.kasm.vnc_user.clone(),
+                        password: d.vnc_password.clone(),
+                    };
+                    let target = target_for(&d.id, &d.username, endpoint, Some(creds));
+                    if d.state != DesktopState::Running
+                        || d.host.as_deref() != Some(&target.host)
+                        || d.port != Some(target.port)
+                    {
+                        self.store
+                            .mark_running(&d.id, &o.container_id, &target.host, target.port)
+                            .await?;
+                    }
+                    self.routes.insert(target);
+                    report.adopted.push(d.id.clone());
+                }
+                _ if matches!(
+                    d.state,
+                    DesktopState::Running | DesktopState::Starting | DesktopState::Stopping
+                ) && !self.lock_progress().contains_key(&d.id) =>
+                {
+                    let reason = seen
+                        .and_then(|o| o.stop_reason.clone())
+                        .unwrap_or_else(|| "the container is gone".into());
+                    self.routes.remove(&d.id);
+                    self.store
+                        .mark_state(&d.id, DesktopState::Stopped, Some(&reason))
+                        .await?;
+                    report.marked_stopped.push(d.id.clone());
+                }
+                _ => {}
+            }
+        }
+        for o in &observed {
+            if !known.iter().any(|d| d.id == o.id) {
+                warn!(desktop = %o.id, container = %o.container_id, "container carries this portal's labels but is not in the database; leaving it alone");
+                report.unknown.push(o.id.clone());
+            }
+        }
+        info!(
+            adopted = report.adopted.len(),
+            stopped = report.marked_stopped.len(),
+            unknown = report.unknown.len(),
+            "reconciled desktops with the runtime"
+        );
+        Ok(report)
+    }
+
+    /// Follows the runtime's events forever: a container that dies or is OOM-killed shows as
+    /// stopped with the reason. Re-subscribes (and reconciles what it missed) after a break.
+    pub async fn follow_events(self: Arc<Self>) {
+        loop {
+            let mut events = self.runtime.events();
+            while let Some(event) = events.next().await {
+                if let Err(e) = self.on_event(event).await {
+                    warn!(error = %e, "handling a runtime event failed");
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if let Err(e) = self.reconcile().await {
+                warn!(error = %e, "reconcile after the event stream broke failed");
+            }
+        }
+    }
+
+    async fn on_event(&self, event: RuntimeEvent) -> Result<(), LifecycleError> {
+        let (id, reason) = match event {
+            RuntimeEvent::Stopped { id, reason } => (id, reason),
+            RuntimeEvent::Removed { id } => (id, "the container was removed".to_owned()),
+        };
+        let Some(d) = self.store.desktop(&id).await? else {
+            return Ok(());
+        };
+        // Our own stops are recorded by `stop`; a start in flight handles its own failure.
+        if matches!(d.state, DesktopState::Running) {
+            self.routes.remove(&id);
+            self.store.mark_state(&id, DesktopState::Stopped, Some(&reason)).await?;
+            info!(desktop = %id, %reason, "desktop stopped by itself");
+        }
+        Ok(())
+    }
+
+    /// Stops desktops idle longer than their type allows, and ones older than its maximum age.
+    pub async fn cull(&self) -> Result<Vec<String>, LifecycleError> {
+        let types: HashMap<String, DesktopType> = self
+            .store
+            .list_desktop_types()
+            .await?
+            .into_iter()
+            .map(|t| (t.key.clone(), t))
+            .collect();
+        let now = now();
+        let mut stopped = Vec::new();
+        for d in self.store.all_desktops().await? {
+            if d.state != DesktopState::Running {
+                continue;
+            }
+            let Some(t) = types.get(&d.type_key) else { continue };
+            let since_input = now - d.last_activity_at.or(d.started_at).unwrap_or(now);
+            let age = now - d.started_at.unwrap_or(now);
+            let reason = if t.idle_timeout_secs > 0 && since_input >= t.idle_timeout_secs {
+                format!("idle for {} minutes", since_input / 60)
+            } else if t.max_age_secs > 0 && age >= t.max_age_secs {
+                format!("reached the maximum age of {} hours", t.max_age_secs / 3600)
+            } else {
+                continue;
+            };
+            info!(desktop = %d.id, %reason, "culling desktop");
+            self.stop(&d.id, &reason).await?;
+            stopped.push(d.id);
+        }
+        Ok(stopped)
+    }
+
+    /// Runs [`Lifecycle::cull`] every `limits.cull_interval_secs`.
+    pub async fn run_culler(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.limits.cull_interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.cull().await {
+                warn!(error = %e, "culling idle desktops failed");
+            }
+        }
+    }
+}
+
+/// What [`Lifecycle::reconcile`] did.
+#[derive(Debug, Default, Clone)]
+pub struct ReconcileReport {
+    pub adopted: Vec<String>,
+    pub marked_stopped: Vec<String>,
+    pub unknown: Vec<String>,
+}
+
+/// A proxy route for a desktop at `endpoint`.
+pub fn target_for(id: &str, owner: &str, endpoint: Endpoint, creds: Option<Credentials>) -> Target {
+    Target {
+        desktop_id: id.to_owned(),
+        name: id.to_owned(),
+        scheme: if endpoint.https { Scheme::Https } else { Scheme::Http },
+        host: endpoint.host,
+        port: endpoint.port,
+        verify_tls: endpoint.verify_tls,
+        basic_auth: creds.map(|c| BasicAuth {
+            username: c.username,
+            password: c.password,
+        }),
+        owners: vec![owner.to_owned()],
+        groups: Vec::new(),
+    }
+}

@@ -1,0 +1,615 @@
+//! `DockerRuntime` against the real Docker engine, with the `iserv-rd/fake-kasm:test` stand-in
+//! image (built by `scripts/build-test-images.sh`).
+//!
+//! Without an engine or the image the tests print a note and pass, except under `CI=true`,
+//! where they fail: CI must not go green by testing nothing. Each test uses its own portal
+//! instance, network and volumes, removed again by a guard even when the test fails.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use bollard::Docker;
+use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder};
+use desktop_runtime::{
+    ContainerRuntime, Credentials, DesktopSpec, DockerRuntime, DockerSettings, Endpoint, LABEL_INSTANCE, Progress,
+    RuntimeError, RuntimeEvent, VolumeMount,
+};
+use futures_util::StreamExt;
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+
+const IMAGE: &str = "iserv-rd/fake-kasm:test";
+
+/// One test's engine objects, removed on drop with the docker CLI (blocking is fine there, and
+/// it works even when the test panicked inside the async runtime).
+struct Cleanup {
+    instance: String,
+    network: String,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let label = format!("label={LABEL_INSTANCE}={}", self.instance);
+        let containers = docker_cli(&["ps", "-aq", "--filter", &label]);
+        if !containers.is_empty() {
+            let mut args = vec!["rm", "-f"];
+            args.extend(containers.iter().map(String::as_str));
+            docker_cli(&args);
+        }
+        // Volumes are named after the instance; the label catches any the runtime named itself.
+        let mut volumes = docker_cli(&["volume", "ls", "-q", "--filter", &label]);
+        volumes.extend(docker_cli(&[
+            "volume",
+            "ls",
+            "-q",
+            "--filter",
+            &format!("name={}", self.instance),
+        ]));
+        volumes.sort();
+        volumes.dedup();
+        if !volumes.is_empty() {
+            let mut args = vec!["volume", "rm", "-f"];
+            args.extend(volumes.iter().map(String::as_str));
+            docker_cli(&args);
+        }
+        docker_cli(&["network", "rm", &self.network]);
+    }
+}
+
+/// Runs the docker CLI, returning stdout lines; failures are ignored (cleanup is best effort).
+fn docker_cli(args: &[&str]) -> Vec<String> {
+    match std::process::Command::new("docker").args(args).output() {
+        Ok(out) => String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+struct Harness {
+    runtime: DockerRuntime,
+    settings: DockerSettings,
+    /// A separate client for checks the runtime does not offer (inspect, kill, archive).
+    docker: Docker,
+    /// Unique per test and process: container names are global on the engine.
+    tag: String,
+    _cleanup: Cleanup,
+}
+
+/// `None` (after a note) when Docker or the image is missing outside CI.
+async fn harness(test: &str, publish_loopback: bool) -> Option<Harness> {
+    let tag = format!("{test}-{}", std::process::id());
+    let settings = DockerSettings {
+        instance: format!("t-{tag}"),
+        network: format!("ird-t-{tag}"),
+        publish_loopback,
+        ..DockerSettings::default()
+    };
+    let runtime = DockerRuntime::connect(settings.clone()).await.expect("valid settings");
+    if let Err(err) = runtime.ping().await {
+        return skip(&format!("{err}"));
+    }
+    let docker = match Docker::connect_with_defaults() {
+        Ok(docker) => docker,
+        Err(err) => return skip(&format!("cannot make a Docker client: {err}")),
+    };
+    if docker.inspect_image(IMAGE).await.is_err() {
+        return skip(&format!("image {IMAGE} is missing: run scripts/build-test-images.sh"));
+    }
+    let cleanup = Cleanup {
+        instance: settings.instance.clone(),
+        network: settings.network.clone(),
+    };
+    Some(Harness {
+        runtime,
+        settings,
+        docker,
+        tag,
+        _cleanup: cleanup,
+    })
+}
+
+fn skip<T>(reason: &str) -> Option<T> {
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("Docker tests cannot run under CI=true: {reason}");
+    }
+    eprintln!("note: skipping Docker test: {reason}");
+    None
+}
+
+impl Harness {
+    fn spec(&self, user: &str, password: &str) -> DesktopSpec {
+        DesktopSpec {
+            id: format!("{user}-{}", self.tag),
+            username: user.to_owned(),
+            type_key: "fake".to_owned(),
+            image: IMAGE.to_owned(),
+            port: 6901,
+            https: true,
+            verify_tls: false,
+            env: vec![("FAKE_KASM_HOME_CHECK".to_owned(), "1".to_owned())],
+            credentials: Credentials {
+                username: "kasm_user".to_owned(),
+                password: SecretString::from(password.to_owned()),
+            },
+            shm_size_bytes: 64 << 20,
+            memory_bytes: Some(256 << 20),
+            nano_cpus: Some(500_000_000),
+            home: VolumeMount {
+                volume: format!("{}-home-{user}", self.settings.instance),
+                target: "/home/kasm-user".to_owned(),
+                read_only: false,
+            },
+            mounts: vec![VolumeMount {
+                volume: format!("{}-shared", self.settings.instance),
+                target: "/shared".to_owned(),
+                read_only: true,
+            }],
+        }
+    }
+
+    async fn start(&self, spec: &DesktopSpec) -> Result<Endpoint, RuntimeError> {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        self.runtime.start(spec, tx).await
+    }
+
+    async fn inspect(&self, id: &str) -> Option<bollard::models::ContainerInspectResponse> {
+        self.docker
+            .inspect_container(&self.runtime.container_name(id), None)
+            .await
+            .ok()
+    }
+
+    async fn volume_exists(&self, name: &str) -> bool {
+        self.docker.inspect_volume(name).await.is_ok()
+    }
+
+    /// Lines of the file fake-kasm appends to at each start, read through the engine's archive
+    /// API: the image has no shell to `cat` with.
+    async fn home_starts(&self, id: &str) -> Vec<String> {
+        let options = DownloadFromContainerOptionsBuilder::new()
+            .path("/home/kasm-user/.fake-kasm-starts")
+            .build();
+        let mut tar = Vec::new();
+        let mut body = self
+            .docker
+            .download_from_container(&self.runtime.container_name(id), Some(options));
+        while let Some(chunk) = body.next().await {
+            tar.extend_from_slice(&chunk.expect("archive of the home check file"));
+        }
+        first_tar_file(&tar).lines().map(str::to_owned).collect()
+    }
+}
+
+/// Contents of the first entry of a tar archive (512-byte header, size in octal at 124..136).
+fn first_tar_file(tar: &[u8]) -> String {
+    assert!(tar.len() >= 512, "archive too short");
+    let size_field = String::from_utf8_lossy(&tar[124..136]);
+    let size = usize::from_str_radix(size_field.trim_matches(|c: char| c == '\0' || c == ' '), 8).expect("tar size");
+    String::from_utf8_lossy(&tar[512..512 + size]).into_owned()
+}
+
+async fn connect_ok(endpoint: &Endpoint) {
+    let addr = format!("{}:{}", endpoint.host, endpoint.port);
+    // The server binds a moment after the process starts.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match tokio::net::TcpStream::connect(&addr).await {
+            Ok(_) => return,
+            Err(err) if Instant::now() > deadline => panic!("cannot connect to the desktop at {addr}: {err}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+}
+
+fn env_of(info: &bollard::models::ContainerInspectResponse, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    info.config
+        .as_ref()?
+        .env
+        .as_ref()?
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix(&prefix).map(str::to_owned))
+}
+
+#[tokio::test]
+async fn lifecycle_keeps_the_container_and_home_across_stop_and_start() {
+    let Some(h) = harness("life", false).await else { return };
+    let spec = h.spec("alice", "pw-alice-1");
+
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let endpoint = h.runtime.start(&spec, tx).await.expect("start");
+    let mut steps = Vec::new();
+    while let Ok(step) = rx.try_recv() {
+        steps.push(step);
+    }
+    assert_eq!(
+        steps,
+        [Progress::Creating, Progress::Starting],
+        "the image is local: no pull"
+    );
+    assert!(endpoint.https && !endpoint.verify_tls);
+    assert_eq!(endpoint.port, 6901);
+    connect_ok(&endpoint).await;
+
+    let observed = h.runtime.observe().await.expect("observe");
+    assert_eq!(observed.len(), 1, "{observed:?}");
+    let desktop = &observed[0];
+    assert_eq!(desktop.id, spec.id);
+    assert_eq!(desktop.username, "alice");
+    assert_eq!(desktop.type_key, "fake");
+    assert!(desktop.running);
+    assert_eq!(
+        desktop.endpoint.as_ref().map(|e| (&e.host, e.port)),
+        Some((&endpoint.host, endpoint.port))
+    );
+    let container_id = desktop.container_id.clone();
+
+    // Starting a running desktop hands back the same one.
+    let again = h.start(&spec).await.expect("start of a running desktop");
+    assert_eq!(again, endpoint);
+    assert_eq!(
+        h.runtime.observe().await.expect("observe")[0].container_id,
+        container_id
+    );
+
+    h.runtime.stop(&spec.id).await.expect("stop");
+    h.runtime
+        .stop(&spec.id)
+        .await
+        .expect("stopping a stopped desktop is fine");
+    let observed = h.runtime.observe().await.expect("observe");
+    assert_eq!(observed.len(), 1, "the container stays after stop");
+    assert!(!observed[0].running);
+    assert!(observed[0].endpoint.is_none());
+    let reason = observed[0].stop_reason.clone().unwrap_or_default();
+    assert!(reason.starts_with("exited with code"), "{reason}");
+    assert!(h.volume_exists(&spec.home.volume).await);
+
+    let endpoint = h.start(&spec).await.expect("start again");
+    connect_ok(&endpoint).await;
+    let observed = h.runtime.observe().await.expect("observe");
+    assert_eq!(observed[0].container_id, container_id, "same container after a restart");
+    assert!(observed[0].running);
+    let starts = h.home_starts(&spec.id).await;
+    assert_eq!(
+        starts.len(),
+        2,
+        "the home volume kept the first start's line: {starts:?}"
+    );
+
+    h.runtime.remove(&spec.id).await.expect("remove");
+    assert!(h.inspect(&spec.id).await.is_none(), "container gone");
+    assert!(h.volume_exists(&spec.home.volume).await, "home volume kept");
+    assert!(h.runtime.observe().await.expect("observe").is_empty());
+    h.runtime.remove(&spec.id).await.expect("remove is idempotent");
+    assert!(matches!(h.runtime.stop(&spec.id).await, Err(RuntimeError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn two_desktops_get_their_own_containers_passwords_and_nothing_published() {
+    let Some(h) = harness("two", false).await else { return };
+    let alice = h.spec("alice", "pw-alice-2");
+    let bob = h.spec("bob", "pw-bob-2");
+    let (a, b) = tokio::join!(h.start(&alice), h.start(&bob));
+    let (a, b) = (a.expect("start alice"), b.expect("start bob"));
+    assert_ne!(a.host, b.host, "each desktop has its own address");
+    connect_ok(&a).await;
+    connect_ok(&b).await;
+
+    let ia = h.inspect(&alice.id).await.expect("alice's container");
+    let ib = h.inspect(&bob.id).await.expect("bob's container");
+    assert_ne!(ia.id, ib.id);
+    assert_eq!(env_of(&ia, "VNC_PW").as_deref(), Some("pw-alice-2"));
+    assert_eq!(env_of(&ib, "VNC_PW").as_deref(), Some("pw-bob-2"));
+
+    let labels = ia.config.as_ref().and_then(|c| c.labels.clone()).unwrap_or_default();
+    assert_eq!(labels.get(LABEL_INSTANCE), Some(&h.settings.instance));
+    assert_eq!(labels.get("org.iserv-remote-desktop.desktop-id"), Some(&alice.id));
+    assert_eq!(
+        labels.get("org.iserv-remote-desktop.user").map(String::as_str),
+        Some("alice")
+    );
+    assert_eq!(
+        labels.get("org.iserv-remote-desktop.type").map(String::as_str),
+        Some("fake")
+    );
+
+    let host_config = ia.host_config.clone().unwrap_or_default();
+    assert_eq!(host_config.network_mode.as_deref(), Some(h.settings.network.as_str()));
+    assert_eq!(host_config.shm_size, Some(64 << 20));
+    assert_eq!(host_config.memory, Some(256 << 20));
+    assert_eq!(host_config.nano_cpus, Some(500_000_000));
+    assert_eq!(host_config.init, Some(false));
+    assert!(
+        host_config.port_bindings.unwrap_or_default().is_empty(),
+        "nothing published by default"
+    );
+    let published: Vec<_> = ia
+        .network_settings
+        .as_ref()
+        .and_then(|n| n.ports.clone())
+        .unwrap_or_default()
+        .into_values()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(published.is_empty(), "nothing published by default: {published:?}");
+
+    let mounts = ia.mounts.clone().unwrap_or_default();
+    let mount = |target: &str| {
+        mounts
+            .iter()
+            .find(|m| m.destination.as_deref() == Some(target))
+            .cloned()
+    };
+    assert_eq!(mount("/home/kasm-user").and_then(|m| m.rw), Some(true));
+    assert_eq!(
+        mount("/shared").and_then(|m| m.rw),
+        Some(false),
+        "read-only mount honoured"
+    );
+    let volume = h.docker.inspect_volume(&alice.home.volume).await.expect("home volume");
+    assert_eq!(volume.labels.get(LABEL_INSTANCE), Some(&h.settings.instance));
+}
+
+#[tokio::test]
+async fn concurrent_starts_of_one_desktop_share_one_container() {
+    let Some(h) = harness("race", false).await else { return };
+    let spec = h.spec("carol", "pw-carol");
+    let (a, b) = tokio::join!(h.start(&spec), h.start(&spec));
+    assert_eq!(a.expect("first start"), b.expect("second start"));
+    assert_eq!(h.runtime.observe().await.expect("observe").len(), 1);
+}
+
+#[tokio::test]
+async fn a_killed_desktop_is_reported_by_the_event_stream() {
+    let Some(h) = harness("kill", false).await else { return };
+    let (tx, mut events) = mpsc::unbounded_channel();
+    let mut stream = h.runtime.events();
+    let forward = tokio::spawn(async move {
+        while let Some(event) = stream.next().await {
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    // The subscription is made on the first poll, in the task; give it a moment.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let spec = h.spec("dave", "pw-dave");
+    h.start(&spec).await.expect("start");
+
+    let killed = Instant::now();
+    let options = KillContainerOptionsBuilder::new().signal("SIGKILL").build();
+    h.docker
+        .kill_container(&h.runtime.container_name(&spec.id), Some(options))
+        .await
+        .expect("kill");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event within 5 s")
+        .expect("stream open");
+    assert_eq!(
+        event,
+        RuntimeEvent::Stopped {
+            id: spec.id.clone(),
+            reason: "exited with code 137".to_owned()
+        }
+    );
+    println!("die event {} ms after kill", killed.elapsed().as_millis());
+
+    h.runtime.remove(&spec.id).await.expect("remove");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .expect("an event within 5 s")
+        .expect("stream open");
+    assert_eq!(event, RuntimeEvent::Removed { id: spec.id.clone() });
+    forward.abort();
+}
+
+#[tokio::test]
+async fn a_missing_image_is_an_image_error_with_the_engines_reason() {
+    let Some(h) = harness("noimg", false).await else { return };
+    let mut spec = h.spec("erin", "pw-erin");
+    spec.image = format!("iserv-rd/no-such-image:{}", std::process::id());
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let started = Instant::now();
+    let err = h.runtime.start(&spec, tx).await.expect_err("no registry, no image");
+    match &err {
+        RuntimeError::Image { image, reason } => {
+            assert_eq!(image, &spec.image);
+            assert!(reason.starts_with("pull failed: ") && reason.len() > 20, "{reason}");
+        }
+        other => panic!("expected an image error, got {other:?}"),
+    }
+    while let Ok(step) = rx.try_recv() {
+        assert!(matches!(step, Progress::Pulling { .. }), "nothing created: {step:?}");
+    }
+    assert!(h.inspect(&spec.id).await.is_none(), "no container left behind");
+    println!("missing image reported in {} ms: {err}", started.elapsed().as_millis());
+}
+
+#[tokio::test]
+async fn a_desktop_that_exits_at_once_is_a_start_error() {
+    let Some(h) = harness("exits", false).await else { return };
+    let mut spec = h.spec("frank", "pw-frank");
+    // fake-kasm refuses a port it cannot parse and exits with code 2.
+    spec.env.push(("FAKE_KASM_PORT".to_owned(), "not-a-port".to_owned()));
+    let err = h.start(&spec).await.expect_err("the container dies at once");
+    match err {
+        RuntimeError::Start(message) => assert!(message.contains("exited with code 2"), "{message}"),
+        other => panic!("expected a start error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn loopback_mode_publishes_on_127_0_0_1_only() {
+    let Some(h) = harness("loop", true).await else { return };
+    let spec = h.spec("gina", "pw-gina");
+    let endpoint = h.start(&spec).await.expect("start");
+    assert_eq!(endpoint.host, "127.0.0.1");
+    assert_ne!(endpoint.port, 0);
+    connect_ok(&endpoint).await;
+
+    let info = h.inspect(&spec.id).await.expect("container");
+    let requested = info
+        .host_config
+        .and_then(|c| c.port_bindings)
+        .unwrap_or_default()
+        .into_iter()
+        .collect::<HashMap<_, _>>();
+    assert_eq!(requested.keys().collect::<Vec<_>>(), ["6901/tcp"]);
+    let bound: Vec<_> = info
+        .network_settings
+        .and_then(|n| n.ports)
+        .unwrap_or_default()
+        .into_values()
+        .flatten()
+        .flatten()
+        .collect();
+    assert!(!bound.is_empty());
+    for binding in requested.into_values().flatten().flatten().chain(bound.clone()) {
+        assert_eq!(binding.host_ip.as_deref(), Some("127.0.0.1"), "{binding:?}");
+    }
+    assert!(
+        bound
+            .iter()
+            .any(|b| b.host_port.as_deref() == Some(&endpoint.port.to_string()))
+    );
+
+    let observed = h.runtime.observe().await.expect("observe");
+    assert_eq!(
+        observed[0].endpoint.as_ref().map(|e| (e.host.as_str(), e.port)),
+        Some(("127.0.0.1", endpoint.port))
+    );
+}
+
+#[tokio::test]
+async fn a_restarted_portal_finds_running_desktops_in_docker() {
+    let Some(h) = harness("restart", false).await else {
+        return;
+    };
+    let spec = h.spec("hank", "pw-hank");
+    let endpoint = h.start(&spec).await.expect("start");
+
+    // A new runtime with the same settings knows nothing but what Docker tells it.
+    let fresh = DockerRuntime::connect(h.settings.clone()).await.expect("connect");
+    let observed = fresh.observe().await.expect("observe");
+    assert_eq!(observed.len(), 1);
+    assert!(observed[0].running);
+    assert_eq!(observed[0].id, spec.id);
+    let running = fresh.running().await.expect("running");
+    assert_eq!(running.len(), 1);
+    let desktop = &running[0];
+    assert_eq!(desktop.id, spec.id);
+    assert_eq!(desktop.name, spec.id);
+    assert_eq!(
+        (&desktop.endpoint.host, desktop.endpoint.port),
+        (&endpoint.host, endpoint.port)
+    );
+    assert!(desktop.endpoint.https);
+    assert!(desktop.credentials.is_none(), "passwords live in the portal's store");
+    assert_eq!(desktop.audience.users, ["hank"]);
+}
+
+#[tokio::test]
+async fn a_bogus_engine_address_is_unavailable_quickly() {
+    for host in ["unix:///nonexistent.sock", "tcp://127.0.0.1:1"] {
+        let settings = DockerSettings {
+            host: Some(host.to_owned()),
+            ..DockerSettings::default()
+        };
+        let runtime = DockerRuntime::connect(settings)
+            .await
+            .expect("connect does not need the engine");
+        let started = Instant::now();
+        let err = runtime.ping().await.expect_err("nothing listens there");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "{host}: took {:?}",
+            started.elapsed()
+        );
+        match err {
+            RuntimeError::Unavailable(message) => {
+                assert!(message.contains("cannot reach the Docker engine at"), "{message}");
+                assert!(message.contains(host), "{message}");
+            }
+            other => panic!("{host}: expected Unavailable, got {other:?}"),
+        }
+        assert!(matches!(runtime.observe().await, Err(RuntimeError::Unavailable(_))));
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let spec = DesktopSpec {
+            id: "x-y".to_owned(),
+            username: "x".to_owned(),
+            type_key: "y".to_owned(),
+            image: IMAGE.to_owned(),
+            port: 6901,
+            https: true,
+            verify_tls: false,
+            env: Vec::new(),
+            credentials: Credentials {
+                username: "kasm_user".to_owned(),
+                password: SecretString::from("pw".to_owned()),
+            },
+            shm_size_bytes: 1 << 20,
+            memory_bytes: None,
+            nano_cpus: None,
+            home: VolumeMount {
+                volume: "ird-home-x".to_owned(),
+                target: "/home/kasm-user".to_owned(),
+                read_only: false,
+            },
+            mounts: Vec::new(),
+        };
+        assert!(matches!(
+            runtime.start(&spec, tx).await,
+            Err(RuntimeError::Unavailable(_))
+        ));
+        assert!(runtime.events().next().await.is_none(), "the event stream ends");
+    }
+    let malformed = DockerSettings {
+        host: Some("ftp://docker".to_owned()),
+        ..DockerSettings::default()
+    };
+    assert!(matches!(
+        DockerRuntime::connect(malformed).await,
+        Err(RuntimeError::Invalid(_))
+    ));
+}
+
+/// Prints start and restart times; run alone for clean numbers:
+/// `cargo test -p desktop-runtime --test docker timings -- --nocapture`.
+#[tokio::test]
+async fn timings_of_start_and_restart() {
+    let Some(h) = harness("time", false).await else { return };
+    const ROUNDS: usize = 3;
+    let mut create = Vec::new();
+    let mut restart = Vec::new();
+    let mut running = Vec::new();
+    for round in 0..ROUNDS {
+        let spec = h.spec(&format!("t{round}"), "pw-time");
+        let started = Instant::now();
+        h.start(&spec).await.expect("create and start");
+        create.push(started.elapsed());
+        let started = Instant::now();
+        h.start(&spec).await.expect("start of a running desktop");
+        running.push(started.elapsed());
+        h.runtime.stop(&spec.id).await.expect("stop");
+        let started = Instant::now();
+        h.start(&spec).await.expect("restart");
+        restart.push(started.elapsed());
+    }
+    let show = |d: &[Duration]| {
+        d.iter()
+            .map(|d| format!("{} ms", d.as_millis()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!("create+start until endpoint: {}", show(&create));
+    println!("start of a stopped container: {}", show(&restart));
+    println!("start of a running container: {}", show(&running));
+}
