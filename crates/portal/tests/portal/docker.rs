@@ -11,10 +11,10 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-const IMAGE: &str = "iserv-rd/fake-kasm:test";
+pub(crate) const IMAGE: &str = "iserv-rd/fake-kasm:test";
 
 /// Whether the engine and the image are there; fails under CI when they are not.
-fn docker_ready() -> bool {
+pub(crate) fn docker_ready() -> bool {
     let ok = Command::new("docker")
         .args(["image", "inspect", IMAGE])
         .output()
@@ -30,19 +30,19 @@ fn docker_ready() -> bool {
 }
 
 /// `docker …` → stdout, trimmed.
-fn docker(args: &[&str]) -> String {
+pub(crate) fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().expect("docker CLI runs");
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 /// Removes everything a test made in Docker, also when the test fails.
-struct DockerScope {
-    instance: String,
+pub(crate) struct DockerScope {
+    pub(crate) instance: String,
 }
 
 impl DockerScope {
     /// The container of desktop `id` (names carry the instance, see `DockerConfig`).
-    fn container(&self, id: &str) -> String {
+    pub(crate) fn container(&self, id: &str) -> String {
         format!("ird-{}-{id}", self.instance)
     }
 }
@@ -65,7 +65,7 @@ impl Drop for DockerScope {
     }
 }
 
-fn fake_type(key: &str) -> DesktopTypeConfig {
+pub(crate) fn fake_type(key: &str) -> DesktopTypeConfig {
     DesktopTypeConfig {
         key: key.into(),
         name: format!("Fake {key}"),
@@ -89,7 +89,7 @@ fn fake_type(key: &str) -> DesktopTypeConfig {
 }
 
 /// A portal on Docker whose containers, volumes and network are this test's alone.
-async fn docker_app(name: &str, tweak: impl FnOnce(&mut Config)) -> (TestApp, DockerScope) {
+pub(crate) async fn docker_app(name: &str, tweak: impl FnOnce(&mut Config)) -> (TestApp, DockerScope) {
     let instance = format!("irdt-{name}-{}", std::process::id());
     let scope = DockerScope {
         instance: instance.clone(),
@@ -109,7 +109,7 @@ async fn docker_app(name: &str, tweak: impl FnOnce(&mut Config)) -> (TestApp, Do
 }
 
 /// Starts the user's desktop of `type_key` through the API and follows its events to the end.
-async fn start_desktop(b: &Browser, type_key: &str) -> (u16, Value, Vec<Value>) {
+pub(crate) async fn start_desktop(b: &Browser, type_key: &str) -> (u16, Value, Vec<Value>) {
     let csrf = csrf_from(
         &b.get("/")
             .send()
@@ -138,7 +138,7 @@ async fn start_desktop(b: &Browser, type_key: &str) -> (u16, Value, Vec<Value>) 
 
 /// Reads a server-sent event stream until it ends; returns each event's JSON with its name
 /// under `"event"`.
-async fn follow_events(b: &Browser, url: &str) -> Vec<Value> {
+pub(crate) async fn follow_events(b: &Browser, url: &str) -> Vec<Value> {
     let resp = b.get(url).send().await.unwrap();
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
     let mut resp = resp;
@@ -165,11 +165,11 @@ async fn follow_events(b: &Browser, url: &str) -> Vec<Value> {
     events
 }
 
-fn csrf_of(page: &str) -> String {
+pub(crate) fn csrf_of(page: &str) -> String {
     csrf_from(&page.replace("name=\"csrf-token\" content=", "name=\"csrf_token\" value="))
 }
 
-async fn desktop(b: &Browser, id: &str) -> Value {
+pub(crate) async fn desktop(b: &Browser, id: &str) -> Value {
     b.get(&format!("/api/desktops/{id}"))
         .send()
         .await
@@ -179,7 +179,7 @@ async fn desktop(b: &Browser, id: &str) -> Value {
         .unwrap()
 }
 
-async fn wait_for_state(b: &Browser, id: &str, state: &str, within: Duration) -> Value {
+pub(crate) async fn wait_for_state(b: &Browser, id: &str, state: &str, within: Duration) -> Value {
     let deadline = Instant::now() + within;
     loop {
         let d = desktop(b, id).await;
@@ -190,7 +190,7 @@ async fn wait_for_state(b: &Browser, id: &str, state: &str, within: Duration) ->
     }
 }
 
-async fn open_ws(app: &TestApp, b: &Browser, id: &str) -> Ws {
+pub(crate) async fn open_ws(app: &TestApp, b: &Browser, id: &str) -> Ws {
     let path = format!("/desktop/{id}/websockify");
     let (mut ws, _) = ws_connect(
         app,

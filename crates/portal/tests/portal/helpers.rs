@@ -137,13 +137,18 @@ impl TestApp {
     /// Stops this portal and starts a new one on the same data (a portal restart). The new
     /// one listens on another port; cookies still apply (they ignore ports).
     pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        start(self.dir.clone(), self.config.clone()).await
+    }
+
+    /// Stops the server and its background work, and waits until it has stopped.
+    pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
-        start(self.dir.clone(), self.config.clone()).await
     }
 
     /// A browser bound to this portal instance (after a restart, the port differs).

@@ -5,6 +5,7 @@
 
 mod cli;
 mod docker;
+mod docker_admin;
 mod helpers;
 mod login;
 mod proxy_http;

@@ -1,0 +1,158 @@
+//! Admin control and keeping truth on Docker: stop-all, clean-up, the total limit, shared
+//! folder permissions, and desktops whose containers vanished while the portal was down.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::docker::*;
+use crate::helpers::*;
+
+#[tokio::test]
+async fn admins_stop_all_and_clean_up_while_students_may_not() {
+    if !docker_ready() {
+        return;
+    }
+    let (app, scope) = docker_app("admin", |_| {}).await;
+    let alice = sign_in(&app, "alice").await;
+    let bob = sign_in(&app, "bob").await;
+    let root = sign_in(&app, "root").await;
+    let (a, b) = tokio::join!(start_desktop(&alice, "fake"), start_desktop(&bob, "fake"));
+    assert_eq!((a.0, b.0), (202, 202));
+    let alice_csrf = csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap());
+    let refused = alice
+        .post("/api/admin/stop-all")
+        .header("x-csrf-token", &alice_csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(alice.get("/api/admin/desktops").send().await.unwrap().status(), 403);
+
+    let root_csrf = csrf_of(&root.get("/").send().await.unwrap().text().await.unwrap());
+    let all: Value = root
+        .get("/api/admin/desktops")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(all["desktops"].as_array().unwrap().len(), 2);
+    let stopped: Value = root
+        .post("/api/admin/stop-all")
+        .header("x-csrf-token", &root_csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stopped["stopped"], 2);
+    let d = desktop(&alice, "alice-fake").await;
+    assert_eq!(d["state"], "stopped");
+    assert!(d["state_reason"].as_str().unwrap().contains("administrator"), "{d}");
+    let cleaned: Value = root
+        .post("/api/admin/cleanup-stopped")
+        .header("x-csrf-token", &root_csrf)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cleaned["removed"], 2);
+    assert_eq!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("name=^{}$", scope.container("alice-fake"))
+        ]),
+        ""
+    );
+    // The homes stay.
+    let volumes = docker(&[
+        "volume",
+        "ls",
+        "-q",
+        "--filter",
+        &format!("name={}-home-", scope.instance),
+    ]);
+    assert_eq!(volumes.lines().count(), 2, "{volumes}");
+}
+
+#[tokio::test]
+async fn the_total_limit_refuses_the_next_start_with_503() {
+    if !docker_ready() {
+        return;
+    }
+    let (app, _scope) = docker_app("total", |c| c.limits.max_running_total = 1).await;
+    let alice = sign_in(&app, "alice").await;
+    let bob = sign_in(&app, "bob").await;
+    start_desktop(&alice, "fake").await;
+    let (status, body, _) = start_desktop(&bob, "fake").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"]["code"], "limit_total");
+    assert!(body["error"]["detail"].as_str().unwrap().contains("at most 1"));
+}
+
+#[tokio::test]
+async fn students_read_the_shared_folder_and_teachers_write_it() {
+    if !docker_ready() {
+        return;
+    }
+    let (app, scope) = docker_app("shared", |_| {}).await;
+    let alice = sign_in(&app, "alice").await;
+    let root = sign_in(&app, "root").await;
+    start_desktop(&alice, "fake").await;
+    start_desktop(&root, "fake").await;
+    let mounts = |id: &str| docker(&["inspect", "-f", "{{json .Mounts}}", &scope.container(id)]);
+    let shared = |m: String| -> Value {
+        let all: Value = serde_json::from_str(&m).unwrap();
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["Destination"] == "/home/kasm-user/Shared")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(shared(mounts("alice-fake"))["RW"], false, "students read");
+    assert_eq!(shared(mounts("root-fake"))["RW"], true, "admins and teachers write");
+    let home: Value = serde_json::from_str(&mounts("alice-fake")).unwrap();
+    let home = home
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["Destination"] == "/home/kasm-user")
+        .cloned()
+        .unwrap();
+    assert_eq!(home["Name"], format!("{}-home-alice", scope.instance));
+}
+
+#[tokio::test]
+async fn a_container_that_vanished_while_the_portal_was_down_shows_as_stopped() {
+    if !docker_ready() {
+        return;
+    }
+    let (app, scope) = docker_app("vanish", |_| {}).await;
+    let alice = sign_in(&app, "alice").await;
+    start_desktop(&alice, "fake").await;
+    let container = scope.container("alice-fake");
+    // Stop the portal, remove the container behind its back, start the portal again.
+    let mut app = app;
+    app.stop().await;
+    docker(&["rm", "-f", &container]);
+    let app = app.restart().await;
+    let alice = app.rebind(&alice);
+    let d = wait_for_state(&alice, "alice-fake", "stopped", Duration::from_secs(5)).await;
+    assert_eq!(d["state"], "stopped", "{d}");
+    assert!(
+        d["state_reason"].as_str().unwrap().contains("gone") || d["state_reason"].as_str().unwrap().contains("removed"),
+        "{d}"
+    );
+    assert_eq!(alice.get("/desktop/alice-fake/").send().await.unwrap().status(), 404);
+    // Starting again creates a fresh container on the kept home.
+    let (_, _, events) = start_desktop(&alice, "fake").await;
+    assert_eq!(events.last().unwrap()["step"], "ready", "{events:?}");
+}
