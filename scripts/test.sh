@@ -17,6 +17,13 @@ if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
     [ "${CI:-}" = "true" ] && exit 1
 fi
 
+log "Chromium for the browser tests"
+# Debian's own packages: nothing downloads a browser build of its own.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+fi
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

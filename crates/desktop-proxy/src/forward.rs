@@ -50,7 +50,7 @@ impl Default for ProxyConfig {
             connect_timeout: Duration::from_secs(5),
             response_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
-            relay_buffer_size: 16 * 1024,
+            relay_buffer_size: 8 * 1024,
         }
     }
 }

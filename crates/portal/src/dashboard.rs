@@ -117,10 +117,19 @@ pub(crate) async fn view(
     if !may_use(&user, &target) {
         return Err(AppError::ForbiddenDesktop);
     }
+    // A container desktop is named after its type; a static one has its own name.
+    let type_name = match state.store.desktop(&id).await? {
+        Some(d) => state
+            .store
+            .desktop_type(&d.type_key)
+            .await?
+            .map(|t| t.name(lang.code()).to_owned()),
+        None => None,
+    };
     html(&ViewPage {
         lang,
         csrf_token: &user.session.csrf_token,
-        name: &target.name,
+        name: type_name.as_deref().unwrap_or(&target.name),
         launch_url: launch_url(&id),
         id: &id,
     })

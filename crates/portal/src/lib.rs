@@ -27,7 +27,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{any, get, post};
 use config::RuntimeKind;
-use desktop_proxy::{BasicAuth, Proxy, ProxyConfig, RouteTable, Scheme, Target};
+use desktop_proxy::{Proxy, ProxyConfig, RouteTable, Target};
 use desktop_runtime::{ContainerRuntime, DockerRuntime, DockerSettings, RunningDesktop, StaticRuntime};
 use portal_store::Store;
 use tokio::net::TcpListener;
@@ -134,22 +134,14 @@ impl AppState {
     }
 }
 
-/// Turns the runtime's view of a desktop into a proxy route.
+/// Turns a static desktop into a proxy route: like a container's, but shared by its
+/// configured users and groups.
 fn target_for(d: RunningDesktop) -> Target {
-    Target {
-        desktop_id: d.id,
-        name: d.name,
-        scheme: if d.endpoint.https { Scheme::Https } else { Scheme::Http },
-        host: d.endpoint.host,
-        port: d.endpoint.port,
-        verify_tls: d.endpoint.verify_tls,
-        basic_auth: d.credentials.map(|c| BasicAuth {
-            username: c.username,
-            password: c.password,
-        }),
-        owners: d.audience.users,
-        groups: d.audience.groups,
-    }
+    let mut target = lifecycle::target_for(&d.id, "", d.endpoint, d.credentials);
+    target.name = d.name;
+    target.owners = d.audience.users;
+    target.groups = d.audience.groups;
+    target
 }
 
 /// Form posts to the portal itself are small; desktop uploads have their own limit.
@@ -207,6 +199,7 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         shutdown_grace: Duration::from_secs(10),
     };
     let mut background = tokio::task::JoinSet::new();
+    background.spawn(expire_sessions(state.store.clone()));
     if state.runtime.starts_desktops() {
         background.spawn(state.desktops.clone().follow_events());
         background.spawn(state.desktops.clone().run_culler());
@@ -214,6 +207,19 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
     let result = server::serve(listener, router(state), limits, shutdown).await;
     background.abort_all();
     result
+}
+
+/// Deletes expired sessions hourly; lookups ignore them anyway, this only keeps the table small.
+async fn expire_sessions(store: Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tick.tick().await;
+        match store.delete_expired_sessions().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(sessions = n, "deleted expired sessions"),
+            Err(e) => tracing::warn!(error = %e, "deleting expired sessions failed"),
+        }
+    }
 }
 
 /// Installs the TLS crypto provider for the process. Both `ring` and `aws-lc-rs` may end up

@@ -86,6 +86,10 @@ function view() {
   watch(document);
   // The desktop's page is on the portal's origin, so its input events can be observed.
   frame.addEventListener("load", () => { try { watch(frame.contentDocument); } catch (_) {} });
+  // The desktop may have finished loading before this deferred script ran.
+  try {
+    if (frame.contentDocument && frame.contentDocument.readyState === "complete" && frame.contentWindow.location.href !== "about:blank") watch(frame.contentDocument);
+  } catch (_) {}
   // Kasm's client posts this to its parent after its own idle limit.
   window.addEventListener("message", (e) => {
     if (e.origin !== location.origin || !e.data || e.data.action !== "idle_session_timeout") return;

@@ -39,9 +39,44 @@ const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 /// What KasmVNC's Xvnc sends first on a fresh RFB connection.
 const RFB_GREETING: &[u8] = b"RFB 003.008\n";
 
-const INDEX_HTML: &str = "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">\
-<title>Fake KasmVNC</title><script src=\"app/ui.js\"></script></head>\n\
-<body><h1>Fake KasmVNC</h1><p>A test double for a KasmVNC 1.3 desktop.</p></body></html>\n";
+/// The client page (`/`, `/index.html`, `/vnc.html`). Like Kasm's noVNC client it opens its
+/// WebSocket at `/{path}` (`path` from the query string, default `websockify`) offering the
+/// `binary` subprotocol; the RFB greeting it receives goes into `#rfb` and the title becomes
+/// `connected`, so a browser test can see the whole WebSocket path work. A connection that
+/// errors or closes first shows `failed` in `#status`.
+const INDEX_HTML: &str = r#"<!DOCTYPE html>
+<html><head><meta charset="utf-8">
+<title>Fake KasmVNC</title><script src="app/ui.js"></script></head>
+<body><h1>Fake KasmVNC</h1><p>A test double for a KasmVNC 1.3 desktop.</p>
+<p id="status">connecting</p>
+<pre id="rfb"></pre>
+<script>
+"use strict";
+(function () {
+  var status = document.getElementById("status");
+  var done = false;
+  var path = new URLSearchParams(location.search).get("path") || "websockify";
+  var ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/" + path, ["binary"]);
+  ws.binaryType = "arraybuffer";
+  ws.onmessage = function (e) {
+    if (done) return;
+    done = true;
+    document.getElementById("rfb").textContent =
+      typeof e.data === "string" ? e.data : new TextDecoder().decode(new Uint8Array(e.data));
+    status.textContent = "connected";
+    document.title = "connected";
+  };
+  var fail = function () {
+    if (done) return;
+    done = true;
+    status.textContent = "failed";
+  };
+  ws.onerror = fail;
+  ws.onclose = fail;
+})();
+</script>
+</body></html>
+"#;
 const UI_JS: &str = "// Fake KasmVNC client script.\n\"use strict\";\n\
 window.fakeKasm = { version: \"1.3.0-fake\" };\n";
 /// A 1x1 transparent PNG; real enough for an `<img>` or an image decoder.

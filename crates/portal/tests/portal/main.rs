@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod browser;
 mod cli;
 mod docker;
 mod docker_admin;

@@ -1,0 +1,467 @@
+//! The portal in a real browser: headless Chromium driven over WebDriver (Debian's `chromium`
+//! and `chromium-driver`, installed by `scripts/test.sh`). A real browser sends its own
+//! `Origin`, cookies and WebSocket handshake, so these tests prove that what the unit-level
+//! clients do by hand is what browsers do. Under `CI=true` a missing browser fails these
+//! tests; elsewhere they say why they did nothing.
+//!
+//! `IRD_SCREENSHOTS=1` also saves `docs/screenshot-{login,dashboard,desktop}.png` (English UI).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+
+use crate::docker::{docker_app, docker_ready};
+use crate::helpers::*;
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "chromedriver";
+/// How long any one thing may take to show in the page (a container start included).
+const WAIT: Duration = Duration::from_secs(15);
+
+/// Whether Chromium and chromedriver are installed; fails under CI when they are not.
+fn browser_ready() -> bool {
+    let driver = Command::new(CHROMEDRIVER)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if Path::new(CHROMIUM).exists() && driver {
+        return true;
+    }
+    let msg = format!(
+        "browser tests need {CHROMIUM} and {CHROMEDRIVER} (Debian: apt-get install chromium chromium-driver; \
+         scripts/test.sh does it)"
+    );
+    if std::env::var("CI").as_deref() == Ok("true") {
+        panic!("{msg}");
+    }
+    eprintln!("skipped: {msg}");
+    false
+}
+
+/// A chromedriver of this test's own, with a fresh Chromium profile. Dropping it kills the
+/// driver's whole process group, so no browser outlives a failed test.
+struct Chrome {
+    client: Client,
+    driver: Child,
+    profile: tempfile::TempDir,
+}
+
+impl Chrome {
+    async fn start() -> Chrome {
+        let profile = tempfile::tempdir().unwrap();
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let log = profile.path().join("chromedriver.log");
+        let driver = std::os::unix::process::CommandExt::process_group(
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .arg(format!("--log-path={}", log.display()))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null()),
+            0,
+        )
+        .spawn()
+        .expect("chromedriver starts");
+        let mut starting = ChromeStarting { driver: Some(driver) };
+        let webdriver = format!("http://127.0.0.1:{port}");
+        wait_for_driver(&webdriver).await;
+        let user_data = profile.path().join("profile");
+        let caps = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--no-first-run",
+                    "--disable-sync",
+                    "--window-size=1280,800",
+                    format!("--user-data-dir={}", user_data.display()),
+                ],
+                // A German school's browser: the portal's default language, asked for.
+                "prefs": { "intl.accept_languages": "de-DE,de" },
+            },
+        });
+        let Value::Object(caps) = caps else { unreachable!() };
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(caps)
+            .connect(&webdriver)
+            .await
+            .unwrap_or_else(|e| panic!("Chromium session: {e}\n{}", tail(&log)));
+        Chrome {
+            client,
+            driver: starting.driver.take().unwrap(),
+            profile,
+        }
+    }
+
+    async fn goto(&self, app: &TestApp, path: &str) {
+        self.client.goto(&format!("{}{path}", app.url)).await.unwrap();
+    }
+
+    /// Runs `js` (a function body) until it returns `true`; on timeout, fails showing the page.
+    async fn wait_until(&self, what: &str, js: &str) {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Mid-navigation a script may fail; that only means "not yet".
+            if let Ok(Value::Bool(true)) = self.client.execute(js, vec![]).await {
+                return;
+            }
+            if Instant::now() > deadline {
+                let url = self
+                    .client
+                    .current_url()
+                    .await
+                    .map(|u| u.to_string())
+                    .unwrap_or_default();
+                let page = self.client.source().await.unwrap_or_default();
+                panic!("timed out waiting for {what}; at {url}:\n{page}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn text(&self, css: &str) -> String {
+        self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    }
+
+    /// Signs in through the login form as a person would, and waits for the dashboard.
+    async fn sign_in(&self, app: &TestApp, username: &str) {
+        self.goto(app, "/login").await;
+        let c = &self.client;
+        c.find(Locator::Css("input[name=username]"))
+            .await
+            .unwrap()
+            .send_keys(username)
+            .await
+            .unwrap();
+        c.find(Locator::Css("input[name=password]"))
+            .await
+            .unwrap()
+            .send_keys(PASSWORD)
+            .await
+            .unwrap();
+        c.find(Locator::Css("form[action='/login'] button[type=submit]"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        self.wait_until(
+            "the dashboard after signing in",
+            "return location.pathname === '/' && document.readyState === 'complete' \
+             && !!document.querySelector('meta[name=csrf-token]');",
+        )
+        .await;
+    }
+
+    /// Saves a PNG of the viewport as `docs/screenshot-{name}.png` when `IRD_SCREENSHOTS=1`.
+    async fn screenshot(&self, name: &str) {
+        if std::env::var("IRD_SCREENSHOTS").as_deref() != Ok("1") {
+            return;
+        }
+        let png = self.client.screenshot().await.unwrap();
+        let dir = docs_dir();
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("screenshot-{name}.png"));
+        std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        eprintln!("saved {}", path.display());
+    }
+
+    /// Ends the browser session cleanly (the driver closes Chromium).
+    async fn close(self) {
+        let Chrome { client, .. } = &self;
+        let _ = client.clone().close().await;
+    }
+}
+
+impl Drop for Chrome {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("{}", tail(&self.profile.path().join("chromedriver.log")));
+        }
+        kill_group(&mut self.driver);
+    }
+}
+
+/// The driver while the session is being made: killed if that fails.
+struct ChromeStarting {
+    driver: Option<Child>,
+}
+
+impl Drop for ChromeStarting {
+    fn drop(&mut self) {
+        if let Some(driver) = self.driver.as_mut() {
+            kill_group(driver);
+        }
+    }
+}
+
+/// Kills the process group led by `child` (chromedriver and the Chromium it started).
+fn kill_group(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-KILL", "--", &format!("-{}", child.id())])
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+async fn wait_for_driver(webdriver: &str) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ready = http
+            .get(format!("{webdriver}/status"))
+            .timeout(Duration::from_secs(1))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success());
+        if ready {
+            return;
+        }
+        assert!(Instant::now() < deadline, "chromedriver did not come up on {webdriver}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The last lines of a log file, for a failure message.
+fn tail(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(40);
+    format!("--- {} (tail) ---\n{}", path.display(), lines[from..].join("\n"))
+}
+
+fn docs_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// JS: whether the page shows the fake desktop's RFB greeting, received over its WebSocket.
+const CONNECTED: &str = "return document.title === 'connected' \
+    && (document.getElementById('rfb') || {}).textContent === 'RFB 003.008\\n';";
+
+#[tokio::test]
+async fn signing_in_through_the_form_and_opening_a_lab_desktop_connects_its_websocket() {
+    if !browser_ready() {
+        return;
+    }
+    let fake = fake_desktop("pw-a").await;
+    let app = spawn_app(&[DesktopSpec::for_fake("lab-a", &fake, "pw-a", &["alice"])]).await;
+    let chrome = Chrome::start().await;
+    chrome.sign_in(&app, "alice").await;
+
+    let open = chrome
+        .client
+        .find(Locator::Css(".desktop[data-desktop-id='lab-a'] a.button"))
+        .await
+        .unwrap();
+    assert_eq!(
+        open.attr("href").await.unwrap().as_deref(),
+        Some("/desktop/lab-a/?path=desktop/lab-a/websockify")
+    );
+    open.click().await.unwrap();
+    chrome.wait_until("the desktop's WebSocket to connect", CONNECTED).await;
+    assert!(chrome.text("body").await.contains("Fake KasmVNC"));
+    assert_eq!(chrome.text("#status").await, "connected");
+    assert_eq!(fake.websocket_sessions(), 1, "one WebSocket reached the desktop");
+    let upgrade = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.path == "/websockify")
+        .expect("the relay reached the desktop's /websockify");
+    assert!(
+        !upgrade.head.to_lowercase().contains("\r\ncookie:"),
+        "the browser's cookies stay at the portal: {}",
+        upgrade.head
+    );
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn a_student_cannot_open_another_students_desktop_in_the_browser() {
+    if !browser_ready() {
+        return;
+    }
+    let fake = fake_desktop("pw-a").await;
+    let app = spawn_app(&[DesktopSpec::for_fake("lab-a", &fake, "pw-a", &["alice"])]).await;
+    let chrome = Chrome::start().await;
+    chrome.sign_in(&app, "bob").await;
+    assert!(
+        chrome
+            .client
+            .find_all(Locator::Css(".desktop[data-desktop-id='lab-a']"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "bob's dashboard does not list alice's desktop"
+    );
+
+    chrome.goto(&app, "/desktop/lab-a/?path=desktop/lab-a/websockify").await;
+    let body = chrome.text("body").await;
+    assert!(body.contains("Dieser Desktop gehört jemand anderem"), "{body}");
+    assert!(body.contains("HTTP 403"), "{body}");
+    assert!(!body.contains("Fake KasmVNC"), "{body}");
+    assert!(fake.requests().is_empty(), "{:?}", fake.requests());
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn the_dashboard_starts_a_docker_desktop_with_live_progress_and_opens_it() {
+    if !browser_ready() || !docker_ready() {
+        return;
+    }
+    let (app, _scope) = docker_app("browser", |_| {}).await;
+    let chrome = Chrome::start().await;
+    let c = &chrome.client;
+    // The language switch sets a cookie that the rest of the visit keeps.
+    chrome.goto(&app, "/login?lang=en").await;
+    chrome
+        .wait_until(
+            "the English login page",
+            "return document.documentElement.lang === 'en';",
+        )
+        .await;
+    chrome.screenshot("login").await;
+    chrome.sign_in(&app, "alice").await;
+
+    let card = ".desktop[data-type='fake']";
+    let state = format!("return document.querySelector(\"{card}\").dataset.state");
+    assert_eq!(c.execute(&state, vec![]).await.unwrap(), "none");
+    // Record every state and progress step the page shows while the desktop starts.
+    c.execute(
+        &format!(
+            "const card = document.querySelector(\"{card}\");
+             window.seen = [];
+             new MutationObserver(() => window.seen.push(card.dataset.state + ' ' + \
+                 card.querySelector('[data-role=step]').textContent))
+               .observe(card, {{ attributes: true, childList: true, subtree: true, characterData: true }});"
+        ),
+        vec![],
+    )
+    .await
+    .unwrap();
+    let start = c
+        .find(Locator::Css(&format!("{card} [data-action=start]")))
+        .await
+        .unwrap();
+    assert_eq!(start.text().await.unwrap(), "Start");
+    start.click().await.unwrap();
+    chrome
+        .wait_until(
+            "the card to show the desktop running",
+            &format!("{state} === 'running';"),
+        )
+        .await;
+    let seen = c.execute("return window.seen", vec![]).await.unwrap();
+    let seen: Vec<String> = serde_json::from_value(seen).unwrap();
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("starting ") && s.len() > "starting ".len()),
+        "progress steps shown live while starting: {seen:?}"
+    );
+    assert_eq!(chrome.text(&format!("{card} [data-role=state]")).await, "Running");
+    chrome.screenshot("dashboard").await;
+
+    // Before the view page's heartbeat: a last input ten minutes ago (inside the idle limit).
+    let id = "alice-fake";
+    let last_input = async || app.state.store.desktop(id).await.unwrap().unwrap().last_activity_at;
+    let mark = unix_now() - 600;
+    app.state.store.touch_activity(id, mark).await.unwrap();
+
+    let open = c
+        .find(Locator::Css(&format!("{card} [data-action=open]")))
+        .await
+        .unwrap();
+    assert_eq!(open.attr("href").await.unwrap().as_deref(), Some("/view/alice-fake"));
+    open.click().await.unwrap();
+    chrome
+        .wait_until("the view page", "return location.pathname === '/view/alice-fake';")
+        .await;
+    let frame = c.find(Locator::Css("iframe#desktop")).await.unwrap();
+    assert_eq!(
+        frame.attr("src").await.unwrap().as_deref(),
+        Some("/desktop/alice-fake/?path=desktop/alice-fake/websockify")
+    );
+    frame.enter_frame().await.unwrap();
+    chrome
+        .wait_until("the framed desktop's WebSocket to connect", CONNECTED)
+        .await;
+    c.enter_parent_frame().await.unwrap();
+    chrome.screenshot("desktop").await;
+
+    // Opening the desktop counts as input.
+    wait_for_input_after(&last_input, mark, "opening the view page").await;
+
+    // Input in the view page and inside the framed desktop each send a heartbeat. The page
+    // sends at most one per 30 s, so its clock is moved on before each input.
+    for (what, in_frame) in [
+        ("a key press in the view page", false),
+        ("a mouse move in the desktop", true),
+    ] {
+        let mark = unix_now() - 600;
+        app.state.store.touch_activity(id, mark).await.unwrap();
+        c.execute(
+            "window.skew = (window.skew || 0) + 60000;
+             window.realNow = window.realNow || Date.now.bind(Date);
+             Date.now = () => window.realNow() + window.skew;",
+            vec![],
+        )
+        .await
+        .unwrap();
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Repeated until seen: a heartbeat still in flight makes the page skip input.
+            if in_frame {
+                c.enter_frame(0).await.unwrap();
+                c.execute(
+                    "document.dispatchEvent(new MouseEvent('mousemove', { bubbles: true }));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+                c.enter_parent_frame().await.unwrap();
+            } else {
+                c.execute(
+                    "document.dispatchEvent(new KeyboardEvent('keydown', { key: 'a', bubbles: true }));",
+                    vec![],
+                )
+                .await
+                .unwrap();
+            }
+            if last_input().await.is_some_and(|t| t > mark) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no heartbeat after {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    chrome.close().await;
+}
+
+/// Waits until the desktop's last input is later than `mark`.
+async fn wait_for_input_after(last_input: &impl AsyncFn() -> Option<i64>, mark: i64, what: &str) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if last_input().await.is_some_and(|t| t > mark) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat after {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
