@@ -16,4 +16,5 @@ pub use error::ProxyError;
 pub use forward::{ForwardContext, MAX_UPSTREAM_HEAD, Proxy, ProxyConfig, ProxyResponse};
 pub use relay::RelayStats;
 pub use routes::{BasicAuth, RouteTable, Scheme, Target};
+pub use tls::unverified_config as unverified_tls_config;
 pub use upgrade::{UpgradeError, WebSocketRequest, classify_upgrade};

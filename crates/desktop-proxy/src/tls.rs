@@ -19,7 +19,7 @@ pub(crate) fn provider() -> Arc<CryptoProvider> {
 
 /// A client config that accepts any certificate but still checks the handshake signatures,
 /// so the connection is encrypted even though the peer is not authenticated by a CA.
-pub(crate) fn unverified_config() -> Result<ClientConfig, ProxyError> {
+pub fn unverified_config() -> Result<ClientConfig, ProxyError> {
     let provider = provider();
     let verifier = AcceptAnyCert {
         algorithms: provider.signature_verification_algorithms,

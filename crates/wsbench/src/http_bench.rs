@@ -55,7 +55,7 @@ pub(crate) async fn run(args: &HttpArgs) -> anyhow::Result<()> {
     http.set_nodelay(true);
     http.enforce_http(false);
     let https = HttpsConnectorBuilder::new()
-        .with_tls_config(crate::tls::client_config()?)
+        .with_tls_config(desktop_proxy::unverified_tls_config()?)
         .https_or_http()
         .enable_http1()
         .wrap_connector(http);

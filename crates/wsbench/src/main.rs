@@ -13,7 +13,6 @@ mod idle;
 mod report;
 mod stats;
 mod target;
-mod tls;
 mod ws;
 mod ws_bench;
 
