@@ -35,7 +35,7 @@ fn school_defaults() -> Vec<DesktopTypeConfig> {
             "Ubuntu desktop",
             "Ein vollständiger Ubuntu-Desktop mit Firefox, Office und Terminal.",
             "A complete Ubuntu desktop with Firefox, office apps and a terminal.",
-            "ubuntu",
+            "🐧",
             "kasmweb/ubuntu-focal-desktop:1.16.0",
         ),
         base(
@@ -44,7 +44,7 @@ fn school_defaults() -> Vec<DesktopTypeConfig> {
             "VS Code",
             "Programmieren mit Visual Studio Code.",
             "Programming with Visual Studio Code.",
-            "vscode",
+            "💻",
             "kasmweb/vs-code:1.16.0",
         ),
         base(
@@ -53,7 +53,7 @@ fn school_defaults() -> Vec<DesktopTypeConfig> {
             "Chromium",
             "Ein Webbrowser in einer eigenen, sauberen Umgebung.",
             "A web browser in a clean environment of its own.",
-            "chromium",
+            "🌐",
             "kasmweb/chromium:1.16.0",
         ),
     ]
