@@ -26,7 +26,7 @@ const JS_TEXT_KEYS: &[&str] = &[
     "step_waiting",
 ];
 
-fn state_key(state: Option<DesktopState>) -> &'static str {
+pub(crate) fn state_key(state: Option<DesktopState>) -> &'static str {
     match state {
         None => "state_none",
         Some(DesktopState::Starting) => "state_starting",
@@ -96,6 +96,7 @@ pub(crate) async fn show(
         types,
         desktops,
         runtime_ok,
+        is_admin: user.is_admin(),
         // `</` cannot appear in serde_json output of these strings except inside values;
         // escape it so the JSON cannot close the script element.
         js_texts: serde_json::Value::Object(texts).to_string().replace("</", "<\\/"),

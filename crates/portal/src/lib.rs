@@ -3,6 +3,7 @@
 //! `main.rs` is short; this file builds the state and the router and runs them on a given
 //! listener, so tests can bind port 0 and start the real thing.
 
+mod admin;
 mod api;
 pub mod auth;
 mod catalog;
@@ -161,6 +162,7 @@ pub fn router(state: AppState) -> Router {
         .route("/static/portal.css", get(pages::stylesheet))
         .route("/static/portal.js", get(pages::script))
         .route("/view/{id}", get(dashboard::view))
+        .route("/admin", get(admin::show))
         .merge(api_routes())
         .route("/desktop/{id}", any(desktop::bare))
         .route("/desktop/{id}/", any(desktop::proxy_path))

@@ -50,7 +50,29 @@ pub(crate) struct DashboardPage<'a> {
     pub types: Vec<TypeTile>,
     pub desktops: Vec<DesktopTile>,
     pub runtime_ok: bool,
+    pub is_admin: bool,
     pub js_texts: String,
+}
+
+/// One desktop in the admin overview.
+pub(crate) struct AdminRow {
+    pub id: String,
+    pub owner: String,
+    pub running: bool,
+    pub state_key: &'static str,
+    pub reason: Option<String>,
+    pub started: String,
+    pub last_input: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub(crate) struct AdminPage<'a> {
+    pub lang: Lang,
+    pub csrf_token: &'a str,
+    pub runtime_ok: bool,
+    pub running: usize,
+    pub desktops: Vec<AdminRow>,
 }
 
 #[derive(Template)]

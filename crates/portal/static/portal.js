@@ -99,4 +99,19 @@ function view() {
   input();
 }
 
-if (document.body.classList.contains("view")) view(); else dashboard();
+function admin() {
+  const result = document.querySelector('[data-role="admin-result"]');
+  const act = async (method, url, confirmText) => {
+    if (confirmText && !window.confirm(confirmText)) return;
+    try {
+      await api(method, url);
+      location.reload();
+    } catch (err) { result.textContent = err.message; }
+  };
+  for (const b of document.querySelectorAll("[data-admin-post]")) b.addEventListener("click", () => act("POST", b.dataset.adminPost, b.dataset.confirm));
+  for (const b of document.querySelectorAll("[data-admin-delete]")) b.addEventListener("click", () => act("DELETE", b.dataset.adminDelete));
+}
+
+if (document.body.classList.contains("view")) view();
+else if (document.querySelector("[data-admin-post]")) admin();
+else dashboard();

@@ -19,10 +19,10 @@ use crate::helpers::*;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "chromedriver";
 /// How long any one thing may take to show in the page (a container start included).
-const WAIT: Duration = Duration::from_secs(15);
+pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
 /// Whether Chromium and chromedriver are installed; fails under CI when they are not.
-fn browser_ready() -> bool {
+pub(crate) fn browser_ready() -> bool {
     let driver = Command::new(CHROMEDRIVER)
         .arg("--version")
         .stdout(Stdio::null())
@@ -45,14 +45,14 @@ fn browser_ready() -> bool {
 
 /// A chromedriver of this test's own, with a fresh Chromium profile. Dropping it kills the
 /// driver's whole process group, so no browser outlives a failed test.
-struct Chrome {
-    client: Client,
+pub(crate) struct Chrome {
+    pub(crate) client: Client,
     driver: Child,
     profile: tempfile::TempDir,
 }
 
 impl Chrome {
-    async fn start() -> Chrome {
+    pub(crate) async fn start() -> Chrome {
         let profile = tempfile::tempdir().unwrap();
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -106,12 +106,12 @@ impl Chrome {
         }
     }
 
-    async fn goto(&self, app: &TestApp, path: &str) {
+    pub(crate) async fn goto(&self, app: &TestApp, path: &str) {
         self.client.goto(&format!("{}{path}", app.url)).await.unwrap();
     }
 
     /// Runs `js` (a function body) until it returns `true`; on timeout, fails showing the page.
-    async fn wait_until(&self, what: &str, js: &str) {
+    pub(crate) async fn wait_until(&self, what: &str, js: &str) {
         let deadline = Instant::now() + WAIT;
         loop {
             // Mid-navigation a script may fail; that only means "not yet".
@@ -137,7 +137,7 @@ impl Chrome {
     }
 
     /// Signs in through the login form as a person would, and waits for the dashboard.
-    async fn sign_in(&self, app: &TestApp, username: &str) {
+    pub(crate) async fn sign_in(&self, app: &TestApp, username: &str) {
         self.goto(app, "/login").await;
         let c = &self.client;
         c.find(Locator::Css("input[name=username]"))
@@ -167,7 +167,7 @@ impl Chrome {
     }
 
     /// Saves a PNG of the viewport as `docs/screenshot-{name}.png` when `IRD_SCREENSHOTS=1`.
-    async fn screenshot(&self, name: &str) {
+    pub(crate) async fn screenshot(&self, name: &str) {
         if std::env::var("IRD_SCREENSHOTS").as_deref() != Ok("1") {
             return;
         }
@@ -180,7 +180,7 @@ impl Chrome {
     }
 
     /// Ends the browser session cleanly (the driver closes Chromium).
-    async fn close(self) {
+    pub(crate) async fn close(self) {
         let Chrome { client, .. } = &self;
         let _ = client.clone().close().await;
     }

@@ -29,6 +29,32 @@ async fn admins_stop_all_and_clean_up_while_students_may_not() {
     assert_eq!(refused.status(), 403);
     assert_eq!(alice.get("/api/admin/desktops").send().await.unwrap().status(), 403);
 
+    // The admin page lists every desktop; students don't get it.
+    assert_eq!(alice.get("/admin").send().await.unwrap().status(), 403);
+    let page = root
+        .get("/admin")
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("data-desktop-id=\"alice-fake\"") && page.contains("data-desktop-id=\"bob-fake\""),
+        "{page}"
+    );
+    assert!(page.contains("2 desktops running"), "{page}");
+    assert!(
+        root.get("/")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+            .contains("href=\"/admin\"")
+    );
     let root_csrf = csrf_of(&root.get("/").send().await.unwrap().text().await.unwrap());
     let all: Value = root
         .get("/api/admin/desktops")
