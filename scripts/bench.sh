@@ -6,7 +6,7 @@
 # Knobs (environment): BENCH_IDLE_LEVELS (default 100,200), BENCH_MESSAGES (2000 round trips
 # per connection), BENCH_LATENCY_CONNS (1,16), BENCH_THROUGHPUT_CONNS (1,4),
 # BENCH_THROUGHPUT_SECS (4), BENCH_HTTP_REQUESTS (2000), BENCH_RELAY_BUFFER (the portal's
-# proxy.relay_buffer_bytes, default 16384), BENCH_NO_WRITE=1 (print only).
+# proxy.relay_buffer_bytes, default 8192), BENCH_NO_WRITE=1 (print only).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -19,7 +19,7 @@ LATENCY_CONNS=${BENCH_LATENCY_CONNS:-1,16}
 THROUGHPUT_CONNS=${BENCH_THROUGHPUT_CONNS:-1,4}
 THROUGHPUT_SECS=${BENCH_THROUGHPUT_SECS:-4}
 HTTP_REQUESTS=${BENCH_HTTP_REQUESTS:-2000}
-RELAY_BUFFER=${BENCH_RELAY_BUFFER:-16384}
+RELAY_BUFFER=${BENCH_RELAY_BUFFER:-8192}
 
 log() { echo "bench: $*" >&2; }
 
@@ -186,7 +186,7 @@ if [[ -n $(git status --porcelain 2>/dev/null) ]]; then COMMIT="$COMMIT with unc
     echo "- Settings: $MESSAGES round trips per connection after 100 warm-up ones; latency with" \
         "$LATENCY_CONNS concurrent connections; throughput ${THROUGHPUT_SECS} s per run with" \
         "$THROUGHPUT_CONNS connections; $HTTP_REQUESTS HTTP GETs after 20 warm-up ones; idle levels" \
-        "$IDLE_LEVELS; portal relay buffer $RELAY_BUFFER bytes per direction (default 16384)"
+        "$IDLE_LEVELS; portal relay buffer $RELAY_BUFFER bytes per direction (default 8192)"
     echo
     echo '```'
     free -h
