@@ -33,6 +33,7 @@ export TEST_DATABASE_URL
 
 log "test images"
 scripts/build-test-images.sh
+scripts/build-real-desktop-image.sh
 
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -26,18 +26,17 @@ export DISPLAY=":$DISPLAY_NUM"
 
 xvnc_pid=""
 wm_pid=""
-term_pid=""
 ws_pid=""
 sleep_pid=""
 
 stop() {
     trap '' TERM INT HUP
-    for pid in $ws_pid $term_pid $wm_pid $xvnc_pid $sleep_pid; do
+    for pid in $ws_pid $wm_pid $xvnc_pid $sleep_pid; do
         kill -TERM "$pid" 2>/dev/null
     done
     # Only our own children: orphans re-parented to PID 1 die with the namespace when we exit.
     # shellcheck disable=SC2086 # word splitting of the pid list is intended
-    wait $ws_pid $term_pid $wm_pid $xvnc_pid $sleep_pid 2>/dev/null
+    wait $ws_pid $wm_pid $xvnc_pid $sleep_pid 2>/dev/null
     exit "$1"
 }
 trap 'log "signal received, stopping"; stop 0' TERM INT HUP
@@ -90,10 +89,10 @@ while ! [ -S "/tmp/.X11-unix/X$DISPLAY_NUM" ]; do
     sleep 0.05
 done
 
-openbox &
+# openbox starts the terminal itself: started side by side, openbox often leaves the xterm
+# unmapped until some later X event.
+openbox --startup xterm &
 wm_pid=$!
-xterm &
-term_pid=$!
 
 # 127.0.0.1, not localhost: localhost may resolve to ::1 first, where Xvnc does not listen.
 # --ssl-only: like Kasm, no plain HTTP on 6901 (websockify would otherwise sniff and serve both).
