@@ -33,6 +33,8 @@ export TEST_DATABASE_URL
 
 log "test images"
 scripts/build-test-images.sh
+TEST_REGISTRY="$(scripts/start-registry.sh)"
+export TEST_REGISTRY
 scripts/build-real-desktop-image.sh
 
 log "cargo clippy"

@@ -10,7 +10,7 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use http::{HeaderMap, StatusCode};
 use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
@@ -193,31 +193,35 @@ pub(crate) async fn events(
     // Subscribe before reading the state, so no step falls between the two.
     let live = state.desktops.subscribe(&id);
     let d = state.desktops.owned(&user.user, &id).await?;
-    let first = Event::default()
-        .event("state")
-        .json_data(desktop_json(&d))
-        .unwrap_or_default();
-    let follow = live.filter(|_| d.state == DesktopState::Starting);
-    let stream = futures_util::stream::unfold((Some(first), follow, false), |(first, mut rx, done)| async move {
-        if let Some(ev) = first {
-            return Some((Ok(ev), (None, rx, done)));
-        }
-        if done {
-            return None;
-        }
-        let rx_ref = rx.as_mut()?;
+    let progress = |step: &StartEvent| Event::default().event("progress").json_data(step).unwrap_or_default();
+    let is_last = |step: &StartEvent| matches!(step, StartEvent::Ready { .. } | StartEvent::Failed { .. });
+    let mut initial = vec![
+        Event::default()
+            .event("state")
+            .json_data(desktop_json(&d))
+            .unwrap_or_default(),
+    ];
+    let mut follow = None;
+    if let (Some((history, rx)), DesktopState::Starting) = (live, d.state) {
+        // Steps before this request (a pull that began earlier) come first.
+        let finished = history.iter().any(is_last);
+        initial.extend(history.iter().map(progress));
+        follow = (!finished).then_some(rx);
+    }
+    let live = futures_util::stream::unfold(follow, move |rx| async move {
+        let mut rx = rx?;
         loop {
-            match rx_ref.recv().await {
+            match rx.recv().await {
                 Ok(step) => {
-                    let last = matches!(step, StartEvent::Ready { .. } | StartEvent::Failed { .. });
-                    let ev = Event::default().event("progress").json_data(&step).unwrap_or_default();
-                    return Some((Ok(ev), (None, rx, last)));
+                    let next = (!is_last(&step)).then_some(rx);
+                    return Some((progress(&step), next));
                 }
                 Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                 Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
             }
         }
     });
+    let stream = futures_util::stream::iter(initial).chain(live).map(Ok::<_, Infallible>);
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 

@@ -45,6 +45,45 @@ pub enum StartEvent {
     },
 }
 
+/// The steps of one start so far, and the channel for the ones to come. A browser that
+/// subscribes late (after the pull began) still sees every step.
+pub struct StartProgress {
+    tx: broadcast::Sender<StartEvent>,
+    history: Mutex<Vec<StartEvent>>,
+}
+
+/// Steps kept for late subscribers; a pull of a large image reports many, the first and the
+/// latest matter.
+const HISTORY: usize = 256;
+
+impl StartProgress {
+    fn new() -> Self {
+        Self {
+            tx: broadcast::channel(HISTORY).0,
+            history: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StartEvent>> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records and sends a step; under the history lock, so no subscriber misses or doubles it.
+    fn emit(&self, event: StartEvent) {
+        let mut history = self.lock();
+        if history.len() >= HISTORY {
+            history.remove(1);
+        }
+        history.push(event.clone());
+        let _ = self.tx.send(event);
+    }
+
+    fn subscribe(&self) -> (Vec<StartEvent>, broadcast::Receiver<StartEvent>) {
+        let history = self.lock();
+        (history.clone(), self.tx.subscribe())
+    }
+}
+
 /// Why a lifecycle action was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum LifecycleError {
@@ -81,7 +120,7 @@ pub struct Lifecycle {
     config: Arc<Config>,
     starts: Arc<Semaphore>,
     /// Live progress of starts in flight, by desktop id.
-    progress: Mutex<HashMap<String, broadcast::Sender<StartEvent>>>,
+    progress: Mutex<HashMap<String, Arc<StartProgress>>>,
 }
 
 fn now() -> i64 {
@@ -174,7 +213,7 @@ impl Lifecycle {
             // Someone else (another tab) started it a moment ago; follow theirs.
             return self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id));
         }
-        let (tx, _) = broadcast::channel(256);
+        let tx = Arc::new(StartProgress::new());
         self.lock_progress().insert(id.clone(), tx.clone());
         let spec = self.spec(&desktop, &t, user);
         let this = self.clone();
@@ -221,7 +260,7 @@ impl Lifecycle {
         }
     }
 
-    async fn run_start(&self, spec: DesktopSpec, tx: broadcast::Sender<StartEvent>) {
+    async fn run_start(&self, spec: DesktopSpec, tx: Arc<StartProgress>) {
         let id = spec.id.clone();
         let started = std::time::Instant::now();
         let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
@@ -258,16 +297,16 @@ impl Lifecycle {
                 StartEvent::Failed { reason }
             }
         };
-        let _ = tx.send(event);
+        tx.emit(event);
         self.lock_progress().remove(&id);
     }
 
-    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &broadcast::Sender<StartEvent>) -> Result<Target, String> {
+    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &Arc<StartProgress>) -> Result<Target, String> {
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {
             while let Some(p) = prx.recv().await {
-                let _ = forward_tx.send(match p {
+                forward_tx.emit(match p {
                     Progress::Pulling {
                         image,
                         layer,
@@ -299,18 +338,18 @@ impl Lifecycle {
             let seconds = waited.elapsed().as_secs();
             if seconds > last_report {
                 last_report = seconds;
-                let _ = tx.send(StartEvent::Waiting { seconds });
+                tx.emit(StartEvent::Waiting { seconds });
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
     /// Progress of a start in flight, if one is.
-    pub fn subscribe(&self, id: &str) -> Option<broadcast::Receiver<StartEvent>> {
-        self.lock_progress().get(id).map(|tx| tx.subscribe())
+    pub fn subscribe(&self, id: &str) -> Option<(Vec<StartEvent>, broadcast::Receiver<StartEvent>)> {
+        self.lock_progress().get(id).map(|p| p.subscribe())
     }
 
-    fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, broadcast::Sender<StartEvent>>> {
+    fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StartProgress>>> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -8,6 +8,7 @@ mod browser_real;
 mod cli;
 mod docker;
 mod docker_admin;
+mod docker_pull;
 mod helpers;
 mod login;
 mod proxy_http;
