@@ -272,6 +272,21 @@ impl Lifecycle {
                 timeout.as_secs()
             )),
         };
+        // Stopped (by its user, an admin or stop-all) while it was starting: keep it stopped,
+        // and leave the state `stop` recorded.
+        if result.is_ok()
+            && let Ok(Some(d)) = self.store.desktop(&id).await
+            && d.state != DesktopState::Starting
+        {
+            if let Err(e) = self.runtime.stop(&id).await {
+                warn!(desktop = %id, error = %e, "stopping a desktop stopped during its start failed");
+            }
+            tx.emit(StartEvent::Failed {
+                reason: d.state_reason.unwrap_or_else(|| "stopped while starting".into()),
+            });
+            self.lock_progress().remove(&id);
+            return;
+        }
         let event = match result {
             Ok(target) => {
                 let (host, port) = (target.host.clone(), target.port);

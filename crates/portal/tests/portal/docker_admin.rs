@@ -182,3 +182,35 @@ async fn a_container_that_vanished_while_the_portal_was_down_shows_as_stopped() 
     let (_, _, events) = start_desktop(&alice, "fake").await;
     assert_eq!(events.last().unwrap()["step"], "ready", "{events:?}");
 }
+
+#[tokio::test]
+async fn a_desktop_stopped_while_starting_stays_stopped() {
+    if !docker_ready() {
+        return;
+    }
+    let (app, scope) = docker_app("stopstart", |_| {}).await;
+    let alice = sign_in(&app, "alice").await;
+    let csrf = csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap());
+    let started = alice
+        .post("/api/desktops")
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({"type": "fake"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202);
+    let stopped = alice
+        .post("/api/desktops/alice-fake/stop")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stopped.status(), 200);
+    // Give the start in flight time to finish; it must not bring the desktop back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let d = desktop(&alice, "alice-fake").await;
+    assert_eq!(d["state"], "stopped", "{d}");
+    let running = docker(&["inspect", "-f", "{{.State.Running}}", &scope.container("alice-fake")]);
+    assert_ne!(running, "true", "the container does not run");
+    assert_eq!(alice.get("/desktop/alice-fake/").send().await.unwrap().status(), 404);
+}
