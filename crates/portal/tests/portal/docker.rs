@@ -110,16 +110,7 @@ pub(crate) async fn docker_app(name: &str, tweak: impl FnOnce(&mut Config)) -> (
 
 /// Starts the user's desktop of `type_key` through the API and follows its events to the end.
 pub(crate) async fn start_desktop(b: &Browser, type_key: &str) -> (u16, Value, Vec<Value>) {
-    let csrf = csrf_from(
-        &b.get("/")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-            .replace("name=\"csrf-token\" content=", "name=\"csrf_token\" value="),
-    );
+    let csrf = b.csrf().await;
     let resp = b
         .post("/api/desktops")
         .header("x-csrf-token", &csrf)
@@ -163,10 +154,6 @@ pub(crate) async fn follow_events(b: &Browser, url: &str) -> Vec<Value> {
         }
     }
     events
-}
-
-pub(crate) fn csrf_of(page: &str) -> String {
-    csrf_from(&page.replace("name=\"csrf-token\" content=", "name=\"csrf_token\" value="))
 }
 
 pub(crate) async fn desktop(b: &Browser, id: &str) -> Value {
@@ -214,14 +201,7 @@ async fn start_shows_progress_then_proxies_http_and_websocket_to_the_container()
     }
     let (app, _scope) = docker_app("start", |_| {}).await;
     let alice = sign_in(&app, "alice").await;
-    let types: Value = alice
-        .get("/api/desktop-types")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let types: Value = alice.get_json("/api/desktop-types").await;
     assert_eq!(types["desktop_types"][0]["key"], "fake");
     let (status, body, events) = start_desktop(&alice, "fake").await;
     assert_eq!(status, 202, "{body}");
@@ -240,10 +220,7 @@ async fn start_shows_progress_then_proxies_http_and_websocket_to_the_container()
     // Starting a running desktop returns it.
     let again = alice
         .post("/api/desktops")
-        .header(
-            "x-csrf-token",
-            csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap()),
-        )
+        .header("x-csrf-token", alice.csrf().await)
         .json(&serde_json::json!({"type": "fake"}))
         .send()
         .await
@@ -330,16 +307,8 @@ async fn stop_and_start_keep_the_container_and_remove_keeps_the_home() {
     let alice = sign_in(&app, "alice").await;
     start_desktop(&alice, "fake").await;
     let id_before = docker(&["inspect", "-f", "{{.Id}}", &scope.container("alice-fake")]);
-    let csrf = csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap());
-    let stopped: Value = alice
-        .post("/api/desktops/alice-fake/stop")
-        .header("x-csrf-token", &csrf)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let csrf = alice.csrf().await;
+    let stopped: Value = alice.post_json("/api/desktops/alice-fake/stop", &csrf).await;
     assert_eq!(stopped["state"], "stopped", "{stopped}");
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.Running}}", &scope.container("alice-fake")]),
@@ -441,7 +410,7 @@ async fn idle_and_old_desktops_are_culled_but_input_keeps_them() {
     let alice = sign_in(&app, "alice").await;
     start_desktop(&alice, "fake").await;
     start_desktop(&alice, "other").await;
-    let csrf = csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap());
+    let csrf = alice.csrf().await;
     // A heartbeat counts as input.
     let beat = alice
         .post("/api/desktops/alice-fake/activity")
@@ -508,10 +477,7 @@ async fn limits_refuse_with_a_clear_message() {
     assert_eq!(no_token.status(), 403);
     let bad_json = alice
         .post("/api/desktops")
-        .header(
-            "x-csrf-token",
-            csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap()),
-        )
+        .header("x-csrf-token", alice.csrf().await)
         .header("content-type", "application/json")
         .body("{\"typ\": 1}")
         .send()

@@ -19,7 +19,7 @@ async fn admins_stop_all_and_clean_up_while_students_may_not() {
     let root = sign_in(&app, "root").await;
     let (a, b) = tokio::join!(start_desktop(&alice, "fake"), start_desktop(&bob, "fake"));
     assert_eq!((a.0, b.0), (202, 202));
-    let alice_csrf = csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap());
+    let alice_csrf = alice.csrf().await;
     let refused = alice
         .post("/api/admin/stop-all")
         .header("x-csrf-token", &alice_csrf)
@@ -55,38 +55,15 @@ async fn admins_stop_all_and_clean_up_while_students_may_not() {
             .unwrap()
             .contains("href=\"/admin\"")
     );
-    let root_csrf = csrf_of(&root.get("/").send().await.unwrap().text().await.unwrap());
-    let all: Value = root
-        .get("/api/admin/desktops")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let root_csrf = root.csrf().await;
+    let all: Value = root.get_json("/api/admin/desktops").await;
     assert_eq!(all["desktops"].as_array().unwrap().len(), 2);
-    let stopped: Value = root
-        .post("/api/admin/stop-all")
-        .header("x-csrf-token", &root_csrf)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stopped: Value = root.post_json("/api/admin/stop-all", &root_csrf).await;
     assert_eq!(stopped["stopped"], 2);
     let d = desktop(&alice, "alice-fake").await;
     assert_eq!(d["state"], "stopped");
     assert!(d["state_reason"].as_str().unwrap().contains("administrator"), "{d}");
-    let cleaned: Value = root
-        .post("/api/admin/cleanup-stopped")
-        .header("x-csrf-token", &root_csrf)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cleaned: Value = root.post_json("/api/admin/cleanup-stopped", &root_csrf).await;
     assert_eq!(cleaned["removed"], 2);
     assert_eq!(
         docker(&[
@@ -190,7 +167,7 @@ async fn a_desktop_stopped_while_starting_stays_stopped() {
     }
     let (app, scope) = docker_app("stopstart", |_| {}).await;
     let alice = sign_in(&app, "alice").await;
-    let csrf = csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap());
+    let csrf = alice.csrf().await;
     let started = alice
         .post("/api/desktops")
         .header("x-csrf-token", &csrf)

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::docker::{IMAGE, csrf_of, docker_app, docker_ready, follow_events};
+use crate::docker::{IMAGE, docker_app, docker_ready, follow_events};
 use crate::helpers::*;
 
 /// The registry's address, e.g. `127.0.0.1:5555`; fails under CI when it is not set.
@@ -109,10 +109,7 @@ async fn a_missing_image_is_pulled_with_layer_progress_then_starts() {
     let started = Instant::now();
     let resp = alice
         .post("/api/desktops")
-        .header(
-            "x-csrf-token",
-            csrf_of(&alice.get("/").send().await.unwrap().text().await.unwrap()),
-        )
+        .header("x-csrf-token", alice.csrf().await)
         .json(&serde_json::json!({ "type": "fake" }))
         .send()
         .await

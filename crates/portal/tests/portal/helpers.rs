@@ -195,6 +195,29 @@ impl Browser {
             .get(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
     }
 
+    /// `GET path` as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.get(path).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `POST path` with the session's CSRF token, answer as JSON.
+    pub async fn post_json(&self, path: &str, csrf: &str) -> serde_json::Value {
+        self.post(path)
+            .header("x-csrf-token", csrf)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// The session's CSRF token, as the dashboard hands it to its script.
+    pub async fn csrf(&self) -> String {
+        let page = self.get("/").send().await.unwrap().text().await.unwrap();
+        csrf_from(&page.replace("name=\"csrf-token\" content=", "name=\"csrf_token\" value="))
+    }
+
     pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
         self.http
             .delete(format!("{}{path}", self.base.as_str().trim_end_matches('/')))
