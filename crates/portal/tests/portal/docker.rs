@@ -179,17 +179,9 @@ pub(crate) async fn wait_for_state(b: &Browser, id: &str, state: &str, within: D
 
 pub(crate) async fn open_ws(app: &TestApp, b: &Browser, id: &str) -> Ws {
     let path = format!("/desktop/{id}/websockify");
-    let (mut ws, _) = ws_connect(
-        app,
-        &path,
-        WsOpts {
-            cookie: b.cookie_header(),
-            origin: Some(&app.origin),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("WebSocket to the container");
+    let (mut ws, _) = ws_connect(app, &path, WsOpts::as_user(b, app))
+        .await
+        .expect("WebSocket to the container");
     expect_rfb_greeting(&mut ws).await;
     ws
 }

@@ -270,6 +270,17 @@ pub struct WsOpts<'a> {
     pub referer: Option<String>,
 }
 
+impl<'a> WsOpts<'a> {
+    /// What a signed-in browser on the portal's own page sends: its cookies and the portal's origin.
+    pub fn as_user(browser: &Browser, app: &'a TestApp) -> Self {
+        WsOpts {
+            cookie: browser.cookie_header(),
+            origin: Some(&app.origin),
+            referer: None,
+        }
+    }
+}
+
 /// Opens a WebSocket to `path` on the portal, offering the `binary` subprotocol as the Kasm
 /// client does.
 pub async fn ws_connect(

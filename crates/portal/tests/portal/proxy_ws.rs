@@ -23,17 +23,9 @@ async fn upgrade_gives_101_binary_and_relays_1_byte_to_1_mib_exactly() {
     let (a, b) = two_desktops().await;
     let app = spawn_app(&specs(&a, &b)).await;
     let alice = sign_in(&app, "alice").await;
-    let (mut ws, resp) = ws_connect(
-        &app,
-        "/desktop/alice-ubuntu/websockify",
-        WsOpts {
-            cookie: alice.cookie_header(),
-            origin: Some(&app.origin),
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("upgrade succeeds");
+    let (mut ws, resp) = ws_connect(&app, "/desktop/alice-ubuntu/websockify", WsOpts::as_user(&alice, &app))
+        .await
+        .expect("upgrade succeeds");
     assert_eq!(resp.status(), 101);
     assert_eq!(resp.headers()["sec-websocket-protocol"], "binary");
     expect_rfb_greeting(&mut ws).await;
@@ -260,17 +252,9 @@ async fn oversized_upstream_handshake_is_refused_with_502() {
     .unwrap();
     let app = spawn_app(&[DesktopSpec::for_fake("huge", &fake, "pw", &["alice"])]).await;
     let alice = sign_in(&app, "alice").await;
-    let err = ws_connect(
-        &app,
-        "/desktop/huge/websockify",
-        WsOpts {
-            cookie: alice.cookie_header(),
-            origin: Some(&app.origin),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = ws_connect(&app, "/desktop/huge/websockify", WsOpts::as_user(&alice, &app))
+        .await
+        .unwrap_err();
     assert_eq!(refused_status(err), 502);
 }
 
@@ -284,17 +268,9 @@ async fn a_handshake_just_under_the_limit_still_works() {
     .unwrap();
     let app = spawn_app(&[DesktopSpec::for_fake("big", &fake, "pw", &["alice"])]).await;
     let alice = sign_in(&app, "alice").await;
-    let (mut ws, _) = ws_connect(
-        &app,
-        "/desktop/big/websockify",
-        WsOpts {
-            cookie: alice.cookie_header(),
-            origin: Some(&app.origin),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (mut ws, _) = ws_connect(&app, "/desktop/big/websockify", WsOpts::as_user(&alice, &app))
+        .await
+        .unwrap();
     expect_rfb_greeting(&mut ws).await;
 }
 
@@ -312,17 +288,9 @@ async fn desktop_down_refuses_the_upgrade_with_502() {
     }])
     .await;
     let alice = sign_in(&app, "alice").await;
-    let err = ws_connect(
-        &app,
-        "/desktop/gone/websockify",
-        WsOpts {
-            cookie: alice.cookie_header(),
-            origin: Some(&app.origin),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap_err();
+    let err = ws_connect(&app, "/desktop/gone/websockify", WsOpts::as_user(&alice, &app))
+        .await
+        .unwrap_err();
     assert_eq!(refused_status(err), 502);
 }
 
@@ -334,17 +302,9 @@ async fn idle_relays_are_closed() {
     })
     .await;
     let alice = sign_in(&app, "alice").await;
-    let (mut ws, _) = ws_connect(
-        &app,
-        "/desktop/lab/websockify",
-        WsOpts {
-            cookie: alice.cookie_header(),
-            origin: Some(&app.origin),
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let (mut ws, _) = ws_connect(&app, "/desktop/lab/websockify", WsOpts::as_user(&alice, &app))
+        .await
+        .unwrap();
     expect_rfb_greeting(&mut ws).await;
     let end = tokio::time::timeout(std::time::Duration::from_secs(20), async {
         loop {
