@@ -24,15 +24,6 @@ use crate::config::Config;
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum StartEvent {
-    Pulling {
-        image: String,
-        layer: Option<String>,
-        status: String,
-        current: Option<u64>,
-        total: Option<u64>,
-    },
-    Creating,
-    Starting,
     /// The container runs; waiting until its web server answers.
     Waiting {
         seconds: u64,
@@ -43,6 +34,9 @@ pub enum StartEvent {
     Failed {
         reason: String,
     },
+    /// The runtime's own steps (`pulling`, `creating`, `starting`), which carry their `step` tag.
+    #[serde(untagged)]
+    Runtime(Progress),
 }
 
 /// The steps of one start so far, and the channel for the ones to come. A browser that
@@ -321,23 +315,7 @@ impl Lifecycle {
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {
             while let Some(p) = prx.recv().await {
-                forward_tx.emit(match p {
-                    Progress::Pulling {
-                        image,
-                        layer,
-                        status,
-                        current,
-                        total,
-                    } => StartEvent::Pulling {
-                        image,
-                        layer,
-                        status,
-                        current,
-                        total,
-                    },
-                    Progress::Creating => StartEvent::Creating,
-                    Progress::Starting => StartEvent::Starting,
-                });
+                forward_tx.emit(StartEvent::Runtime(p));
             }
         });
         let endpoint = self.runtime.start(spec, ptx).await.map_err(|e| e.to_string());
@@ -603,5 +581,36 @@ pub fn target_for(id: &str, owner: &str, endpoint: Endpoint, creds: Option<Crede
         }),
         owners: vec![owner.to_owned()],
         groups: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The browser sees one flat `step` tag, whether the step came from the runtime or not.
+    #[test]
+    fn start_events_serialise_with_a_flat_step_tag() {
+        let json = |e: &StartEvent| serde_json::to_value(e).unwrap();
+        assert_eq!(
+            json(&StartEvent::Runtime(Progress::Creating)),
+            serde_json::json!({"step": "creating"})
+        );
+        let pulling = StartEvent::Runtime(Progress::Pulling {
+            image: "i".into(),
+            layer: Some("l".into()),
+            status: "Downloading".into(),
+            current: Some(1),
+            total: Some(2),
+        });
+        assert_eq!(
+            json(&pulling),
+            serde_json::json!({"step": "pulling", "image": "i", "layer": "l", "status": "Downloading", "current": 1, "total": 2})
+        );
+        assert_eq!(
+            json(&StartEvent::Waiting { seconds: 3 }),
+            serde_json::json!({"step": "waiting", "seconds": 3})
+        );
     }
 }
