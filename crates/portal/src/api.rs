@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 
 use crate::auth::{CurrentUser, check_csrf};
 use crate::i18n::Lang;
+use crate::lifecycle::may_use_type;
 use crate::lifecycle::{StartEvent, launch_url};
 use crate::{AppError, AppState};
 
@@ -63,7 +64,7 @@ pub(crate) async fn desktop_types(
         .list_desktop_types()
         .await?
         .into_iter()
-        .filter(|t| t.enabled && (user.is_admin() || t.allows(&user.user.username, &user.user.groups)))
+        .filter(|t| t.enabled && may_use_type(&user.user, t))
         .map(|t| {
             json!({
                 "key": t.key,

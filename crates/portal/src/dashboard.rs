@@ -9,6 +9,7 @@ use portal_store::DesktopState;
 use crate::auth::CurrentUser;
 use crate::desktop::{launch_url, may_use};
 use crate::i18n::Lang;
+use crate::lifecycle::may_use_type;
 use crate::pages::{DashboardPage, DesktopTile, TypeTile, ViewPage, html, role_key};
 use crate::{AppError, AppState};
 
@@ -51,7 +52,7 @@ pub(crate) async fn show(
             .list_desktop_types()
             .await?
             .into_iter()
-            .filter(|t| t.enabled && (user.is_admin() || t.allows(&user.user.username, &user.user.groups)))
+            .filter(|t| t.enabled && may_use_type(&user.user, t))
             .map(|t| {
                 let id = format!("{}-{}", user.user.username, t.key);
                 let d = mine.iter().find(|d| d.id == id);

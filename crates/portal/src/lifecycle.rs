@@ -168,7 +168,7 @@ impl Lifecycle {
         if !t.enabled {
             return Err(LifecycleError::TypeDisabled(t.key));
         }
-        if user.role != Role::Admin && !t.allows(&user.username, &user.groups) {
+        if !may_use_type(user, &t) {
             return Err(LifecycleError::TypeNotAllowed(t.key));
         }
         let desktop = self
@@ -556,6 +556,11 @@ impl Lifecycle {
             }
         }
     }
+}
+
+/// Whether `user` may use desktop type `t` at all (admins may use every type).
+pub(crate) fn may_use_type(user: &User, t: &DesktopType) -> bool {
+    user.role == Role::Admin || t.allows(&user.username, &user.groups)
 }
 
 /// What [`Lifecycle::reconcile`] did.
