@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -18,7 +19,7 @@ use tracing::{debug, warn};
 
 use crate::headers::{downstream_response_headers, upstream_request_headers};
 use crate::relay::relay;
-use crate::{ProxyError, Target, WebSocketRequest, tls};
+use crate::{ProxyError, RelayCounters, Target, WebSocketRequest, tls};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -75,6 +76,7 @@ pub struct Proxy {
     verified: UpstreamClient,
     unverified: UpstreamClient,
     config: ProxyConfig,
+    counters: Arc<RelayCounters>,
 }
 
 impl Proxy {
@@ -99,11 +101,17 @@ impl Proxy {
                 &config,
             ),
             config,
+            counters: Arc::default(),
         })
     }
 
     pub fn config(&self) -> &ProxyConfig {
         &self.config
+    }
+
+    /// Open relays and bytes relayed, live, for metrics.
+    pub fn relay_counters(&self) -> &Arc<RelayCounters> {
+        &self.counters
     }
 
     /// Sends `req` to `target`. For a WebSocket upgrade that the desktop accepts, returns the
@@ -153,6 +161,7 @@ impl Proxy {
             let upstream_upgrade = hyper::upgrade::on(&mut resp);
             let (buffer, idle) = (self.config.relay_buffer_size, self.config.idle_timeout);
             let desktop = target.desktop_id.clone();
+            let counters = self.counters.clone();
             tokio::spawn(async move {
                 let (client_io, upstream_io) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok(both) => both,
@@ -161,7 +170,16 @@ impl Proxy {
                         return;
                     }
                 };
-                match relay(TokioIo::new(client_io), TokioIo::new(upstream_io), buffer, idle).await {
+                let _open = counters.opened();
+                match relay(
+                    TokioIo::new(client_io),
+                    TokioIo::new(upstream_io),
+                    buffer,
+                    idle,
+                    counters.clone(),
+                )
+                .await
+                {
                     Ok(stats) => debug!(%desktop, ?stats, "WebSocket closed"),
                     Err(e) => debug!(%desktop, error = %e, "WebSocket ended with an error"),
                 }

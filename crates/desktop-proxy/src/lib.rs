@@ -4,6 +4,7 @@
 //! (address, scheme, credentials, owners) from the [`RouteTable`] and relays bytes, which
 //! keeps it benchmarkable and fuzzable on its own.
 
+mod counters;
 mod error;
 mod forward;
 mod headers;
@@ -12,6 +13,7 @@ mod routes;
 mod tls;
 mod upgrade;
 
+pub use counters::RelayCounters;
 pub use error::ProxyError;
 pub use forward::{ForwardContext, MAX_UPSTREAM_HEAD, Proxy, ProxyConfig, ProxyResponse};
 pub use relay::RelayStats;

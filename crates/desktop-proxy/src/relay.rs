@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+use crate::RelayCounters;
+
 /// What a finished relay moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RelayStats {
@@ -22,7 +24,13 @@ pub struct RelayStats {
 }
 
 /// Copies both ways until either side closes or nothing moves for `idle`.
-pub(crate) async fn relay<C, U>(client: C, upstream: U, buffer: usize, idle: Duration) -> io::Result<RelayStats>
+pub(crate) async fn relay<C, U>(
+    client: C,
+    upstream: U,
+    buffer: usize,
+    idle: Duration,
+    counters: Arc<RelayCounters>,
+) -> io::Result<RelayStats>
 where
     C: AsyncRead + AsyncWrite + Unpin,
     U: AsyncRead + AsyncWrite + Unpin,
@@ -33,11 +41,15 @@ where
         inner: client,
         start,
         last: last.clone(),
+        counters: counters.clone(),
+        from_client: true,
     };
     let mut upstream = Tracked {
         inner: upstream,
         start,
         last: last.clone(),
+        counters,
+        from_client: false,
     };
     let copy = tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, buffer, buffer);
     tokio::pin!(copy);
@@ -67,6 +79,9 @@ struct Tracked<T> {
     inner: T,
     start: Instant,
     last: Arc<AtomicU64>,
+    /// Live byte totals for metrics; reads on the browser's side count as client → desktop.
+    counters: Arc<RelayCounters>,
+    from_client: bool,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
@@ -75,6 +90,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for Tracked<T> {
         let this = &mut *self;
         let res = Pin::new(&mut this.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
+            this.counters.add(this.from_client, buf.filled().len() - before);
             let ms = u64::try_from(this.start.elapsed().as_millis()).unwrap_or(u64::MAX);
             this.last.store(ms, Ordering::Relaxed);
         }
