@@ -402,6 +402,22 @@ impl Store {
         Ok(t)
     }
 
+    /// Like [`Store::upsert_desktop_type`], but `Conflict` if a type with this key exists, so
+    /// an admin creating a type never overwrites another by accident.
+    pub async fn create_desktop_type(&self, t: &DesktopType) -> Result<DesktopType, StoreError> {
+        let t = validate(t)?;
+        if self.desktop_type(&t.key).await?.is_some() {
+            return Err(StoreError::Conflict(format!("key: a desktop type {:?} exists already", t.key)));
+        }
+        self.upsert_desktop_type(&t).await
+    }
+
+    /// Checks `t` as [`Store::upsert_desktop_type`] would, without writing; `Invalid` names the
+    /// field.
+    pub fn validate_desktop_type(t: &DesktopType) -> Result<DesktopType, StoreError> {
+        validate(t)
+    }
+
     pub async fn desktop_type(&self, key: &str) -> Result<Option<DesktopType>, StoreError> {
         let row = sqlx::query(select_types!("WHERE key = $1"))
             .bind(key)

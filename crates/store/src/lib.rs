@@ -7,12 +7,15 @@
 //! The URL picks the backend: `sqlite:…` (the default deployment) or `postgres://…` (several
 //! portal replicas sharing one database).
 
+mod audit;
 mod desktop_types;
 mod desktops;
 mod error;
 mod model;
 mod password;
 mod sessions;
+mod settings;
+mod user_admin;
 mod users;
 
 use std::str::FromStr;
@@ -22,10 +25,12 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditKind, MAX_AUDIT_PAGE};
 pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_SHM_SIZE_BYTES, DesktopType};
 pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
 pub use model::{ExternalUser, NewSession, Role, Session, User};
+pub use settings::{IMAGE_TYPES, StoredImage};
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
