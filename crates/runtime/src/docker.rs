@@ -19,14 +19,14 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::stream::{self, BoxStream, StreamExt};
 use secrecy::ExposeSecret;
 
 use crate::{
-    Audience, ContainerRuntime, DesktopSpec, Endpoint, ObservedDesktop, Progress, ProgressSink, RunningDesktop,
-    RuntimeError, RuntimeEvent, VolumeMount, valid_id,
+    Audience, ContainerRuntime, DesktopSpec, Endpoint, ObservedDesktop, Progress, ProgressSink, ResourceStats,
+    RunningDesktop, RuntimeError, RuntimeEvent, VolumeMount, valid_id,
 };
 
 /// Portal instance that owns a container, volume or network.
@@ -253,6 +253,11 @@ impl DockerRuntime {
             }
         }
         tracing::info!(image, "image missing on the Docker engine, pulling it");
+        self.pull_image(docker, image, progress).await
+    }
+
+    /// Pulls `image` with progress, within the pull timeout.
+    async fn pull_image(&self, docker: &Docker, image: &str, progress: &ProgressSink) -> Result<(), RuntimeError> {
         let reference = with_default_tag(image);
         let options = CreateImageOptionsBuilder::new().from_image(&reference).build();
         let mut pull = docker.create_image(Some(options), None, None);
@@ -719,6 +724,46 @@ impl ContainerRuntime for DockerRuntime {
             Err(err) if matches!(status_of(&err), Some(404 | 409)) => Ok(()),
             Err(err) => Err(self.engine_error(&err)),
         }
+    }
+
+    async fn stats(&self, id: &str) -> Result<Option<ResourceStats>, RuntimeError> {
+        let docker = self.client()?;
+        // Not one-shot: the engine then samples twice, about a second apart, so the reading
+        // carries the previous CPU counters a percentage needs.
+        let options = StatsOptionsBuilder::new().stream(false).one_shot(false).build();
+        let mut readings = docker.stats(&self.container_name(id), Some(options));
+        let reading = match readings.next().await {
+            Some(Ok(r)) => r,
+            Some(Err(err)) if status_of(&err) == Some(404) => return Ok(None),
+            Some(Err(err)) => return Err(self.engine_error(&err)),
+            None => return Ok(None),
+        };
+        let cpu = reading.cpu_stats.as_ref();
+        let pre = reading.precpu_stats.as_ref();
+        let total = |c: Option<&bollard::models::ContainerCpuStats>| {
+            c.and_then(|c| c.cpu_usage.as_ref()).and_then(|u| u.total_usage)
+        };
+        let cpu_percent = match (total(cpu), total(pre), cpu.and_then(|c| c.system_cpu_usage)) {
+            (Some(now), Some(before), Some(system)) => crate::stats::cpu_percent(
+                now,
+                before,
+                system,
+                pre.and_then(|p| p.system_cpu_usage).unwrap_or(0),
+                cpu.and_then(|c| c.online_cpus).unwrap_or(1),
+            ),
+            _ => None,
+        };
+        let memory = reading.memory_stats.as_ref();
+        Ok(Some(ResourceStats {
+            cpu_percent,
+            memory_bytes: memory.and_then(|m| m.usage.map(|u| crate::stats::memory_without_cache(u, m.stats.as_ref()))),
+            memory_limit_bytes: memory.and_then(|m| m.limit),
+        }))
+    }
+
+    async fn pull(&self, image: &str, progress: ProgressSink) -> Result<(), RuntimeError> {
+        let docker = self.client()?;
+        self.pull_image(&docker, image, &progress).await
     }
 
     async fn observe(&self) -> Result<Vec<ObservedDesktop>, RuntimeError> {

@@ -5,6 +5,7 @@
 
 mod docker;
 mod static_hosts;
+mod stats;
 
 use std::fmt;
 
@@ -16,6 +17,7 @@ pub use docker::{
     LABEL_TYPE, LABEL_USER,
 };
 pub use static_hosts::{StaticDesktop, StaticRuntime, valid_id};
+pub use stats::ResourceStats;
 
 /// How a desktop is reached on the network.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -193,6 +195,20 @@ pub trait ContainerRuntime: Send + Sync {
     /// All containers carrying this portal instance's labels, running or not.
     async fn observe(&self) -> Result<Vec<ObservedDesktop>, RuntimeError> {
         Ok(Vec::new())
+    }
+
+    /// CPU and memory use of a running desktop, read once. `Ok(None)` when this runtime does not
+    /// report resource use (static desktops) or the desktop does not run.
+    async fn stats(&self, id: &str) -> Result<Option<ResourceStats>, RuntimeError> {
+        let _ = id;
+        Ok(None)
+    }
+
+    /// Pulls `image` (again, even if present, to fetch a newer build of its tag), reporting
+    /// progress as starts do.
+    async fn pull(&self, image: &str, progress: ProgressSink) -> Result<(), RuntimeError> {
+        let _ = (image, progress);
+        Err(RuntimeError::Unsupported("pull images"))
     }
 
     /// Changes noticed by the runtime; the stream ends when the runtime connection is lost
