@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Checks the shipped deployment files with the tools that read them:
+#   - the systemd unit with `systemd-analyze verify` (syntax, directives, the ExecStart
+#     binary — pointed at a built portal binary here) and `systemd-analyze security`
+#     (the hardening must keep the exposure level at or below 2.0, "OK");
+#   - deploy/compose.yaml with `docker compose config` / `docker-compose config`.
+# A missing tool fails under CI=true and is skipped with a note elsewhere.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+readonly ROOT
+readonly UNIT="$ROOT/deploy/systemd/iserv-remote-desktop.service"
+readonly COMPOSE="$ROOT/deploy/compose.yaml"
+
+missing() {
+    echo "$1 is not installed; $2 not checked" >&2
+    if [[ "${CI:-}" == "true" ]]; then exit 1; fi
+}
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+
+if command -v systemd-analyze >/dev/null 2>&1; then
+    echo "==> systemd-analyze verify $UNIT"
+    # verify insists that ExecStart exists; use the debug build (any executable would do).
+    binary="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
+        | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/iserv-remote-desktop"
+    [[ -x "$binary" ]] || (cd "$ROOT" && cargo build --locked -p iserv-remote-desktop --bin iserv-remote-desktop)
+    sed "s#^ExecStart=/usr/local/bin/iserv-remote-desktop#ExecStart=$binary#" "$UNIT" \
+        >"$work/iserv-remote-desktop.service"
+    systemd-analyze verify "$work/iserv-remote-desktop.service"
+    echo "==> systemd-analyze security (exposure must stay ≤ 2.0)"
+    systemd-analyze security --offline=yes --threshold=20 "$work/iserv-remote-desktop.service" | tail -n 1
+else
+    missing systemd-analyze "the systemd unit"
+fi
+
+echo "==> compose config $COMPOSE"
+# Next to an empty .env, as on a fresh install (the file is required there).
+cp "$COMPOSE" "$work/compose.yaml"
+touch "$work/.env"
+if docker compose version >/dev/null 2>&1; then
+    DOCKER_GID=999 docker compose -f "$work/compose.yaml" config --quiet
+elif command -v docker-compose >/dev/null 2>&1; then
+    DOCKER_GID=999 docker-compose -f "$work/compose.yaml" config --quiet
+else
+    missing "docker compose" "deploy/compose.yaml"
+fi
+echo "==> deployment files OK"
