@@ -1,5 +1,7 @@
 //! Test doubles that are real servers, so tests exercise real sockets, TLS and protocols.
 
 pub mod kasm;
+pub mod oidc;
 
 pub use kasm::{Behaviour, FakeKasm, FakeKasmConfig, Outcome, RecordedRequest, run_fake_kasm_until_signal};
+pub use oidc::{ClientAuth, Endpoints, Fault, Layout, OidcProvider, ProviderConfig, TestUser, TokenRequest};
