@@ -207,7 +207,7 @@ impl Store {
         Ok(())
     }
 
-    /// A page of entries, newest first, and whether more follow.
+    /// A page of entries, newest first (by time, then by insertion), and whether more follow.
     pub async fn audit_page(&self, filter: &AuditFilter) -> Result<(Vec<AuditEntry>, bool), StoreError> {
         if !(1..=MAX_AUDIT_PAGE).contains(&filter.limit) {
             return Err(StoreError::Invalid(format!(
@@ -224,7 +224,7 @@ impl Store {
             "SELECT id, at, kind, actor, username, target, detail FROM audit_log \
              WHERE (CAST($1 AS TEXT) IS NULL OR kind = $1) \
              AND (CAST($2 AS TEXT) IS NULL OR username = $2 OR actor = $2) \
-             ORDER BY id DESC LIMIT $3 OFFSET $4",
+             ORDER BY at DESC, id DESC LIMIT $3 OFFSET $4",
         )
         .bind(kind)
         .bind(user)

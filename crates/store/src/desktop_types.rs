@@ -407,7 +407,10 @@ impl Store {
     pub async fn create_desktop_type(&self, t: &DesktopType) -> Result<DesktopType, StoreError> {
         let t = validate(t)?;
         if self.desktop_type(&t.key).await?.is_some() {
-            return Err(StoreError::Conflict(format!("key: a desktop type {:?} exists already", t.key)));
+            return Err(StoreError::Conflict(format!(
+                "key: a desktop type {:?} exists already",
+                t.key
+            )));
         }
         self.upsert_desktop_type(&t).await
     }

@@ -18,9 +18,9 @@ CREATE TABLE audit_log (
 
 -- Newest first, optionally by kind or user; pruning by age.
 CREATE INDEX audit_log_at ON audit_log (at);
-CREATE INDEX audit_log_kind ON audit_log (kind, id);
-CREATE INDEX audit_log_username ON audit_log (username, id);
-CREATE INDEX audit_log_actor ON audit_log (actor, id);
+CREATE INDEX audit_log_kind ON audit_log (kind, at);
+CREATE INDEX audit_log_username ON audit_log (username, at);
+CREATE INDEX audit_log_actor ON audit_log (actor, at);
 
 CREATE TABLE settings (
     key        TEXT    NOT NULL PRIMARY KEY,
