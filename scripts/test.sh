@@ -24,6 +24,10 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
     DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
 fi
 
+log "Apache and nginx for the reverse-proxy tests"
+# Debian's packages; each test starts its own instance from deploy/ on free ports.
+scripts/start-reverse-proxies.sh install
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 

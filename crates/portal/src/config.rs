@@ -217,6 +217,9 @@ pub struct ProxySettings {
     /// Largest request body forwarded to a desktop or accepted by a form.
     pub max_body_bytes: usize,
     pub relay_buffer_bytes: usize,
+    /// Reverse proxies (IPs or CIDR networks) whose `X-Forwarded-For` is believed; empty:
+    /// none, the TCP peer is the client (see `client_addr`).
+    pub trusted_proxies: crate::client_addr::TrustedProxies,
 }
 
 impl Default for Config {
@@ -261,6 +264,7 @@ impl Default for ProxySettings {
             max_body_bytes: 16 * 1024 * 1024,
             // 8 KiB per direction keeps an active relay near 30 KiB (BENCHMARKS.md).
             relay_buffer_bytes: 8 * 1024,
+            trusted_proxies: Default::default(),
         }
     }
 }
@@ -447,6 +451,11 @@ mod tests {
             ("public_url = \"https://x.example/sub\"", "public_url"),
             ("[kasm]\nprotocol = \"ftp\"", "kasm.protocol"),
             ("[proxy]\nidle_timeout_secs = 1", "proxy.idle_timeout_secs"),
+            ("[proxy]\ntrusted_proxies = [\"10.0.0.5/8\"]", "proxy.trusted_proxies"),
+            (
+                "[proxy]\ntrusted_proxies = \"127.0.0.1, nope\"",
+                "proxy.trusted_proxies",
+            ),
             ("unknown_key = 1", "unknown_key"),
             (
                 "[[static_desktops]]\nid = \"x\"\nurl = \"gopher://a\"",

@@ -6,13 +6,14 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use desktop_proxy::{ForwardContext, Target, classify_upgrade};
 use http::header::{CONTENT_LENGTH, HOST, REFERER};
 use http_body_util::Limited;
 
 use crate::auth::CurrentUser;
+use crate::client_addr::ClientAddr;
 pub(crate) use crate::lifecycle::launch_url;
 use crate::{AppError, AppState};
 
@@ -34,20 +35,20 @@ pub(crate) async fn bare(req: Request) -> Result<Response, AppError> {
 /// `/desktop/{id}/…`, any method, WebSocket or not.
 pub(crate) async fn proxy_path(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     user: Option<CurrentUser>,
     req: Request,
 ) -> Result<Response, AppError> {
     let (id, rest) = split_desktop_path(req.uri().path()).ok_or(AppError::NotFound)?;
     let (id, rest) = (id.to_owned(), rest.to_owned());
-    forward(&state, peer, user, &id, rest, req).await
+    forward(&state, client.socket_addr(), user, &id, rest, req).await
 }
 
 /// `/websockify` at the root, for unmodified Kasm clients: the desktop comes from the
 /// Referer (`/desktop/{id}/…`), else the session's current desktop, else 404.
 pub(crate) async fn root_websockify(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     user: Option<CurrentUser>,
     req: Request,
 ) -> Result<Response, AppError> {
@@ -67,7 +68,7 @@ pub(crate) async fn root_websockify(
             .clone()
             .ok_or(AppError::NoDesktopSelected)?,
     };
-    forward(&state, peer, user, &id, "/websockify".to_owned(), req).await
+    forward(&state, client.socket_addr(), user, &id, "/websockify".to_owned(), req).await
 }
 
 /// Checks that need no target: the upgrade's shape, its Origin, and a signed-in user.

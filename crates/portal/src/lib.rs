@@ -7,6 +7,7 @@ mod admin;
 mod api;
 pub mod auth;
 mod catalog;
+pub mod client_addr;
 pub mod config;
 mod dashboard;
 mod desktop;

@@ -1,13 +1,13 @@
 //! Sign-in with a local account, sign-out, and the brake on password guessing.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use http::header::SET_COOKIE;
@@ -16,6 +16,7 @@ use rand::RngCore as _;
 use serde::Deserialize;
 
 use crate::auth::{CurrentUser, check_csrf, cookie_value, tokens_match};
+use crate::client_addr::ClientAddr;
 use crate::i18n::Lang;
 use crate::pages::{LoginPage, html};
 use crate::{AppError, AppState};
@@ -122,7 +123,7 @@ pub(crate) struct LoginForm {
 /// `POST /login`: checks the form, the password and the brake; 303 with a session cookie.
 pub(crate) async fn submit(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddr,
     headers: HeaderMap,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, AppError> {
@@ -151,18 +152,18 @@ pub(crate) async fn submit(
         };
         Ok((status, html(&page)?).into_response())
     };
-    if state.login_limiter.blocked(&username, peer.ip()) {
+    if state.login_limiter.blocked(&username, client.ip) {
         return retry(StatusCode::TOO_MANY_REQUESTS, "err_too_many_attempts");
     }
     let Some(user) = state.store.verify_password(&username, &form.password).await? else {
-        state.login_limiter.record_failure(&username, peer.ip());
-        tracing::info!(%username, ip = %peer.ip(), "sign-in failed");
+        state.login_limiter.record_failure(&username, client.ip);
+        tracing::info!(%username, ip = %client.ip, "sign-in failed");
         return retry(StatusCode::UNAUTHORIZED, "err_bad_credentials");
     };
-    state.login_limiter.clear(&username, peer.ip());
+    state.login_limiter.clear(&username, client.ip);
     let ttl = Duration::from_secs(state.config.session_ttl_hours * 3600);
     let new = state.store.create_session(&user.id, ttl).await?;
-    tracing::info!(username = %user.username, ip = %peer.ip(), "signed in");
+    tracing::info!(username = %user.username, ip = %client.ip, "signed in");
     let max_age = cookie::time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
     let session_cookie = state.cookies.build(state.cookies.session, new.token, Some(max_age));
     let clear_login = state.cookies.build(state.cookies.login_csrf, String::new(), None);

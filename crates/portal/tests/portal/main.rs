@@ -13,3 +13,4 @@ mod helpers;
 mod login;
 mod proxy_http;
 mod proxy_ws;
+mod reverse_proxy;
