@@ -18,7 +18,6 @@ use serde_json::{Value, json};
 
 use crate::auth::{CurrentUser, check_csrf};
 use crate::i18n::Lang;
-use crate::lifecycle::may_use_type;
 use crate::lifecycle::{StartEvent, launch_url};
 use crate::{AppError, AppState};
 
@@ -59,9 +58,8 @@ pub(crate) async fn desktop_types(
     headers: HeaderMap,
 ) -> Result<Json<Value>, AppError> {
     let lang = Lang::from_headers(&headers).code();
-    let types: Vec<Value> = state
-        .store
-        .list_desktop_types()
+    // Teachers' grants count as they do on the dashboard.
+    let types: Vec<Value> = crate::teacher::usable_types(&state.store, &user.user)
         .await?
         .into_iter()
         .filter(|t| t.enabled && may_use_type(&user.user, t))

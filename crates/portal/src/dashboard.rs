@@ -1,19 +1,26 @@
-//! `/`: the desktops the signed-in user may start or open; `/view/{id}`: one desktop,
-//! full-window, with input heartbeats for idle detection.
+//! `/`: a card per desktop type the signed-in user may use, with its state, live; the
+//! form actions behind the cards (they work without JavaScript; the script does the same
+//! through the JSON API with live progress); and `/view/{id}` (alias `/desktops/{id}`): one
+//! desktop, full-window, with input heartbeats for idle detection.
 
+use axum::Form;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::HeaderMap;
-use portal_store::DesktopState;
+use portal_store::{Desktop, DesktopState};
+use serde::Deserialize;
 
-use crate::auth::CurrentUser;
+use crate::auth::{CurrentUser, check_csrf};
 use crate::desktop::{launch_url, may_use};
+pub(crate) use crate::events::state_key;
+use crate::events::{ago, last_used, reason_key, unix_now};
 use crate::i18n::Lang;
-use crate::lifecycle::may_use_type;
-use crate::pages::{DashboardPage, DesktopTile, TypeTile, ViewPage, html, role_key};
+use crate::pages::{DashboardPage, DesktopTile, Me, TypeTile, ViewPage, html, js_texts};
+use crate::teacher::usable_types;
 use crate::{AppError, AppState};
 
-/// Texts the dashboard's script needs, in the page's language.
+/// Texts the dashboard's and the view's scripts need, in the page's language.
 const JS_TEXT_KEYS: &[&str] = &[
     "state_none",
     "state_starting",
@@ -25,16 +32,33 @@ const JS_TEXT_KEYS: &[&str] = &[
     "step_creating",
     "step_starting",
     "step_waiting",
+    "step_ready",
+    "step_requested",
+    "never_used",
+    "last_used",
+    "ago_now",
+    "ago_minute",
+    "ago_minutes",
+    "ago_hour",
+    "ago_hours",
+    "ago_day",
+    "ago_days",
+    "stop_confirm_text",
+    "live_offline",
+    "err_network",
+    "view_stopped",
+    "view_starting",
+    "view_disconnected",
+    "view_reconnect_hint",
+    "idle_stopped",
 ];
 
-pub(crate) fn state_key(state: Option<DesktopState>) -> &'static str {
-    match state {
-        None => "state_none",
-        Some(DesktopState::Starting) => "state_starting",
-        Some(DesktopState::Running) => "state_running",
-        Some(DesktopState::Stopping) => "state_stopping",
-        Some(DesktopState::Stopped) => "state_stopped",
-        Some(DesktopState::Failed) => "state_failed",
+/// The reason of a stopped or failed desktop in words; none while it runs.
+fn reason_of(d: &Desktop) -> Option<&'static str> {
+    if matches!(d.state, DesktopState::Stopped | DesktopState::Failed) {
+        d.state_reason.as_deref().and_then(|r| reason_key(Some(d.state), r))
+    } else {
+        None
     }
 }
 
@@ -46,25 +70,32 @@ pub(crate) async fn show(
     let lang = Lang::from_headers(&headers);
     let mine = state.store.desktops_of_user(&user.user.id).await?;
     let starts = state.runtime.starts_desktops();
+    let now = unix_now();
     let types = if starts {
-        state
-            .store
-            .list_desktop_types()
+        usable_types(&state.store, &user.user)
             .await?
             .into_iter()
-            .filter(|t| t.enabled && may_use_type(&user.user, t))
             .map(|t| {
-                let id = format!("{}-{}", user.user.username, t.key);
-                let d = mine.iter().find(|d| d.id == id);
+                let d = mine.iter().find(|d| d.type_key == t.key);
+                let used = d.and_then(last_used);
                 TypeTile {
                     name: t.name(lang.code()).to_owned(),
                     description: t.description(lang.code()).to_owned(),
                     icon: t.icon.clone(),
-                    state: d.map(|d| d.state.as_str()).unwrap_or("none").to_owned(),
+                    desktop_id: d
+                        .map(|d| d.id.clone())
+                        .unwrap_or_else(|| format!("{}-{}", user.user.username, t.key)),
+                    state: d.map(|d| d.state.as_str()).unwrap_or("none"),
                     state_key: state_key(d.map(|d| d.state)),
-                    reason: d.and_then(|d| d.state_reason.clone()),
+                    reason_text: d.and_then(reason_of).map(|k| lang.t(k)),
+                    reason: d
+                        .filter(|d| reason_of(d).is_some() || d.state == DesktopState::Failed)
+                        .and_then(|d| d.state_reason.clone()),
+                    last_used: used,
+                    last_used_text: used
+                        .map(|t| ago(lang, t, now))
+                        .unwrap_or_else(|| lang.t("never_used").to_owned()),
                     key: t.key,
-                    desktop_id: id,
                 }
             })
             .collect()
@@ -84,27 +115,19 @@ pub(crate) async fn show(
             id: t.desktop_id.clone(),
         })
         .collect();
-    let texts: serde_json::Map<String, serde_json::Value> = JS_TEXT_KEYS
-        .iter()
-        .map(|k| ((*k).to_owned(), lang.t(k).into()))
-        .collect();
     let runtime_ok = !starts || state.runtime.ping().await.is_ok();
     html(&DashboardPage {
         lang,
-        user: &user.user,
-        role_key: role_key(user.user.role),
-        csrf_token: &user.session.csrf_token,
+        me: Me::new(&user),
         types,
         desktops,
         runtime_ok,
-        is_admin: user.is_admin(),
-        // `</` cannot appear in serde_json output of these strings except inside values;
-        // escape it so the JSON cannot close the script element.
-        js_texts: serde_json::Value::Object(texts).to_string().replace("</", "<\\/"),
+        js_texts: js_texts(lang, JS_TEXT_KEYS),
     })
 }
 
-/// `GET /view/{id}`: the desktop in a full-window frame.
+/// `GET /view/{id}` and `/desktops/{id}`: the desktop in a full-window frame. A container
+/// desktop that does not run (yet) shows its state and a way to start it.
 pub(crate) async fn view(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -112,6 +135,37 @@ pub(crate) async fn view(
     Path(id): Path<String>,
 ) -> Result<Html<String>, AppError> {
     let lang = Lang::from_headers(&headers);
+    let texts = js_texts(lang, JS_TEXT_KEYS);
+    if state.store.desktop(&id).await?.is_some() {
+        let d = state.desktops.owned(&user.user, &id).await.map_err(|_| {
+            // Someone else's desktop: the same answer as the proxy gives.
+            AppError::ForbiddenDesktop
+        })?;
+        let t = state.store.desktop_type(&d.type_key).await?;
+        let name = t
+            .as_ref()
+            .map(|t| t.name(lang.code()).to_owned())
+            .unwrap_or_else(|| d.id.clone());
+        // Running in the store but no route (a moment after a crash): show it as stopped.
+        let running = d.state == DesktopState::Running && state.routes.get(&id).is_some();
+        let shown = if running || d.state != DesktopState::Running {
+            Some(d.state)
+        } else {
+            Some(DesktopState::Stopped)
+        };
+        return html(&ViewPage {
+            lang,
+            csrf_token: &user.session.csrf_token,
+            name: &name,
+            launch_url: launch_url(&id),
+            id: &id,
+            type_key: &d.type_key,
+            state: shown.map(|s| s.as_str()).unwrap_or("none"),
+            state_key: state_key(shown),
+            reason_text: reason_of(&d).map(|k| lang.t(k)),
+            js_texts: texts,
+        });
+    }
     let target = state
         .routes
         .get(&id)
@@ -119,20 +173,82 @@ pub(crate) async fn view(
     if !may_use(&user, &target) {
         return Err(AppError::ForbiddenDesktop);
     }
-    // A container desktop is named after its type; a static one has its own name.
-    let type_name = match state.store.desktop(&id).await? {
-        Some(d) => state
-            .store
-            .desktop_type(&d.type_key)
-            .await?
-            .map(|t| t.name(lang.code()).to_owned()),
-        None => None,
-    };
     html(&ViewPage {
         lang,
         csrf_token: &user.session.csrf_token,
-        name: type_name.as_deref().unwrap_or(&target.name),
+        name: &target.name,
         launch_url: launch_url(&id),
         id: &id,
+        type_key: "",
+        state: "running",
+        state_key: state_key(Some(DesktopState::Running)),
+        reason_text: None,
+        js_texts: texts,
     })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ActionForm {
+    #[serde(default)]
+    csrf_token: String,
+    /// The type to start (start only).
+    #[serde(rename = "type", default)]
+    type_key: String,
+}
+
+fn parse(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<ActionForm, AppError> {
+    let Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    check_csrf(
+        headers,
+        Some(&f.csrf_token),
+        &user.session.csrf_token,
+        &state.public_origin,
+    )?;
+    Ok(f)
+}
+
+/// `POST /desktops/start` (`type`): the form behind the Start button, for browsers without
+/// JavaScript; back to the dashboard, which shows the desktop starting.
+pub(crate) async fn start_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = parse(&state, &user, &headers, form)?;
+    state.desktops.start(&user.user, &f.type_key).await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+/// `POST /desktops/{id}/stop`.
+pub(crate) async fn stop_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    parse(&state, &user, &headers, form)?;
+    state.desktops.owned(&user.user, &id).await?;
+    state.desktops.stop(&id, "stopped by its user").await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+/// `POST /desktops/{id}/remove`: the container goes, the files stay.
+pub(crate) async fn remove_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    form: Result<Form<ActionForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    parse(&state, &user, &headers, form)?;
+    state.desktops.owned(&user.user, &id).await?;
+    state.desktops.remove(&id).await?;
+    Ok(Redirect::to("/").into_response())
 }

@@ -60,6 +60,8 @@ pub enum AppError {
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
     #[error(transparent)]
+    Teacher(#[from] crate::teacher::TeacherError),
+    #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
 
@@ -88,6 +90,7 @@ impl AppError {
             AppError::Store(_) | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::AdminOnly => StatusCode::FORBIDDEN,
+            AppError::Teacher(e) => e.status(),
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) | LifecycleError::NotFound(_) => StatusCode::NOT_FOUND,
                 LifecycleError::TypeDisabled(_) | LifecycleError::Unsupported => StatusCode::CONFLICT,
@@ -127,6 +130,7 @@ impl AppError {
             AppError::Store(_) | AppError::Unavailable(_) => ("unavailable", "err_unavailable"),
             AppError::Internal(_) => ("internal", "err_internal"),
             AppError::AdminOnly => ("admin_only", "err_admin_only"),
+            AppError::Teacher(e) => e.code_and_key(),
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) => ("unknown_type", "err_unknown_type"),
                 LifecycleError::TypeDisabled(_) => ("type_disabled", "err_type_disabled"),

@@ -12,12 +12,15 @@ pub mod config;
 mod dashboard;
 mod desktop;
 mod error;
+mod events;
 mod health;
 pub mod i18n;
 pub mod lifecycle;
 mod login;
 mod pages;
+mod security_headers;
 pub mod server;
+mod teacher;
 
 use std::future::Future;
 use std::ops::Deref;
@@ -155,6 +158,12 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(dashboard::show))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/desktops/start", post(dashboard::start_form))
+        .route("/desktops/{id}/stop", post(dashboard::stop_form))
+        .route("/desktops/{id}/remove", post(dashboard::remove_form))
+        .route("/teacher", get(teacher::show))
+        .route("/teacher/grants", post(teacher::grant))
+        .route("/teacher/grants/remove", post(teacher::revoke))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
     Router::new()
         .merge(pages)
@@ -163,6 +172,8 @@ pub fn router(state: AppState) -> Router {
         .route("/static/portal.css", get(pages::stylesheet))
         .route("/static/portal.js", get(pages::script))
         .route("/view/{id}", get(dashboard::view))
+        .route("/desktops/{id}", get(dashboard::view))
+        .route("/static/{file}", get(pages::asset))
         .route("/admin", get(admin::show))
         .merge(api_routes())
         .route("/desktop/{id}", any(desktop::bare))
@@ -170,14 +181,22 @@ pub fn router(state: AppState) -> Router {
         .route("/desktop/{id}/{*rest}", any(desktop::proxy_path))
         .route("/websockify", any(desktop::root_websockify))
         .fallback(|| async { AppError::NotFound })
-        .layer(axum::middleware::from_fn(pages::language_switch))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::language_switch,
+        ))
         .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(axum::middleware::from_fn_with_state(
+            security_headers::for_config(&state.config),
+            security_headers::apply,
+        ))
         .with_state(state)
 }
 
 fn api_routes() -> Router<AppState> {
     Router::new()
         .route("/api/desktop-types", get(api::desktop_types))
+        .route("/api/events", get(events::stream))
         .route("/api/desktops", get(api::list).post(api::start))
         .route("/api/desktops/{id}", get(api::show).delete(api::remove))
         .route("/api/desktops/{id}/events", get(api::events))

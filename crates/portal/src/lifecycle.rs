@@ -115,6 +115,8 @@ pub struct Lifecycle {
     starts: Arc<Semaphore>,
     /// Live progress of starts in flight, by desktop id.
     progress: Mutex<HashMap<String, Arc<StartProgress>>>,
+    /// Every state change, for the pages' live view (`GET /api/events`).
+    pub(crate) changes: crate::events::Changes,
 }
 
 fn now() -> i64 {
@@ -147,6 +149,7 @@ impl Lifecycle {
             config,
             starts,
             progress: Mutex::new(HashMap::new()),
+            changes: crate::events::Changes::default(),
         }
     }
 
@@ -165,6 +168,7 @@ impl Lifecycle {
             .desktop_type(type_key)
             .await?
             .ok_or_else(|| LifecycleError::UnknownType(type_key.into()))?;
+        let t = crate::teacher::effective_type(&self.store, t).await?;
         if !t.enabled {
             return Err(LifecycleError::TypeDisabled(t.key));
         }
@@ -207,6 +211,7 @@ impl Lifecycle {
             // Someone else (another tab) started it a moment ago; follow theirs.
             return self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id));
         }
+        self.changes.publish(&self.store, &id).await;
         let tx = Arc::new(StartProgress::new());
         self.lock_progress().insert(id.clone(), tx.clone());
         let spec = self.spec(&desktop, &t, user);
@@ -306,6 +311,7 @@ impl Lifecycle {
                 StartEvent::Failed { reason }
             }
         };
+        self.changes.publish(&self.store, &id).await;
         tx.emit(event);
         self.lock_progress().remove(&id);
     }
@@ -362,6 +368,7 @@ impl Lifecycle {
     /// Stops the desktop; container and files stay.
     pub async fn stop(&self, id: &str, reason: &str) -> Result<(), LifecycleError> {
         self.store.mark_state(id, DesktopState::Stopping, Some(reason)).await?;
+        self.changes.publish(&self.store, id).await;
         self.routes.remove(id);
         match self.runtime.stop(id).await {
             Ok(()) | Err(RuntimeError::NotFound(_)) => {}
@@ -370,10 +377,12 @@ impl Lifecycle {
                 self.store
                     .mark_state(id, DesktopState::Failed, Some(&format!("stopping failed: {e}")))
                     .await?;
+                self.changes.publish(&self.store, id).await;
                 return Err(e.into());
             }
         }
         self.store.mark_state(id, DesktopState::Stopped, Some(reason)).await?;
+        self.changes.publish(&self.store, id).await;
         info!(desktop = %id, %reason, "desktop stopped");
         Ok(())
     }
@@ -381,8 +390,10 @@ impl Lifecycle {
     /// Removes the container and the desktop's record; the user's home volume stays.
     pub async fn remove(&self, id: &str) -> Result<(), LifecycleError> {
         self.routes.remove(id);
+        let gone = self.store.desktop(id).await?;
         self.runtime.remove(id).await?;
         self.store.delete_desktop(id).await?;
+        gone.iter().for_each(|d| self.changes.removed(d));
         info!(desktop = %id, "desktop removed");
         Ok(())
     }
@@ -443,6 +454,7 @@ impl Lifecycle {
                         self.store
                             .mark_running(&d.id, &o.container_id, &target.host, target.port)
                             .await?;
+                        self.changes.publish(&self.store, &d.id).await;
                     }
                     self.routes.insert(target);
                     report.adopted.push(d.id.clone());
@@ -459,6 +471,7 @@ impl Lifecycle {
                     self.store
                         .mark_state(&d.id, DesktopState::Stopped, Some(&reason))
                         .await?;
+                    self.changes.publish(&self.store, &d.id).await;
                     report.marked_stopped.push(d.id.clone());
                 }
                 _ => {}
@@ -508,6 +521,7 @@ impl Lifecycle {
         if matches!(d.state, DesktopState::Running) {
             self.routes.remove(&id);
             self.store.mark_state(&id, DesktopState::Stopped, Some(&reason)).await?;
+            self.changes.publish(&self.store, &id).await;
             info!(desktop = %id, %reason, "desktop stopped by itself");
         }
         Ok(())

@@ -1,14 +1,38 @@
 //! Server-rendered pages (askama templates, checked at compile time) and static assets.
 
 use askama::Template;
-use axum::extract::Request;
+use axum::extract::{OptionalFromRequestParts as _, Path, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::StatusCode;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, SET_COOKIE};
-use portal_store::User;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::{HeaderValue, StatusCode};
+use portal_store::Role;
 
+use crate::auth::{CurrentUser, cookie_value};
 use crate::i18n::Lang;
+use crate::{AppError, AppState};
+
+/// The signed-in user as the header shows them (name, role, links, sign-out).
+pub(crate) struct Me<'a> {
+    pub display_name: &'a str,
+    pub role_key: &'static str,
+    pub csrf_token: &'a str,
+    pub is_admin: bool,
+    /// Teachers and admins get the teacher page.
+    pub may_teach: bool,
+}
+
+impl<'a> Me<'a> {
+    pub(crate) fn new(user: &'a CurrentUser) -> Self {
+        Me {
+            display_name: &user.user.display_name,
+            role_key: role_key(user.user.role),
+            csrf_token: &user.session.csrf_token,
+            is_admin: user.is_admin(),
+            may_teach: matches!(user.user.role, Role::Teacher | Role::Admin),
+        }
+    }
+}
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -17,7 +41,11 @@ pub(crate) struct LoginPage<'a> {
     pub csrf_token: &'a str,
     pub next: &'a str,
     pub username: &'a str,
-    pub error: Option<&'static str>,
+    pub error: Option<String>,
+    /// Offer "Sign in with IServ".
+    pub oidc: bool,
+    /// Offer the username/password form.
+    pub local: bool,
 }
 
 /// One desktop tile on the dashboard.
@@ -32,25 +60,28 @@ pub(crate) struct TypeTile {
     pub key: String,
     pub name: String,
     pub description: String,
+    /// An emoji or short text shown until (or instead of) the uploaded icon.
     pub icon: String,
     pub desktop_id: String,
     /// `none`, `starting`, `running`, … (drives which buttons show).
-    pub state: String,
+    pub state: &'static str,
     pub state_key: &'static str,
+    /// The reason in words, with what to do.
+    pub reason_text: Option<&'static str>,
+    /// The reason as recorded (technical, English).
     pub reason: Option<String>,
+    pub last_used: Option<i64>,
+    pub last_used_text: String,
 }
 
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 pub(crate) struct DashboardPage<'a> {
     pub lang: Lang,
-    pub user: &'a User,
-    pub role_key: &'static str,
-    pub csrf_token: &'a str,
+    pub me: Me<'a>,
     pub types: Vec<TypeTile>,
     pub desktops: Vec<DesktopTile>,
     pub runtime_ok: bool,
-    pub is_admin: bool,
     pub js_texts: String,
 }
 
@@ -62,6 +93,13 @@ pub(crate) struct AdminRow {
     pub state_key: &'static str,
     pub reason: Option<String>,
     pub started: String,
+    /// The type to start again; empty for desktops the portal does not start (static).
+    pub type_key: &'a str,
+    /// `running` loads the desktop at once; anything else shows the overlay first.
+    pub state: &'static str,
+    pub state_key: &'static str,
+    pub reason_text: Option<&'static str>,
+    pub js_texts: String,
     pub last_input: String,
 }
 
@@ -109,6 +147,10 @@ impl<'a> ErrorPage<'a> {
     pub(crate) fn render_html(&self) -> String {
         self.render().unwrap_or_else(|_| self.message.to_owned())
     }
+    javascript(include_str!("../static/portal.js"))
+}
+
+fn javascript(body: &'static str) -> Response {
 }
 
 /// Renders a template into a response; a failure is an internal error.
@@ -122,7 +164,8 @@ pub(crate) async fn stylesheet() -> Response {
     (
         [
             (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
+            // Short: a new portal version must reach open browsers soon.
+            (CACHE_CONTROL, "public, max-age=300"),
         ],
         include_str!("../static/portal.css"),
     )
@@ -135,33 +178,156 @@ pub(crate) async fn script() -> Response {
             (CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (CACHE_CONTROL, "public, max-age=3600"),
         ],
-        include_str!("../static/portal.js"),
+        body,
     )
         .into_response()
 }
 
-/// `?lang=de|en` on any page sets the `lang` cookie and reloads the page without the
-/// parameter, so links stay clean.
-pub(crate) async fn language_switch(req: Request, next: Next) -> Response {
-    let query = req.uri().query().unwrap_or("");
+/// `GET /static/{name}`: the pages' scripts, built into the binary.
+pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, AppError> {
+    Ok(match name.as_str() {
+        "dashboard.js" => javascript(include_str!("../static/dashboard.js")),
+        "view.js" => javascript(include_str!("../static/view.js")),
+        "admin.js" => javascript(include_str!("../static/admin.js")),
+        _ => return Err(AppError::NotFound),
+    })
+}
+
+/// The texts a page's script needs, as JSON for a `<script type="application/json">` data
+/// block (not executed, so the CSP allows it).
+pub(crate) fn js_texts(lang: Lang, keys: &[&str]) -> String {
+    let texts: serde_json::Map<String, serde_json::Value> =
+        keys.iter().map(|k| ((*k).to_owned(), lang.t(k).into())).collect();
+    // `</` inside a value must not close the script element.
+    serde_json::Value::Object(texts).to_string().replace("</", "<\\/")
+}
+
+/// Paths the language logic leaves alone: the desktops' own traffic and fixed assets.
+fn language_free(path: &str) -> bool {
+    path.starts_with("/desktop/")
+        || path.starts_with("/static/")
+        || path == "/websockify"
+        || path == "/healthz"
+        || path == "/readyz"
+}
+
+fn lang_cookie(lang: Lang) -> String {
+    format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code())
+}
+
+/// `?lang=de|en` on any page sets the `lang` cookie, remembers the choice for a signed-in
+/// user, and reloads the page without the parameter, so links stay clean. A signed-in user
+/// whose browser has no `lang` cookie yet (a new device) gets their remembered choice.
+pub(crate) async fn language_switch(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    if language_free(req.uri().path()) {
+        return next.run(req).await;
+    }
+    let query = req.uri().query().unwrap_or("").to_owned();
     let chosen = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "lang")
-        .and_then(|(_, v)| Lang::parse(&v));
-    let Some(lang) = chosen.filter(|_| req.method() == http::Method::GET && !req.uri().path().starts_with("/desktop/"))
-    else {
-        return next.run(req).await;
+        .and_then(|(_, v)| Lang::parse(&v))
+        .filter(|_| req.method() == http::Method::GET);
+    let (mut parts, body) = req.into_parts();
+    let Some(lang) = chosen else {
+        if cookie_value(&parts.headers, "lang").is_some() {
+            return next.run(Request::from_parts(parts, body)).await;
+        }
+        // The extractor caches the user in the request, so the handler does not look again.
+        let remembered = CurrentUser::from_request_parts(&mut parts, &state)
+            .await
+            .ok()
+    if let Ok(Some(user)) = CurrentUser::from_request_parts(&mut parts, &state).await
+        && let Err(e) = state.store.set_user_language(&user.user.id, Some(lang.code())).await
+    {
+        tracing::warn!(user = %user.user.username, error = %e, "remembering the language failed");
+    }
+            .flatten()
+            .and_then(|u| u.user.language.as_deref().and_then(Lang::parse));
+        let Some(lang) = remembered else {
+            return next.run(Request::from_parts(parts, body)).await;
+        };
+        let mut cookies = parts
+            .headers
+            .get(COOKIE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!("{v}; "))
+            .unwrap_or_default();
+        cookies.push_str(&format!("lang={}", lang.code()));
+        if let Ok(v) = HeaderValue::from_str(&cookies) {
+            parts.headers.insert(COOKIE, v);
+        }
+        let mut resp = next.run(Request::from_parts(parts, body)).await;
+        if let Ok(v) = HeaderValue::from_str(&lang_cookie(lang)) {
+            resp.headers_mut().append(SET_COOKIE, v);
+        }
+        return resp;
     };
     let rest: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "lang"))
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// Cuts every `open … close` span out of `text`.
+    fn strip(text: &str, open: &str, close: &str) -> String {
+        let mut out = String::new();
+        let mut rest = text;
+        while let Some(i) = rest.find(open) {
+            out.push_str(&rest[..i]);
+            rest = rest[i + open.len()..].split_once(close).map(|(_, r)| r).unwrap_or("");
+            out.push(' ');
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Every visible text in the templates comes from the catalogue (`lang.t(…)`) or from
+    /// data; literal words in a template would show untranslated in one of the languages.
+    #[test]
+    fn templates_have_no_untranslated_text() {
+        // Not words of either language: language codes, protocols, units, product names.
+        const ALLOWED: &[&str] = &[
+            "DE", "EN", "HTTP", "http", "https", "IServ", "KiB", "MiB", "GiB", "CPU", "CPUs", "UTC", "PNG", "SVG",
+        ];
+        let mut found = Vec::new();
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            for (open, close) in [
+                ("{#", "#}"),
+                ("{%", "%}"),
+                ("{{", "}}"),
+                ("<script", "</script>"),
+                ("<!--", "-->"),
+                ("<", ">"),
+                ("&", ";"),
+            ] {
+                text = strip(&text, open, close);
+            }
+            for word in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
+                if !ALLOWED.contains(&word) {
+                    found.push(format!("{}: {word:?}", path.file_name().unwrap().to_string_lossy()));
+                }
+            }
+            checked += 1;
+        }
+        assert!(
+            found.is_empty(),
+            "literal text in templates (put it in i18n.rs and use lang.t(…)): {found:?}"
+        );
+        assert!(checked >= 5, "found only {checked} templates");
+    }
+}
         .finish();
     let target = if rest.is_empty() {
-        req.uri().path().to_owned()
+        parts.uri.path().to_owned()
     } else {
-        format!("{}?{rest}", req.uri().path())
+        format!("{}?{rest}", parts.uri.path())
     };
-    let cookie = format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
     let mut resp = Redirect::to(&target).into_response();
-    if let Ok(v) = cookie.parse() {
+    if let Ok(v) = HeaderValue::from_str(&lang_cookie(lang)) {
         resp.headers_mut().insert(SET_COOKIE, v);
     }
     resp

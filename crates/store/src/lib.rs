@@ -11,6 +11,7 @@ mod audit;
 mod desktop_types;
 mod desktops;
 mod error;
+mod grants;
 mod model;
 mod password;
 mod sessions;
@@ -29,6 +30,7 @@ pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditKind, MAX_AUDIT_PAGE};
 pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_SHM_SIZE_BYTES, DesktopType};
 pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
+pub use grants::TypeGrant;
 pub use model::{ExternalUser, NewSession, Role, Session, User};
 pub use settings::{IMAGE_TYPES, StoredImage};
 

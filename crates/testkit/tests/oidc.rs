@@ -872,3 +872,28 @@ async fn claim_shapes_come_through_as_iserv_sends_them() {
     assert!(custom.get("name").is_none());
     assert!(custom.get("groups").is_none());
 }
+
+#[tokio::test]
+async fn with_registered_redirect_uris_any_other_is_refused_without_redirect() {
+    let mut cfg = ProviderConfig::new(Layout::Auth);
+    cfg.redirect_uris = vec![REDIRECT.to_owned()];
+    let provider = OidcProvider::start(cfg).await.unwrap();
+    let mut params = authorize_params(&provider);
+    params.insert("redirect_uri", "http://evil.example/auth/callback".to_owned());
+
+    let text = authorize_refused(&provider, &params).await;
+
+    assert!(text.contains("not registered"), "{text}");
+    sign_in(&provider).await;
+}
+
+#[tokio::test]
+async fn revoked_access_tokens_are_invalid_at_userinfo() {
+    let provider = start(Layout::Auth).await;
+    let tokens = sign_in(&provider).await;
+
+    provider.revoke_access_tokens();
+
+    let response = userinfo(&provider, tokens["access_token"].as_str().unwrap()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

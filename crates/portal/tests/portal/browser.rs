@@ -4,7 +4,8 @@
 //! clients do by hand is what browsers do. Under `CI=true` a missing browser fails these
 //! tests; elsewhere they say why they did nothing.
 //!
-//! `IRD_SCREENSHOTS=1` also saves `docs/screenshot-{login,dashboard,desktop}.png` (English UI).
+//! Screenshots go to `target/test-artifacts/`; `IRD_SCREENSHOTS=1` also refreshes the ones in
+//! `docs/` (see `ui_browser.rs`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -13,7 +14,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 
-use crate::docker::{docker_app, docker_ready};
 use crate::helpers::*;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -132,7 +132,7 @@ impl Chrome {
         }
     }
 
-    async fn text(&self, css: &str) -> String {
+    pub(crate) async fn text(&self, css: &str) -> String {
         self.client.find(Locator::Css(css)).await.unwrap().text().await.unwrap()
     }
 
@@ -166,18 +166,22 @@ impl Chrome {
         .await;
     }
 
-    /// Saves a PNG of the viewport as `docs/screenshot-{name}.png` when `IRD_SCREENSHOTS=1`.
+    /// Saves a PNG of the viewport as `target/test-artifacts/{name}.png`, and as
+    /// `docs/screenshot-{name}.png` when `IRD_SCREENSHOTS=1` (the README shows those).
     pub(crate) async fn screenshot(&self, name: &str) {
         if std::env::var("IRD_SCREENSHOTS").as_deref() != Ok("1") {
             return;
         }
-        let png = self.client.screenshot().await.unwrap();
         let dir = docs_dir();
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join(format!("screenshot-{name}.png"));
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         eprintln!("saved {}", path.display());
     }
+        let png = self.client.screenshot().await.unwrap();
+        let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        std::fs::write(artifacts.join(format!("{name}.png")), &png).unwrap();
 
     /// Ends the browser session cleanly (the driver closes Chromium).
     pub(crate) async fn close(self) {
@@ -248,12 +252,12 @@ fn docs_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs")
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 /// JS: whether the page shows the fake desktop's RFB greeting, received over its WebSocket.
-const CONNECTED: &str = "return document.title === 'connected' \
+pub(crate) const CONNECTED: &str = "return document.title === 'connected' \
     && (document.getElementById('rfb') || {}).textContent === 'RFB 003.008\\n';";
 
 #[tokio::test]
@@ -319,149 +323,4 @@ async fn a_student_cannot_open_another_students_desktop_in_the_browser() {
     assert!(!body.contains("Fake KasmVNC"), "{body}");
     assert!(fake.requests().is_empty(), "{:?}", fake.requests());
     chrome.close().await;
-}
-
-#[tokio::test]
-async fn the_dashboard_starts_a_docker_desktop_with_live_progress_and_opens_it() {
-    if !browser_ready() || !docker_ready() {
-        return;
-    }
-    let (app, _scope) = docker_app("browser", |_| {}).await;
-    let chrome = Chrome::start().await;
-    let c = &chrome.client;
-    // The language switch sets a cookie that the rest of the visit keeps.
-    chrome.goto(&app, "/login?lang=en").await;
-    chrome
-        .wait_until(
-            "the English login page",
-            "return document.documentElement.lang === 'en';",
-        )
-        .await;
-    chrome.screenshot("login").await;
-    chrome.sign_in(&app, "alice").await;
-
-    let card = ".desktop[data-type='fake']";
-    let state = format!("return document.querySelector(\"{card}\").dataset.state");
-    assert_eq!(c.execute(&state, vec![]).await.unwrap(), "none");
-    // Record every state and progress step the page shows while the desktop starts.
-    c.execute(
-        &format!(
-            "const card = document.querySelector(\"{card}\");
-             window.seen = [];
-             new MutationObserver(() => window.seen.push(card.dataset.state + ' ' + \
-                 card.querySelector('[data-role=step]').textContent))
-               .observe(card, {{ attributes: true, childList: true, subtree: true, characterData: true }});"
-        ),
-        vec![],
-    )
-    .await
-    .unwrap();
-    let start = c
-        .find(Locator::Css(&format!("{card} [data-action=start]")))
-        .await
-        .unwrap();
-    assert_eq!(start.text().await.unwrap(), "Start");
-    start.click().await.unwrap();
-    chrome
-        .wait_until(
-            "the card to show the desktop running",
-            &format!("{state} === 'running';"),
-        )
-        .await;
-    let seen = c.execute("return window.seen", vec![]).await.unwrap();
-    let seen: Vec<String> = serde_json::from_value(seen).unwrap();
-    assert!(
-        seen.iter()
-            .any(|s| s.starts_with("starting ") && s.len() > "starting ".len()),
-        "progress steps shown live while starting: {seen:?}"
-    );
-    assert_eq!(chrome.text(&format!("{card} [data-role=state]")).await, "Running");
-    chrome.screenshot("dashboard").await;
-
-    // Before the view page's heartbeat: a last input ten minutes ago (inside the idle limit).
-    let id = "alice-fake";
-    let last_input = async || app.state.store.desktop(id).await.unwrap().unwrap().last_activity_at;
-    let mark = unix_now() - 600;
-    app.state.store.touch_activity(id, mark).await.unwrap();
-
-    let open = c
-        .find(Locator::Css(&format!("{card} [data-action=open]")))
-        .await
-        .unwrap();
-    assert_eq!(open.attr("href").await.unwrap().as_deref(), Some("/view/alice-fake"));
-    open.click().await.unwrap();
-    chrome
-        .wait_until("the view page", "return location.pathname === '/view/alice-fake';")
-        .await;
-    let frame = c.find(Locator::Css("iframe#desktop")).await.unwrap();
-    assert_eq!(
-        frame.attr("src").await.unwrap().as_deref(),
-        Some("/desktop/alice-fake/?path=desktop/alice-fake/websockify")
-    );
-    frame.enter_frame().await.unwrap();
-    chrome
-        .wait_until("the framed desktop's WebSocket to connect", CONNECTED)
-        .await;
-    c.enter_parent_frame().await.unwrap();
-    chrome.screenshot("desktop").await;
-
-    // Opening the desktop counts as input.
-    wait_for_input_after(&last_input, mark, "opening the view page").await;
-
-    // Input in the view page and inside the framed desktop each send a heartbeat. The page
-    // sends at most one per 30 s, so its clock is moved on before each input.
-    for (what, in_frame) in [
-        ("a key press in the view page", false),
-        ("a mouse move in the desktop", true),
-    ] {
-        let mark = unix_now() - 600;
-        app.state.store.touch_activity(id, mark).await.unwrap();
-        c.execute(
-            "window.skew = (window.skew || 0) + 60000;
-             window.realNow = window.realNow || Date.now.bind(Date);
-             Date.now = () => window.realNow() + window.skew;",
-            vec![],
-        )
-        .await
-        .unwrap();
-        let deadline = Instant::now() + WAIT;
-        loop {
-            // Repeated until seen: a heartbeat still in flight makes the page skip input.
-            if in_frame {
-                c.enter_frame(0).await.unwrap();
-                c.execute(
-                    "document.dispatchEvent(new MouseEvent('mousemove', { bubbles: true }));",
-                    vec![],
-                )
-                .await
-                .unwrap();
-                c.enter_parent_frame().await.unwrap();
-            } else {
-                c.execute(
-                    "document.dispatchEvent(new KeyboardEvent('keydown', { key: 'a', bubbles: true }));",
-                    vec![],
-                )
-                .await
-                .unwrap();
-            }
-            if last_input().await.is_some_and(|t| t > mark) {
-                break;
-            }
-            assert!(Instant::now() < deadline, "no heartbeat after {what}");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    chrome.close().await;
-}
-
-/// Waits until the desktop's last input is later than `mark`.
-async fn wait_for_input_after(last_input: &impl AsyncFn() -> Option<i64>, mark: i64, what: &str) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if last_input().await.is_some_and(|t| t > mark) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "no heartbeat after {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }

@@ -14,3 +14,8 @@ mod login;
 mod proxy_http;
 mod proxy_ws;
 mod reverse_proxy;
+mod ui_browser;
+mod ui_events;
+mod ui_headers;
+mod ui_language;
+mod ui_teacher;

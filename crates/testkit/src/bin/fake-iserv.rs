@@ -123,6 +123,10 @@ async fn main() -> ExitCode {
         user.login().unwrap_or_default(),
         user.sub
     );
+    println!(
+        "fake-iserv: for the portal: IRD_OIDC__ISSUER={} IRD_OIDC__CLIENT_ID={} IRD_OIDC__CLIENT_SECRET={}",
+        endpoints.issuer, cfg.client_id, cfg.client_secret
+    );
     if let Err(err) = tokio::signal::ctrl_c().await {
         eprintln!("fake-iserv: cannot wait for Ctrl-C: {err}");
         return ExitCode::FAILURE;

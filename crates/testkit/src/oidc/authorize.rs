@@ -183,6 +183,14 @@ fn validate(
         .filter(|u| matches!(u.scheme(), "http" | "https"));
     if !redirect_uri.is_empty() && redirect_url.is_none() {
         problems.push(format!("redirect_uri {redirect_uri:?} is not an absolute http(s) URL"));
+    } else if redirect_url.is_some()
+        && !shared.cfg.redirect_uris.is_empty()
+        && !shared.cfg.redirect_uris.contains(&redirect_uri)
+    {
+        problems.push(format!(
+            "redirect_uri {redirect_uri:?} is not registered for this client (registered: {})",
+            shared.cfg.redirect_uris.join(", ")
+        ));
     }
     if !method.is_empty() && method != "S256" {
         problems.push(format!("code_challenge_method must be \"S256\", not {method:?}"));

@@ -123,6 +123,8 @@ pub struct ProviderConfig {
     pub client_auth: ClientAuth,
     /// Announced in discovery; the authorize endpoint rejects any other scope (`invalid_scope`).
     pub scopes_supported: Vec<String>,
+    /// Registered redirect URIs, compared exactly; empty: any absolute http(s) URL is accepted.
+    pub redirect_uris: Vec<String>,
 }
 
 impl ProviderConfig {
@@ -136,6 +138,7 @@ impl ProviderConfig {
             client_secret: "portal-secret".to_owned(),
             client_auth: ClientAuth::Both,
             scopes_supported: layout.default_scopes(),
+            redirect_uris: Vec::new(),
         }
     }
 }
@@ -257,6 +260,11 @@ impl OidcProvider {
     /// Makes every authorization code issued so far expired, as if its 60 s had passed.
     pub fn expire_codes(&self) {
         self.shared.lock().expire_codes();
+    }
+
+    /// Revokes every access token issued so far (userinfo then answers `invalid_token`).
+    pub fn revoke_access_tokens(&self) {
+        self.shared.lock().access_tokens.clear();
     }
 
     /// Query parameters of every authorize request received, in order.

@@ -1,0 +1,325 @@
+//! `/teacher`: teachers enable desktop types for their own groups and see which of their
+//! students' desktops run. Admins see every group and every student.
+//!
+//! A teacher's grant adds a group to a *restricted* type (one limited to some groups or
+//! users); a type open to everyone stays open. Grants live in their own table, so they never
+//! rewrite an admin's settings. The page is plain forms: it works without JavaScript.
+
+use std::collections::BTreeSet;
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::{HeaderMap, StatusCode};
+use portal_store::{DesktopType, Role, Store, StoreError, TypeGrant, User};
+use serde::Deserialize;
+
+use crate::auth::{CurrentUser, check_csrf};
+use crate::events::{ago, state_key, unix_now};
+use crate::i18n::Lang;
+use crate::lifecycle::may_use_type;
+use crate::pages::{Me, html};
+use crate::{AppError, AppState};
+
+/// Why a teacher's request was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum TeacherError {
+    #[error("only teachers and administrators may do this")]
+    TeacherOnly,
+    #[error("not a member of group {0:?}")]
+    NotYourGroup(String),
+    #[error("desktop type {0:?} is unknown, disabled or not available to you")]
+    TypeNotGrantable(String),
+}
+
+impl TeacherError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            TeacherError::TeacherOnly | TeacherError::NotYourGroup(_) => StatusCode::FORBIDDEN,
+            TeacherError::TypeNotGrantable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        }
+    }
+
+    /// Machine code and catalogue key.
+    pub(crate) fn code_and_key(&self) -> (&'static str, &'static str) {
+        match self {
+            TeacherError::TeacherOnly => ("teacher_only", "err_teacher_only"),
+            TeacherError::NotYourGroup(_) => ("not_your_group", "err_not_your_group"),
+            TeacherError::TypeNotGrantable(_) => ("type_not_grantable", "err_type_not_grantable"),
+        }
+    }
+}
+
+/// `t` as its users see it: a restricted type is also open to the groups teachers enabled
+/// it for.
+pub(crate) fn with_grants(mut t: DesktopType, grants: &[TypeGrant]) -> DesktopType {
+    let restricted = !t.allowed_groups.is_empty() || !t.allowed_users.is_empty();
+    if restricted {
+        for g in grants.iter().filter(|g| g.type_key == t.key) {
+            if !t.allowed_groups.contains(&g.group_name) {
+                t.allowed_groups.push(g.group_name.clone());
+            }
+        }
+    }
+    t
+}
+
+/// [`with_grants`] with the grants read from the store.
+pub(crate) async fn effective_type(store: &Store, t: DesktopType) -> Result<DesktopType, StoreError> {
+    Ok(with_grants(t, &store.type_grants().await?))
+}
+
+/// The enabled types `user` may use, teachers' grants included, in listing order.
+pub(crate) async fn usable_types(store: &Store, user: &User) -> Result<Vec<DesktopType>, StoreError> {
+    let grants = store.type_grants().await?;
+    Ok(store
+        .list_desktop_types()
+        .await?
+        .into_iter()
+        .map(|t| with_grants(t, &grants))
+        .filter(|t| t.enabled && may_use_type(user, t))
+        .collect())
+}
+
+fn require_teacher(user: &CurrentUser) -> Result<(), TeacherError> {
+    match user.user.role {
+        Role::Teacher | Role::Admin => Ok(()),
+        Role::Student => Err(TeacherError::TeacherOnly),
+    }
+}
+
+/// The groups `user` may grant to and whose students they see: their own; admins all.
+fn my_groups(user: &User, everyone: &[User]) -> BTreeSet<String> {
+    if user.role == Role::Admin {
+        everyone.iter().flat_map(|u| u.groups.iter().cloned()).collect()
+    } else {
+        user.groups.iter().cloned().collect()
+    }
+}
+
+/// One grant row on the page.
+pub(crate) struct GrantRow {
+    pub type_key: String,
+    pub type_name: String,
+    pub group: String,
+    pub granted_by: String,
+}
+
+/// One student desktop on the page.
+pub(crate) struct StudentRow {
+    pub student: String,
+    pub username: String,
+    pub groups: String,
+    pub desktop_id: String,
+    pub type_name: String,
+    pub state: &'static str,
+    pub state_key: &'static str,
+    pub started: String,
+    pub last_input: String,
+}
+
+/// An option in a select.
+pub(crate) struct Choice {
+    pub value: String,
+    pub label: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "teacher.html")]
+pub(crate) struct TeacherPage<'a> {
+    pub lang: Lang,
+    pub me: Me<'a>,
+    pub groups: Vec<String>,
+    pub types: Vec<Choice>,
+    pub grants: Vec<GrantRow>,
+    pub students: Vec<StudentRow>,
+    pub saved: bool,
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct ShowQuery {
+    #[serde(default)]
+    saved: Option<String>,
+}
+
+/// `GET /teacher`.
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Query(q): Query<ShowQuery>,
+) -> Result<Html<String>, AppError> {
+    require_teacher(&user)?;
+    let lang = Lang::from_headers(&headers);
+    let everyone = state.store.list_users().await?;
+    let groups = my_groups(&user.user, &everyone);
+    let all_types = state.store.list_desktop_types().await?;
+    let type_name = |key: &str| {
+        all_types
+            .iter()
+            .find(|t| t.key == key)
+            .map(|t| t.name(lang.code()).to_owned())
+            .unwrap_or_else(|| key.to_owned())
+    };
+    let grants = state.store.type_grants().await?;
+    let types = all_types
+        .iter()
+        .map(|t| with_grants(t.clone(), &grants))
+        .filter(|t| t.enabled && may_use_type(&user.user, t))
+        .map(|t| Choice {
+            label: t.name(lang.code()).to_owned(),
+            value: t.key,
+        })
+        .collect();
+    let grant_rows = grants
+        .iter()
+        .filter(|g| groups.contains(&g.group_name))
+        .map(|g| GrantRow {
+            type_name: type_name(&g.type_key),
+            type_key: g.type_key.clone(),
+            group: g.group_name.clone(),
+            granted_by: g.granted_by.clone().unwrap_or_default(),
+        })
+        .collect();
+    let now = unix_now();
+    let when = |ts: Option<i64>| ts.map(|t| ago(lang, t, now)).unwrap_or_default();
+    let mut students = Vec::new();
+    for d in state.store.all_desktops().await? {
+        let Some(owner) = everyone.iter().find(|u| u.id == d.user_id) else {
+            continue;
+        };
+        let shared: Vec<&str> = owner
+            .groups
+            .iter()
+            .filter(|g| groups.contains(*g))
+            .map(String::as_str)
+            .collect();
+        // Students of one of my groups; admins see every student.
+        let mine = owner.role == Role::Student && (user.is_admin() || !shared.is_empty());
+        if !mine {
+            continue;
+        }
+        students.push(StudentRow {
+            student: owner.display_name.clone(),
+            username: owner.username.clone(),
+            groups: shared.join(", "),
+            type_name: type_name(&d.type_key),
+            state: d.state.as_str(),
+            state_key: state_key(Some(d.state)),
+            started: when(d.started_at),
+            last_input: when(d.last_activity_at),
+            desktop_id: d.id,
+        });
+    }
+    // Running desktops first, then by student.
+    students.sort_by(|a, b| (a.state != "running", &a.username).cmp(&(b.state != "running", &b.username)));
+    html(&TeacherPage {
+        lang,
+        me: Me::new(&user),
+        groups: groups.into_iter().collect(),
+        types,
+        grants: grant_rows,
+        students,
+        saved: q.saved.is_some(),
+    })
+}
+
+#[derive(Deserialize)]
+pub(crate) struct GrantForm {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(rename = "type", default)]
+    type_key: String,
+    #[serde(default)]
+    group: String,
+}
+
+/// Checks the form and the teacher's right to change grants of `group` for `type_key`.
+async fn authorize(state: &AppState, user: &CurrentUser, headers: &HeaderMap, f: &GrantForm) -> Result<(), AppError> {
+    check_csrf(
+        headers,
+        Some(&f.csrf_token),
+        &user.session.csrf_token,
+        &state.public_origin,
+    )?;
+    require_teacher(user)?;
+    let group = f.group.trim();
+    if !user.is_admin() && !user.user.groups.iter().any(|g| g == group) {
+        return Err(TeacherError::NotYourGroup(group.to_owned()).into());
+    }
+    Ok(())
+}
+
+/// `POST /teacher/grants` (`type`, `group`): enable a type for one of my groups.
+pub(crate) async fn grant(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    form: Result<Form<GrantForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    authorize(&state, &user, &headers, &f).await?;
+    let not_grantable = || TeacherError::TypeNotGrantable(f.type_key.clone());
+    let t = state.store.desktop_type(&f.type_key).await?.ok_or_else(not_grantable)?;
+    // A teacher passes on only what they may use themselves.
+    let t = effective_type(&state.store, t).await?;
+    if !t.enabled || !may_use_type(&user.user, &t) {
+        return Err(not_grantable().into());
+    }
+    state.store.grant_type(&t.key, &f.group, &user.user.id).await?;
+    tracing::info!(teacher = %user.user.username, desktop_type = %t.key, group = %f.group.trim(), "desktop type enabled for a group");
+    Ok(Redirect::to("/teacher?saved=1").into_response())
+}
+
+/// `POST /teacher/grants/remove` (`type`, `group`): withdraw a grant of one of my groups.
+pub(crate) async fn revoke(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    form: Result<Form<GrantForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    authorize(&state, &user, &headers, &f).await?;
+    state.store.revoke_type(&f.type_key, &f.group).await?;
+    tracing::info!(teacher = %user.user.username, desktop_type = %f.type_key, group = %f.group.trim(), "desktop type grant withdrawn");
+    Ok(Redirect::to("/teacher?saved=1").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(key: &str, group: &str) -> TypeGrant {
+        TypeGrant {
+            type_key: key.into(),
+            group_name: group.into(),
+            granted_by: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn grants_open_restricted_types_only() {
+        let restricted = DesktopType {
+            key: "code".into(),
+            allowed_groups: vec!["lehrer".into()],
+            ..DesktopType::default()
+        };
+        let grants = [grant("code", "5a"), grant("other", "5b")];
+        let t = with_grants(restricted, &grants);
+        assert_eq!(t.allowed_groups, ["lehrer", "5a"]);
+        assert!(t.allows("x", &["5a".into()]));
+        assert!(!t.allows("x", &["5b".into()]));
+        // Open to everyone stays open; a grant must not narrow it to one group.
+        let open = with_grants(
+            DesktopType {
+                key: "code".into(),
+                ..DesktopType::default()
+            },
+            &grants,
+        );
+        assert!(open.allowed_groups.is_empty());
+        assert!(open.allows("x", &[]));
+    }
+}

@@ -1,0 +1,168 @@
+// IServ Remote Desktop: the desktop view. Sends keyboard/mouse heartbeats (idle is measured
+// from input, never from streamed frames), follows the desktop's state live (stopped by an
+// admin, idle, crashed: an overlay says so and offers to start it again), shows a reconnect
+// state when the portal connection drops, and has fullscreen and stop in its toolbar.
+"use strict";
+
+(() => {
+  const { api, t, busy, liveEvents } = Portal;
+  const body = document.body;
+  const id = body.dataset.desktopId;
+  const frame = document.getElementById("desktop");
+  const overlay = document.getElementById("overlay");
+  const notice = document.querySelector('[data-role="notice"]');
+  const reconnectButton = document.querySelector('[data-action="reconnect"]');
+  const q = (role) => overlay.querySelector(`[data-role="${role}"]`);
+  const managed = body.dataset.type !== "";
+
+  // --- input heartbeats -------------------------------------------------------------------
+  let lastSent = 0, pending = false;
+  // At most one heartbeat per 30 s while the user works.
+  const input = () => {
+    const now = Date.now();
+    if (now - lastSent < 30000 || pending || body.dataset.state !== "running") return;
+    pending = true;
+    api("POST", `/api/desktops/${id}/activity`, {}).catch(() => {}).finally(() => { lastSent = Date.now(); pending = false; });
+  };
+  const watch = (doc) => {
+    for (const ev of ["keydown", "mousedown", "mousemove", "wheel", "touchstart"]) doc.addEventListener(ev, input, { passive: true, capture: true });
+  };
+  watch(document);
+  // The desktop's page is on the portal's origin, so its input events can be observed.
+  const watchFrame = () => { try { if (frame.contentDocument && frame.contentWindow.location.href !== "about:blank") watch(frame.contentDocument); } catch (_) {} };
+  frame.addEventListener("load", watchFrame);
+  // The desktop may have finished loading before this deferred script ran.
+  try { if (frame.contentDocument && frame.contentDocument.readyState === "complete") watchFrame(); } catch (_) {}
+
+  // --- states -----------------------------------------------------------------------------
+  function load() {
+    frame.src = body.dataset.launchUrl;
+  }
+
+  function show(state, stateText, reasonText) {
+    const was = body.dataset.state;
+    body.dataset.state = state;
+    document.querySelector('[data-role="state"]').textContent = stateText;
+    if (state === "running") {
+      overlay.hidden = true;
+      q("error").textContent = "";
+      // Freshly running (started again): load the client; still running: keep it.
+      if (was !== "running" || !frame.getAttribute("src")) load();
+      return;
+    }
+    q("overlay-title").textContent = state === "starting" ? t("view_starting") : t("view_stopped");
+    q("overlay-reason").textContent = reasonText || "";
+    overlay.classList.toggle("in-progress", state === "starting");
+    overlay.hidden = false;
+    reconnectButton.hidden = true;
+    if (state !== "starting") {
+      // Nothing to show behind the overlay: drop the client and its WebSocket.
+      frame.removeAttribute("src");
+      frame.src = "about:blank";
+      for (const b of document.querySelectorAll("button")) busy(b, false);
+      overlay.querySelector('[data-action="start"] button')?.focus();
+    }
+  }
+
+  const fromLive = (d) => show(d.state, d.state_text, d.reason_text);
+
+  // Progress of a start, on the overlay.
+  function follow(url) {
+    const bar = q("progress"), step = q("step");
+    bar.removeAttribute("value");
+    step.textContent = t("step_requested");
+    const source = new EventSource(url);
+    source.addEventListener("progress", (e) => {
+      const p = JSON.parse(e.data);
+      if (p.step === "ready" || p.step === "failed") { source.close(); step.textContent = ""; return; }
+      if (p.step === "pulling" && p.total) { bar.value = Math.floor((100 * (p.current || 0)) / p.total); }
+      else bar.removeAttribute("value");
+      step.textContent = t(`step_${p.step}`) + (p.seconds ? ` (${p.seconds} s)` : "");
+    });
+    source.addEventListener("state", (e) => { if (JSON.parse(e.data).state !== "starting") source.close(); });
+    source.onerror = () => source.close();
+  }
+
+  const startForm = overlay.querySelector('[data-action="start"]');
+  startForm?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const button = e.submitter || startForm.querySelector("button");
+    busy(button, true);
+    q("error").textContent = "";
+    try {
+      const d = await api("POST", "/api/desktops", { type: body.dataset.type });
+      if (d.state === "running") show("running", t("state_running"));
+      else { show("starting", t("state_starting")); follow(d.events_url); }
+    } catch (err) {
+      busy(button, false);
+      q("error").textContent = err.message + (err.detail ? ` (${err.detail})` : "");
+    }
+  });
+
+  const stopForm = document.querySelector('[data-action="stop"]');
+  stopForm?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!window.confirm(t("stop_confirm_text"))) return;
+    const button = e.submitter || stopForm.querySelector("button");
+    busy(button, true);
+    try {
+      const d = await api("POST", `/api/desktops/${id}/stop`);
+      show(d.state, t(`state_${d.state}`), "");
+    } catch (err) {
+      busy(button, false);
+      notice.textContent = err.message;
+      notice.hidden = false;
+    }
+  });
+
+  document.querySelector('[data-action="fullscreen"]').addEventListener("click", () => {
+    if (document.fullscreenElement) document.exitFullscreen().catch(() => {});
+    else document.documentElement.requestFullscreen().catch(() => {});
+    frame.focus();
+  });
+
+  reconnectButton.addEventListener("click", () => {
+    reconnectButton.hidden = true;
+    notice.hidden = true;
+    load();
+    frame.focus();
+  });
+
+  // Kasm's client posts this to its parent after its own idle limit.
+  window.addEventListener("message", (e) => {
+    if (e.origin !== location.origin || !e.data || e.data.action !== "idle_session_timeout") return;
+    api("POST", `/api/desktops/${id}/activity`, { idle_session_timeout: true }).catch(() => {});
+    show("stopped", t("state_stopped"), t("idle_stopped"));
+  });
+
+  if (managed) {
+    let leaving = false;
+    window.addEventListener("pagehide", () => { leaving = true; });
+    liveEvents({
+      snapshot(list) {
+        const d = list.find((x) => x.id === id);
+        if (d) fromLive(d);
+        else show("none", t("state_none"), "");
+      },
+      desktop(d) {
+        if (d.id === id) fromLive(d);
+      },
+      status(up, afterOutage) {
+        if (leaving) return;
+        if (!up) {
+          notice.textContent = t("view_disconnected");
+          notice.hidden = false;
+        } else if (afterOutage && body.dataset.state === "running") {
+          // Back online: the desktop may have dropped its connection meanwhile.
+          notice.textContent = t("view_reconnect_hint");
+          notice.hidden = false;
+          reconnectButton.hidden = false;
+        } else {
+          notice.hidden = true;
+        }
+      },
+    });
+    if (body.dataset.state === "starting") follow(`/api/desktops/${id}/events`);
+  }
+  input();
+})();

@@ -1,0 +1,396 @@
+//! What students and teachers see, in real headless Chromium against the real portal on
+//! Docker with the tiny fake-Kasm image: the dashboard with only permitted desktops, a start
+//! by keyboard with live progress that opens the desktop by itself, the desktop's WebSocket
+//! through the proxy, an admin's stop and a `docker kill` showing live, removing, the teacher
+//! page, and the language switch leaving no German word in the English pages.
+//!
+//! Screenshots of each page go to `target/test-artifacts/`; with `IRD_SCREENSHOTS=1` the
+//! README's `docs/screenshot-*.png` are refreshed too.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, Instant};
+
+use fantoccini::Locator;
+use fantoccini::key::Key;
+use serde_json::Value;
+
+use crate::browser::{CONNECTED, Chrome, WAIT, browser_ready, unix_now};
+use crate::docker::{docker, docker_app, docker_ready, fake_type};
+use crate::helpers::*;
+use crate::ui_teacher::{add_member, school};
+
+/// Words that are the same in both languages: names, data and the language codes.
+const NEUTRAL: &[&str] = &[
+    "IServ", "Remote", "Desktop", "DE", "EN", "alice", "tina", "Name", "Fake", "fake", "other", "code", "open",
+    "lehrer", "a", "s", "Linux",
+];
+
+/// The words the page shows (visible text only).
+async fn visible_words(chrome: &Chrome) -> BTreeSet<String> {
+    let text = chrome
+        .client
+        .execute("return document.body.innerText;", vec![])
+        .await
+        .unwrap();
+    text.as_str()
+        .unwrap()
+        .split(|c: char| !c.is_alphabetic())
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Switches the page to English and back with the header's switcher, and fails on any word
+/// both versions show that is not a name or data: an untranslated text.
+async fn assert_switch_translates_everything(chrome: &Chrome, what: &str) {
+    let c = &chrome.client;
+    c.find(Locator::Css("a[hreflang=en]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until("the English page", "return document.documentElement.lang === 'en';")
+        .await;
+    let en = visible_words(chrome).await;
+    c.find(Locator::Css("a[hreflang=de]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until("the German page", "return document.documentElement.lang === 'de';")
+        .await;
+    let de = visible_words(chrome).await;
+    let untranslated: Vec<&String> = en
+        .intersection(&de)
+        .filter(|w| !NEUTRAL.contains(&w.as_str()))
+        .collect();
+    assert!(
+        untranslated.is_empty(),
+        "{what}: the same words in German and English: {untranslated:?}\nen: {en:?}\nde: {de:?}"
+    );
+    assert!(
+        en.contains("Sign") || en.contains("desktops") || en.contains("classes"),
+        "{what}: {en:?}"
+    );
+}
+
+async fn js(chrome: &Chrome, code: &str) -> Value {
+    chrome.client.execute(code, vec![]).await.unwrap()
+}
+
+const CARD: &str = ".desktop[data-type='fake']";
+
+#[tokio::test]
+async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
+    if !browser_ready() || !docker_ready() {
+        return;
+    }
+    let (app, scope) = docker_app("ui", |c| {
+        let mut staff = fake_type("staff");
+        staff.groups = vec!["staff".into()];
+        c.desktop_types.push(staff);
+    })
+    .await;
+    let chrome = Chrome::start().await;
+    let c = &chrome.client;
+
+    // Sign-in page: German for this German browser, everything translated.
+    chrome.goto(&app, "/login").await;
+    assert_switch_translates_everything(&chrome, "the sign-in page").await;
+    chrome.goto(&app, "/login?lang=en").await;
+    chrome
+        .wait_until(
+            "the English sign-in page",
+            "return document.documentElement.lang === 'en';",
+        )
+        .await;
+    chrome.screenshot("login").await;
+    chrome.sign_in(&app, "alice").await;
+
+    // Only the types alice may use.
+    let cards = js(
+        &chrome,
+        "return [...document.querySelectorAll('.desktop[data-type]')].map(c => c.dataset.type);",
+    )
+    .await;
+    assert_eq!(cards, serde_json::json!(["fake", "other"]));
+    assert_eq!(
+        chrome.text(&format!("{CARD} [data-role=state]")).await,
+        "Not started yet"
+    );
+
+    // Every state and step the card shows, kept across the page change that follows.
+    js(
+        &chrome,
+        &format!(
+            "const card = document.querySelector(\"{CARD}\");
+             window.confirm = () => true;
+             new MutationObserver(() => {{
+               const seen = JSON.parse(sessionStorage.getItem('seen') || '[]');
+               seen.push(card.dataset.state + ' ' + card.querySelector('[data-role=step]').textContent);
+               sessionStorage.setItem('seen', JSON.stringify(seen));
+             }}).observe(card, {{ attributes: true, childList: true, subtree: true, characterData: true }});
+             return true;"
+        ),
+    )
+    .await;
+
+    // By keyboard: Tab to the Start button (its focus is visible), Enter starts.
+    let start_button = format!("{CARD} [data-action=start] button");
+    let mut tabs = 0;
+    loop {
+        c.active_element()
+            .await
+            .unwrap()
+            .send_keys(&Key::Tab.to_string())
+            .await
+            .unwrap();
+        let focused = js(
+            &chrome,
+            &format!("return document.activeElement === document.querySelector(\"{start_button}\");"),
+        )
+        .await;
+        if focused == Value::Bool(true) {
+            break;
+        }
+        tabs += 1;
+        assert!(tabs < 30, "Tab never reached the Start button");
+    }
+    let outline = js(&chrome, "return getComputedStyle(document.activeElement).outlineStyle;").await;
+    assert_ne!(outline, "none", "the focused button shows a focus ring");
+    c.active_element()
+        .await
+        .unwrap()
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+
+    // The desktop opens by itself when it is ready.
+    chrome
+        .wait_until(
+            "the desktop view to open by itself",
+            "return location.pathname === '/view/alice-fake';",
+        )
+        .await;
+    let seen: Vec<String> =
+        serde_json::from_value(js(&chrome, "return JSON.parse(sessionStorage.getItem('seen') || '[]');").await)
+            .unwrap();
+    assert!(
+        seen.first().is_some_and(|s| s.starts_with("starting")),
+        "the card answers at once: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .any(|s| s.starts_with("starting ") && s.len() > "starting ".len()),
+        "progress steps shown live while starting: {seen:?}"
+    );
+    let frame = c.find(Locator::Css("iframe#desktop")).await.unwrap();
+    assert_eq!(
+        frame.attr("src").await.unwrap().as_deref(),
+        Some("/desktop/alice-fake/?path=desktop/alice-fake/websockify")
+    );
+    frame.clone().enter_frame().await.unwrap();
+    chrome
+        .wait_until("the framed desktop's WebSocket to connect", CONNECTED)
+        .await;
+    c.enter_parent_frame().await.unwrap();
+    chrome.screenshot("desktop").await;
+
+    heartbeats_count_as_input(&app, &chrome).await;
+
+    // An admin stops it: the view says so at once and offers to start it again.
+    let root = sign_in(&app, "root").await;
+    let csrf = root.csrf().await;
+    let stopped = root.post_json("/api/admin/desktops/alice-fake/stop", &csrf).await;
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
+    chrome
+        .wait_until(
+            "the view to show the admin's stop",
+            "return document.body.dataset.state === 'stopped' && !document.getElementById('overlay').hidden \
+             && document.querySelector('[data-role=overlay-reason]').textContent.includes('administrator');",
+        )
+        .await;
+    chrome.screenshot("desktop-stopped").await;
+    c.find(Locator::Css("#overlay [data-action=start] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until(
+            "the desktop to run and load again",
+            "return document.body.dataset.state === 'running' && document.getElementById('overlay').hidden \
+             && (document.getElementById('desktop').getAttribute('src') || '').startsWith('/desktop/');",
+        )
+        .await;
+    c.find(Locator::Css("iframe#desktop"))
+        .await
+        .unwrap()
+        .enter_frame()
+        .await
+        .unwrap();
+    chrome.wait_until("the desktop to connect again", CONNECTED).await;
+    c.enter_parent_frame().await.unwrap();
+
+    // Back on the dashboard: running, and the other desktop ready to start.
+    c.find(Locator::Css("a[data-action=back]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until(
+            "the dashboard with the desktop running",
+            &format!("return document.querySelector(\"{CARD}\")?.dataset.state === 'running';"),
+        )
+        .await;
+    chrome.screenshot("dashboard").await;
+
+    // A crash (docker kill) shows live, with what to do.
+    docker(&["kill", &scope.container("alice-fake")]);
+    chrome
+        .wait_until(
+            "the card to show the crash",
+            &format!(
+                "const card = document.querySelector(\"{CARD}\");
+                 return card.dataset.state === 'stopped'
+                   && card.querySelector('[data-role=reason]').textContent.includes('stopped unexpectedly');"
+            ),
+        )
+        .await;
+    chrome.screenshot("dashboard-stopped").await;
+
+    // Remove asks first, then the card is back to "not started"; the files stay (home volume).
+    c.find(Locator::Css(&format!("{CARD} [data-action=remove] summary")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let confirm = chrome.text(&format!("{CARD} .confirm-box p")).await;
+    assert_eq!(confirm, "Your desktop's container is deleted; your files stay.");
+    c.find(Locator::Css(&format!("{CARD} .confirm-box button")))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until(
+            "the card to show the removal",
+            &format!("return document.querySelector(\"{CARD}\").dataset.state === 'none';"),
+        )
+        .await;
+    assert!(app.state.store.desktop("alice-fake").await.unwrap().is_none());
+
+    assert_switch_translates_everything(&chrome, "the dashboard").await;
+    chrome.close().await;
+}
+
+/// Input in the view page and inside the framed desktop each send a heartbeat. The page
+/// sends at most one per 30 s, so its clock is moved on before each input.
+async fn heartbeats_count_as_input(app: &TestApp, chrome: &Chrome) {
+    let c = &chrome.client;
+    let id = "alice-fake";
+    for (what, in_frame) in [
+        ("a key press in the view page", false),
+        ("a mouse move in the desktop", true),
+    ] {
+        let mark = unix_now() - 600;
+        app.state.store.touch_activity(id, mark).await.unwrap();
+        js(
+            chrome,
+            "window.skew = (window.skew || 0) + 60000;
+             window.realNow = window.realNow || Date.now.bind(Date);
+             Date.now = () => window.realNow() + window.skew;",
+        )
+        .await;
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // Repeated until seen: a heartbeat still in flight makes the page skip input.
+            if in_frame {
+                c.enter_frame(0).await.unwrap();
+                js(
+                    chrome,
+                    "document.dispatchEvent(new MouseEvent('mousemove', { bubbles: true }));",
+                )
+                .await;
+                c.enter_parent_frame().await.unwrap();
+            } else {
+                js(
+                    chrome,
+                    "document.dispatchEvent(new KeyboardEvent('keydown', { key: 'a', bubbles: true }));",
+                )
+                .await;
+            }
+            let last = app.state.store.desktop(id).await.unwrap().unwrap().last_activity_at;
+            if last.is_some_and(|t| t > mark) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no heartbeat after {what}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_teacher_enables_a_desktop_for_her_class_in_the_browser() {
+    if !browser_ready() {
+        return;
+    }
+    let app = spawn_app_with(&[], school).await;
+    add_member(&app, "tina", portal_store::Role::Teacher, &["5a", "lehrer"]).await;
+    let chrome = Chrome::start().await;
+    let c = &chrome.client;
+    chrome.sign_in(&app, "tina").await;
+    c.find(Locator::Css("a[href='/teacher']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until("the teacher page", "return location.pathname === '/teacher';")
+        .await;
+    c.find(Locator::Css("select[name=type]"))
+        .await
+        .unwrap()
+        .select_by_value("code")
+        .await
+        .unwrap();
+    c.find(Locator::Css("select[name=group]"))
+        .await
+        .unwrap()
+        .select_by_value("5a")
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/teacher/grants'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until(
+            "the grant to show",
+            "return !!document.querySelector(\"[data-grant='code:5a']\");",
+        )
+        .await;
+    assert_eq!(app.state.store.type_grants().await.unwrap().len(), 1);
+    assert_switch_translates_everything(&chrome, "the teacher page").await;
+    chrome.goto(&app, "/teacher?lang=en").await;
+    chrome
+        .wait_until(
+            "the English teacher page",
+            "return document.documentElement.lang === 'en';",
+        )
+        .await;
+    chrome.screenshot("teacher").await;
+    chrome.close().await;
+}
