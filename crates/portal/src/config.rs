@@ -60,6 +60,39 @@ pub struct Config {
     /// Desktop types written to the database at every start (the database keeps others).
     pub desktop_types: Vec<DesktopTypeConfig>,
     pub static_desktops: Vec<StaticDesktop>,
+    /// Prometheus metrics on their own listener.
+    pub metrics: MetricsSettings,
+    /// `text` (default) or `json`: one JSON object per log line (env `IRD_LOG_FORMAT`).
+    pub log_format: LogFormat,
+}
+
+/// Prometheus metrics; on a separate listener so they are never public by accident.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSettings {
+    pub enabled: bool,
+    /// Serves `GET /metrics`; loopback by default.
+    pub listen: SocketAddr,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            listen: SocketAddr::from(([127, 0, 0, 1], 9020)),
+        }
+    }
+}
+
+/// How log lines are written to standard error.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -238,6 +271,8 @@ impl Default for Config {
             limits: Limits::default(),
             desktop_types: Vec::new(),
             static_desktops: Vec::new(),
+            metrics: MetricsSettings::default(),
+            log_format: LogFormat::default(),
         }
     }
 }

@@ -17,6 +17,8 @@ mod health;
 pub mod i18n;
 pub mod lifecycle;
 mod login;
+pub mod metrics;
+mod metrics_server;
 mod pages;
 mod security_headers;
 pub mod server;
@@ -58,6 +60,9 @@ pub struct Inner {
     pub https: bool,
     pub cookies: auth::CookieNames,
     login_limiter: login::LoginLimiter,
+    /// Prometheus metrics, served only on their own listener.
+    pub metrics: Arc<metrics::Metrics>,
+    metrics_listener: Option<metrics_server::MetricsListener>,
 }
 
 impl Deref for AppState {
@@ -68,6 +73,11 @@ impl Deref for AppState {
 }
 
 impl AppState {
+    /// Where `/metrics` is served, when metrics are enabled.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener.as_ref().map(|l| l.addr())
+    }
+
     /// Connects the store (running migrations), sets up the runtime and the proxy, and
     /// loads the routes of desktops that already run.
     pub async fn new(config: Config) -> anyhow::Result<AppState> {
@@ -111,13 +121,18 @@ impl AppState {
         for desktop in static_runtime.running().await? {
             routes.insert(target_for(desktop));
         }
-        let desktops = Arc::new(lifecycle::Lifecycle::new(
-            store.clone(),
-            runtime.clone(),
-            routes.clone(),
-            proxy.clone(),
-            config.clone(),
-        ));
+        let metrics = Arc::new(metrics::Metrics::new(proxy.relay_counters().clone()));
+        let metrics_listener = metrics_server::MetricsListener::bind(&config.metrics)?;
+        let desktops = Arc::new(
+            lifecycle::Lifecycle::new(
+                store.clone(),
+                runtime.clone(),
+                routes.clone(),
+                proxy.clone(),
+                config.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
         // Routes of desktops that survived a portal restart work at once. An unreachable
         // engine is not fatal: the portal serves everything else, and the event follower
         // reconciles once the engine answers.
@@ -135,6 +150,8 @@ impl AppState {
             runtime,
             desktops,
             login_limiter: login::LoginLimiter::default(),
+            metrics,
+            metrics_listener,
         })))
     }
 }
@@ -187,6 +204,10 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn(error::render_errors))
         .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            metrics::track_requests,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
             security_headers::for_config(&state.config),
             security_headers::apply,
         ))
@@ -221,6 +242,9 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         shutdown_grace: Duration::from_secs(10),
     };
     let mut background = tokio::task::JoinSet::new();
+    if let Some(metrics) = state.metrics_listener.as_ref().and_then(|l| l.take()) {
+        background.spawn(metrics_server::serve(state.clone(), metrics));
+    }
     background.spawn(expire_sessions(state.store.clone()));
     if state.runtime.starts_desktops() {
         background.spawn(state.desktops.clone().follow_events());

@@ -115,6 +115,8 @@ pub struct Lifecycle {
     starts: Arc<Semaphore>,
     /// Live progress of starts in flight, by desktop id.
     progress: Mutex<HashMap<String, Arc<StartProgress>>>,
+    /// Start durations by outcome go here.
+    metrics: Arc<crate::metrics::Metrics>,
     /// Every state change, for the pages' live view (`GET /api/events`).
     pub(crate) changes: crate::events::Changes,
 }
@@ -149,8 +151,15 @@ impl Lifecycle {
             config,
             starts,
             progress: Mutex::new(HashMap::new()),
+            metrics: Arc::default(),
             changes: crate::events::Changes::default(),
         }
+    }
+
+    /// Records start durations in the portal's metrics (instead of a private registry).
+    pub fn with_metrics(mut self, metrics: Arc<crate::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {
@@ -264,6 +273,7 @@ impl Lifecycle {
         let started = std::time::Instant::now();
         let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
         let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, &tx)).await;
+        let timed_out = outcome.is_err();
         let result = match outcome {
             Ok(r) => r,
             Err(_) => Err(format!(
@@ -283,6 +293,8 @@ impl Lifecycle {
             tx.emit(StartEvent::Failed {
                 reason: d.state_reason.unwrap_or_else(|| "stopped while starting".into()),
             });
+            self.metrics
+                .start_finished(crate::metrics::StartOutcome::Cancelled, started.elapsed());
             self.lock_progress().remove(&id);
             return;
         }
@@ -312,6 +324,12 @@ impl Lifecycle {
             }
         };
         self.changes.publish(&self.store, &id).await;
+        let measured = match (&event, timed_out) {
+            (StartEvent::Ready { .. }, _) => crate::metrics::StartOutcome::Ready,
+            (_, true) => crate::metrics::StartOutcome::Timeout,
+            _ => crate::metrics::StartOutcome::Failed,
+        };
+        self.metrics.start_finished(measured, started.elapsed());
         tx.emit(event);
         self.lock_progress().remove(&id);
     }

@@ -18,6 +18,7 @@ use serde::Deserialize;
 use crate::auth::{CurrentUser, check_csrf, cookie_value, tokens_match};
 use crate::client_addr::ClientAddr;
 use crate::i18n::Lang;
+use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::pages::{LoginPage, html};
 use crate::{AppError, AppState};
 
@@ -153,17 +154,20 @@ pub(crate) async fn submit(
         Ok((status, html(&page)?).into_response())
     };
     if state.login_limiter.blocked(&username, client.ip) {
+        state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Blocked);
         return retry(StatusCode::TOO_MANY_REQUESTS, "err_too_many_attempts");
     }
     let Some(user) = state.store.verify_password(&username, &form.password).await? else {
         state.login_limiter.record_failure(&username, client.ip);
         tracing::info!(%username, ip = %client.ip, "sign-in failed");
+        state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Failure);
         return retry(StatusCode::UNAUTHORIZED, "err_bad_credentials");
     };
     state.login_limiter.clear(&username, client.ip);
     let ttl = Duration::from_secs(state.config.session_ttl_hours * 3600);
     let new = state.store.create_session(&user.id, ttl).await?;
     tracing::info!(username = %user.username, ip = %client.ip, "signed in");
+    state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Success);
     let max_age = cookie::time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
     let session_cookie = state.cookies.build(state.cookies.session, new.token, Some(max_age));
     let clear_login = state.cookies.build(state.cookies.login_csrf, String::new(), None);

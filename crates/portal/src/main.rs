@@ -5,9 +5,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
+use portal::config::LogFormat;
 use portal::{AppState, Config};
 use portal_store::{Role, Store};
 use secrecy::SecretString;
+
+mod healthcheck;
 
 #[derive(Parser)]
 #[command(
@@ -35,6 +38,15 @@ enum Command {
     },
     /// Check the configuration and print the effective settings (secrets hidden).
     CheckConfig {
+        #[arg(long, env = "IRD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Exit 0 when the running portal answers `GET /healthz` (for container health checks,
+    /// which have no curl in a `FROM scratch` image).
+    Healthcheck {
+        /// Default: the configured `listen` address (0.0.0.0 → 127.0.0.1).
+        #[arg(long)]
+        url: Option<String>,
         #[arg(long, env = "IRD_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -77,13 +89,6 @@ fn parse_role(s: &str) -> Result<Role, String> {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     portal::install_crypto_provider();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     match Cli::parse().command {
         Command::Serve { config } => serve(load(config)?).await,
         Command::CheckConfig { config } => {
@@ -92,11 +97,36 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Command::User { command } => user(command).await,
+        Command::Healthcheck { url, config } => healthcheck::run(url, load(config)?).await,
     }
 }
 
+/// Logs go to standard error, as text or (`log_format = "json"`) one JSON object per line.
+/// Set up once the configuration is read, since it chooses the format.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,hyper=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second call (a command that loads the configuration twice) keeps the first setup.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
 fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
-    let config = Config::load(path.as_deref()).context("invalid configuration")?;
+    let config = match Config::load(path.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            // The file could not say which format it wants; the environment still can.
+            let json = std::env::var("IRD_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json"));
+            init_logging(if json { LogFormat::Json } else { LogFormat::Text });
+            return Err(anyhow::Error::new(e).context("invalid configuration"));
+        }
+    };
+    init_logging(config.log_format);
     for name in Config::unused_seed_variables() {
         tracing::warn!(
             variable = name,
@@ -173,19 +203,35 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     }
     let state = AppState::new(config).await?;
     let url = state.config.public_url();
-    println!(
-        "IServ Remote Desktop listening on http://{} — open {url}",
-        listener.local_addr()?
-    );
-    println!("WebSocket support enabled: desktops at {url}desktop/{{id}}/, relay at …/websockify");
+    let addr = listener.local_addr()?;
+    let metrics = state.metrics_addr().map(|a| format!("http://{a}/metrics"));
+    tracing::info!(listen = %addr, %url, metrics = metrics.as_deref().unwrap_or("disabled"), "IServ Remote Desktop listening");
+    // With JSON logs every output line must be JSON for the collector: no console banner, and
+    // the first admin password goes to a file instead of into the log.
+    let json = state.config.log_format == LogFormat::Json;
+    if !json {
+        println!("IServ Remote Desktop listening on http://{addr} — open {url}");
+        println!("WebSocket support enabled: desktops at {url}desktop/{{id}}/, relay at …/websockify");
+    }
     match bootstrap_admin(&state.store).await? {
+        Some(password) if json => {
+            let file = write_initial_password(&state.config.data_dir, &password)?;
+            tracing::warn!(
+                file = %file.display(),
+                "no accounts existed, so \"admin\" was created; its password is in this file (read it, delete it, change the password)"
+            );
+        }
         Some(password) => println!(
             "No accounts existed, so one was created. Sign in at {url}login as \"admin\" with password \"{password}\" \
              (change it: iserv-remote-desktop user passwd admin --password-stdin)"
         ),
+        None if json => {}
         None => println!(
             "Sign in at {url}login (add accounts: iserv-remote-desktop user add NAME --role admin|teacher|student --password-stdin)"
         ),
+    }
+    if let (false, Some(metrics)) = (json, &metrics) {
+        println!("Prometheus metrics at {metrics} (a separate listener, not the public port)");
     }
     portal::run(state, listener, shutdown_signal()).await?;
     Ok(())
@@ -212,6 +258,25 @@ async fn bootstrap_admin(store: &Store) -> anyhow::Result<Option<String>> {
         )
         .await?;
     Ok(Some(password))
+}
+
+/// Writes the generated admin password to `data_dir/initial-admin-password`, readable by the
+/// portal's user only.
+fn write_initial_password(data_dir: &std::path::Path, password: &str) -> anyhow::Result<PathBuf> {
+    use std::io::Write as _;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::create_dir_all(data_dir).with_context(|| format!("creating {}", data_dir.display()))?;
+    let path = data_dir.join("initial-admin-password");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("writing {}", path.display()))?;
+    writeln!(file, "{password}").with_context(|| format!("writing {}", path.display()))?;
+    Ok(path)
 }
 
 async fn shutdown_signal() {

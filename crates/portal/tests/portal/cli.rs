@@ -13,7 +13,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_iserv-remote-desktop");
 fn write_config(dir: &std::path::Path, extra: &str) -> std::path::PathBuf {
     let path = dir.join("portal.toml");
     let text = format!(
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\n{extra}",
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"{}\"\nmetrics = {{ listen = \"127.0.0.1:0\" }}\n{extra}",
         dir.join("data").display()
     );
     std::fs::write(&path, text).unwrap();

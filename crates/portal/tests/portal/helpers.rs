@@ -75,6 +75,11 @@ pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mu
         data_dir: dir.path().to_owned(),
         // Docker tests switch this on; everything else must not depend on an engine.
         runtime: portal::config::RuntimeKind::Static,
+        // Many portals run at once: each gets its own metrics port (`app.state.metrics_addr()`).
+        metrics: portal::config::MetricsSettings {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            ..Default::default()
+        },
         ..Config::default()
     };
     config.static_desktops = desktops

@@ -11,6 +11,7 @@ mod docker_admin;
 mod docker_pull;
 mod helpers;
 mod login;
+mod metrics;
 mod proxy_http;
 mod proxy_ws;
 mod reverse_proxy;
