@@ -9,6 +9,19 @@
 //!
 //! The two URL layouts of IServ installations are both served ([`Layout`]); discovery can be
 //! switched off to test a client's fallback to configured endpoints.
+//!
+//! ```no_run
+//! # async fn example() -> std::io::Result<()> {
+//! use testkit::oidc::{Fault, Layout, OidcProvider, ProviderConfig, TestUser};
+//! let iserv = OidcProvider::start(ProviderConfig::new(Layout::Auth)).await?;
+//! // Point the client at iserv.issuer() with client "portal" / "portal-secret".
+//! iserv.set_user(TestUser::teacher("tom").groups_as_object().prefixed());
+//! iserv.set_fault(Fault::WrongNonce); // the next ID token carries another nonce
+//! # Ok(()) }
+//! ```
+//!
+//! Until [`OidcProvider::set_user`] is called, `TestUser::student("anna")` signs in. A fault
+//! stays until it is set back to [`Fault::None`].
 
 mod authorize;
 mod discovery;
