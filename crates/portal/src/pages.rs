@@ -41,11 +41,7 @@ pub(crate) struct LoginPage<'a> {
     pub csrf_token: &'a str,
     pub next: &'a str,
     pub username: &'a str,
-    pub error: Option<String>,
-    /// Offer "Sign in with IServ".
-    pub oidc: bool,
-    /// Offer the username/password form.
-    pub local: bool,
+    pub error: Option<&'static str>,
 }
 
 /// One desktop tile on the dashboard.
@@ -93,13 +89,6 @@ pub(crate) struct AdminRow {
     pub state_key: &'static str,
     pub reason: Option<String>,
     pub started: String,
-    /// The type to start again; empty for desktops the portal does not start (static).
-    pub type_key: &'a str,
-    /// `running` loads the desktop at once; anything else shows the overlay first.
-    pub state: &'static str,
-    pub state_key: &'static str,
-    pub reason_text: Option<&'static str>,
-    pub js_texts: String,
     pub last_input: String,
 }
 
@@ -121,6 +110,13 @@ pub(crate) struct ViewPage<'a> {
     pub id: &'a str,
     pub name: &'a str,
     pub launch_url: String,
+    /// The type to start again; empty for desktops the portal does not start (static).
+    pub type_key: &'a str,
+    /// `running` loads the desktop at once; anything else shows the overlay first.
+    pub state: &'static str,
+    pub state_key: &'static str,
+    pub reason_text: Option<&'static str>,
+    pub js_texts: String,
 }
 
 #[derive(Template)]
@@ -147,10 +143,6 @@ impl<'a> ErrorPage<'a> {
     pub(crate) fn render_html(&self) -> String {
         self.render().unwrap_or_else(|_| self.message.to_owned())
     }
-    javascript(include_str!("../static/portal.js"))
-}
-
-fn javascript(body: &'static str) -> Response {
 }
 
 /// Renders a template into a response; a failure is an internal error.
@@ -164,8 +156,7 @@ pub(crate) async fn stylesheet() -> Response {
     (
         [
             (CONTENT_TYPE, "text/css; charset=utf-8"),
-            // Short: a new portal version must reach open browsers soon.
-            (CACHE_CONTROL, "public, max-age=300"),
+            (CACHE_CONTROL, "public, max-age=3600"),
         ],
         include_str!("../static/portal.css"),
     )
@@ -173,10 +164,15 @@ pub(crate) async fn stylesheet() -> Response {
 }
 
 pub(crate) async fn script() -> Response {
+    javascript(include_str!("../static/portal.js"))
+}
+
+fn javascript(body: &'static str) -> Response {
     (
         [
             (CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
+            // Short: a new portal version must reach open browsers soon.
+            (CACHE_CONTROL, "public, max-age=300"),
         ],
         body,
     )
@@ -188,7 +184,6 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, AppError
     Ok(match name.as_str() {
         "dashboard.js" => javascript(include_str!("../static/dashboard.js")),
         "view.js" => javascript(include_str!("../static/view.js")),
-        "admin.js" => javascript(include_str!("../static/admin.js")),
         _ => return Err(AppError::NotFound),
     })
 }
@@ -236,11 +231,6 @@ pub(crate) async fn language_switch(State(state): State<AppState>, req: Request,
         let remembered = CurrentUser::from_request_parts(&mut parts, &state)
             .await
             .ok()
-    if let Ok(Some(user)) = CurrentUser::from_request_parts(&mut parts, &state).await
-        && let Err(e) = state.store.set_user_language(&user.user.id, Some(lang.code())).await
-    {
-        tracing::warn!(user = %user.user.username, error = %e, "remembering the language failed");
-    }
             .flatten()
             .and_then(|u| u.user.language.as_deref().and_then(Lang::parse));
         let Some(lang) = remembered else {
@@ -262,8 +252,34 @@ pub(crate) async fn language_switch(State(state): State<AppState>, req: Request,
         }
         return resp;
     };
+    if let Ok(Some(user)) = CurrentUser::from_request_parts(&mut parts, &state).await
+        && let Err(e) = state.store.set_user_language(&user.user.id, Some(lang.code())).await
+    {
+        tracing::warn!(user = %user.user.username, error = %e, "remembering the language failed");
+    }
     let rest: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "lang"))
+        .finish();
+    let target = if rest.is_empty() {
+        parts.uri.path().to_owned()
+    } else {
+        format!("{}?{rest}", parts.uri.path())
+    };
+    let mut resp = Redirect::to(&target).into_response();
+    if let Ok(v) = HeaderValue::from_str(&lang_cookie(lang)) {
+        resp.headers_mut().insert(SET_COOKIE, v);
+    }
+    resp
+}
+
+/// The translation key for a role's name.
+pub(crate) fn role_key(role: portal_store::Role) -> &'static str {
+    match role {
+        portal_store::Role::Admin => "role_admin",
+        portal_store::Role::Teacher => "role_teacher",
+        portal_store::Role::Student => "role_student",
+    }
+}
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
@@ -318,26 +334,5 @@ mod tests {
             "literal text in templates (put it in i18n.rs and use lang.t(…)): {found:?}"
         );
         assert!(checked >= 5, "found only {checked} templates");
-    }
-}
-        .finish();
-    let target = if rest.is_empty() {
-        parts.uri.path().to_owned()
-    } else {
-        format!("{}?{rest}", parts.uri.path())
-    };
-    let mut resp = Redirect::to(&target).into_response();
-    if let Ok(v) = HeaderValue::from_str(&lang_cookie(lang)) {
-        resp.headers_mut().insert(SET_COOKIE, v);
-    }
-    resp
-}
-
-/// The translation key for a role's name.
-pub(crate) fn role_key(role: portal_store::Role) -> &'static str {
-    match role {
-        portal_store::Role::Admin => "role_admin",
-        portal_store::Role::Teacher => "role_teacher",
-        portal_store::Role::Student => "role_student",
     }
 }

@@ -53,6 +53,12 @@ pub(crate) struct Chrome {
 
 impl Chrome {
     pub(crate) async fn start() -> Chrome {
+        Chrome::start_with(&[]).await
+    }
+
+    /// A Chromium with extra command-line flags (e.g. `--ignore-certificate-errors` for the
+    /// tests through a reverse proxy with a self-signed certificate).
+    pub(crate) async fn start_with(extra_args: &[&str]) -> Chrome {
         let profile = tempfile::tempdir().unwrap();
         let port = {
             let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -74,21 +80,25 @@ impl Chrome {
         let webdriver = format!("http://127.0.0.1:{port}");
         wait_for_driver(&webdriver).await;
         let user_data = profile.path().join("profile");
+        let mut args: Vec<String> = [
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--no-first-run",
+            "--disable-sync",
+            "--window-size=1280,800",
+        ]
+        .map(String::from)
+        .into();
+        args.push(format!("--user-data-dir={}", user_data.display()));
+        args.extend(extra_args.iter().map(|a| (*a).to_owned()));
         let caps = json!({
             "browserName": "chrome",
             "goog:chromeOptions": {
                 "binary": CHROMIUM,
-                "args": [
-                    "--headless=new",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    "--disable-component-update",
-                    "--no-first-run",
-                    "--disable-sync",
-                    "--window-size=1280,800",
-                    format!("--user-data-dir={}", user_data.display()),
-                ],
+                "args": args,
                 // A German school's browser: the portal's default language, asked for.
                 "prefs": { "intl.accept_languages": "de-DE,de" },
             },
@@ -169,6 +179,10 @@ impl Chrome {
     /// Saves a PNG of the viewport as `target/test-artifacts/{name}.png`, and as
     /// `docs/screenshot-{name}.png` when `IRD_SCREENSHOTS=1` (the README shows those).
     pub(crate) async fn screenshot(&self, name: &str) {
+        let png = self.client.screenshot().await.unwrap();
+        let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
+        std::fs::create_dir_all(&artifacts).unwrap();
+        std::fs::write(artifacts.join(format!("{name}.png")), &png).unwrap();
         if std::env::var("IRD_SCREENSHOTS").as_deref() != Ok("1") {
             return;
         }
@@ -178,10 +192,6 @@ impl Chrome {
         std::fs::write(&path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         eprintln!("saved {}", path.display());
     }
-        let png = self.client.screenshot().await.unwrap();
-        let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-artifacts");
-        std::fs::create_dir_all(&artifacts).unwrap();
-        std::fs::write(artifacts.join(format!("{name}.png")), &png).unwrap();
 
     /// Ends the browser session cleanly (the driver closes Chromium).
     pub(crate) async fn close(self) {
