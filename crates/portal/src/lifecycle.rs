@@ -306,6 +306,13 @@ impl Lifecycle {
                     Ok(()) => {
                         self.routes.insert(target);
                         info!(desktop = %id, ms = started.elapsed().as_millis() as u64, "desktop ready");
+                        crate::admin_audit::desktop(
+                            &self.store,
+                            portal_store::AuditKind::DesktopStarted,
+                            &id,
+                            "started",
+                        )
+                        .await;
                         StartEvent::Ready {
                             launch_url: launch_url(&id),
                         }
@@ -317,6 +324,7 @@ impl Lifecycle {
             }
             Err(reason) => {
                 warn!(desktop = %id, %reason, "desktop start failed");
+                crate::admin_audit::desktop(&self.store, portal_store::AuditKind::DesktopFailed, &id, &reason).await;
                 if let Err(e) = self.store.mark_state(&id, DesktopState::Failed, Some(&reason)).await {
                     warn!(desktop = %id, error = %e, "could not record the failed start");
                 }
@@ -402,6 +410,7 @@ impl Lifecycle {
         self.store.mark_state(id, DesktopState::Stopped, Some(reason)).await?;
         self.changes.publish(&self.store, id).await;
         info!(desktop = %id, %reason, "desktop stopped");
+        crate::admin_audit::desktop(&self.store, portal_store::AuditKind::DesktopStopped, id, reason).await;
         Ok(())
     }
 
@@ -410,6 +419,13 @@ impl Lifecycle {
         self.routes.remove(id);
         let gone = self.store.desktop(id).await?;
         self.runtime.remove(id).await?;
+        crate::admin_audit::desktop(
+            &self.store,
+            portal_store::AuditKind::DesktopRemoved,
+            id,
+            "container removed, home kept",
+        )
+        .await;
         self.store.delete_desktop(id).await?;
         gone.iter().for_each(|d| self.changes.removed(d));
         info!(desktop = %id, "desktop removed");
@@ -541,6 +557,7 @@ impl Lifecycle {
             self.store.mark_state(&id, DesktopState::Stopped, Some(&reason)).await?;
             self.changes.publish(&self.store, &id).await;
             info!(desktop = %id, %reason, "desktop stopped by itself");
+            crate::admin_audit::desktop(&self.store, portal_store::AuditKind::DesktopStopped, &id, &reason).await;
         }
         Ok(())
     }

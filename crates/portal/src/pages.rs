@@ -81,27 +81,6 @@ pub(crate) struct DashboardPage<'a> {
     pub js_texts: String,
 }
 
-/// One desktop in the admin overview.
-pub(crate) struct AdminRow {
-    pub id: String,
-    pub owner: String,
-    pub running: bool,
-    pub state_key: &'static str,
-    pub reason: Option<String>,
-    pub started: String,
-    pub last_input: String,
-}
-
-#[derive(Template)]
-#[template(path = "admin.html")]
-pub(crate) struct AdminPage<'a> {
-    pub lang: Lang,
-    pub csrf_token: &'a str,
-    pub runtime_ok: bool,
-    pub running: usize,
-    pub desktops: Vec<AdminRow>,
-}
-
 #[derive(Template)]
 #[template(path = "view.html")]
 pub(crate) struct ViewPage<'a> {
@@ -184,6 +163,7 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, AppError
     Ok(match name.as_str() {
         "dashboard.js" => javascript(include_str!("../static/dashboard.js")),
         "view.js" => javascript(include_str!("../static/view.js")),
+        "admin.js" => javascript(include_str!("../static/admin.js")),
         _ => return Err(AppError::NotFound),
     })
 }

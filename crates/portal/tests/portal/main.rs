@@ -3,7 +3,9 @@
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod admin_pages;
 mod browser;
+mod browser_admin;
 mod browser_real;
 mod cli;
 mod docker;
