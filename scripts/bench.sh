@@ -1,30 +1,55 @@
 #!/usr/bin/env bash
-# Benchmarks the portal's desktop proxy against a direct connection to the fake KasmVNC desktop:
-# WebSocket round-trip latency and echo throughput, memory per open relay, and plain HTTP GETs.
-# Everything runs on 127.0.0.1; the results replace the dated block in BENCHMARKS.md.
+# Benchmarks the portal's desktop proxy in one run against a direct connection to the fake
+# KasmVNC desktop and against nginx (Debian's package) set up as the equivalent TLS-upstream
+# WebSocket proxy with Basic Auth injection: bulk echo throughput per message size (with the
+# proxy's CPU time per GiB and RSS), small-message round trips at a fixed rate (1 and 1,000
+# sessions), WebSocket set-up rate, HTTP GET rate of a desktop asset and of the dashboard,
+# memory per idle proxied WebSocket (9,000 by default, see below) and after they close, and the time from
+# "start" to an open WebSocket with the tiny test desktop image on Docker. Each measurement is
+# repeated and reduced to its median; the results replace the dated block in BENCHMARKS.md.
 #
-# Knobs (environment): BENCH_IDLE_LEVELS (default 100,200), BENCH_MESSAGES (2000 round trips
-# per connection), BENCH_LATENCY_CONNS (1,16), BENCH_THROUGHPUT_CONNS (1,4),
-# BENCH_THROUGHPUT_SECS (4), BENCH_HTTP_REQUESTS (2000), BENCH_RELAY_BUFFER (the portal's
-# proxy.relay_buffer_bytes, default 8192), BENCH_NO_WRITE=1 (print only).
+# Pinning (the machine has few cores, and client, proxy and desktop compete for them): the
+# client (wsbench) and the desktop (fake-kasm) share CPU 0, the proxy under test (portal or
+# nginx, one worker each) gets CPU 1 — the same for every path, so "direct" and the proxies
+# see the same client and desktop budget. BENCH_PIN=0 leaves scheduling to the kernel.
+#
+# Knobs (environment): BENCH_REPEATS (3), BENCH_IDLE (9000 idle WebSockets; 0 skips),
+# BENCH_SIZES (1024,16384,65536,1048576), BENCH_THROUGHPUT_SECS (2), BENCH_LATENCY_SECS (3),
+# BENCH_SESSIONS (1,1000) with BENCH_RATES (1000,10 round trips per second per session),
+# BENCH_CONNECTS (2000 set-ups), BENCH_HTTP_REQUESTS (4000), BENCH_HTTP_CONCURRENCY (8),
+# BENCH_STARTS (5 starts on Docker; 0 skips), BENCH_RELAY_BUFFER (the portal's
+# proxy.relay_buffer_bytes; unset = the portal's default), BENCH_PIN (1), BENCH_NO_WRITE=1
+# (print only), BENCH_LABEL (a note shown with the run, e.g. "before the relay change"),
+# BENCH_BIN (a directory with already built binaries to measure instead of building; e.g. an
+# older build for a before/after comparison), BENCH_KEEP (a directory to keep the raw results
+# and logs in).
 set -euo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROOT=${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 cd "$ROOT"
 BENCH_MD="$ROOT/BENCHMARKS.md"
-BIN="${CARGO_TARGET_DIR:-$ROOT/target}/release"
-IDLE_LEVELS=${BENCH_IDLE_LEVELS:-100,200}
-MESSAGES=${BENCH_MESSAGES:-2000}
-LATENCY_CONNS=${BENCH_LATENCY_CONNS:-1,16}
-THROUGHPUT_CONNS=${BENCH_THROUGHPUT_CONNS:-1,4}
-THROUGHPUT_SECS=${BENCH_THROUGHPUT_SECS:-4}
-HTTP_REQUESTS=${BENCH_HTTP_REQUESTS:-2000}
-RELAY_BUFFER=${BENCH_RELAY_BUFFER:-8192}
+BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}"
+REPEATS=${BENCH_REPEATS:-3}
+IDLE=${BENCH_IDLE:-9000}
+SIZES=${BENCH_SIZES:-1024,16384,65536,1048576}
+THROUGHPUT_SECS=${BENCH_THROUGHPUT_SECS:-2}
+LATENCY_SECS=${BENCH_LATENCY_SECS:-3}
+SESSIONS=${BENCH_SESSIONS:-1,1000}
+RATES=${BENCH_RATES:-1000,10}
+CONNECTS=${BENCH_CONNECTS:-2000}
+HTTP_REQUESTS=${BENCH_HTTP_REQUESTS:-4000}
+HTTP_CONCURRENCY=${BENCH_HTTP_CONCURRENCY:-8}
+STARTS=${BENCH_STARTS:-5}
+RELAY_BUFFER=${BENCH_RELAY_BUFFER:-}
+PIN=${BENCH_PIN:-1}
+START_IMAGE="iserv-rd/fake-kasm:test"
 
 log() { echo "bench: $*" >&2; }
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ird-bench.XXXXXX")
+chmod 755 "$WORK" # nginx's worker (user nobody) reads its temp paths here
 STARTED_PIDS=()
+START_PORTAL_PID=
 cleanup() {
     local pid
     for pid in "${STARTED_PIDS[@]}"; do
@@ -33,19 +58,51 @@ cleanup() {
     for pid in "${STARTED_PIDS[@]}"; do
         wait "$pid" 2>/dev/null || true
     done
+    # Desktops a failed start run left behind (this run's own instance label only).
+    if command -v docker >/dev/null 2>&1; then
+        docker ps -aq --filter "label=org.iserv-remote-desktop.instance=$INSTANCE" 2>/dev/null | xargs -r docker rm -f >/dev/null 2>&1 || true
+        docker network rm ird-bench >/dev/null 2>&1 || true
+    fi
+    if [[ -n ${BENCH_KEEP:-} ]]; then
+        mkdir -p "$BENCH_KEEP" && cp "$WORK"/*.json "$WORK"/*.log "$BENCH_KEEP"/ 2>/dev/null || true
+    fi
     rm -rf "$WORK"
 }
+INSTANCE="bench$$"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# Thousands of idle WebSockets: the client holds one descriptor each, a proxy two. Raised as
+# far as the hard limit allows (a sandbox without CAP_SYS_RESOURCE may cap it, e.g. at 20000,
+# which leaves room for about 9,900 proxied WebSockets; hence the default of 9,000).
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+NOFILE=$(ulimit -n)
+log "open files limit: $NOFILE"
+if ((IDLE * 2 + 500 > NOFILE)); then
+    log "BENCH_IDLE=$IDLE needs $((IDLE * 2 + 500)) open files per proxy; the limit is $NOFILE"
+    exit 1
+fi
+
+if [[ $PIN == 1 && $(nproc) -ge 2 ]]; then
+    ENDS=(taskset -c 0)  # client and desktop
+    PROXY=(taskset -c 1) # the proxy under test
+    PINNING="client (wsbench) and desktop (fake-kasm) on CPU 0, the proxy (portal or nginx, one worker each) on CPU 1"
+else
+    ENDS=()
+    PROXY=()
+    PINNING="none (BENCH_PIN=0 or a single CPU)"
+fi
 
 # True if something accepts TCP connections on 127.0.0.1:$1.
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+USED_PORTS=()
 free_port() {
     local port
     for _ in $(seq 50); do
         port=$((20000 + RANDOM % 30000))
-        if ! port_open "$port"; then
+        if ! port_open "$port" && [[ " ${USED_PORTS[*]} " != *" $port "* ]]; then
+            USED_PORTS+=("$port")
             echo "$port"
             return 0
         fi
@@ -69,32 +126,48 @@ wait_for_port() {
     return 1
 }
 
-log "building release binaries (waits for the build lock if other builds are running)"
-cargo build --release -p iserv-remote-desktop -p testkit -p wsbench >&2
+if ! command -v nginx >/dev/null 2>&1; then
+    log "installing nginx-light from Debian (the reference proxy)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light >&2 ||
+        { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light >&2; }
+fi
+
+if [[ -n ${BENCH_BIN:-} ]]; then
+    log "using the binaries in $BIN (BENCH_BIN; not rebuilt)"
+else
+    log "building release binaries (waits for the build lock if other builds are running)"
+    cargo build --release -p iserv-remote-desktop -p testkit -p wsbench >&2
+fi
 
 FAKE_PORT=$(free_port)
 PORTAL_PORT=$(free_port)
-while [[ $PORTAL_PORT == "$FAKE_PORT" ]]; do PORTAL_PORT=$(free_port); done
+NGINX_PORT=$(free_port)
+METRICS_PORT=$(free_port)
 PORTAL="http://127.0.0.1:$PORTAL_PORT"
 FAKE_PW=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 BENCH_PW=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 
 # fake-kasm binds 0.0.0.0 (it is made to run in a container); it can only be reached with the
-# random password above and lives for the few minutes of this run.
+# random password above and lives for the minutes of this run.
 log "starting fake-kasm on port $FAKE_PORT (binds 0.0.0.0; not configurable)"
-VNC_PW="$FAKE_PW" FAKE_KASM_PORT="$FAKE_PORT" "$BIN/fake-kasm" >"$WORK/fake-kasm.log" 2>&1 &
+VNC_PW="$FAKE_PW" FAKE_KASM_PORT="$FAKE_PORT" "${ENDS[@]}" "$BIN/fake-kasm" >"$WORK/fake-kasm.log" 2>&1 &
 FAKE_PID=$!
 STARTED_PIDS+=("$FAKE_PID")
 wait_for_port "$FAKE_PORT" "$FAKE_PID" fake-kasm
 
+RELAY_LINE=
+[[ -n $RELAY_BUFFER ]] && RELAY_LINE="relay_buffer_bytes = $RELAY_BUFFER"
 cat >"$WORK/portal.toml" <<TOML
 listen = "127.0.0.1:$PORTAL_PORT"
 data_dir = "$WORK/data"
 runtime = "static"
 
+[metrics]
+listen = "127.0.0.1:$METRICS_PORT"
+
 [proxy]
 idle_timeout_secs = 600
-relay_buffer_bytes = $RELAY_BUFFER
+$RELAY_LINE
 
 [[static_desktops]]
 id = "lab"
@@ -115,86 +188,249 @@ for var in $(compgen -e); do
 done
 
 log "starting the portal on $PORTAL"
-"${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal.toml" >"$WORK/portal.log" 2>&1 &
+"${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal.toml" \
+    >"$WORK/portal.log" 2>&1 &
 PORTAL_PID=$!
 STARTED_PIDS+=("$PORTAL_PID")
 wait_for_port "$PORTAL_PORT" "$PORTAL_PID" portal
 curl -fsS -o /dev/null "$PORTAL/healthz"
 
+# nginx: the proxy a school would otherwise put in front — TLS to the desktop without
+# verification (Kasm's certificates are self-signed), the desktop's Basic Auth injected, the
+# browser's cookies dropped, WebSocket upgrades passed through, no response buffering (a
+# desktop stream must not wait in a buffer), TCP_NODELAY, one worker like the portal's one
+# pinned core. It checks no session: the portal does more per request than this nginx does.
+BASIC=$(printf '%s' "kasm_user:$FAKE_PW" | base64 -w0)
+mkdir -p "$WORK/nginx"
+cat >"$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+worker_rlimit_nofile 100000;
+pid $WORK/nginx/nginx.pid;
+error_log $WORK/nginx/error.log warn;
+events {
+    worker_connections 50000;
+}
+http {
+    access_log off;
+    client_body_temp_path $WORK/nginx/body;
+    proxy_temp_path $WORK/nginx/proxy;
+    fastcgi_temp_path $WORK/nginx/fastcgi;
+    uwsgi_temp_path $WORK/nginx/uwsgi;
+    scgi_temp_path $WORK/nginx/scgi;
+    tcp_nodelay on;
+    map \$http_upgrade \$connection_upgrade {
+        default upgrade;
+        ''      close;
+    }
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        location /desktop/lab/ {
+            proxy_pass https://127.0.0.1:$FAKE_PORT/;
+            proxy_http_version 1.1;
+            proxy_ssl_verify off;
+            proxy_ssl_session_reuse on;
+            proxy_set_header Host \$proxy_host;
+            proxy_set_header Upgrade \$http_upgrade;
+            proxy_set_header Connection \$connection_upgrade;
+            proxy_set_header Authorization "Basic $BASIC";
+            proxy_set_header Cookie "";
+            proxy_buffering off;
+            proxy_request_buffering off;
+            proxy_read_timeout 600s;
+            proxy_send_timeout 600s;
+        }
+    }
+}
+NGINX
+log "starting nginx on 127.0.0.1:$NGINX_PORT ($(nginx -v 2>&1))"
+"${PROXY[@]}" nginx -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
+NGINX_PID=$!
+STARTED_PIDS+=("$NGINX_PID")
+wait_for_port "$NGINX_PORT" "$NGINX_PID" nginx
+NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
+[[ -n $NGINX_WORKER ]] || { log "no nginx worker process"; exit 1; }
+
 printf '%s\n' "$BENCH_PW" |
     "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
         --config "$WORK/portal.toml" >&2
 
+# Signs in as bench on the portal at $1; prints the session cookie, then the CSRF token.
+sign_in() {
+    local portal=$1 jar="$WORK/cookies-$RANDOM.txt" page csrf status session
+    page=$(curl -fsS -c "$jar" -b "$jar" "$portal/login")
+    csrf=$(grep -o 'name="csrf_token" value="[^"]*"' <<<"$page" | head -n1 | sed 's/.*value="//; s/"$//')
+    [[ -n $csrf ]] || { log "no csrf_token on the sign-in page"; return 1; }
+    status=$(curl -sS -o /dev/null -w '%{http_code}' -c "$jar" -b "$jar" \
+        --data-urlencode "username=bench" --data-urlencode "password=$BENCH_PW" \
+        --data-urlencode "csrf_token=$csrf" "$portal/login")
+    [[ $status == 303 ]] || { log "sign-in answered $status, expected 303"; return 1; }
+    session=$(awk '$6 == "ird_session" { print $7 }' "$jar")
+    [[ -n $session ]] || { log "no ird_session cookie after sign-in"; return 1; }
+    page=$(curl -fsS -H "Cookie: ird_session=$session" "$portal/")
+    csrf=$(grep -o 'name="csrf-token" content="[^"]*"' <<<"$page" | head -n1 | sed 's/.*content="//; s/"$//')
+    echo "ird_session=$session"
+    echo "$csrf"
+}
 log "signing in as bench"
-JAR="$WORK/cookies.txt"
-LOGIN_PAGE=$(curl -fsS -c "$JAR" -b "$JAR" "$PORTAL/login")
-CSRF=$(grep -o 'name="csrf_token" value="[^"]*"' <<<"$LOGIN_PAGE" | head -n1 | sed 's/.*value="//; s/"$//')
-[[ -n $CSRF ]] || { log "no csrf_token on the sign-in page"; exit 1; }
-STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -c "$JAR" -b "$JAR" \
-    --data-urlencode "username=bench" --data-urlencode "password=$BENCH_PW" \
-    --data-urlencode "csrf_token=$CSRF" "$PORTAL/login")
-[[ $STATUS == 303 ]] || { log "sign-in answered $STATUS, expected 303"; exit 1; }
-SESSION=$(awk '$6 == "ird_session" { print $7 }' "$JAR")
-[[ -n $SESSION ]] || { log "no ird_session cookie after sign-in"; exit 1; }
-COOKIE="ird_session=$SESSION"
-STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$PORTAL/desktop/lab/")
-[[ $STATUS == 200 ]] || { log "GET /desktop/lab/ through the portal answered $STATUS"; exit 1; }
+{ read -r COOKIE; read -r _; } < <(sign_in "$PORTAL")
+for url in "$PORTAL/desktop/lab/" "http://127.0.0.1:$NGINX_PORT/desktop/lab/"; do
+    STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$url")
+    [[ $STATUS == 200 ]] || { log "GET $url answered $STATUS"; exit 1; }
+done
 
-DIRECT_WS=(--url "wss://127.0.0.1:$FAKE_PORT/websockify" --basic-auth "kasm_user:$FAKE_PW" --label direct)
-PORTAL_WS=(--url "ws://127.0.0.1:$PORTAL_PORT/desktop/lab/websockify" --cookie "$COOKIE" --origin "$PORTAL"
-    --label portal)
-WS_OPTS=(--messages "$MESSAGES" --latency-connections "$LATENCY_CONNS"
-    --throughput-connections "$THROUGHPUT_CONNS" --throughput-secs "$THROUGHPUT_SECS")
+# Per path: the WebSocket URL and headers, and the processes to watch.
+ws_opts() {
+    case $1 in
+    direct) echo "--url wss://127.0.0.1:$FAKE_PORT/websockify --basic-auth kasm_user:$FAKE_PW" ;;
+    portal) echo "--url ws://127.0.0.1:$PORTAL_PORT/desktop/lab/websockify --cookie $COOKIE --origin $PORTAL" ;;
+    nginx) echo "--url ws://127.0.0.1:$NGINX_PORT/desktop/lab/websockify --origin $PORTAL" ;;
+    esac
+}
+http_opts() {
+    case $1 in
+    direct) echo "--url https://127.0.0.1:$FAKE_PORT/app/ui.js --basic-auth kasm_user:$FAKE_PW" ;;
+    portal) echo "--url $PORTAL/desktop/lab/app/ui.js --cookie $COOKIE" ;;
+    nginx) echo "--url http://127.0.0.1:$NGINX_PORT/desktop/lab/app/ui.js" ;;
+    esac
+}
+proxy_pid() {
+    case $1 in
+    portal) echo "$PORTAL_PID" ;;
+    nginx) echo "$NGINX_WORKER" ;;
+    esac
+}
+# `/app/ui.js` is the fake's stand-in for the Kasm client's script: a small static file.
+STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$PORTAL/desktop/lab/app/ui.js")
+[[ $STATUS == 200 ]] || { log "GET of the desktop asset through the portal answered $STATUS"; exit 1; }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 RUSTC_BEFORE=$(pgrep -c -x rustc || true)
 SECONDS=0
+RESULTS=()
 
-# Memory first, while the portal's heap is still small and unfragmented by the throughput runs.
-log "memory: idle WebSockets through the portal at levels $IDLE_LEVELS"
-"$BIN/wsbench" idle "${PORTAL_WS[@]}" --levels "$IDLE_LEVELS" \
-    --rss "portal=$PORTAL_PID" --rss "fake-kasm=$FAKE_PID" >"$WORK/idle.json"
+# Memory first, while each proxy's heap is still small and unfragmented by the other runs.
+if ((IDLE > 0)); then
+    LEVELS="$((IDLE / 10)),$IDLE"
+    for path in portal nginx; do
+        log "memory: $IDLE idle WebSockets through $path (levels $LEVELS)"
+        # shellcheck disable=SC2046 # word splitting of the option lists is intended
+        "${ENDS[@]}" "$BIN/wsbench" idle $(ws_opts "$path") --label "$path" --levels "$LEVELS" \
+            --parallel 32 --rss "proxy=$(proxy_pid "$path")" --rss "fake-kasm=$FAKE_PID" \
+            >"$WORK/idle-$path.json"
+        RESULTS+=("$WORK/idle-$path.json")
+    done
+fi
 
-log "WebSocket latency and throughput: direct"
-"$BIN/wsbench" ws "${DIRECT_WS[@]}" "${WS_OPTS[@]}" >"$WORK/direct-ws.json"
-log "WebSocket latency and throughput: through the portal"
-"$BIN/wsbench" ws "${PORTAL_WS[@]}" "${WS_OPTS[@]}" >"$WORK/portal-ws.json"
-
-log "HTTP GETs: direct"
-"$BIN/wsbench" http --url "https://127.0.0.1:$FAKE_PORT/" --basic-auth "kasm_user:$FAKE_PW" --label direct \
-    --requests "$HTTP_REQUESTS" >"$WORK/direct-http.json"
-log "HTTP GETs: through the portal"
-"$BIN/wsbench" http --url "$PORTAL/desktop/lab/" --cookie "$COOKIE" --label portal \
-    --requests "$HTTP_REQUESTS" >"$WORK/portal-http.json"
-
+PATHS=(direct portal nginx)
+for ((rep = 1; rep <= REPEATS; rep++)); do
+    # A different order each repeat, so a drift of the machine does not favour one path.
+    ORDER=("${PATHS[@]:rep % 3}" "${PATHS[@]:0:rep % 3}")
+    for path in "${ORDER[@]}"; do
+        procs=(--proc "upstream=$FAKE_PID")
+        [[ $path != direct ]] && procs+=(--proc "proxy=$(proxy_pid "$path")")
+        log "repeat $rep/$REPEATS, $path: WebSocket latency and throughput"
+        # shellcheck disable=SC2046
+        "${ENDS[@]}" "$BIN/wsbench" ws $(ws_opts "$path") --label "$path" \
+            --latency-connections "$SESSIONS" --latency-rates "$RATES" --latency-secs "$LATENCY_SECS" \
+            --warmup 20 --throughput-connections 1 --throughput-bytes "$SIZES" \
+            --throughput-secs "$THROUGHPUT_SECS" "${procs[@]}" >"$WORK/ws-$path-$rep.json"
+        log "repeat $rep/$REPEATS, $path: WebSocket set-up rate"
+        # shellcheck disable=SC2046
+        "${ENDS[@]}" "$BIN/wsbench" connect $(ws_opts "$path") --label "$path" \
+            --connections "$CONNECTS" --concurrency 8 >"$WORK/connect-$path-$rep.json"
+        log "repeat $rep/$REPEATS, $path: HTTP GETs of a desktop asset"
+        # shellcheck disable=SC2046
+        "${ENDS[@]}" "$BIN/wsbench" http $(http_opts "$path") --label "asset/$path" \
+            --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/http-$path-$rep.json"
+        RESULTS+=("$WORK/ws-$path-$rep.json" "$WORK/connect-$path-$rep.json" "$WORK/http-$path-$rep.json")
+    done
+    log "repeat $rep/$REPEATS: HTTP GETs of the dashboard"
+    "${ENDS[@]}" "$BIN/wsbench" http --url "$PORTAL/" --cookie "$COOKIE" --label "dashboard/portal" \
+        --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/dashboard-$rep.json"
+    RESULTS+=("$WORK/dashboard-$rep.json")
+done
 MEASURE_SECS=$SECONDS
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 RUSTC_AFTER=$(pgrep -c -x rustc || true)
-kill -0 "$PORTAL_PID" && kill -0 "$FAKE_PID"
+kill -0 "$PORTAL_PID" && kill -0 "$FAKE_PID" && kill -0 "$NGINX_PID"
+
+# Start → open WebSocket: a second portal on the Docker runtime with the tiny test image.
+START_NOTE="skipped (BENCH_STARTS=0)"
+if ((STARTS > 0)); then
+    if ! docker info >/dev/null 2>&1; then
+        START_NOTE="skipped: no Docker engine"
+    else
+        if ! docker image inspect "$START_IMAGE" >/dev/null 2>&1; then
+            log "building $START_IMAGE (scripts/build-test-images.sh)"
+            "$ROOT/scripts/build-test-images.sh" >&2
+        fi
+        START_PORT=$(free_port)
+        START_METRICS_PORT=$(free_port)
+        mkdir -p "$WORK/start-data"
+        cat >"$WORK/start.toml" <<TOML
+listen = "127.0.0.1:$START_PORT"
+data_dir = "$WORK/start-data"
+runtime = "docker"
+
+[metrics]
+listen = "127.0.0.1:$START_METRICS_PORT"
+
+[docker]
+instance = "$INSTANCE"
+network = "ird-bench"
+shared_volume = ""
+home_volume_prefix = "ird-$INSTANCE-home-"
+
+[[desktop_types]]
+key = "tiny"
+name = "Tiny"
+description = "Testdesktop"
+icon = "T"
+image = "$START_IMAGE"
+container_port = 6901
+shm_size_mib = 64
+memory_mib = 256
+TOML
+        log "starting a Docker portal on 127.0.0.1:$START_PORT for the start timings"
+        "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/start.toml" \
+            >"$WORK/start-portal.log" 2>&1 &
+        START_PORTAL_PID=$!
+        STARTED_PIDS+=("$START_PORTAL_PID")
+        wait_for_port "$START_PORT" "$START_PORTAL_PID" start-portal
+        printf '%s\n' "$BENCH_PW" |
+            "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
+                --config "$WORK/start.toml" >&2
+        { read -r START_COOKIE; read -r START_CSRF; } < <(sign_in "http://127.0.0.1:$START_PORT")
+        log "start → WebSocket, $STARTS starts after one warm-up"
+        "$BIN/wsbench" start --portal "http://127.0.0.1:$START_PORT" --cookie "$START_COOKIE" \
+            --csrf "$START_CSRF" --type tiny --runs "$STARTS" --warmup 1 >"$WORK/start.json"
+        RESULTS+=("$WORK/start.json")
+        START_NOTE="$STARTS starts of \`$START_IMAGE\` on the local Docker engine (unpinned), after one warm-up"
+        docker volume ls -q --filter "label=org.iserv-remote-desktop.instance=$INSTANCE" | xargs -r docker volume rm >/dev/null 2>&1 || true
+    fi
+fi
 
 CPU_MODEL=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 COMMIT=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
-if [[ -n $(git status --porcelain 2>/dev/null) ]]; then COMMIT="$COMMIT with uncommitted changes"; fi
+if [[ -n $(git status --porcelain -- crates scripts 2>/dev/null) ]]; then COMMIT="$COMMIT with uncommitted changes"; fi
+RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
 {
     echo "<!-- bench:results:begin (written by scripts/bench.sh; edits inside are overwritten) -->"
-    echo "### Run of $(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+    echo "### Run of $(date -u '+%Y-%m-%d %H:%M:%S UTC')${BENCH_LABEL:+ — $BENCH_LABEL}"
     echo
     echo "- Command: \`scripts/bench.sh\` (release build, commit $COMMIT)"
-    echo "- Machine: $(nproc) CPUs ($CPU_MODEL), kernel $(uname -r)"
+    echo "- Machine: $(nproc) CPUs ($CPU_MODEL), kernel $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
+    echo "- Proxies: the portal (relay buffer: $RELAY_NOTE); $(nginx -v 2>&1 | sed 's/^nginx version: //') from Debian, one worker"
+    echo "- Pinning: $PINNING"
+    echo "- Repeats: $REPEATS of every WebSocket and HTTP measurement, paths in rotating order; cells are median (min–max)"
     echo "- Other load: load average $LOAD_BEFORE before, $LOAD_AFTER after the ${MEASURE_SECS} s of" \
         "measuring; rustc processes running: $RUSTC_BEFORE before, $RUSTC_AFTER after"
-    echo "- Settings: $MESSAGES round trips per connection after 100 warm-up ones; latency with" \
-        "$LATENCY_CONNS concurrent connections; throughput ${THROUGHPUT_SECS} s per run with" \
-        "$THROUGHPUT_CONNS connections; $HTTP_REQUESTS HTTP GETs after 20 warm-up ones; idle levels" \
-        "$IDLE_LEVELS; portal relay buffer $RELAY_BUFFER bytes per direction (default 8192)"
+    echo "- Settings: latency with $SESSIONS sessions at $RATES round trips/s each for ${LATENCY_SECS} s;" \
+        "throughput ${THROUGHPUT_SECS} s per message size, 1 connection, 4 messages in flight;" \
+        "$CONNECTS WebSocket set-ups, 8 at once; $HTTP_REQUESTS HTTP GETs, $HTTP_CONCURRENCY at once;" \
+        "$IDLE idle WebSockets (open files limit $NOFILE); start: $START_NOTE"
     echo
-    echo '```'
-    free -h
-    echo '```'
-    echo
-    "$BIN/wsbench" report --direct-ws "$WORK/direct-ws.json" --portal-ws "$WORK/portal-ws.json" \
-        --direct-http "$WORK/direct-http.json" --portal-http "$WORK/portal-http.json" --idle "$WORK/idle.json"
-    echo
+    "$BIN/wsbench" report "${RESULTS[@]}"
     echo "<!-- bench:results:end -->"
 } >"$WORK/block.md"
 

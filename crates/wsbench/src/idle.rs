@@ -15,10 +15,13 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
 
+use crate::procstat::{Watched, parse_watched, status_kib};
 use crate::target::{Endpoint, Target};
 use crate::ws::{Connector, Ws, recv_binary, send_binary};
 
-const MAX_OPEN: usize = 5000;
+/// Above this the client itself needs more than the usual 64 Ki descriptors per process
+/// (the portal needs two per relay).
+const MAX_OPEN: usize = 20_000;
 
 #[derive(Args, Debug)]
 pub(crate) struct IdleArgs {
@@ -70,7 +73,7 @@ pub(crate) struct MemorySample {
 }
 
 pub(crate) async fn run(args: &IdleArgs) -> anyhow::Result<()> {
-    let processes = parse_processes(&args.rss)?;
+    let processes = parse_watched(&args.rss)?;
     let mut levels = args.levels.clone();
     levels.sort_unstable();
     levels.dedup();
@@ -84,7 +87,9 @@ pub(crate) async fn run(args: &IdleArgs) -> anyhow::Result<()> {
         args.frame_bytes <= 16 * 1024 * 1024,
         "--frame-bytes must be at most 16 MiB"
     );
-    let connector = Arc::new(Connector::new(Target::parse(&args.endpoint, true)?)?);
+    // Small client read buffers: thousands of idle connections must not cost the client more
+    // memory than the machine has (tungstenite allocates its read buffer eagerly).
+    let connector = Arc::new(Connector::new(Target::parse(&args.endpoint, true)?)?.with_read_buffer(4096));
     let settle = Duration::from_millis(args.settle_ms);
 
     let warm = open(&connector, args.warmup, args.parallel).await?;
@@ -168,18 +173,6 @@ async fn echo_frame_on_each(held: &mut [Ws], size: usize) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn parse_processes(raw: &[String]) -> anyhow::Result<Vec<(String, u32)>> {
-    raw.iter()
-        .map(|entry| {
-            let (label, pid) = entry
-                .split_once('=')
-                .with_context(|| format!("--rss {entry:?}: expected LABEL=PID"))?;
-            let pid = pid.parse().with_context(|| format!("--rss {entry:?}: not a PID"))?;
-            Ok((label.to_owned(), pid))
-        })
-        .collect()
-}
-
 /// Opens `n` WebSockets, at most `parallel` at a time, each checked with one echo.
 async fn open(connector: &Arc<Connector>, n: usize, parallel: usize) -> anyhow::Result<Vec<Ws>> {
     let mut out = Vec::with_capacity(n);
@@ -208,14 +201,14 @@ async fn open(connector: &Arc<Connector>, n: usize, parallel: usize) -> anyhow::
     Ok(out)
 }
 
-fn sample(open: usize, frame_bytes: usize, processes: &[(String, u32)]) -> anyhow::Result<MemorySample> {
+fn sample(open: usize, frame_bytes: usize, processes: &[Watched]) -> anyhow::Result<MemorySample> {
     let mut s = MemorySample {
         open,
         frame_bytes,
         vm_rss_kib: BTreeMap::new(),
         rss_anon_kib: BTreeMap::new(),
     };
-    for (label, pid) in processes {
+    for Watched { label, pid } in processes {
         let path = format!("/proc/{pid}/status");
         let status = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
         s.vm_rss_kib.insert(label.clone(), status_kib(&status, "VmRSS:")?);
@@ -224,34 +217,14 @@ fn sample(open: usize, frame_bytes: usize, processes: &[(String, u32)]) -> anyho
     Ok(s)
 }
 
-/// A `Name:   1234 kB` line of `/proc/PID/status`.
-fn status_kib(status: &str, field: &str) -> anyhow::Result<u64> {
-    let line = status
-        .lines()
-        .find(|l| l.starts_with(field))
-        .with_context(|| format!("no {field} line in /proc/PID/status"))?;
-    let value = line[field.len()..].trim().trim_end_matches("kB").trim();
-    value.parse().with_context(|| format!("{field} value {value:?}"))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn reads_status_fields() -> anyhow::Result<()> {
-        let status = "Name:\tx\nVmRSS:\t   12345 kB\nRssAnon:\t  800 kB\n";
-        assert_eq!(status_kib(status, "VmRSS:")?, 12345);
-        assert_eq!(status_kib(status, "RssAnon:")?, 800);
-        assert!(status_kib(status, "VmHWM:").is_err());
-        let own = sample(0, 0, &[("me".into(), std::process::id())])?;
+    fn samples_this_process() -> anyhow::Result<()> {
+        let own = sample(0, 0, &parse_watched(&[format!("me={}", std::process::id())])?)?;
         assert!(own.vm_rss_kib["me"] > 0);
         Ok(())
-    }
-
-    #[test]
-    fn parses_label_pid_pairs() {
-        assert!(parse_processes(&["portal=12".into()]).is_ok_and(|p| p == [("portal".to_owned(), 12)]));
-        assert!(parse_processes(&["portal".into()]).is_err());
     }
 }

@@ -8,9 +8,12 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod connect_bench;
 mod http_bench;
 mod idle;
+mod procstat;
 mod report;
+mod start_bench;
 mod stats;
 mod target;
 mod ws;
@@ -25,13 +28,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Round-trip latency of small messages, then throughput of 64 KiB echoes.
+    /// Round-trip latency of small messages, then echo throughput per message size.
     Ws(ws_bench::WsArgs),
+    /// WebSocket set-up rate: open, read the greeting, close; several at once.
+    Connect(connect_bench::ConnectArgs),
+    /// Time from `POST /api/desktops` to an open desktop WebSocket, by start step.
+    Start(start_bench::StartArgs),
     /// Opens idle WebSockets in steps and samples the VmRSS of given processes.
     Idle(idle::IdleArgs),
-    /// Sequential plain HTTP GETs (keep-alive where the server allows it).
+    /// Plain HTTP GETs, one or several at a time (keep-alive where the server allows it).
     Http(http_bench::HttpArgs),
-    /// Renders result files as a Markdown table with portal/direct ratios.
+    /// Renders result files as Markdown tables: medians over repeats, ratios, targets.
     Report(report::ReportArgs),
 }
 
@@ -60,6 +67,8 @@ fn run_async(command: Command) -> anyhow::Result<()> {
     runtime.block_on(async {
         match command {
             Command::Ws(args) => ws_bench::run(&args).await,
+            Command::Connect(args) => connect_bench::run(&args).await,
+            Command::Start(args) => start_bench::run(&args).await,
             Command::Idle(args) => idle::run(&args).await,
             Command::Http(args) => http_bench::run(&args).await,
             Command::Report(_) => unreachable!("handled without a runtime"),

@@ -1,158 +1,683 @@
 //! `wsbench report`: Markdown tables from the JSON lines of the other modes.
+//!
+//! Every input file holds one result (`mode`, `label`); repeats of the same mode and label
+//! are reduced to their median, shown with the range over the repeats. Labels name the path
+//! (`direct`, `portal`, `nginx`, …); HTTP labels are `PAGE/PATH` (e.g. `asset/nginx`).
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, ensure};
+use anyhow::{Context as _, bail};
 use clap::Args;
 use serde::de::DeserializeOwned;
 
+use crate::connect_bench::ConnectResult;
 use crate::http_bench::HttpResult;
 use crate::idle::IdleResult;
-use crate::ws_bench::WsResult;
+use crate::start_bench::StartResult;
+use crate::ws_bench::{ThroughputRun, WsResult};
+
+const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
+/// The process label `bench.sh` gives the proxy under test in `--proc`/`--rss`.
+const PROXY: &str = "proxy";
 
 #[derive(Args, Debug)]
 pub(crate) struct ReportArgs {
-    /// `wsbench ws` output, directly against the desktop.
-    #[arg(long)]
-    direct_ws: PathBuf,
-    /// `wsbench ws` output, through the portal.
-    #[arg(long)]
-    portal_ws: PathBuf,
-    /// `wsbench http` output, directly against the desktop.
-    #[arg(long)]
-    direct_http: PathBuf,
-    /// `wsbench http` output, through the portal.
-    #[arg(long)]
-    portal_http: PathBuf,
-    /// `wsbench idle` output (through the portal).
-    #[arg(long)]
-    idle: PathBuf,
+    /// Result files (one JSON result each, from `ws`, `connect`, `http`, `idle`, `start`).
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Order of the paths in the tables; the first is the baseline ratios refer to.
+    #[arg(long, value_delimiter = ',', default_value = "direct,portal,nginx")]
+    paths: Vec<String>,
 }
 
-fn load<T: DeserializeOwned>(path: &Path) -> anyhow::Result<T> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let line = text.lines().rev().find(|l| l.starts_with('{')).unwrap_or_default();
+/// All results, by mode, then label, in file order.
+#[derive(Default)]
+struct Results {
+    ws: BTreeMap<String, Vec<WsResult>>,
+    connect: BTreeMap<String, Vec<ConnectResult>>,
+    http: BTreeMap<String, Vec<HttpResult>>,
+    idle: BTreeMap<String, Vec<IdleResult>>,
+    start: Vec<StartResult>,
+}
+
+fn load<T: DeserializeOwned>(path: &Path, line: &str) -> anyhow::Result<T> {
     serde_json::from_str(line).with_context(|| format!("parsing {}", path.display()))
 }
 
+fn read_all(files: &[PathBuf]) -> anyhow::Result<Results> {
+    let mut r = Results::default();
+    for path in files {
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let Some(line) = text.lines().rev().find(|l| l.starts_with('{')) else {
+            bail!("{}: no result line", path.display());
+        };
+        let head: serde_json::Value = load(path, line)?;
+        let label = head["label"].as_str().unwrap_or_default().to_owned();
+        match head["mode"].as_str() {
+            Some("ws") => r.ws.entry(label).or_default().push(load(path, line)?),
+            Some("connect") => r.connect.entry(label).or_default().push(load(path, line)?),
+            Some("http") => r.http.entry(label).or_default().push(load(path, line)?),
+            Some("idle") => r.idle.entry(label).or_default().push(load(path, line)?),
+            Some("start") => r.start.push(load(path, line)?),
+            other => bail!("{}: unknown mode {other:?}", path.display()),
+        }
+    }
+    Ok(r)
+}
+
 pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<()> {
-    let direct_ws: WsResult = load(&args.direct_ws)?;
-    let portal_ws: WsResult = load(&args.portal_ws)?;
-    let direct_http: HttpResult = load(&args.direct_http)?;
-    let portal_http: HttpResult = load(&args.portal_http)?;
-    let idle: IdleResult = load(&args.idle)?;
-    print!("{}", render(&direct_ws, &portal_ws, &direct_http, &portal_http, &idle)?);
+    let results = read_all(&args.files)?;
+    print!("{}", render(&results, &args.paths)?);
     Ok(())
 }
 
-fn render(
-    direct_ws: &WsResult,
-    portal_ws: &WsResult,
-    direct_http: &HttpResult,
-    portal_http: &HttpResult,
-    idle: &IdleResult,
-) -> anyhow::Result<String> {
-    let mut out = String::new();
-    let us = |v: f64| format!("{v:.0} µs");
-    let ratio = |d: f64, p: f64| if d > 0.0 { format!("{:.2}", p / d) } else { "–".into() };
-    writeln!(
-        out,
-        "| Measurement | Direct (fake-kasm, wss) | Through portal (ws → wss) | Portal / direct |"
-    )?;
-    writeln!(out, "|---|---:|---:|---:|")?;
-    ensure!(
-        direct_ws.latency.len() == portal_ws.latency.len() && direct_ws.throughput.len() == portal_ws.throughput.len(),
-        "the direct and portal runs used different settings"
-    );
-    for (d, p) in direct_ws.latency.iter().zip(&portal_ws.latency) {
-        ensure!(d.connections == p.connections, "latency runs differ in connections");
-        let what = format!(
-            "WS round trip, {} B, {} conn × {} msgs",
-            d.message_bytes, d.connections, d.messages_per_connection
-        );
-        for (name, dv, pv) in [
-            ("p50", d.rtt.p50_us, p.rtt.p50_us),
-            ("p90", d.rtt.p90_us, p.rtt.p90_us),
-            ("p99", d.rtt.p99_us, p.rtt.p99_us),
-            ("max", d.rtt.max_us, p.rtt.max_us),
-        ] {
-            writeln!(out, "| {what}: {name} | {} | {} | {} |", us(dv), us(pv), ratio(dv, pv))?;
-        }
-        writeln!(
-            out,
-            "| {what}: round trips/s | {:.0} | {:.0} | {} |",
-            d.round_trips_per_s,
-            p.round_trips_per_s,
-            ratio(d.round_trips_per_s, p.round_trips_per_s)
-        )?;
-    }
-    for (d, p) in direct_ws.throughput.iter().zip(&portal_ws.throughput) {
-        ensure!(d.connections == p.connections, "throughput runs differ in connections");
-        writeln!(
-            out,
-            "| WS echo throughput, {} KiB msgs, {} conn, window {} | {:.0} MB/s | {:.0} MB/s | {} |",
-            d.message_bytes / 1024,
-            d.connections,
-            d.window,
-            d.mb_per_s,
-            p.mb_per_s,
-            ratio(d.mb_per_s, p.mb_per_s)
-        )?;
-    }
-    let (d, p) = (&direct_http.latency, &portal_http.latency);
-    let what = format!(
-        "HTTP GET desktop page ({} B), {} sequential",
-        direct_http.body_bytes, d.count
-    );
-    for (name, dv, pv) in [("p50", d.p50_us, p.p50_us), ("p99", d.p99_us, p.p99_us)] {
-        writeln!(out, "| {what}: {name} | {} | {} | {} |", us(dv), us(pv), ratio(dv, pv))?;
-    }
-    writeln!(
-        out,
-        "| {what}: requests/s | {:.0} | {:.0} | {} |",
-        direct_http.requests_per_s,
-        portal_http.requests_per_s,
-        ratio(direct_http.requests_per_s, portal_http.requests_per_s)
-    )?;
+/// Median and range of repeated measurements.
+#[derive(Clone, Copy, Debug)]
+struct Stat {
+    median: f64,
+    min: f64,
+    max: f64,
+    n: usize,
+}
 
-    writeln!(out)?;
-    write!(out, "| VmRSS of |")?;
-    for s in &idle.samples {
-        match s.frame_bytes {
-            0 => write!(out, " {} idle WS |", s.open)?,
-            n => write!(out, " {} WS, after one {} KiB echo each |", s.open, n / 1024)?,
-        }
+fn stat(mut values: Vec<f64>) -> Option<Stat> {
+    values.retain(|v| v.is_finite());
+    if values.is_empty() {
+        return None;
     }
-    write!(out, " all closed again | KiB per WS, idle |")?;
-    let frame = idle.kib_per_connection_after_frame.as_ref();
-    if frame.is_some() {
-        write!(out, " KiB per WS, after a frame |")?;
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    let median = if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    };
+    Some(Stat {
+        median,
+        min: values[0],
+        max: values[n - 1],
+        n,
+    })
+}
+
+/// `median (min–max)` with `digits` decimals, or `–`.
+fn show(s: Option<Stat>, digits: usize) -> String {
+    match s {
+        None => "–".into(),
+        Some(s) if s.n == 1 => format!("{:.*}", digits, s.median),
+        Some(s) => format!("{:.*} ({:.*}–{:.*})", digits, s.median, digits, s.min, digits, s.max),
     }
-    writeln!(out)?;
-    write!(out, "|---|")?;
-    for _ in 0..idle.samples.len() + 2 + usize::from(frame.is_some()) {
-        write!(out, "---:|")?;
+}
+
+fn ratio(a: Option<Stat>, b: Option<Stat>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) if b.median > 0.0 => format!("{:.2}", a.median / b.median),
+        _ => "–".into(),
     }
-    writeln!(out)?;
-    for (label, per) in &idle.kib_per_connection {
-        write!(out, "| {label} |")?;
-        for s in &idle.samples {
-            write!(out, " {} |", kib(s.vm_rss_kib.get(label)))?;
-        }
-        write!(out, " {} | {per:.1} |", kib(idle.after_close.vm_rss_kib.get(label)))?;
-        if let Some(frame) = frame {
-            write!(
-                out,
-                " {} |",
-                frame.get(label).map_or_else(|| "–".into(), |v| format!("{v:.1}"))
-            )?;
-        }
-        writeln!(out)?;
-    }
+}
+
+fn diff(a: Option<Stat>, b: Option<Stat>) -> Option<f64> {
+    Some(a?.median - b?.median)
+}
+
+fn render(r: &Results, paths: &[String]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let present: Vec<&String> = paths
+        .iter()
+        .filter(|p| r.ws.contains_key(*p) || r.connect.contains_key(*p))
+        .collect();
+    throughput_table(&mut out, r, &present)?;
+    latency_table(&mut out, r, &present)?;
+    connect_table(&mut out, r, &present)?;
+    http_table(&mut out, r, paths)?;
+    idle_table(&mut out, r)?;
+    start_table(&mut out, r)?;
+    targets_table(&mut out, r)?;
     Ok(out)
 }
 
-fn kib(v: Option<&u64>) -> String {
-    v.map_or_else(|| "–".into(), |v| format!("{:.1} MiB", *v as f64 / 1024.0))
+/// Headline columns: each path, then each path's ratio to the first (and to nginx).
+fn ratio_header(out: &mut String, first: &str, paths: &[&String], unit: &str) -> anyhow::Result<()> {
+    write!(out, "| Measurement |")?;
+    for p in paths {
+        write!(out, " {p} ({unit}) |")?;
+    }
+    for p in paths.iter().skip(1) {
+        write!(out, " {p} / {} |", paths[0])?;
+    }
+    let nginx = paths.iter().any(|p| *p == "nginx");
+    if nginx && paths.iter().any(|p| *p == "portal") {
+        write!(out, " portal / nginx |")?;
+    }
+    writeln!(out)?;
+    write!(out, "|{first}|")?;
+    let cols = paths.len() * 2 - 1 + usize::from(nginx && paths.iter().any(|p| *p == "portal"));
+    for _ in 0..cols {
+        write!(out, "---:|")?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn ratio_cells(out: &mut String, stats: &[Option<Stat>], paths: &[&String], digits: usize) -> anyhow::Result<()> {
+    for s in stats {
+        write!(out, " {} |", show(*s, digits))?;
+    }
+    for s in stats.iter().skip(1) {
+        write!(out, " {} |", ratio(*s, stats[0]))?;
+    }
+    let at = |name: &str| paths.iter().position(|p| *p == name).and_then(|i| stats[i]);
+    if paths.iter().any(|p| *p == "nginx") && paths.iter().any(|p| *p == "portal") {
+        write!(out, " {} |", ratio(at("portal"), at("nginx")))?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn throughput_runs<'a>(r: &'a Results, label: &str) -> Vec<&'a ThroughputRun> {
+    r.ws.get(label)
+        .map(|v| v.iter().flat_map(|w| &w.throughput).collect())
+        .unwrap_or_default()
+}
+
+/// The distinct (message size, connections) pairs, in the order first measured.
+fn throughput_keys(r: &Results, paths: &[&String]) -> Vec<(usize, usize, usize)> {
+    let mut keys = Vec::new();
+    for p in paths {
+        for t in throughput_runs(r, p) {
+            let key = (t.message_bytes, t.connections, t.window);
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+    }
+    keys
+}
+
+fn throughput_stat(
+    r: &Results,
+    label: &str,
+    key: (usize, usize, usize),
+    f: impl Fn(&ThroughputRun) -> Option<f64>,
+) -> Option<Stat> {
+    stat(
+        throughput_runs(r, label)
+            .into_iter()
+            .filter(|t| (t.message_bytes, t.connections, t.window) == key)
+            .filter_map(f)
+            .collect(),
+    )
+}
+
+/// CPU seconds of the proxy per GiB it relayed (each echoed byte passes it twice).
+fn cpu_per_gib(t: &ThroughputRun) -> Option<f64> {
+    let usage = t.procs.get(PROXY)?;
+    (t.payload_bytes > 0).then(|| usage.cpu_secs / (2.0 * t.payload_bytes as f64 / GIB))
+}
+
+fn size_name(bytes: usize) -> String {
+    match bytes {
+        b if b >= 1024 * 1024 && b % (1024 * 1024) == 0 => format!("{} MiB", b / (1024 * 1024)),
+        b if b >= 1024 && b % 1024 == 0 => format!("{} KiB", b / 1024),
+        b => format!("{b} B"),
+    }
+}
+
+fn throughput_table(out: &mut String, r: &Results, paths: &[&String]) -> anyhow::Result<()> {
+    let keys = throughput_keys(r, paths);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "#### Bulk echo throughput (payload MB/s echoed back; every byte crosses the path both ways)\n"
+    )?;
+    ratio_header(out, "---", paths, "MB/s")?;
+    for &key in &keys {
+        write!(
+            out,
+            "| {} messages, {} conn, window {} |",
+            size_name(key.0),
+            key.1,
+            key.2
+        )?;
+        let stats: Vec<_> = paths
+            .iter()
+            .map(|p| throughput_stat(r, p, key, |t| Some(t.mb_per_s)))
+            .collect();
+        ratio_cells(out, &stats, paths, 0)?;
+    }
+    let proxies: Vec<&&String> = paths.iter().filter(|p| *p != &paths[0]).collect();
+    if proxies.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nThe proxy's CPU time per GiB relayed (user + system, both directions counted) and its VmRSS at the end of the run:\n"
+    )?;
+    write!(out, "| Messages |")?;
+    for p in &proxies {
+        write!(out, " {p}: CPU s/GiB | {p}: VmRSS MiB |")?;
+    }
+    writeln!(out)?;
+    write!(out, "|---|")?;
+    for _ in 0..proxies.len() * 2 {
+        write!(out, "---:|")?;
+    }
+    writeln!(out)?;
+    for &key in &keys {
+        write!(out, "| {}, {} conn |", size_name(key.0), key.1)?;
+        for p in &proxies {
+            let cpu = throughput_stat(r, p, key, cpu_per_gib);
+            let rss = throughput_stat(r, p, key, |t| t.procs.get(PROXY).map(|u| u.rss_kib as f64 / 1024.0));
+            write!(out, " {} | {} |", show(cpu, 2), show(rss, 1))?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+type LatencyKey = (usize, u64, usize);
+
+fn latency_stat(r: &Results, label: &str, key: LatencyKey, f: impl Fn(&crate::stats::Summary) -> f64) -> Option<Stat> {
+    stat(
+        r.ws.get(label)
+            .into_iter()
+            .flatten()
+            .flat_map(|w| &w.latency)
+            .filter(|l| (l.connections, l.rate_per_connection.to_bits(), l.message_bytes) == key)
+            .map(|l| f(&l.rtt))
+            .collect(),
+    )
+}
+
+fn latency_keys(r: &Results, paths: &[&String]) -> Vec<(LatencyKey, usize)> {
+    let mut keys = Vec::new();
+    for p in paths {
+        for l in r.ws.get(*p).into_iter().flatten().flat_map(|w| &w.latency) {
+            let key = (l.connections, l.rate_per_connection.to_bits(), l.message_bytes);
+            if !keys.iter().any(|(k, _)| *k == key) {
+                keys.push((key, l.messages_per_connection));
+            }
+        }
+    }
+    keys
+}
+
+fn latency_table(out: &mut String, r: &Results, paths: &[&String]) -> anyhow::Result<()> {
+    let keys = latency_keys(r, paths);
+    if keys.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "#### WebSocket round trip of small messages (µs; added = path − {})\n",
+        paths[0]
+    )?;
+    write!(out, "| Sessions × round trips, rate per session | |")?;
+    for p in paths {
+        write!(out, " {p} |")?;
+    }
+    for p in paths.iter().skip(1) {
+        write!(out, " {p} added |")?;
+    }
+    writeln!(out)?;
+    write!(out, "|---|---|")?;
+    for _ in 0..paths.len() * 2 - 1 {
+        write!(out, "---:|")?;
+    }
+    writeln!(out)?;
+    type Pick = fn(&crate::stats::Summary) -> f64;
+    let picks: [(&str, Pick); 4] = [
+        ("p50", |s| s.p50_us),
+        ("p90", |s| s.p90_us),
+        ("p99", |s| s.p99_us),
+        ("max", |s| s.max_us),
+    ];
+    for (key, messages) in keys {
+        let rate = f64::from_bits(key.1);
+        let pace = if rate > 0.0 {
+            format!("{rate} /s")
+        } else {
+            "back to back".into()
+        };
+        for (name, pick) in picks {
+            write!(out, "| {} × {messages} of {} B, {pace} | {name} |", key.0, key.2)?;
+            let stats: Vec<_> = paths.iter().map(|p| latency_stat(r, p, key, pick)).collect();
+            for s in &stats {
+                write!(out, " {} |", show(*s, 0))?;
+            }
+            for s in stats.iter().skip(1) {
+                write!(
+                    out,
+                    " {} |",
+                    diff(*s, stats[0]).map_or_else(|| "–".into(), |d| format!("{d:+.0}"))
+                )?;
+            }
+            writeln!(out)?;
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn connect_table(out: &mut String, r: &Results, paths: &[&String]) -> anyhow::Result<()> {
+    if r.connect.is_empty() {
+        return Ok(());
+    }
+    let conc = r.connect.values().flatten().map(|c| c.concurrency).max().unwrap_or(1);
+    writeln!(
+        out,
+        "#### WebSocket set-up (connect, upgrade, upstream TLS and upgrade, RFB greeting; {conc} at once)\n"
+    )?;
+    ratio_header(out, "---", paths, "per s")?;
+    write!(out, "| set-ups per second |")?;
+    let stats: Vec<_> = paths
+        .iter()
+        .map(|p| stat(r.connect.get(*p).into_iter().flatten().map(|c| c.per_s).collect()))
+        .collect();
+    ratio_cells(out, &stats, paths, 0)?;
+    write!(out, "| set-up time p50 (µs) |")?;
+    let stats: Vec<_> = paths
+        .iter()
+        .map(|p| {
+            stat(
+                r.connect
+                    .get(*p)
+                    .into_iter()
+                    .flatten()
+                    .map(|c| c.setup.p50_us)
+                    .collect(),
+            )
+        })
+        .collect();
+    ratio_cells(out, &stats, paths, 0)?;
+    writeln!(out)?;
+    Ok(())
+}
+
+fn http_table(out: &mut String, r: &Results, paths: &[String]) -> anyhow::Result<()> {
+    if r.http.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "#### HTTP GET rate\n")?;
+    writeln!(
+        out,
+        "| Page | Path | Concurrency | Body | requests/s | p50 µs | p99 µs | / {} | / nginx |",
+        paths[0]
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
+    let rate = |label: &str| {
+        stat(
+            r.http
+                .get(label)
+                .into_iter()
+                .flatten()
+                .map(|h| h.requests_per_s)
+                .collect(),
+        )
+    };
+    for (label, runs) in &r.http {
+        let (page, path) = label.split_once('/').unwrap_or(("desktop page", label));
+        let first = runs.first();
+        let own = rate(label);
+        writeln!(
+            out,
+            "| {page} | {path} | {} | {} B | {} | {} | {} | {} | {} |",
+            first.map_or(1, |h| h.concurrency),
+            first.map_or(0, |h| h.body_bytes),
+            show(own, 0),
+            show(stat(runs.iter().map(|h| h.latency.p50_us).collect()), 0),
+            show(stat(runs.iter().map(|h| h.latency.p99_us).collect()), 0),
+            ratio(own, rate(&format!("{page}/{}", paths[0]))),
+            ratio(own, rate(&format!("{page}/nginx"))),
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn idle_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
+    if r.idle.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "#### Memory per open WebSocket (VmRSS of each process)\n")?;
+    writeln!(
+        out,
+        "| Path | Process | before | open (idle) | after one echo each | all closed | KiB per WS, idle | KiB per WS, after the echo | growth after close |"
+    )?;
+    writeln!(out, "|---|---|---:|---:|---:|---:|---:|---:|---:|")?;
+    for (label, runs) in &r.idle {
+        let Some(run) = runs.last() else { continue };
+        let Some(base) = run.samples.first() else { continue };
+        let idle = run.samples.iter().rfind(|s| s.frame_bytes == 0);
+        let frame = run.samples.iter().rfind(|s| s.frame_bytes > 0);
+        for (process, per) in &run.kib_per_connection {
+            let mib = |s: Option<&crate::idle::MemorySample>| {
+                s.and_then(|s| s.vm_rss_kib.get(process))
+                    .map_or_else(|| "–".into(), |v| format!("{:.1} MiB", *v as f64 / 1024.0))
+            };
+            let after = run
+                .kib_per_connection_after_frame
+                .as_ref()
+                .and_then(|m| m.get(process))
+                .map_or_else(|| "–".into(), |v| format!("{v:.1}"));
+            let growth = match (run.after_close.vm_rss_kib.get(process), base.vm_rss_kib.get(process)) {
+                (Some(a), Some(b)) => format!("{:+.1} MiB", (*a as f64 - *b as f64) / 1024.0),
+                _ => "–".into(),
+            };
+            writeln!(
+                out,
+                "| {label} ({} WS) | {process} | {} | {} | {} | {} | {per:.1} | {after} | {growth} |",
+                idle.map_or(0, |s| s.open),
+                mib(Some(base)),
+                mib(idle),
+                mib(frame),
+                mib(Some(&run.after_close)),
+            )?;
+        }
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+fn start_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
+    let runs: Vec<_> = r.start.iter().flat_map(|s| &s.runs).collect();
+    if runs.is_empty() {
+        return Ok(());
+    }
+    let type_key = r.start.first().map_or("", |s| s.type_key.as_str());
+    writeln!(
+        out,
+        "#### Start → open WebSocket (desktop type `{type_key}`, {} starts; ms after the `POST`, median (min–max))\n",
+        runs.len()
+    )?;
+    writeln!(out, "| Step | ms |")?;
+    writeln!(out, "|---|---:|")?;
+    writeln!(
+        out,
+        "| `202 Accepted` | {} |",
+        show(stat(runs.iter().map(|s| s.accepted_ms).collect()), 0)
+    )?;
+    let mut steps: Vec<(&String, f64)> = Vec::new();
+    for run in &runs {
+        for (step, &ms) in &run.steps_ms {
+            if !steps.iter().any(|(s, _)| *s == step) {
+                steps.push((step, ms));
+            }
+        }
+    }
+    steps.sort_by(|a, b| a.1.total_cmp(&b.1));
+    for (step, _) in steps {
+        let s = stat(runs.iter().filter_map(|r| r.steps_ms.get(step).copied()).collect());
+        writeln!(out, "| event `{step}` seen | {} |", show(s, 0))?;
+    }
+    writeln!(
+        out,
+        "| `ready` event | {} |",
+        show(stat(runs.iter().map(|s| s.ready_ms).collect()), 0)
+    )?;
+    writeln!(
+        out,
+        "| WebSocket open, RFB greeting read | {} |",
+        show(stat(runs.iter().map(|s| s.websocket_ms).collect()), 0)
+    )?;
+    writeln!(out)?;
+    Ok(())
+}
+
+/// Each target of issue 7 with the measured value and whether it is met.
+fn targets_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
+    let mut rows: Vec<(String, String, Option<bool>)> = Vec::new();
+    let tp = |label: &str| {
+        let key = throughput_keys(r, &[&label.to_owned()])
+            .into_iter()
+            .find(|k| k.0 == 64 * 1024 && k.1 == 1)?;
+        throughput_stat(r, label, key, |t| Some(t.mb_per_s))
+    };
+    let (d, p, n) = (tp("direct"), tp("portal"), tp("nginx"));
+    if let (Some(d), Some(p)) = (d, p) {
+        let v = p.median / d.median;
+        rows.push(("64 KiB bulk ≥ 0.9× direct".into(), format!("{v:.2}×"), Some(v >= 0.9)));
+    }
+    if let (Some(n), Some(p)) = (n, p) {
+        let v = p.median / n.median;
+        rows.push(("64 KiB bulk ≥ nginx".into(), format!("{v:.2}× nginx"), Some(v >= 1.0)));
+    }
+    let lat_keys = latency_keys(r, &[&"portal".to_owned()]);
+    for (key, _) in lat_keys {
+        let d50 = latency_stat(r, "direct", key, |s| s.p50_us);
+        let p50 = latency_stat(r, "portal", key, |s| s.p50_us);
+        let d99 = latency_stat(r, "direct", key, |s| s.p99_us);
+        let p99 = latency_stat(r, "portal", key, |s| s.p99_us);
+        let n99 = latency_stat(r, "nginx", key, |s| s.p99_us);
+        let what = format!("{} session(s)", key.0);
+        if let Some(a) = diff(p50, d50) {
+            rows.push((
+                format!("added RTT p50 ≤ 25 µs, {what}"),
+                format!("{a:+.0} µs"),
+                Some(a <= 25.0),
+            ));
+        }
+        if let Some(a) = diff(p99, d99) {
+            rows.push((
+                format!("added RTT p99 ≤ 100 µs, {what}"),
+                format!("{a:+.0} µs"),
+                Some(a <= 100.0),
+            ));
+        }
+        if let (Some(p), Some(n)) = (p99, n99) {
+            rows.push((
+                format!("RTT p99 ≤ nginx's, {what}"),
+                format!("{:.0} vs {:.0} µs", p.median, n.median),
+                Some(p.median <= n.median),
+            ));
+        }
+    }
+    if let Some(run) = r.idle.get("portal").and_then(|v| v.last()) {
+        let open = run.samples.iter().rfind(|s| s.frame_bytes == 0).map_or(0, |s| s.open);
+        if let Some(per) = run.kib_per_connection.get(PROXY) {
+            rows.push((
+                format!("≤ 32 KiB per idle proxied WebSocket ({open} open)"),
+                format!("{per:.1} KiB"),
+                Some(*per <= 32.0),
+            ));
+        }
+        if let (Some(a), Some(b)) = (
+            run.after_close.vm_rss_kib.get(PROXY),
+            run.samples.first().and_then(|s| s.vm_rss_kib.get(PROXY)),
+        ) {
+            let peak = run
+                .samples
+                .iter()
+                .filter_map(|s| s.vm_rss_kib.get(PROXY))
+                .max()
+                .copied()
+                .unwrap_or(*a);
+            // "No growth": what stays after close is a small part of what the connections took.
+            let kept = (*a as f64 - *b as f64) / ((peak as f64 - *b as f64).max(1.0));
+            rows.push((
+                "no growth after close".into(),
+                format!(
+                    "{:+.1} MiB kept of {:.1} MiB peak growth",
+                    (*a as f64 - *b as f64) / 1024.0,
+                    (peak as f64 - *b as f64) / 1024.0
+                ),
+                Some(kept <= 0.1),
+            ));
+        }
+    }
+    let cr = |label: &str| stat(r.connect.get(label).into_iter().flatten().map(|c| c.per_s).collect());
+    if let (Some(p), Some(n)) = (cr("portal"), cr("nginx")) {
+        let v = p.median / n.median;
+        rows.push(("WS set-up rate ≥ 0.8× nginx".into(), format!("{v:.2}×"), Some(v >= 0.8)));
+    }
+    let hr = |label: &str| {
+        stat(
+            r.http
+                .get(label)
+                .into_iter()
+                .flatten()
+                .map(|h| h.requests_per_s)
+                .collect(),
+        )
+    };
+    if let (Some(p), Some(n)) = (hr("asset/portal"), hr("asset/nginx")) {
+        let v = p.median / n.median;
+        rows.push((
+            "desktop asset rate ≥ 0.8× nginx".into(),
+            format!("{v:.2}×"),
+            Some(v >= 0.8),
+        ));
+    }
+    if let Some(p) = hr("dashboard/portal") {
+        rows.push((
+            "dashboard ≥ 5,000 requests/s".into(),
+            format!("{:.0}/s", p.median),
+            Some(p.median >= 5000.0),
+        ));
+    }
+    let starts: Vec<f64> = r.start.iter().flat_map(|s| &s.runs).map(|s| s.websocket_ms).collect();
+    if let Some(s) = stat(starts) {
+        rows.push((
+            "start → WebSocket median ≤ 1 s".into(),
+            format!("{:.0} ms", s.median),
+            Some(s.median <= 1000.0),
+        ));
+    }
+    if rows.is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "#### Targets (issue 7)\n")?;
+    writeln!(out, "| Target | Measured (median) | |")?;
+    writeln!(out, "|---|---:|---|")?;
+    for (what, value, met) in rows {
+        let mark = match met {
+            Some(true) => "met",
+            Some(false) => "**missed**",
+            None => "",
+        };
+        writeln!(out, "| {what} | {value} | {mark} |")?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians_and_ranges() {
+        let s = stat(vec![3.0, 1.0, 2.0]);
+        assert!(s.is_some_and(|s| s.median == 2.0 && s.min == 1.0 && s.max == 3.0));
+        assert!(stat(vec![1.0, 2.0, 3.0, 10.0]).is_some_and(|s| s.median == 2.5));
+        assert!(stat(Vec::new()).is_none());
+        assert_eq!(show(stat(vec![1.0, 2.0, 3.0]), 0), "2 (1–3)");
+        assert_eq!(size_name(1024 * 1024), "1 MiB");
+        assert_eq!(size_name(16 * 1024), "16 KiB");
+    }
 }

@@ -19,7 +19,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
 use crate::target::Target;
 
@@ -30,6 +30,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Any single awaited message.
 pub(crate) const RECV_TIMEOUT: Duration = Duration::from_secs(10);
 const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+/// Largest message accepted back (the fake's own limit).
+const MAX_MESSAGE: usize = 16 * 1024 * 1024;
 const WS_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /// A plain or TLS byte stream.
@@ -42,6 +44,7 @@ pub(crate) type Ws = WebSocketStream<Box<dyn Io>>;
 pub(crate) struct Connector {
     target: Target,
     tls: Option<TlsConnector>,
+    config: WebSocketConfig,
 }
 
 impl Connector {
@@ -51,7 +54,19 @@ impl Connector {
         } else {
             None
         };
-        Ok(Connector { target, tls })
+        Ok(Connector {
+            target,
+            tls,
+            config: WebSocketConfig::default()
+                .max_message_size(Some(MAX_MESSAGE))
+                .max_frame_size(Some(MAX_MESSAGE)),
+        })
+    }
+
+    /// Sets the client's WebSocket read buffer (tungstenite's default is 128 KiB per connection).
+    pub(crate) fn with_read_buffer(mut self, bytes: usize) -> Connector {
+        self.config = self.config.read_buffer_size(bytes);
+        self
     }
 
     pub(crate) fn target(&self) -> &Target {
@@ -107,7 +122,7 @@ impl Connector {
         }
         // Frames that arrived together with the head (the greeting, usually) stay in `rest`.
         let rest = buf[end..].to_vec();
-        let mut ws = WebSocketStream::from_partially_read(io, rest, Role::Client, None).await;
+        let mut ws = WebSocketStream::from_partially_read(io, rest, Role::Client, Some(self.config)).await;
         let greeting = recv_binary(&mut ws).await.context("waiting for the RFB greeting")?;
         if greeting.as_ref() != RFB_GREETING {
             bail!(

@@ -1,5 +1,7 @@
-//! `wsbench ws`: sequential round trips of small messages, then 64 KiB echo throughput.
+//! `wsbench ws`: round trips of small messages (back to back or at a fixed rate per session),
+//! then echo throughput for each message size, with the CPU time of watched processes.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +12,9 @@ use futures_util::StreamExt as _;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Barrier, Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 
+use crate::procstat::{Meter, Usage, parse_watched};
 use crate::stats::{Summary, summarize};
 use crate::target::{Endpoint, Target};
 use crate::ws::{Connector, Ws, close, recv_binary, send_binary};
@@ -27,9 +31,16 @@ pub(crate) struct WsArgs {
     /// Concurrent connections of each latency run (comma-separated: one run per value).
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     latency_connections: Vec<usize>,
-    /// Measured round trips per connection.
+    /// Round trips per second per connection of each latency run (comma-separated, paired
+    /// with --latency-connections; 0 = back to back). Missing values mean 0.
+    #[arg(long, value_delimiter = ',')]
+    latency_rates: Vec<f64>,
+    /// Measured round trips per connection of a back-to-back run.
     #[arg(long, default_value_t = 2000)]
     messages: usize,
+    /// Length of a fixed-rate latency run (round trips per connection = rate × this).
+    #[arg(long, default_value_t = 4.0)]
+    latency_secs: f64,
     /// Unmeasured round trips per connection before measuring.
     #[arg(long, default_value_t = 100)]
     warmup: usize,
@@ -39,9 +50,10 @@ pub(crate) struct WsArgs {
     /// Concurrent connections of each throughput run (comma-separated).
     #[arg(long, value_delimiter = ',', default_value = "1,4")]
     throughput_connections: Vec<usize>,
-    /// Size of a throughput message (KasmVNC frames are at most 64 KiB).
-    #[arg(long, default_value_t = 64 * 1024)]
-    throughput_bytes: usize,
+    /// Message sizes of the throughput runs (comma-separated; KasmVNC frames are at most
+    /// 64 KiB, a browser upload can send more).
+    #[arg(long, value_delimiter = ',', default_value = "65536")]
+    throughput_bytes: Vec<usize>,
     /// Messages in flight per connection during the throughput run.
     #[arg(long, default_value_t = 4)]
     window: usize,
@@ -51,6 +63,10 @@ pub(crate) struct WsArgs {
     /// Stop a throughput run after this many messages per connection even if time is left.
     #[arg(long, default_value_t = 1_000_000)]
     throughput_max_messages: u64,
+    /// A process whose CPU time and VmRSS are recorded around each throughput run, as
+    /// LABEL=PID (repeatable), e.g. `proxy=1234`.
+    #[arg(long = "proc", value_name = "LABEL=PID")]
+    procs: Vec<String>,
 }
 
 /// Output of `wsbench ws`.
@@ -66,6 +82,9 @@ pub(crate) struct WsResult {
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct LatencyRun {
     pub(crate) connections: usize,
+    /// Round trips per second per connection; 0 = back to back.
+    #[serde(default)]
+    pub(crate) rate_per_connection: f64,
     pub(crate) messages_per_connection: usize,
     pub(crate) message_bytes: usize,
     pub(crate) rtt: Summary,
@@ -83,6 +102,12 @@ pub(crate) struct ThroughputRun {
     pub(crate) messages: u64,
     /// Payload echoed back per second in 10^6 bytes (each byte crossed the path both ways).
     pub(crate) mb_per_s: f64,
+    /// Payload bytes echoed back (each crossed a proxy twice: in, and back out).
+    #[serde(default)]
+    pub(crate) payload_bytes: u64,
+    /// CPU time and memory of the watched processes during this run.
+    #[serde(default)]
+    pub(crate) procs: BTreeMap<String, Usage>,
 }
 
 pub(crate) async fn run(args: &WsArgs) -> anyhow::Result<()> {
@@ -95,13 +120,15 @@ pub(crate) async fn run(args: &WsArgs) -> anyhow::Result<()> {
         latency: Vec::new(),
         throughput: Vec::new(),
     };
-    for &n in &args.latency_connections {
-        let run = latency_run(&connector, n, args)
+    let watched = parse_watched(&args.procs)?;
+    for (i, &n) in args.latency_connections.iter().enumerate() {
+        let rate = args.latency_rates.get(i).copied().unwrap_or(0.0);
+        let run = latency_run(&connector, n, rate, args)
             .await
             .with_context(|| format!("latency run with {n} connections"))?;
         let s = &run.rtt;
         eprintln!(
-            "[{}] latency {n:>3} conn × {} msgs of {} B: p50 {:.1} µs  p90 {:.1}  p99 {:.1}  max {:.1}  ({:.0} rt/s)",
+            "[{}] latency {n:>4} conn at {rate} Hz × {} msgs of {} B: p50 {:.1} µs  p90 {:.1}  p99 {:.1}  max {:.1}  ({:.0} rt/s)",
             result.label,
             run.messages_per_connection,
             run.message_bytes,
@@ -113,15 +140,19 @@ pub(crate) async fn run(args: &WsArgs) -> anyhow::Result<()> {
         );
         result.latency.push(run);
     }
-    for &n in &args.throughput_connections {
-        let run = throughput_run(&connector, n, args)
-            .await
-            .with_context(|| format!("throughput run with {n} connections"))?;
-        eprintln!(
-            "[{}] throughput {n:>3} conn, {} B msgs, window {}: {:.1} MB/s echoed ({} msgs in {:.2} s)",
-            result.label, run.message_bytes, run.window, run.mb_per_s, run.messages, run.seconds
-        );
-        result.throughput.push(run);
+    for &size in &args.throughput_bytes {
+        for &n in &args.throughput_connections {
+            let meter = Meter::start(&watched)?;
+            let mut run = throughput_run(&connector, n, size, args)
+                .await
+                .with_context(|| format!("throughput run with {n} connections and {size} B messages"))?;
+            run.procs = meter.finish()?;
+            eprintln!(
+                "[{}] throughput {n:>3} conn, {} B msgs, window {}: {:.1} MB/s echoed ({} msgs in {:.2} s) {:?}",
+                result.label, run.message_bytes, run.window, run.mb_per_s, run.messages, run.seconds, run.procs
+            );
+            result.throughput.push(run);
+        }
     }
     crate::emit(&result)
 }
@@ -142,8 +173,16 @@ fn validate(args: &WsArgs) -> anyhow::Result<()> {
         "--message-bytes must be 1–4096"
     );
     ensure!(
-        (1..=16 * 1024 * 1024).contains(&args.throughput_bytes),
-        "--throughput-bytes must be 1 B–16 MiB"
+        args.throughput_bytes.iter().all(|b| (1..=8 * 1024 * 1024).contains(b)),
+        "--throughput-bytes must be 1 B–8 MiB"
+    );
+    ensure!(
+        args.latency_rates.iter().all(|r| (0.0..=100_000.0).contains(r)),
+        "--latency-rates must be 0–100000 per second"
+    );
+    ensure!(
+        args.latency_secs > 0.0 && args.latency_secs <= MAX_SECONDS,
+        "--latency-secs must be in (0, {MAX_SECONDS}]"
     );
     ensure!((1..=64).contains(&args.window), "--window must be 1–64");
     ensure!(
@@ -168,14 +207,32 @@ struct Timed<T> {
     end: Instant,
 }
 
-async fn latency_run(connector: &Connector, n: usize, args: &WsArgs) -> anyhow::Result<LatencyRun> {
+async fn latency_run(connector: &Connector, n: usize, rate: f64, args: &WsArgs) -> anyhow::Result<LatencyRun> {
     let conns = connect_all(connector, n).await?;
     let barrier = Arc::new(Barrier::new(n));
+    let messages = if rate > 0.0 {
+        ((rate * args.latency_secs).ceil() as usize).max(1)
+    } else {
+        args.messages
+    };
     let mut tasks = JoinSet::new();
     for (id, ws) in conns.into_iter().enumerate() {
-        let barrier = barrier.clone();
-        let (messages, warmup, size) = (args.messages, args.warmup, args.message_bytes);
-        tasks.spawn(round_trips(ws, id, messages, warmup, size, barrier));
+        let pace = (rate > 0.0).then(|| {
+            let interval = Duration::from_secs_f64(1.0 / rate);
+            // Sessions are spread evenly over one interval instead of all firing together.
+            Pace {
+                interval,
+                offset: interval.mul_f64(id as f64 / n as f64),
+            }
+        });
+        let job = RoundTrips {
+            id,
+            messages,
+            warmup: args.warmup,
+            size: args.message_bytes,
+            pace,
+        };
+        tasks.spawn(round_trips(ws, job, barrier.clone()));
     }
     let timed = join_all(tasks).await?;
     let wall = window_of(&timed);
@@ -183,31 +240,59 @@ async fn latency_run(connector: &Connector, n: usize, args: &WsArgs) -> anyhow::
     let total = samples.len();
     Ok(LatencyRun {
         connections: n,
-        messages_per_connection: args.messages,
+        rate_per_connection: rate,
+        messages_per_connection: messages,
         message_bytes: args.message_bytes,
         rtt: summarize(samples),
         round_trips_per_s: total as f64 / wall.as_secs_f64().max(1e-9),
     })
 }
 
-/// Sends a message, waits for its echo, repeats; returns round-trip times in nanoseconds.
-async fn round_trips(
-    mut ws: Ws,
+/// A fixed sending rate for one session.
+struct Pace {
+    interval: Duration,
+    offset: Duration,
+}
+
+/// One session's share of a latency run.
+struct RoundTrips {
     id: usize,
     messages: usize,
+    /// Back-to-back round trips before measuring.
     warmup: usize,
     size: usize,
-    barrier: Arc<Barrier>,
-) -> anyhow::Result<Timed<Vec<u64>>> {
+    pace: Option<Pace>,
+}
+
+/// Sends a message, waits for its echo, repeats (on the session's pace, if any); returns
+/// round-trip times in nanoseconds.
+async fn round_trips(mut ws: Ws, job: RoundTrips, barrier: Arc<Barrier>) -> anyhow::Result<Timed<Vec<u64>>> {
+    let RoundTrips {
+        id,
+        messages,
+        warmup,
+        size,
+        pace,
+    } = job;
     // Shaped like an RFB KeyEvent: type 4, down-flag, padding, a 32-bit keysym (our counter).
     let mut payload = vec![0u8; size];
     payload[0] = 4;
     let mut samples = Vec::with_capacity(messages);
     let mut start = Instant::now();
+    let mut ticker = None;
     for i in 0..warmup + messages {
         if i == warmup {
             barrier.wait().await;
             start = Instant::now();
+            ticker = pace.as_ref().map(|p| {
+                let mut t = tokio::time::interval_at((start + p.offset).into(), p.interval);
+                // A late echo delays the next message rather than causing a burst.
+                t.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                t
+            });
+        }
+        if let Some(t) = ticker.as_mut() {
+            t.tick().await;
         }
         // A distinct tail per message, so a stale or misrouted echo cannot pass the check.
         let tag = ((i as u32) ^ ((id as u32) << 20)).to_be_bytes();
@@ -234,14 +319,11 @@ async fn round_trips(
     })
 }
 
-async fn throughput_run(connector: &Connector, n: usize, args: &WsArgs) -> anyhow::Result<ThroughputRun> {
+async fn throughput_run(connector: &Connector, n: usize, size: usize, args: &WsArgs) -> anyhow::Result<ThroughputRun> {
     let conns = connect_all(connector, n).await?;
     let barrier = Arc::new(Barrier::new(n));
     let duration = Duration::from_secs_f64(args.throughput_secs);
-    let payload: Bytes = (0..args.throughput_bytes)
-        .map(|i| (i % 251) as u8)
-        .collect::<Vec<u8>>()
-        .into();
+    let payload: Bytes = (0..size).map(|i| (i % 251) as u8).collect::<Vec<u8>>().into();
     let mut tasks = JoinSet::new();
     for ws in conns {
         tasks.spawn(echo_stream(
@@ -256,14 +338,16 @@ async fn throughput_run(connector: &Connector, n: usize, args: &WsArgs) -> anyho
     let timed = join_all(tasks).await?;
     let wall = window_of(&timed);
     let messages: u64 = timed.iter().map(|t| t.value).sum();
-    let bytes = messages as f64 * args.throughput_bytes as f64;
+    let payload_bytes = messages.saturating_mul(size as u64);
     Ok(ThroughputRun {
         connections: n,
-        message_bytes: args.throughput_bytes,
+        message_bytes: size,
         window: args.window,
         seconds: wall.as_secs_f64(),
         messages,
-        mb_per_s: bytes / 1e6 / wall.as_secs_f64().max(1e-9),
+        mb_per_s: payload_bytes as f64 / 1e6 / wall.as_secs_f64().max(1e-9),
+        payload_bytes,
+        procs: BTreeMap::new(),
     })
 }
 
