@@ -19,9 +19,12 @@ fi
 
 log "Chromium for the browser tests"
 # Debian's own packages: nothing downloads a browser build of its own.
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+# The emoji font: desktop types' icons are emoji, and the screenshots should show them.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1 \
+    || [ ! -e /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf ]; then
     apt-get update
-    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver \
+        fonts-noto-color-emoji
 fi
 
 log "Apache and nginx for the reverse-proxy tests"

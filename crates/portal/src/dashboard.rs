@@ -11,12 +11,12 @@ use http::HeaderMap;
 use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
 
-use crate::auth::{CurrentUser, check_csrf};
+use crate::auth::CurrentUser;
 use crate::desktop::{launch_url, may_use};
 pub(crate) use crate::events::state_key;
 use crate::events::{ago, last_used, reason_key, unix_now};
 use crate::i18n::Lang;
-use crate::pages::{DashboardPage, DesktopTile, Me, TypeTile, ViewPage, html, js_texts};
+use crate::pages::{CsrfForm, DashboardPage, DesktopTile, Me, TypeTile, ViewPage, checked_form, html, js_texts};
 use crate::teacher::usable_types;
 use crate::{AppError, AppState};
 
@@ -196,20 +196,10 @@ pub(crate) struct ActionForm {
     type_key: String,
 }
 
-fn parse(
-    state: &AppState,
-    user: &CurrentUser,
-    headers: &HeaderMap,
-    form: Result<Form<ActionForm>, FormRejection>,
-) -> Result<ActionForm, AppError> {
-    let Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    check_csrf(
-        headers,
-        Some(&f.csrf_token),
-        &user.session.csrf_token,
-        &state.public_origin,
-    )?;
-    Ok(f)
+impl CsrfForm for ActionForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
 }
 
 /// `POST /desktops/start` (`type`): the form behind the Start button, for browsers without
@@ -220,35 +210,26 @@ pub(crate) async fn start_form(
     headers: HeaderMap,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let f = parse(&state, &user, &headers, form)?;
+    let f = checked_form(&state, &user, &headers, form)?;
     state.desktops.start(&user.user, &f.type_key).await?;
     Ok(Redirect::to("/").into_response())
 }
 
-/// `POST /desktops/{id}/stop`.
-pub(crate) async fn stop_form(
+/// `POST /desktops/{id}/stop` and `/desktops/{id}/remove` (the container goes, the files
+/// stay): the forms behind the Stop and Remove buttons.
+pub(crate) async fn desktop_form(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    parse(&state, &user, &headers, form)?;
+    checked_form(&state, &user, &headers, form)?;
     state.desktops.owned(&user.user, &id).await?;
-    state.desktops.stop(&id, "stopped by its user").await?;
-    Ok(Redirect::to("/").into_response())
-}
-
-/// `POST /desktops/{id}/remove`: the container goes, the files stay.
-pub(crate) async fn remove_form(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    form: Result<Form<ActionForm>, FormRejection>,
-) -> Result<Response, AppError> {
-    parse(&state, &user, &headers, form)?;
-    state.desktops.owned(&user.user, &id).await?;
-    state.desktops.remove(&id).await?;
+    match action.as_str() {
+        "stop" => state.desktops.stop(&id, "stopped by its user").await?,
+        "remove" => state.desktops.remove(&id).await?,
+        _ => return Err(AppError::NotFound),
+    }
     Ok(Redirect::to("/").into_response())
 }

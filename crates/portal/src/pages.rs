@@ -81,6 +81,27 @@ pub(crate) struct DashboardPage<'a> {
     pub js_texts: String,
 }
 
+/// One desktop in the admin overview.
+pub(crate) struct AdminRow {
+    pub id: String,
+    pub owner: String,
+    pub running: bool,
+    pub state_key: &'static str,
+    pub reason: Option<String>,
+    pub started: String,
+    pub last_input: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+pub(crate) struct AdminPage<'a> {
+    pub lang: Lang,
+    pub csrf_token: &'a str,
+    pub runtime_ok: bool,
+    pub running: usize,
+    pub desktops: Vec<AdminRow>,
+}
+
 #[derive(Template)]
 #[template(path = "view.html")]
 pub(crate) struct ViewPage<'a> {
@@ -163,7 +184,6 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, AppError
     Ok(match name.as_str() {
         "dashboard.js" => javascript(include_str!("../static/dashboard.js")),
         "view.js" => javascript(include_str!("../static/view.js")),
-        "admin.js" => javascript(include_str!("../static/admin.js")),
         _ => return Err(AppError::NotFound),
     })
 }
@@ -250,6 +270,28 @@ pub(crate) async fn language_switch(State(state): State<AppState>, req: Request,
         resp.headers_mut().insert(SET_COOKIE, v);
     }
     resp
+}
+
+/// A page form that carries the session's CSRF token as `csrf_token`.
+pub(crate) trait CsrfForm {
+    fn csrf_token(&self) -> &str;
+}
+
+/// The form's fields, once it parsed and its token matched the session's.
+pub(crate) fn checked_form<T: CsrfForm>(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &http::HeaderMap,
+    form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>,
+) -> Result<T, AppError> {
+    let axum::Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    crate::auth::check_csrf(
+        headers,
+        Some(f.csrf_token()),
+        &user.session.csrf_token,
+        &state.public_origin,
+    )?;
+    Ok(f)
 }
 
 /// The translation key for a role's name.

@@ -15,11 +15,11 @@ use http::{HeaderMap, StatusCode};
 use portal_store::{DesktopType, Role, Store, StoreError, TypeGrant, User};
 use serde::Deserialize;
 
-use crate::auth::{CurrentUser, check_csrf};
+use crate::auth::CurrentUser;
 use crate::events::{ago, state_key, unix_now};
 use crate::i18n::Lang;
 use crate::lifecycle::may_use_type;
-use crate::pages::{Me, html};
+use crate::pages::{CsrfForm, Me, checked_form, html};
 use crate::{AppError, AppState};
 
 /// Why a teacher's request was refused.
@@ -235,20 +235,27 @@ pub(crate) struct GrantForm {
     group: String,
 }
 
-/// Checks the form and the teacher's right to change grants of `group` for `type_key`.
-async fn authorize(state: &AppState, user: &CurrentUser, headers: &HeaderMap, f: &GrantForm) -> Result<(), AppError> {
-    check_csrf(
-        headers,
-        Some(&f.csrf_token),
-        &user.session.csrf_token,
-        &state.public_origin,
-    )?;
+impl CsrfForm for GrantForm {
+    fn csrf_token(&self) -> &str {
+        &self.csrf_token
+    }
+}
+
+/// The form, once its token matched and the user may change grants of its group: teachers
+/// their own groups, admins any.
+fn authorized(
+    state: &AppState,
+    user: &CurrentUser,
+    headers: &HeaderMap,
+    form: Result<Form<GrantForm>, FormRejection>,
+) -> Result<GrantForm, AppError> {
+    let f = checked_form(state, user, headers, form)?;
     require_teacher(user)?;
     let group = f.group.trim();
     if !user.is_admin() && !user.user.groups.iter().any(|g| g == group) {
         return Err(TeacherError::NotYourGroup(group.to_owned()).into());
     }
-    Ok(())
+    Ok(f)
 }
 
 /// `POST /teacher/grants` (`type`, `group`): enable a type for one of my groups.
@@ -258,8 +265,7 @@ pub(crate) async fn grant(
     headers: HeaderMap,
     form: Result<Form<GrantForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    authorize(&state, &user, &headers, &f).await?;
+    let f = authorized(&state, &user, &headers, form)?;
     let not_grantable = || TeacherError::TypeNotGrantable(f.type_key.clone());
     let t = state.store.desktop_type(&f.type_key).await?.ok_or_else(not_grantable)?;
     // A teacher passes on only what they may use themselves.
@@ -279,8 +285,7 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     form: Result<Form<GrantForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    authorize(&state, &user, &headers, &f).await?;
+    let f = authorized(&state, &user, &headers, form)?;
     state.store.revoke_type(&f.type_key, &f.group).await?;
     tracing::info!(teacher = %user.user.username, desktop_type = %f.type_key, group = %f.group.trim(), "desktop type grant withdrawn");
     Ok(Redirect::to("/teacher?saved=1").into_response())

@@ -22,7 +22,7 @@ use crate::ui_teacher::{add_member, school};
 /// Words that are the same in both languages: names, data and the language codes.
 const NEUTRAL: &[&str] = &[
     "IServ", "Remote", "Desktop", "DE", "EN", "alice", "tina", "Name", "Fake", "fake", "other", "code", "open",
-    "lehrer", "a", "s", "Linux",
+    "lehrer", "a", "s", "Linux", "Desktops", "in",
 ];
 
 /// The words the page shows (visible text only).
@@ -43,23 +43,12 @@ async fn visible_words(chrome: &Chrome) -> BTreeSet<String> {
 /// Switches the page to English and back with the header's switcher, and fails on any word
 /// both versions show that is not a name or data: an untranslated text.
 async fn assert_switch_translates_everything(chrome: &Chrome, what: &str) {
-    let c = &chrome.client;
-    c.find(Locator::Css("a[hreflang=en]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(chrome, "a[hreflang=en]").await;
     chrome
         .wait_until("the English page", "return document.documentElement.lang === 'en';")
         .await;
     let en = visible_words(chrome).await;
-    c.find(Locator::Css("a[hreflang=de]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(chrome, "a[hreflang=de]").await;
     chrome
         .wait_until("the German page", "return document.documentElement.lang === 'de';")
         .await;
@@ -80,6 +69,24 @@ async fn assert_switch_translates_everything(chrome: &Chrome, what: &str) {
 
 async fn js(chrome: &Chrome, code: &str) -> Value {
     chrome.client.execute(code, vec![]).await.unwrap()
+}
+
+/// Clicks the element at `css`.
+async fn click(chrome: &Chrome, css: &str) {
+    chrome
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Picks `value` in the select at `css`.
+async fn select(chrome: &Chrome, css: &str, value: &str) {
+    let el = chrome.client.find(Locator::Css(css)).await.unwrap();
+    el.select_by_value(value).await.unwrap();
 }
 
 const CARD: &str = ".desktop[data-type='fake']";
@@ -215,12 +222,7 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
         )
         .await;
     chrome.screenshot("desktop-stopped").await;
-    c.find(Locator::Css("#overlay [data-action=start] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&chrome, "#overlay [data-action=start] button").await;
     chrome
         .wait_until(
             "the desktop to run and load again",
@@ -238,12 +240,7 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
     c.enter_parent_frame().await.unwrap();
 
     // Back on the dashboard: running, and the other desktop ready to start.
-    c.find(Locator::Css("a[data-action=back]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&chrome, "a[data-action=back]").await;
     chrome
         .wait_until(
             "the dashboard with the desktop running",
@@ -267,20 +264,10 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
     chrome.screenshot("dashboard-stopped").await;
 
     // Remove asks first, then the card is back to "not started"; the files stay (home volume).
-    c.find(Locator::Css(&format!("{CARD} [data-action=remove] summary")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&chrome, &format!("{CARD} [data-action=remove] summary")).await;
     let confirm = chrome.text(&format!("{CARD} .confirm-box p")).await;
     assert_eq!(confirm, "Your desktop's container is deleted; your files stay.");
-    c.find(Locator::Css(&format!("{CARD} .confirm-box button")))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&chrome, &format!("{CARD} .confirm-box button")).await;
     chrome
         .wait_until(
             "the card to show the removal",
@@ -347,35 +334,14 @@ async fn a_teacher_enables_a_desktop_for_her_class_in_the_browser() {
     let app = spawn_app_with(&[], school).await;
     add_member(&app, "tina", portal_store::Role::Teacher, &["5a", "lehrer"]).await;
     let chrome = Chrome::start().await;
-    let c = &chrome.client;
     chrome.sign_in(&app, "tina").await;
-    c.find(Locator::Css("a[href='/teacher']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&chrome, "a[href='/teacher']").await;
     chrome
         .wait_until("the teacher page", "return location.pathname === '/teacher';")
         .await;
-    c.find(Locator::Css("select[name=type]"))
-        .await
-        .unwrap()
-        .select_by_value("code")
-        .await
-        .unwrap();
-    c.find(Locator::Css("select[name=group]"))
-        .await
-        .unwrap()
-        .select_by_value("5a")
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/teacher/grants'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    select(&chrome, "select[name=type]", "code").await;
+    select(&chrome, "select[name=group]", "5a").await;
+    click(&chrome, "form[action='/teacher/grants'] button").await;
     chrome
         .wait_until(
             "the grant to show",
