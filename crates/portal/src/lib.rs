@@ -4,8 +4,12 @@
 //! listener, so tests can bind port 0 and start the real thing.
 
 mod admin;
+mod admin_audit;
+mod admin_types;
+mod admin_users;
 mod api;
 pub mod auth;
+mod branding;
 mod catalog;
 pub mod client_addr;
 pub mod config;
@@ -23,6 +27,7 @@ mod pages;
 mod security_headers;
 pub mod server;
 mod teacher;
+mod uploads;
 
 use std::future::Future;
 use std::ops::Deref;
@@ -60,6 +65,8 @@ pub struct Inner {
     pub https: bool,
     pub cookies: auth::CookieNames,
     login_limiter: login::LoginLimiter,
+    /// Image pulls admins started, with their live progress.
+    pub(crate) pulls: Arc<admin_types::Pulls>,
     /// Prometheus metrics, served only on their own listener.
     pub metrics: Arc<metrics::Metrics>,
     metrics_listener: Option<metrics_server::MetricsListener>,
@@ -150,6 +157,7 @@ impl AppState {
             runtime,
             desktops,
             login_limiter: login::LoginLimiter::default(),
+            pulls: Arc::default(),
             metrics,
             metrics_listener,
         })))
@@ -191,6 +199,7 @@ pub fn router(state: AppState) -> Router {
         .route("/desktops/{id}", get(dashboard::view))
         .route("/static/{file}", get(pages::asset))
         .route("/admin", get(admin::show))
+        .merge(admin_routes())
         .merge(api_routes())
         .route("/desktop/{id}", any(desktop::bare))
         .route("/desktop/{id}/", any(desktop::proxy_path))
@@ -202,6 +211,7 @@ pub fn router(state: AppState) -> Router {
             pages::language_switch,
         ))
         .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), branding::scope))
         .layer(axum::middleware::from_fn_with_state(
             state.metrics.clone(),
             metrics::track_requests,
@@ -211,6 +221,45 @@ pub fn router(state: AppState) -> Router {
             security_headers::apply,
         ))
         .with_state(state)
+}
+
+/// The admin pages (forms), their JSON helpers, and the branding and icon assets.
+fn admin_routes() -> Router<AppState> {
+    let forms = Router::new()
+        .route("/admin/desktops", post(admin::act))
+        .route("/admin/types", get(admin_types::list_page).post(admin_types::create))
+        .route("/admin/types/new", get(admin_types::new_page))
+        .route(
+            "/admin/types/{key}",
+            get(admin_types::edit_page).post(admin_types::update),
+        )
+        .route("/admin/types/{key}/enabled", post(admin_types::set_enabled))
+        .route("/admin/types/{key}/delete", post(admin_types::delete))
+        .route("/admin/types/{key}/icon/delete", post(admin_types::delete_icon))
+        .route("/admin/types/{key}/pull", post(admin_types::pull_form))
+        .route("/admin/users", get(admin_users::list_page).post(admin_users::create))
+        .route("/admin/users/{username}/password", post(admin_users::reset_password))
+        .route("/admin/users/{username}/role", post(admin_users::set_role))
+        .route("/admin/users/{username}/delete", post(admin_users::delete))
+        .route("/admin/audit", get(admin_audit::show))
+        .route("/admin/branding", get(branding::show).post(branding::save))
+        .route("/admin/branding/logo/delete", post(branding::delete_logo))
+        .route("/api/admin/desktops/stats", get(admin::stats))
+        .route("/api/admin/desktop-types/{key}/pull", post(admin_types::pull_api))
+        .route(
+            "/api/admin/desktop-types/{key}/pull/events",
+            get(admin_types::pull_events),
+        )
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+    let uploads = Router::new()
+        .route("/admin/types/{key}/icon", post(admin_types::upload_icon))
+        .route("/admin/branding/logo", post(branding::upload_logo))
+        .layer(DefaultBodyLimit::max(uploads::UPLOAD_BODY_LIMIT));
+    forms
+        .merge(uploads)
+        .route("/icons/{key}", get(uploads::icon))
+        .route("/branding.css", get(branding::stylesheet))
+        .route("/branding/logo", get(branding::logo))
 }
 
 fn api_routes() -> Router<AppState> {
@@ -245,6 +294,7 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         background.spawn(metrics_server::serve(state.clone(), metrics));
     }
     background.spawn(expire_sessions(state.store.clone()));
+    background.spawn(admin_audit::prune_hourly(state.store.clone()));
     if state.runtime.starts_desktops() {
         background.spawn(state.desktops.clone().follow_events());
         background.spawn(state.desktops.clone().run_culler());
