@@ -108,12 +108,7 @@ pub(crate) struct ErrorPage<'a> {
 }
 
 impl<'a> ErrorPage<'a> {
-    pub(crate) fn new(
-        lang: Lang,
-        status: StatusCode,
-        message: &'a str,
-        detail: Option<&'a str>,
-    ) -> Self {
+    pub(crate) fn new(lang: Lang, status: StatusCode, message: &'a str, detail: Option<&'a str>) -> Self {
         Self {
             lang,
             status: status.as_u16(),
@@ -131,9 +126,9 @@ impl<'a> ErrorPage<'a> {
 
 /// Renders a template into a response; a failure is an internal error.
 pub(crate) fn html<T: Template>(page: &T) -> Result<axum::response::Html<String>, crate::AppError> {
-    page.render().map(axum::response::Html).map_err(|e| {
-        crate::AppError::Internal(anyhow::Error::new(e).context("rendering a template"))
-    })
+    page.render()
+        .map(axum::response::Html)
+        .map_err(|e| crate::AppError::Internal(anyhow::Error::new(e).context("rendering a template")))
 }
 
 pub(crate) async fn stylesheet() -> Response {
@@ -176,14 +171,10 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, AppError
 /// The texts a page's script needs, as JSON for a `<script type="application/json">` data
 /// block (not executed, so the CSP allows it).
 pub(crate) fn js_texts(lang: Lang, keys: &[&str]) -> String {
-    let texts: serde_json::Map<String, serde_json::Value> = keys
-        .iter()
-        .map(|k| ((*k).to_owned(), lang.t(k).into()))
-        .collect();
+    let texts: serde_json::Map<String, serde_json::Value> =
+        keys.iter().map(|k| ((*k).to_owned(), lang.t(k).into())).collect();
     // `</` inside a value must not close the script element.
-    serde_json::Value::Object(texts)
-        .to_string()
-        .replace("</", "<\\/")
+    serde_json::Value::Object(texts).to_string().replace("</", "<\\/")
 }
 
 /// Paths the language logic leaves alone: the desktops' own traffic and fixed assets.
@@ -196,20 +187,13 @@ fn language_free(path: &str) -> bool {
 }
 
 fn lang_cookie(lang: Lang) -> String {
-    format!(
-        "lang={}; Path=/; Max-Age=31536000; SameSite=Lax",
-        lang.code()
-    )
+    format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code())
 }
 
 /// `?lang=de|en` on any page sets the `lang` cookie, remembers the choice for a signed-in
 /// user, and reloads the page without the parameter, so links stay clean. A signed-in user
 /// whose browser has no `lang` cookie yet (a new device) gets their remembered choice.
-pub(crate) async fn language_switch(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn language_switch(State(state): State<AppState>, req: Request, next: Next) -> Response {
     if language_free(req.uri().path()) {
         return next.run(req).await;
     }
@@ -249,10 +233,7 @@ pub(crate) async fn language_switch(
         return resp;
     };
     if let Ok(Some(user)) = CurrentUser::from_request_parts(&mut parts, &state).await
-        && let Err(e) = state
-            .store
-            .set_user_language(&user.user.id, Some(lang.code()))
-            .await
+        && let Err(e) = state.store.set_user_language(&user.user.id, Some(lang.code())).await
     {
         tracing::warn!(user = %user.user.username, error = %e, "remembering the language failed");
     }
@@ -311,10 +292,7 @@ mod tests {
         let mut rest = text;
         while let Some(i) = rest.find(open) {
             out.push_str(&rest[..i]);
-            rest = rest[i + open.len()..]
-                .split_once(close)
-                .map(|(_, r)| r)
-                .unwrap_or("");
+            rest = rest[i + open.len()..].split_once(close).map(|(_, r)| r).unwrap_or("");
             out.push(' ');
         }
         out.push_str(rest);
@@ -327,8 +305,7 @@ mod tests {
     fn templates_have_no_untranslated_text() {
         // Not words of either language: language codes, protocols, units, product names.
         const ALLOWED: &[&str] = &[
-            "DE", "EN", "HTTP", "http", "https", "IServ", "KiB", "MiB", "GiB", "CPU", "CPUs",
-            "UTC", "PNG", "SVG",
+            "DE", "EN", "HTTP", "http", "https", "IServ", "KiB", "MiB", "GiB", "CPU", "CPUs", "UTC", "PNG", "SVG",
         ];
         let mut found = Vec::new();
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
@@ -347,15 +324,9 @@ mod tests {
             ] {
                 text = strip(&text, open, close);
             }
-            for word in text
-                .split(|c: char| !c.is_alphabetic())
-                .filter(|w| !w.is_empty())
-            {
+            for word in text.split(|c: char| !c.is_alphabetic()).filter(|w| !w.is_empty()) {
                 if !ALLOWED.contains(&word) {
-                    found.push(format!(
-                        "{}: {word:?}",
-                        path.file_name().unwrap().to_string_lossy()
-                    ));
+                    found.push(format!("{}: {word:?}", path.file_name().unwrap().to_string_lossy()));
                 }
             }
             checked += 1;
