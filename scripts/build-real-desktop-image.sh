@@ -19,8 +19,9 @@ readonly LABEL="iserv-rd.real-desktop.sha256"
 readonly CACHE_DIR="/var/cache/ird-real-desktop"
 readonly SUITE="bookworm"
 readonly VARIANT="minbase"
-# python3-cffi-backend must be named, or configuring the packages fails.
-readonly INCLUDE="python3-cffi-backend,tigervnc-standalone-server,websockify,novnc,openbox,xterm,openssl"
+# python3-cffi-backend must be named, or configuring the packages fails. xdotool and x11-utils
+# let tests ask the X server from inside which window is active and where the pointer is.
+readonly INCLUDE="python3-cffi-backend,tigervnc-standalone-server,websockify,novnc,openbox,xterm,openssl,xdotool,x11-utils"
 # Bump BASE_REV when the base step (debootstrap call or its clean-up) changes, so the cached
 # tarball is rebuilt; the customization step is covered by the image label instead.
 readonly BASE_REV="1"
@@ -199,8 +200,20 @@ chown "$USER_UID:$USER_UID" "$rootfs$USER_HOME"
 chmod 0755 "$rootfs$USER_HOME"
 # Xvnc wants this root-owned and sticky; as uid 1000 it could not fix it itself.
 install -d -m 1777 -o root -g root "$rootfs/tmp" "$rootfs/tmp/.X11-unix"
-# Kasm serves its client at /; noVNC's page is vnc.html.
-ln -sfn vnc.html "$rootfs/usr/share/novnc/index.html"
+# Kasm serves its client at / and it connects by itself (the portal's view page frames it as
+# is); noVNC's page is vnc.html and waits for a click unless told `autoconnect=1`. So / sends
+# the browser on to vnc.html with the query it came with (`path=…`) plus autoconnect.
+rm -f "$rootfs/usr/share/novnc/index.html"
+cat >"$rootfs/usr/share/novnc/index.html" <<'HTML'
+<!doctype html>
+<meta charset="utf-8">
+<title>noVNC</title>
+<script>
+const q = new URLSearchParams(location.search);
+if (!q.has('autoconnect')) q.set('autoconnect', '1');
+location.replace('vnc.html?' + q.toString() + location.hash);
+</script>
+HTML
 test -f "$rootfs/usr/share/novnc/vnc.html"
 step_done
 

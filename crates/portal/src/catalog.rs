@@ -113,3 +113,108 @@ pub(crate) async fn seed(store: &Store, config: &Config) -> Result<(), StoreErro
     }
     Ok(())
 }
+
+/// The desktop image `scripts/build-real-desktop-image.sh` builds from Debian packages, for
+/// machines that cannot pull kasmweb images.
+pub(crate) const LOCAL_DEBIAN_IMAGE: &str = "iserv-rd/real-desktop:test";
+const LOCAL_DEBIAN_KEY: &str = "debian-local";
+
+fn local_debian_type() -> DesktopTypeConfig {
+    let mut t = school_defaults().remove(0);
+    t.key = LOCAL_DEBIAN_KEY.into();
+    t.name = "Debian-Desktop (lokal gebaut)".into();
+    t.name_en = Some("Debian desktop (built locally)".into());
+    t.description = "Ein schlichter Debian-Desktop mit Terminal, auf diesem Rechner gebaut.".into();
+    t.description_en = Some("A plain Debian desktop with a terminal, built on this machine.".into());
+    t.image = LOCAL_DEBIAN_IMAGE.into();
+    t.memory_mib = Some(1024);
+    t.cpus = Some(1.0);
+    t.shm_size_mib = 256;
+    t
+}
+
+/// Dev mode (desktops on Docker, no `[[desktop_types]]` configured): offers the locally built
+/// Debian desktop while the engine has its image, so a newcomer without registry access still
+/// gets a real desktop; withdraws it (disabled, not deleted) once the image is gone, so nobody
+/// starts a desktop that would try to pull it. Configured types are left to the admin.
+pub(crate) async fn offer_local_desktop(
+    store: &Store,
+    config: &Config,
+    runtime: &dyn desktop_runtime::ContainerRuntime,
+) -> Result<(), StoreError> {
+    if config.runtime != crate::config::RuntimeKind::Docker || !config.desktop_types.is_empty() {
+        return Ok(());
+    }
+    let present = match runtime.has_image(LOCAL_DEBIAN_IMAGE).await {
+        Ok(present) => present,
+        Err(e) => {
+            tracing::warn!(error = %e, image = LOCAL_DEBIAN_IMAGE, "cannot tell whether the local desktop image exists");
+            return Ok(());
+        }
+    };
+    let mut t = local_debian_type();
+    if !present {
+        if store.desktop_type(LOCAL_DEBIAN_KEY).await?.is_none() {
+            return Ok(());
+        }
+        t.enabled = false;
+    }
+    // First on the dashboard: in dev mode it is the one desktop that starts without a registry.
+    store.upsert_desktop_type(&to_stored(&t, config, -10)).await?;
+    if present {
+        tracing::info!(
+            image = LOCAL_DEBIAN_IMAGE,
+            key = LOCAL_DEBIAN_KEY,
+            "offering the locally built desktop"
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::RuntimeKind;
+
+    async fn store(dir: &tempfile::TempDir) -> Store {
+        Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_local_desktop_is_withdrawn_when_its_image_is_gone_and_left_alone_when_types_are_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let offered = store(&dir).await;
+        let config = Config {
+            runtime: RuntimeKind::Docker,
+            ..Config::default()
+        };
+        // Offered earlier, while the image was there.
+        offered
+            .upsert_desktop_type(&to_stored(&local_debian_type(), &config, -10))
+            .await
+            .unwrap();
+        // A runtime without that image (the static one has no images at all).
+        let without_image = desktop_runtime::StaticRuntime::new(&[]).unwrap();
+        offer_local_desktop(&offered, &config, &without_image).await.unwrap();
+        let t = offered.desktop_type(LOCAL_DEBIAN_KEY).await.unwrap().unwrap();
+        assert!(!t.enabled, "withdrawn, not deleted");
+        assert_eq!(t.name_de, "Debian-Desktop (lokal gebaut)");
+
+        // Never offered, image absent: nothing is written.
+        let fresh = tempfile::tempdir().unwrap();
+        let empty = store(&fresh).await;
+        offer_local_desktop(&empty, &config, &without_image).await.unwrap();
+        assert!(empty.desktop_type(LOCAL_DEBIAN_KEY).await.unwrap().is_none());
+
+        // Types configured by the admin: the portal adds none of its own.
+        let configured = Config {
+            desktop_types: vec![school_defaults().remove(0)],
+            ..config
+        };
+        offer_local_desktop(&empty, &configured, &without_image).await.unwrap();
+        assert!(empty.desktop_type(LOCAL_DEBIAN_KEY).await.unwrap().is_none());
+    }
+}

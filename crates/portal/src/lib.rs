@@ -114,6 +114,9 @@ impl AppState {
                 .context("setting up the Docker runtime (section `docker`)")?,
             ),
         };
+        catalog::offer_local_desktop(&store, &config, runtime.as_ref())
+            .await
+            .context("offering the locally built desktop type")?;
         let p = &config.proxy;
         let proxy = Proxy::new(ProxyConfig {
             connect_timeout: Duration::from_secs(p.connect_timeout_secs),

@@ -766,6 +766,15 @@ impl ContainerRuntime for DockerRuntime {
         self.pull_image(&docker, image, &progress).await
     }
 
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        let docker = self.client()?;
+        match docker.inspect_image(image).await {
+            Ok(_) => Ok(true),
+            Err(err) if status_of(&err) == Some(404) => Ok(false),
+            Err(err) => Err(self.engine_error(&err)),
+        }
+    }
+
     async fn observe(&self) -> Result<Vec<ObservedDesktop>, RuntimeError> {
         let docker = self.client()?;
         let options = ListContainersOptionsBuilder::new()

@@ -211,6 +211,13 @@ pub trait ContainerRuntime: Send + Sync {
         Err(RuntimeError::Unsupported("pull images"))
     }
 
+    /// Whether `image` is there without pulling (a locally built desktop image, say).
+    /// Runtimes without images of their own have none.
+    async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
+        let _ = image;
+        Ok(false)
+    }
+
     /// Changes noticed by the runtime; the stream ends when the runtime connection is lost
     /// (the caller re-subscribes after a pause).
     fn events(&self) -> futures_util::stream::BoxStream<'static, RuntimeEvent> {
