@@ -1240,96 +1240,136 @@ async fn audit_log_pages_filters_and_prunes(store: Store) {
             .actor(if i == 6 { "root" } else { "alice" })
             .user("alice")
             .target("alice-ubuntu");
-        store.audit_at(&event, 1_000 + i).await.unwrap();
+        store.audit_at(&event, 1_000 + i).await.expect("store call");
     }
     store
         .audit_at(&AuditEvent::new(AuditKind::SignIn, "bob's").user("bob"), 2_000)
         .await
-        .unwrap();
+        .expect("store call");
     let page = |kind, user: Option<&str>, offset, limit| AuditFilter {
         kind,
         user: user.map(str::to_owned),
         offset,
         limit,
     };
-    let (first, more) = store.audit_page(&page(None, None, 0, 3)).await.unwrap();
+    let (first, more) = store.audit_page(&page(None, None, 0, 3)).await.expect("store call");
     assert!(more);
     let details: Vec<&str> = first.iter().map(|e| e.detail.as_str()).collect();
     assert_eq!(details, ["bob's", "e6", "e5"], "newest first");
     assert_eq!(first[1].actor.as_deref(), Some("root"));
-    let (last, more) = store.audit_page(&page(None, None, 6, 3)).await.unwrap();
+    let (last, more) = store.audit_page(&page(None, None, 6, 3)).await.expect("store call");
     assert!(!more);
     assert_eq!(last.len(), 2);
     let (sign_ins, _) = store
         .audit_page(&page(Some(AuditKind::SignIn), Some("alice"), 0, 100))
         .await
-        .unwrap();
+        .expect("store call");
     assert_eq!(sign_ins.len(), 4);
     assert!(sign_ins.iter().all(|e| e.kind == "sign_in"));
-    let (by_root, _) = store.audit_page(&page(None, Some("root"), 0, 100)).await.unwrap();
+    let (by_root, _) = store
+        .audit_page(&page(None, Some("root"), 0, 100))
+        .await
+        .expect("store call");
     assert_eq!(by_root.len(), 1, "the actor matches too");
     assert!(matches!(
         store.audit_page(&page(None, None, 0, 0)).await,
         Err(StoreError::Invalid(_))
     ));
-    let mut last_sign_ins = store.last_sign_ins().await.unwrap();
+    let mut last_sign_ins = store.last_sign_ins().await.expect("store call");
     last_sign_ins.sort();
     assert_eq!(last_sign_ins, [("alice".to_owned(), 1_006), ("bob".to_owned(), 2_000)]);
-    assert_eq!(store.prune_audit(1_004).await.unwrap(), 4);
-    let (rest, _) = store.audit_page(&page(None, None, 0, 100)).await.unwrap();
+    assert_eq!(store.prune_audit(1_004).await.expect("store call"), 4);
+    let (rest, _) = store.audit_page(&page(None, None, 0, 100)).await.expect("store call");
     assert_eq!(rest.len(), 4);
 }
 
 async fn settings_and_images_round_trip(store: Store) {
-    assert_eq!(store.setting("school_name").await.unwrap(), None);
-    store.set_setting("school_name", Some("Schule")).await.unwrap();
-    store.set_setting("school_name", Some("Schule am See")).await.unwrap();
-    store.set_setting("primary_color", Some("#0b62c4")).await.unwrap();
+    assert_eq!(store.setting("school_name").await.expect("store call"), None);
+    store
+        .set_setting("school_name", Some("Schule"))
+        .await
+        .expect("store call");
+    store
+        .set_setting("school_name", Some("Schule am See"))
+        .await
+        .expect("store call");
+    store
+        .set_setting("primary_color", Some("#0b62c4"))
+        .await
+        .expect("store call");
     assert_eq!(
-        store.setting("school_name").await.unwrap().as_deref(),
+        store.setting("school_name").await.expect("store call").as_deref(),
         Some("Schule am See")
     );
-    let all: Vec<String> = store.settings().await.unwrap().into_iter().map(|(k, _, _)| k).collect();
+    let all: Vec<String> = store
+        .settings()
+        .await
+        .expect("store call")
+        .into_iter()
+        .map(|(k, _, _)| k)
+        .collect();
     assert_eq!(all, ["primary_color", "school_name"]);
-    store.set_setting("school_name", None).await.unwrap();
-    assert_eq!(store.setting("school_name").await.unwrap(), None);
+    store.set_setting("school_name", None).await.expect("store call");
+    assert_eq!(store.setting("school_name").await.expect("store call"), None);
     assert!(matches!(
         store.set_setting("x", Some(&"y".repeat(5000))).await,
         Err(StoreError::Invalid(_))
     ));
 
     let png = b"\x89PNG\r\n\x1a\n\0\xff binary";
-    store.put_image("logo", "image/png", png).await.unwrap();
-    let image = store.image("logo").await.unwrap().unwrap();
+    store.put_image("logo", "image/png", png).await.expect("store call");
+    let image = store.image("logo").await.expect("store call").expect("store call");
     assert_eq!(
         (image.content_type.as_str(), image.data.as_slice()),
         ("image/png", &png[..])
     );
-    store.put_image("logo", "image/webp", b"RIFF....WEBP").await.unwrap();
-    assert_eq!(store.image("logo").await.unwrap().unwrap().content_type, "image/webp");
+    store
+        .put_image("logo", "image/webp", b"RIFF....WEBP")
+        .await
+        .expect("store call");
+    assert_eq!(
+        store
+            .image("logo")
+            .await
+            .expect("store call")
+            .expect("store call")
+            .content_type,
+        "image/webp"
+    );
     assert!(matches!(
         store.put_image("logo", "image/svg+xml", b"<svg/>").await,
         Err(StoreError::Invalid(_))
     ));
-    assert_eq!(store.image_versions().await.unwrap().len(), 1);
-    store.delete_image("logo").await.unwrap();
-    assert_eq!(store.image("logo").await.unwrap(), None);
+    assert_eq!(store.image_versions().await.expect("store call").len(), 1);
+    store.delete_image("logo").await.expect("store call");
+    assert_eq!(store.image("logo").await.expect("store call"), None);
 }
 
 async fn admins_change_roles_and_delete_users(store: Store) {
     let (alice, _) = user_with_desktop(&store, "alice", "ubuntu").await;
-    store.set_user_role(&alice.id, Role::Teacher).await.unwrap();
-    assert_eq!(store.user_by_id(&alice.id).await.unwrap().unwrap().role, Role::Teacher);
+    store.set_user_role(&alice.id, Role::Teacher).await.expect("store call");
+    assert_eq!(
+        store
+            .user_by_id(&alice.id)
+            .await
+            .expect("store call")
+            .expect("store call")
+            .role,
+        Role::Teacher
+    );
     assert!(matches!(
         store.set_user_role("nope", Role::Admin).await,
         Err(StoreError::NotFound)
     ));
-    store.create_session(&alice.id, Duration::from_secs(60)).await.unwrap();
-    let starts = store.latest_session_starts().await.unwrap();
+    store
+        .create_session(&alice.id, Duration::from_secs(60))
+        .await
+        .expect("store call");
+    let starts = store.latest_session_starts().await.expect("store call");
     assert_eq!(starts.len(), 1);
     assert_eq!(starts[0].0, alice.id);
-    store.delete_user(&alice.id).await.unwrap();
-    assert!(store.user_by_id(&alice.id).await.unwrap().is_none());
-    assert!(store.desktops_of_user(&alice.id).await.unwrap().is_empty());
+    store.delete_user(&alice.id).await.expect("store call");
+    assert!(store.user_by_id(&alice.id).await.expect("store call").is_none());
+    assert!(store.desktops_of_user(&alice.id).await.expect("store call").is_empty());
     assert!(matches!(store.delete_user(&alice.id).await, Err(StoreError::NotFound)));
 }
