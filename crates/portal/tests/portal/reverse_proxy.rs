@@ -405,3 +405,38 @@ async fn a_directly_exposed_portal_ignores_forwarded_for_in_the_sign_in_brake() 
         429
     );
 }
+
+/// `check-config` with `IRD_PROXY__TRUSTED_PROXIES=value` and nothing else from the caller's
+/// environment: (success, stdout + stderr).
+fn check_config_with_trusted(value: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_iserv-remote-desktop"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("IRD_DATA_DIR", dir.path())
+        .env("IRD_PROXY__TRUSTED_PROXIES", value)
+        .arg("check-config");
+    let out = cmd.output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+#[test]
+fn trusted_proxies_come_from_the_environment_and_bad_entries_name_the_setting() {
+    let (ok, text) = check_config_with_trusted("127.0.0.1, 10.0.0.0/8");
+    assert!(ok, "{text}");
+    assert!(
+        text.contains("\"127.0.0.1/32\"") && text.contains("\"10.0.0.0/8\""),
+        "{text}"
+    );
+
+    for bad in ["10.0.0.5/8", "proxy.school.example", "127.0.0.1, 300.0.0.1"] {
+        let (ok, text) = check_config_with_trusted(bad);
+        assert!(!ok, "{bad:?} accepted: {text}");
+        assert!(text.to_lowercase().contains("proxy.trusted_proxies"), "{bad:?}: {text}");
+    }
+}
