@@ -21,10 +21,11 @@ trap 'rm -rf "$work"' EXIT
 
 if command -v systemd-analyze >/dev/null 2>&1; then
     echo "==> systemd-analyze verify $UNIT"
-    # verify insists that ExecStart exists; use the debug build (any executable would do).
+    # verify insists that ExecStart exists: the debug build if there is one, else any
+    # executable (the directives are what is checked, and building just for this is waste).
     binary="$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps \
         | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')/debug/iserv-remote-desktop"
-    [[ -x "$binary" ]] || (cd "$ROOT" && cargo build --locked -p iserv-remote-desktop --bin iserv-remote-desktop)
+    [[ -x "$binary" ]] || binary="$(command -v true)"
     sed "s#^ExecStart=/usr/local/bin/iserv-remote-desktop#ExecStart=$binary#" "$UNIT" \
         >"$work/iserv-remote-desktop.service"
     systemd-analyze verify "$work/iserv-remote-desktop.service"

@@ -44,6 +44,13 @@ TEST_REGISTRY="$(scripts/start-registry.sh)"
 export TEST_REGISTRY
 scripts/build-real-desktop-image.sh
 
+log "the portal's container image and deployment files"
+# The dev profile: a musl release build of every dependency costs about 12 CPU-minutes (over
+# the CI budget); the dev build about 5. The container test checks the image's wiring (user,
+# socket, network, health check), which the profile does not change.
+IRD_IMAGE_PROFILE="${IRD_IMAGE_PROFILE:-dev}" scripts/build-portal-image.sh
+scripts/check-deploy-files.sh
+
 log "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 

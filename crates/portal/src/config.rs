@@ -350,7 +350,10 @@ impl Config {
                 .find(|(name, _)| key.as_str().eq_ignore_ascii_case(name))
                 .map(|(_, ours)| (*ours).into())
         });
-        figment = figment.merge(seed).merge(Env::prefixed("IRD_").split("__"));
+        // IRD_CONFIG names the file (read by the command line), it is not a setting.
+        figment = figment
+            .merge(seed)
+            .merge(Env::prefixed("IRD_").ignore(&["config"]).split("__"));
         let config: Config = figment.extract().map_err(|e| ConfigError::Parse(Box::new(e)))?;
         config.validate()?;
         Ok(config)

@@ -175,6 +175,11 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(app: &TestApp) -> Browser {
+        Browser::at(&app.url)
+    }
+
+    /// A browser for a portal this test did not spawn in-process (the binary, a container).
+    pub fn at(url: &str) -> Browser {
         portal::install_crypto_provider();
         let jar = Arc::new(reqwest::cookie::Jar::default());
         let http = reqwest::Client::builder()
@@ -186,7 +191,7 @@ impl Browser {
         Browser {
             http,
             jar,
-            base: app.url.parse().unwrap(),
+            base: url.parse().unwrap(),
         }
     }
 

@@ -8,6 +8,7 @@ mod browser;
 mod browser_admin;
 mod browser_real;
 mod cli;
+mod container_image;
 mod docker;
 mod docker_admin;
 mod docker_pull;

@@ -184,6 +184,8 @@ async fn json_logs_are_one_object_per_line_without_secrets() {
     const WRONG: &str = "wrong-password-0815";
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    let config = dir.path().join("portal.toml");
+    std::fs::write(&config, "runtime = \"static\"\n").unwrap();
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_iserv-remote-desktop"));
     for (k, _) in std::env::vars() {
         if k.starts_with("IRD_") || k.starts_with("KASM_") || k.starts_with("DATABASE_") || k.starts_with("OAUTH_") {
@@ -196,7 +198,8 @@ async fn json_logs_are_one_object_per_line_without_secrets() {
         .env("IRD_LISTEN", "127.0.0.1:0")
         .env("IRD_METRICS__LISTEN", "127.0.0.1:0")
         .env("IRD_DATA_DIR", &data)
-        .env("IRD_RUNTIME", "static")
+        // The file named by IRD_CONFIG (as the systemd unit's env file may do) adds to the rest.
+        .env("IRD_CONFIG", &config)
         .env("SECRET_KEY", SECRET_KEY)
         // Our own crates at debug: secrets must not show up there either.
         .env(

@@ -1,0 +1,232 @@
+//! The portal's own container image (Dockerfile, built by scripts/build-portal-image.sh), run
+//! as deploy/compose.yaml runs it: non-root with the Docker socket's group, read-only root,
+//! on the desktop network. It must become healthy, serve its pages, and start a desktop it
+//! can reach. Under `CI=true` a missing image fails the test.
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::docker::{DockerScope, docker, docker_ready, follow_events};
+use crate::helpers::*;
+
+const PORTAL_IMAGE: &str = "iserv-remote-desktop:latest";
+
+/// Whether the portal image is there; fails under CI when it is not.
+fn image_ready() -> bool {
+    let ok = Command::new("docker")
+        .args(["image", "inspect", PORTAL_IMAGE])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        let msg = format!("the container test needs {PORTAL_IMAGE}: run scripts/build-portal-image.sh");
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{msg}");
+        }
+        eprintln!("skipped: {msg}");
+    }
+    ok
+}
+
+/// Removes the portal's container (and its anonymous /data volume), also when the test fails.
+struct PortalContainer(String);
+
+impl Drop for PortalContainer {
+    fn drop(&mut self) {
+        docker(&["rm", "-f", "-v", &self.0]);
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `docker …` that must succeed → stdout.
+fn docker_ok(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+#[tokio::test]
+async fn the_portal_image_runs_healthy_and_starts_a_desktop_it_can_reach() {
+    if !docker_ready() || !image_ready() {
+        return;
+    }
+    // Arrange: a network and names of this test's own, a config file as an admin writes it.
+    let instance = format!("irdc-{}", std::process::id());
+    // Dropped last: the portal container leaves the network before it is removed.
+    let _scope = DockerScope {
+        instance: instance.clone(),
+    };
+    docker_ok(&["network", "create", &instance]);
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("portal.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"public_url = "http://127.0.0.1:{port}"
+[docker]
+instance = "{instance}"
+network = "{instance}"
+home_volume_prefix = "{instance}-home-"
+shared_volume = "{instance}-shared"
+start_timeout_secs = 60
+
+[[desktop_types]]
+key = "fake"
+name = "Fake"
+image = "{image}"
+shm_size_mib = 64
+memory_mib = 256
+"#,
+            image = crate::docker::IMAGE
+        ),
+    )
+    .unwrap();
+    // The container's user (10001) reads it through the bind mount.
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let socket_gid = std::fs::metadata("/var/run/docker.sock")
+        .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
+        .unwrap()
+        .to_string();
+
+    // Act: run it like deploy/compose.yaml does.
+    let name = format!("{instance}-portal");
+    let mount = format!("{}:/etc/ird/portal.toml:ro", config.display());
+    let publish = format!("127.0.0.1:{port}:5006");
+    let id = docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &name,
+        "--group-add",
+        &socket_gid,
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "-v",
+        &mount,
+        "-e",
+        "IRD_CONFIG=/etc/ird/portal.toml",
+        "--network",
+        &instance,
+        "-p",
+        &publish,
+        "--read-only",
+        "--tmpfs",
+        "/tmp:mode=1777",
+        "--cap-drop",
+        "ALL",
+        "--security-opt",
+        "no-new-privileges",
+        // The image's own HEALTHCHECK command, asked every second instead of every 30.
+        "--health-interval",
+        "1s",
+        "--health-start-period",
+        "30s",
+        PORTAL_IMAGE,
+    ]);
+    let _portal = PortalContainer(id.clone());
+
+    // Assert: healthy by its own check, not root, pages up.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &id]);
+        if health == "healthy" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline && health != "unhealthy",
+            "container health {health:?}; logs:\n{}",
+            docker_logs(&id)
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(docker(&["inspect", "-f", "{{.Config.User}}", &id]), "10001:10001");
+    let url = format!("http://127.0.0.1:{port}");
+    let browser = Browser::at(&url);
+    for path in ["/healthz", "/readyz"] {
+        let resp = browser.get(path).send().await.unwrap();
+        assert_eq!(resp.status(), 200, "{path}: {}", resp.text().await.unwrap());
+    }
+    let login = browser.get("/login").send().await.unwrap().text().await.unwrap();
+    assert!(login.contains("name=\"csrf_token\""), "{login}");
+
+    // An account made with the binary inside the container, as an admin would.
+    let mut add = Command::new("docker")
+        .args([
+            "exec",
+            "-i",
+            &id,
+            "iserv-remote-desktop",
+            "user",
+            "add",
+            "alice",
+            "--role",
+            "student",
+            "--password-stdin",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(add.stdin.take().unwrap(), "{PASSWORD}").unwrap();
+    let out = add.wait_with_output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("created alice"),
+        "{out:?}"
+    );
+    let resp = browser
+        .post("/login")
+        .form(&[
+            ("username", "alice"),
+            ("password", PASSWORD),
+            ("csrf_token", &csrf_from(&login)),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+
+    // A desktop started by the containerised portal on the socket's engine, reached over
+    // the shared network.
+    let csrf = browser.csrf().await;
+    let resp = browser
+        .post("/api/desktops")
+        .header("x-csrf-token", &csrf)
+        .json(&serde_json::json!({ "type": "fake" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    let events = follow_events(&browser, body["events_url"].as_str().unwrap()).await;
+    assert_eq!(
+        events.last().unwrap()["step"],
+        "ready",
+        "{events:?}\n{}",
+        docker_logs(&id)
+    );
+    let page = browser.get("/desktop/alice-fake/").send().await.unwrap();
+    assert_eq!(page.status(), 200, "the portal reaches the desktop through the network");
+}
+
+fn docker_logs(id: &str) -> String {
+    let out = Command::new("docker").args(["logs", id]).output().unwrap();
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
