@@ -18,12 +18,13 @@ use secrecy::ExposeSecret as _;
 use tracing::{debug, warn};
 
 use crate::headers::{downstream_response_headers, upstream_request_headers};
+use crate::read_ahead::ReadAheadConnector;
 use crate::relay::relay;
 use crate::{ProxyError, RelayCounters, Target, WebSocketRequest, tls};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
-type UpstreamClient = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+type UpstreamClient = Client<HttpsConnector<ReadAheadConnector>, UpstreamBody>;
 
 /// The response the portal returns to the browser.
 pub type ProxyResponse = Response<UnsyncBoxBody<Bytes, BoxError>>;
@@ -41,7 +42,8 @@ pub struct ProxyConfig {
     pub response_timeout: Duration,
     /// A WebSocket on which no byte moved either way for this long is closed.
     pub idle_timeout: Duration,
-    /// Per-direction relay buffer.
+    /// First read size per relay direction; it doubles while reads fill it (up to 64 KiB) and
+    /// drops back when the direction idles. Idle relays hold no buffer at all.
     pub relay_buffer_size: usize,
 }
 
@@ -213,17 +215,17 @@ impl Proxy {
     }
 }
 
-fn connector(config: &ProxyConfig) -> HttpConnector {
+fn connector(config: &ProxyConfig) -> ReadAheadConnector {
     let mut http = HttpConnector::new();
     // RFB input events are 6–8 bytes; Nagle would hold them back.
     http.set_nodelay(true);
     http.set_connect_timeout(Some(config.connect_timeout));
     // The https connector decides the scheme.
     http.enforce_http(false);
-    http
+    ReadAheadConnector::new(http)
 }
 
-fn client(connector: HttpsConnector<HttpConnector>, _config: &ProxyConfig) -> UpstreamClient {
+fn client(connector: HttpsConnector<ReadAheadConnector>, _config: &ProxyConfig) -> UpstreamClient {
     Client::builder(TokioExecutor::new())
         // KasmVNC ≤ 1.3 matches `Host: `, `Connection: ` and `Authorization: Basic `
         // case-sensitively; hyper would otherwise write lowercase names.

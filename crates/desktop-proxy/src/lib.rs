@@ -8,6 +8,7 @@ mod counters;
 mod error;
 mod forward;
 mod headers;
+mod read_ahead;
 mod relay;
 mod routes;
 mod tls;
