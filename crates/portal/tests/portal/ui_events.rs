@@ -95,9 +95,12 @@ async fn each_user_sees_their_own_desktops_change_live() {
 
     // An admin's stop, in words.
     let csrf = root.csrf().await;
+    let asked = std::time::Instant::now();
     root.post_json("/api/admin/desktops/alice-fake/stop", &csrf).await;
     mine.until("alice-fake", "stopping").await;
     let stopped = mine.until("alice-fake", "stopped").await;
+    // Measured, not asserted: how soon the owner's page learns of an admin's stop.
+    eprintln!("admin stop → owner's event: {} ms", asked.elapsed().as_millis());
     assert_eq!(stopped["reason"], "stopped by an administrator");
     assert!(
         stopped["reason_text"]
@@ -110,8 +113,10 @@ async fn each_user_sees_their_own_desktops_change_live() {
     // A crash.
     start_desktop(&alice, "fake").await;
     mine.until("alice-fake", "running").await;
+    let killed = std::time::Instant::now();
     docker(&["kill", &scope.container("alice-fake")]);
     let crashed = mine.until("alice-fake", "stopped").await;
+    eprintln!("docker kill → owner's event: {} ms", killed.elapsed().as_millis());
     assert!(crashed["reason"].as_str().unwrap().starts_with("exited"), "{crashed}");
     assert!(
         crashed["reason_text"]
