@@ -925,3 +925,74 @@ async fn on_docker_admins_see_resource_use_stop_many_and_pull_images_live() {
         "{audit}"
     );
 }
+
+#[tokio::test]
+async fn an_admin_pulls_a_types_image_from_a_registry_with_layer_progress() {
+    use crate::docker_pull::{LocalImages, build_with_random_layer, docker_ok, image_exists, test_registry};
+    if !docker_ready() {
+        return;
+    }
+    let Some(registry) = test_registry() else {
+        return;
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let image = format!("{registry}/iserv-rd/fake-kasm:adminpull-{}-{nanos}", std::process::id());
+    let _images = LocalImages(vec![image.clone()]);
+    const LAYER_BYTES: usize = 2 << 20;
+    build_with_random_layer(&image, LAYER_BYTES);
+    docker_ok(&["push", "--quiet", &image]);
+    docker_ok(&["rmi", &image]);
+    assert!(!image_exists(&image));
+
+    let (app, _scope) = docker_app("adminpull", |_| {}).await;
+    let t = DesktopType {
+        key: "pulled".into(),
+        name_de: "Geladen".into(),
+        image: image.clone(),
+        ..DesktopType::default()
+    };
+    app.state.store.upsert_desktop_type(&t).await.unwrap();
+    let root = sign_in(&app, "root").await;
+    let csrf = root.csrf().await;
+    let (_, list) = page(&root, "/admin/types").await;
+    assert!(
+        list.contains("data-pull=\"/api/admin/desktop-types/pulled/pull\""),
+        "{list}"
+    );
+    let resp = root
+        .post("/api/admin/desktop-types/pulled/pull")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202);
+    let body: Value = resp.json().await.unwrap();
+    // Steps before this subscription are replayed, so the whole pull is seen.
+    let events = follow_events(&root, body["events_url"].as_str().unwrap()).await;
+    let last = events.last().unwrap();
+    assert_eq!(last["event"], "done", "{events:#?}");
+    let progress: Vec<&Value> = events.iter().filter(|e| e["event"] == "progress").collect();
+    assert!(
+        progress
+            .iter()
+            .all(|e| e["step"] == "pulling" && e["image"] == image.as_str())
+    );
+    let counted = progress
+        .iter()
+        .filter(|e| e["current"].as_u64().is_some_and(|n| n > 0))
+        .filter_map(|e| e["total"].as_u64())
+        .max();
+    assert!(
+        counted.is_some_and(|n| n >= LAYER_BYTES as u64),
+        "the new layer's bytes are counted: {progress:#?}"
+    );
+    assert!(image_exists(&image));
+    // A second subscriber after the end hears that nothing runs.
+    let after = follow_events(&root, body["events_url"].as_str().unwrap()).await;
+    assert_eq!(after.last().unwrap()["event"], "idle", "{after:?}");
+    let (_, audit) = page(&root, "/admin/audit?kind=admin_action").await;
+    assert!(audit.contains(&format!("pulled image {image}")), "{audit}");
+}

@@ -13,7 +13,7 @@ use crate::docker::{IMAGE, docker_app, docker_ready, follow_events};
 use crate::helpers::*;
 
 /// The registry's address, e.g. `127.0.0.1:5555`; fails under CI when it is not set.
-fn test_registry() -> Option<String> {
+pub(crate) fn test_registry() -> Option<String> {
     match std::env::var("TEST_REGISTRY") {
         Ok(r) if !r.trim().is_empty() => Some(r.trim().to_owned()),
         _ => {
@@ -28,7 +28,7 @@ fn test_registry() -> Option<String> {
 }
 
 /// Runs `docker args…` and fails the test with its output unless it succeeds.
-fn docker_ok(args: &[&str]) {
+pub(crate) fn docker_ok(args: &[&str]) {
     let out = Command::new("docker").args(args).output().expect("docker CLI runs");
     assert!(
         out.status.success(),
@@ -38,7 +38,7 @@ fn docker_ok(args: &[&str]) {
     );
 }
 
-fn image_exists(reference: &str) -> bool {
+pub(crate) fn image_exists(reference: &str) -> bool {
     Command::new("docker")
         .args(["image", "inspect", reference])
         .output()
@@ -46,7 +46,7 @@ fn image_exists(reference: &str) -> bool {
 }
 
 /// Removes the test's local image references, also when the test fails.
-struct LocalImages(Vec<String>);
+pub(crate) struct LocalImages(pub(crate) Vec<String>);
 
 impl Drop for LocalImages {
     fn drop(&mut self) {
@@ -58,7 +58,7 @@ impl Drop for LocalImages {
 
 /// Builds `reference` as the fake-Kasm image plus one layer of `bytes` random bytes, so that
 /// layer exists nowhere else and a pull must really download it.
-fn build_with_random_layer(reference: &str, bytes: usize) {
+pub(crate) fn build_with_random_layer(reference: &str, bytes: usize) {
     let context = tempfile::tempdir().unwrap();
     let mut blob = vec![0u8; bytes];
     std::fs::File::open("/dev/urandom")
