@@ -230,3 +230,126 @@ fn docker_logs(id: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     )
 }
+
+/// `docker compose` (v2) or `docker-compose` (v1), whichever is installed.
+fn compose_command() -> Option<Vec<&'static str>> {
+    let works = |cmd: &[&str]| {
+        Command::new(cmd[0])
+            .args(&cmd[1..])
+            .arg("version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    [vec!["docker", "compose"], vec!["docker-compose"]]
+        .into_iter()
+        .find(|c| works(c))
+}
+
+/// Brings a compose project down (containers and its volume), also when the test fails.
+struct ComposeProject {
+    command: Vec<&'static str>,
+    dir: std::path::PathBuf,
+    name: String,
+}
+
+impl ComposeProject {
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        Command::new(self.command[0])
+            .args(&self.command[1..])
+            .args(["-p", &self.name, "-f"])
+            .arg(self.dir.join("compose.yaml"))
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for ComposeProject {
+    fn drop(&mut self) {
+        self.run(&["down", "-v", "--timeout", "5"]);
+    }
+}
+
+/// deploy/compose.yaml itself, with a Flask-style `.env`: the portal comes up on the Docker
+/// socket and the desktop network, non-root, and reads the seed names from the file.
+#[tokio::test]
+async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
+    if !docker_ready() || !image_ready() {
+        return;
+    }
+    let Some(command) = compose_command() else {
+        let msg = "docker compose / docker-compose is not installed";
+        if std::env::var("CI").as_deref() == Ok("true") {
+            panic!("{msg}");
+        }
+        eprintln!("skipped: {msg}");
+        return;
+    };
+    let instance = format!("irdcc-{}", std::process::id());
+    let _scope = DockerScope {
+        instance: instance.clone(),
+    };
+    docker_ok(&["network", "create", &instance]);
+    let (port, metrics_port) = (free_port(), free_port());
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/compose.yaml"),
+        dir.path().join("compose.yaml"),
+    )
+    .unwrap();
+    let socket_gid = std::fs::metadata("/var/run/docker.sock")
+        .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
+        .unwrap();
+    // The Flask version's names, plus what compose reads for this test's ports and network.
+    std::fs::write(
+        dir.path().join(".env"),
+        format!(
+            "SECRET_KEY=flask-secret\nFRONTEND_URL=http://127.0.0.1:{port}\nKASM_VERIFY_SSL=false\n\
+             VNC_PASSWORD=ignored-on-purpose\nIRD_DOCKER__INSTANCE={instance}\n\
+             IRD_DOCKER__HOME_VOLUME_PREFIX={instance}-home-\nIRD_DOCKER__SHARED_VOLUME={instance}-shared\n\
+             DESKTOP_NETWORK={instance}\nPORTAL_HTTP_PORT={port}\nPORTAL_METRICS_PORT={metrics_port}\n\
+             DOCKER_GID={socket_gid}\n"
+        ),
+    )
+    .unwrap();
+    let project = ComposeProject {
+        command,
+        dir: dir.path().to_owned(),
+        name: instance.clone(),
+    };
+    let up = project.run(&["up", "-d"]);
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+
+    let url = format!("http://127.0.0.1:{port}");
+    let browser = Browser::at(&url);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match browser.get("/readyz").send().await {
+            Ok(r) if r.status() == 200 => break,
+            other => assert!(
+                Instant::now() < deadline,
+                "not ready: {other:?}\n{}",
+                String::from_utf8_lossy(&project.run(&["logs"]).stdout)
+            ),
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let metrics = reqwest::get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    let health = project.run(&["exec", "-T", "portal", "iserv-remote-desktop", "healthcheck"]);
+    assert!(health.status.success(), "{health:?}");
+    let effective = project.run(&["exec", "-T", "portal", "iserv-remote-desktop", "check-config"]);
+    let effective = String::from_utf8_lossy(&effective.stdout);
+    assert!(
+        effective.contains(&format!("\"public_url\": \"http://127.0.0.1:{port}/\"")),
+        "FRONTEND_URL from the .env: {effective}"
+    );
+    assert!(
+        effective.contains(&format!("\"network\": \"{instance}\"")),
+        "{effective}"
+    );
+    assert!(!effective.contains("flask-secret"), "secrets stay hidden: {effective}");
+}
