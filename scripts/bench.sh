@@ -315,7 +315,7 @@ if ((IDLE > 0)); then
         log "memory: $IDLE idle WebSockets through $path (levels $LEVELS)"
         # shellcheck disable=SC2046 # word splitting of the option lists is intended
         "${ENDS[@]}" "$BIN/wsbench" idle $(ws_opts "$path") --label "$path" --levels "$LEVELS" \
-            --parallel 32 --rss "proxy=$(proxy_pid "$path")" --rss "fake-kasm=$FAKE_PID" \
+            --parallel 32 --cycles 2 --rss "proxy=$(proxy_pid "$path")" --rss "fake-kasm=$FAKE_PID" \
             >"$WORK/idle-$path.json"
         RESULTS+=("$WORK/idle-$path.json")
     done

@@ -45,6 +45,11 @@ pub(crate) struct IdleArgs {
     /// Size of the message each connection echoes before the last sample; 0 skips that step.
     #[arg(long, default_value_t = 64 * 1024)]
     frame_bytes: usize,
+    /// How often to open (up to the highest level) and close them all. RSS rarely drops after
+    /// a close — the allocator keeps freed memory for reuse — so a leak shows as growth from
+    /// one cycle's "all closed" to the next one's.
+    #[arg(long, default_value_t = 1)]
+    cycles: usize,
 }
 
 /// Output of `wsbench idle`.
@@ -56,6 +61,9 @@ pub(crate) struct IdleResult {
     pub(crate) samples: Vec<MemorySample>,
     /// After every connection was closed again.
     pub(crate) after_close: MemorySample,
+    /// After each further open-and-close cycle (`--cycles`), in order.
+    #[serde(default)]
+    pub(crate) later_cycles: Vec<MemorySample>,
     /// (RSS at the highest level − RSS at 0) / highest level, per process; connections that
     /// carried only the greeting and one 8-byte echo.
     pub(crate) kib_per_connection: BTreeMap<String, f64>,
@@ -82,6 +90,7 @@ pub(crate) async fn run(args: &IdleArgs) -> anyhow::Result<()> {
         "--levels must be 1–{MAX_OPEN}"
     );
     ensure!((1..=256).contains(&args.parallel), "--parallel must be 1–256");
+    ensure!((1..=10).contains(&args.cycles), "--cycles must be 1–10");
     ensure!(args.settle_ms <= 60_000, "--settle-ms must be at most 60000");
     ensure!(
         args.frame_bytes <= 16 * 1024 * 1024,
@@ -127,6 +136,22 @@ pub(crate) async fn run(args: &IdleArgs) -> anyhow::Result<()> {
     drop(held);
     tokio::time::sleep(settle).await;
     let after_close = sample(0, 0, &processes)?;
+    let top = levels.last().copied().unwrap_or(0);
+    let mut later_cycles = Vec::new();
+    for cycle in 2..=args.cycles {
+        let mut again = open(&connector, top, args.parallel).await?;
+        if args.frame_bytes > 0 {
+            echo_frame_on_each(&mut again, args.frame_bytes).await?;
+        }
+        drop(again);
+        tokio::time::sleep(settle).await;
+        let s = sample(0, 0, &processes)?;
+        eprintln!(
+            "[{}] cycle {cycle}: {top} opened and closed again: VmRSS {:?} KiB",
+            args.endpoint.label, s.vm_rss_kib
+        );
+        later_cycles.push(s);
+    }
 
     let label = &args.endpoint.label;
     let base = &samples[0];
@@ -140,6 +165,7 @@ pub(crate) async fn run(args: &IdleArgs) -> anyhow::Result<()> {
         url: connector.target().url.to_string(),
         samples,
         after_close,
+        later_cycles,
         kib_per_connection,
         kib_per_connection_after_frame,
     })

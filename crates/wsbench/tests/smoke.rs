@@ -110,6 +110,8 @@ async fn every_mode_runs_against_the_fake_desktop_and_reports() {
         "1024",
         "--warmup",
         "1",
+        "--cycles",
+        "2",
     ]));
     let idle_out = wsbench(dir.path(), "idle.json", &idle).await;
 
