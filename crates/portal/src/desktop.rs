@@ -104,7 +104,7 @@ pub(crate) fn may_use(user: &CurrentUser, target: &Target) -> bool {
 
 async fn forward(
     state: &AppState,
-    peer: SocketAddr,
+    client: SocketAddr,
     user: Option<CurrentUser>,
     id: &str,
     rest: String,
@@ -116,7 +116,7 @@ async fn forward(
         .get(id)
         .ok_or_else(|| AppError::DesktopNotFound(id.to_owned()))?;
     if !may_use(user, &target) {
-        tracing::warn!(desktop = %id, username = %user.user.username, "refused access to another user's desktop");
+        tracing::warn!(desktop = %id, username = %user.user.username, ip = %client.ip(), "refused access to another user's desktop");
         return Err(AppError::ForbiddenDesktop);
     }
     let page_load =
@@ -130,7 +130,7 @@ async fn forward(
         None => path,
     };
     let ctx = ForwardContext {
-        client_addr: peer,
+        client_addr: client,
         https: state.https,
         host: req.headers().get(HOST).cloned(),
         path_and_query,
