@@ -126,14 +126,31 @@ async fn each_user_sees_their_own_desktops_change_live() {
         "{crashed}"
     );
 
-    // Removed: back to "not started".
-    let resp = alice
-        .delete("/api/desktops/alice-fake")
-        .header("x-csrf-token", alice.csrf().await)
+    // The dashboard's forms (for browsers without JavaScript) do the same, back to "/".
+    let csrf = alice.csrf().await;
+    let form = |path: &str| {
+        alice
+            .post(path)
+            .form(&[("csrf_token", csrf.as_str()), ("type", "fake")])
+    };
+    let resp = form("/desktops/start").send().await.unwrap();
+    assert_eq!(
+        (resp.status().as_u16(), &resp.headers()["location"]),
+        (303, &"/".parse().unwrap())
+    );
+    mine.until("alice-fake", "running").await;
+    assert_eq!(form("/desktops/alice-fake/stop").send().await.unwrap().status(), 303);
+    mine.until("alice-fake", "stopped").await;
+    assert_eq!(form("/desktops/alice-fake/explode").send().await.unwrap().status(), 404);
+    let forged = alice
+        .post("/desktops/alice-fake/remove")
+        .form(&[("csrf_token", "nope")])
         .send()
         .await
         .unwrap();
-    assert_eq!(resp.status(), 204);
+    assert_eq!(forged.status(), 403);
+    // Removed: back to "not started".
+    assert_eq!(form("/desktops/alice-fake/remove").send().await.unwrap().status(), 303);
     let removed = mine.until("alice-fake", "none").await;
     assert_eq!(removed["state_text"], "Not started yet");
 

@@ -68,6 +68,7 @@ async fn portal_pages_carry_security_headers_and_no_inline_code() {
     for (user, path) in [
         ("alice", "/"),
         ("alice", "/view/lab-a"),
+        ("alice", "/desktops/lab-a"),
         ("root", "/admin"),
         ("tina", "/teacher"),
     ] {
