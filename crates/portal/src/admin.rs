@@ -11,7 +11,7 @@ use std::sync::Arc;
 use askama::Template;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};
@@ -165,6 +165,37 @@ impl Form {
     }
 }
 
+/// A form an admin submitted: who, the fields (CSRF token checked), and the page language.
+pub(crate) struct AdminForm {
+    pub admin: Admin,
+    pub form: Form,
+    pub lang: Lang,
+}
+
+impl FromRequest<AppState> for AdminForm {
+    type Rejection = AdminError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let admin = Admin::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|e| match e.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => AdminError::App(AppError::TooLarge {
+                    limit: crate::FORM_BODY_LIMIT,
+                }),
+                _ => AdminError::Invalid(e.body_text()),
+            })?;
+        let form = Form::parse(state, &admin, &headers, &body)?;
+        Ok(AdminForm {
+            admin,
+            form,
+            lang: Lang::from_headers(&headers),
+        })
+    }
+}
+
 /// Records an audit event; a failure is logged, never shown: the action itself happened.
 pub(crate) async fn audit(state: &AppState, event: AuditEvent) {
     if let Err(e) = state.store.audit(&event).await {
@@ -297,11 +328,8 @@ pub(crate) async fn show(
 /// checked `id`s (the first two). Back to the overview.
 pub(crate) async fn act(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { admin, form, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    let form = Form::parse(&state, &admin, &headers, &body)?;
     // A row's own button sends `row=ACTION:ID`; the bulk buttons send `action` and the
     // checked `id`s.
     let (action, ids): (&str, Vec<&str>) = match form.get("row").split_once(':') {

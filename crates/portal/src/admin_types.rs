@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use askama::Template;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Multipart, Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -19,7 +18,7 @@ use portal_store::{AuditEvent, AuditKind, DesktopType, Store};
 use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
-use crate::admin::{Admin, AdminError, Form, audit};
+use crate::admin::{Admin, AdminError, AdminForm, Form, audit};
 use crate::i18n::Lang;
 use crate::pages::{Me, html};
 use crate::uploads::icon_key;
@@ -304,11 +303,8 @@ pub(crate) async fn edit_page(
 /// `POST /admin/types`: a new type.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { admin, form, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    let form = Form::parse(&state, &admin, &headers, &body)?;
     let t = parse_type(&form, form.get("key"))?;
     let t = state.store.create_desktop_type(&t).await?;
     let detail = format!("created: image {}, enabled {}", t.image, t.enabled);
@@ -319,12 +315,9 @@ pub(crate) async fn create(
 /// `POST /admin/types/{key}`: save the edit form.
 pub(crate) async fn update(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    body: Bytes,
+    AdminForm { admin, form, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    let form = Form::parse(&state, &admin, &headers, &body)?;
     let old = state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
     let t = parse_type(&form, &key)?;
     let t = state
@@ -348,12 +341,9 @@ pub(crate) async fn update(
 /// `POST /admin/types/{key}/enabled` (`enabled` = 1 or 0).
 pub(crate) async fn set_enabled(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    body: Bytes,
+    AdminForm { admin, form, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    let form = Form::parse(&state, &admin, &headers, &body)?;
     let enabled = match form.get("enabled") {
         "1" => true,
         "0" => false,
@@ -369,12 +359,9 @@ pub(crate) async fn set_enabled(
 /// `POST /admin/types/{key}/delete`: refused (409) while desktops of the type exist.
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    body: Bytes,
+    AdminForm { admin, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    Form::parse(&state, &admin, &headers, &body)?;
     state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
     state.store.delete_desktop_type(&key).await?;
     state.store.delete_image(&icon_key(&key)).await?;
@@ -401,12 +388,9 @@ pub(crate) async fn upload_icon(
 /// `POST /admin/types/{key}/icon/delete`.
 pub(crate) async fn delete_icon(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    body: Bytes,
+    AdminForm { admin, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    Form::parse(&state, &admin, &headers, &body)?;
     state.store.delete_image(&icon_key(&key)).await?;
     admin
         .on_target(&state, AuditKind::TypeChanged, &key, "icon removed")
@@ -517,12 +501,9 @@ pub(crate) async fn pull_api(
 /// `POST /admin/types/{key}/pull`: the same without JavaScript; the result lands in the log.
 pub(crate) async fn pull_form(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(key): Path<String>,
-    body: Bytes,
+    AdminForm { admin, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    Form::parse(&state, &admin, &headers, &body)?;
     begin_pull(&state, &admin, &key).await?;
     Ok(Redirect::to("/admin/types"))
 }

@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use base64::Engine as _;
@@ -13,7 +12,7 @@ use http::header::CACHE_CONTROL;
 use portal_store::{AuditKind, Role, User};
 use secrecy::SecretString;
 
-use crate::admin::{Admin, AdminError, Form, when};
+use crate::admin::{Admin, AdminError, AdminForm, when};
 use crate::i18n::Lang;
 use crate::pages::{Me, html, role_key};
 use crate::{AppError, AppState};
@@ -127,11 +126,8 @@ async fn local_user(state: &AppState, username: &str) -> Result<User, AdminError
 /// `POST /admin/users`: a local account; without a password one is generated and shown once.
 pub(crate) async fn create(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { admin, form, lang }: AdminForm,
 ) -> Result<Response, AdminError> {
-    let form = Form::parse(&state, &admin, &headers, &body)?;
     let role: Role = form.get("role").parse()?;
     let typed = form.get("password");
     let password = if typed.is_empty() {
@@ -157,12 +153,7 @@ pub(crate) async fn create(
         )
         .await;
     if typed.is_empty() {
-        Ok(password_page(
-            Lang::from_headers(&headers),
-            &admin,
-            &user.username,
-            &password,
-        )?)
+        Ok(password_page(lang, &admin, &user.username, &password)?)
     } else {
         Ok(Redirect::to("/admin/users").into_response())
     }
@@ -172,12 +163,9 @@ pub(crate) async fn create(
 /// user's sessions end.
 pub(crate) async fn reset_password(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(username): Path<String>,
-    body: Bytes,
+    AdminForm { admin, lang, .. }: AdminForm,
 ) -> Result<Response, AdminError> {
-    Form::parse(&state, &admin, &headers, &body)?;
     let user = local_user(&state, &username).await?;
     let password = generate_password();
     state
@@ -190,24 +178,16 @@ pub(crate) async fn reset_password(
     admin
         .on_user(&state, AuditKind::UserChanged, &user.username, "password reset")
         .await;
-    Ok(password_page(
-        Lang::from_headers(&headers),
-        &admin,
-        &user.username,
-        &password,
-    )?)
+    Ok(password_page(lang, &admin, &user.username, &password)?)
 }
 
 /// `POST /admin/users/{username}/role` (`role`). Not for one's own account, so the last
 /// admin cannot lock everyone out by accident.
 pub(crate) async fn set_role(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(username): Path<String>,
-    body: Bytes,
+    AdminForm { admin, form, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    let form = Form::parse(&state, &admin, &headers, &body)?;
     let role: Role = form.get("role").parse()?;
     let user = local_user(&state, &username).await?;
     if user.id == admin.0.user.id {
@@ -231,12 +211,9 @@ pub(crate) async fn set_role(
 /// removed; the home volume stays).
 pub(crate) async fn delete(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
     Path(username): Path<String>,
-    body: Bytes,
+    AdminForm { admin, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    Form::parse(&state, &admin, &headers, &body)?;
     let user = local_user(&state, &username).await?;
     if user.id == admin.0.user.id {
         return Err(AdminError::Conflict(

@@ -9,7 +9,6 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::body::Bytes;
 use axum::extract::{Multipart, Request, State};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -17,7 +16,7 @@ use http::HeaderMap;
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use portal_store::{AuditKind, Store};
 
-use crate::admin::{Admin, AdminError, Form};
+use crate::admin::{Admin, AdminError, AdminForm};
 use crate::i18n::Lang;
 use crate::pages::{Me, html};
 use crate::uploads::image_response;
@@ -209,11 +208,8 @@ pub(crate) async fn show(
 /// `POST /admin/branding`: school name, colour, audit retention.
 pub(crate) async fn save(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { admin, form, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    let form = Form::parse(&state, &admin, &headers, &body)?;
     let name = form.get("school_name").trim();
     if name.chars().count() > MAX_SCHOOL_NAME_CHARS {
         return Err(AdminError::Invalid(format!(
@@ -271,11 +267,8 @@ pub(crate) async fn upload_logo(
 /// `POST /admin/branding/logo/delete`.
 pub(crate) async fn delete_logo(
     State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
-    body: Bytes,
+    AdminForm { admin, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    Form::parse(&state, &admin, &headers, &body)?;
     state.store.delete_image(LOGO).await?;
     state.store.set_setting(LOGO_VERSION, None).await?;
     admin
