@@ -4,7 +4,8 @@
 //! SameSite=Lax (Strict would drop the cookie on the redirect back from IServ); when the
 //! public URL is https they are also Secure and carry the `__Host-` prefix.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::Json;
+use axum::extract::{FromRequestParts, OptionalFromRequestParts, Path, State};
 use cookie::{Cookie, SameSite};
 use http::HeaderMap;
 use http::header::{COOKIE, ORIGIN};
@@ -32,6 +33,8 @@ impl CurrentUser {
 pub struct CookieNames {
     pub session: &'static str,
     pub login_csrf: &'static str,
+    /// Binds a sign-in through IServ to the browser that started it (10 minutes).
+    pub oidc_pending: &'static str,
     pub secure: bool,
 }
 
@@ -41,12 +44,14 @@ impl CookieNames {
             Self {
                 session: "__Host-ird_session",
                 login_csrf: "__Host-ird_login",
+                oidc_pending: "__Host-ird_oidc",
                 secure: true,
             }
         } else {
             Self {
                 session: "ird_session",
                 login_csrf: "ird_login",
+                oidc_pending: "ird_oidc",
                 secure: false,
             }
         }
@@ -104,13 +109,35 @@ impl OptionalFromRequestParts<AppState> for CurrentUser {
         if token.len() > 128 {
             return Ok(None);
         }
-        let found = state.store.session_by_token(token).await?;
+        let found = state.store.live_session(token, state.config.session_idle()).await?;
         Ok(found.map(|(session, user)| {
             let current = CurrentUser { user, session };
             parts.extensions.insert(current.clone());
             current
         }))
     }
+}
+
+/// `POST /api/admin/users/{username}/end-sessions`: signs a user out everywhere (admins only,
+/// CSRF token required). Answers `{"ended": n}`; 404 for an unknown user.
+pub(crate) async fn end_user_sessions(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, AppError> {
+    check_csrf(&headers, None, &me.session.csrf_token, &state.public_origin)?;
+    if !me.is_admin() {
+        return Err(AppError::AdminOnly);
+    }
+    let user = state
+        .store
+        .user_by_username(&username)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let ended = state.store.delete_user_sessions(&user.id).await?;
+    tracing::info!(admin = %me.user.username, username = %user.username, ended, "ended a user's sessions");
+    Ok(Json(serde_json::json!({ "username": user.username, "ended": ended })))
 }
 
 /// Constant-time comparison of a submitted token with the expected one.

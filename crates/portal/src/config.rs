@@ -51,6 +51,16 @@ pub struct Config {
     pub secret_key: Option<SecretString>,
     /// How long a sign-in lasts.
     pub session_ttl_hours: u64,
+    /// Minutes without any request after which a session ends; 0: only `session_ttl_hours`.
+    pub session_idle_minutes: u64,
+    /// Exact overrides of the two above in seconds (tests, special setups); unset normally.
+    pub session_ttl_secs: Option<u64>,
+    pub session_idle_secs: Option<u64>,
+    /// Offer sign-in with a local username and password (the first admin, schools without
+    /// IServ). Switch off in production once IServ sign-in works.
+    pub local_login: bool,
+    /// Sign-in with IServ (OpenID Connect); off unless `oidc.client_id` is set.
+    pub oidc: crate::oidc::OidcConfig,
     pub kasm: KasmSettings,
     pub proxy: ProxySettings,
     /// `docker` (desktops started per user) or `static` (only `static_desktops`).
@@ -264,6 +274,11 @@ impl Default for Config {
             database_url: None,
             secret_key: None,
             session_ttl_hours: 12,
+            session_idle_minutes: 120,
+            session_ttl_secs: None,
+            session_idle_secs: None,
+            local_login: true,
+            oidc: crate::oidc::OidcConfig::default(),
             kasm: KasmSettings::default(),
             proxy: ProxySettings::default(),
             runtime: RuntimeKind::Docker,
@@ -316,23 +331,20 @@ const SEED_NAMES: &[(&str, &str)] = &[
     ("KASM_VERIFY_SSL", "kasm.verify_ssl"),
     ("VNC_USER", "kasm.vnc_user"),
     ("DOCKER_HOST_URL", "docker.host"),
+    ("OAUTH_CLIENT_ID", "oidc.client_id"),
+    ("OAUTH_CLIENT_SECRET", "oidc.client_secret"),
+    ("OAUTH_AUTHORIZE_URL", "oidc.authorize_url"),
+    ("OAUTH_TOKEN_URL", "oidc.token_url"),
+    ("OAUTH_USERINFO_URL", "oidc.userinfo_url"),
+    ("OAUTH_JWKS_URI", "oidc.jwks_uri"),
+    ("OAUTH_REDIRECT_URI", "oidc.redirect_uri"),
+    ("ROLE_ADMIN", "oidc.admin_groups"),
+    ("ROLE_TEACHER", "oidc.teacher_groups"),
 ];
 
 /// Seed variables that are read by later features or deliberately not used; accepted so that
 /// an existing `.env` does not stop the portal, with a note in the log.
-pub const SEED_NAMES_NOT_YET_USED: &[&str] = &[
-    "OAUTH_CLIENT_ID",
-    "OAUTH_CLIENT_SECRET",
-    "OAUTH_AUTHORIZE_URL",
-    "OAUTH_TOKEN_URL",
-    "OAUTH_USERINFO_URL",
-    "OAUTH_JWKS_URI",
-    "OAUTH_REDIRECT_URI",
-    "ROLE_ADMIN",
-    "ROLE_TEACHER",
-    "VNC_PASSWORD",
-    "DOCKER_HOST_PROTOCOL",
-];
+pub const SEED_NAMES_NOT_YET_USED: &[&str] = &["VNC_PASSWORD", "DOCKER_HOST_PROTOCOL"];
 
 impl Config {
     /// Loads defaults, then `file` (which must exist when given), then the environment.
@@ -395,6 +407,25 @@ impl Config {
         if !(1..=24 * 90).contains(&self.session_ttl_hours) {
             return Err(invalid("session_ttl_hours", "must be between 1 and 2160 (90 days)"));
         }
+        if self.session_idle_minutes > 24 * 60 * 90 {
+            return Err(invalid(
+                "session_idle_minutes",
+                "must be at most 129600 (90 days); 0 = off",
+            ));
+        }
+        if self.session_ttl_secs == Some(0) {
+            return Err(invalid("session_ttl_secs", "must be at least 1 second"));
+        }
+        self.oidc
+            .validate(&self.public_url())
+            .map_err(|(setting, message)| invalid(setting, message))?;
+        if !self.local_login && !self.oidc.is_configured() {
+            return Err(invalid(
+                "local_login",
+                "is off, but IServ sign-in is not configured (set oidc.client_id and oidc.issuer \
+                 or the oidc.*_url settings): nobody could sign in",
+            ));
+        }
         let p = &self.proxy;
         for (setting, value, range) in [
             ("proxy.connect_timeout_secs", p.connect_timeout_secs, 1..=120),
@@ -444,6 +475,23 @@ impl Config {
     /// The one origin allowed to open WebSockets, e.g. `https://desktop.school.example`.
     pub fn public_origin(&self) -> String {
         self.public_url().origin().ascii_serialization()
+    }
+
+    /// How long a session lasts at most (`session_ttl_secs`, else `session_ttl_hours`).
+    pub fn session_ttl(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.session_ttl_secs
+                .unwrap_or(self.session_ttl_hours.saturating_mul(3600)),
+        )
+    }
+
+    /// How long an unused session lives (`session_idle_secs`, else `session_idle_minutes`);
+    /// `None`: no idle expiry.
+    pub fn session_idle(&self) -> Option<std::time::Duration> {
+        let secs = self
+            .session_idle_secs
+            .unwrap_or(self.session_idle_minutes.saturating_mul(60));
+        (secs > 0).then(|| std::time::Duration::from_secs(secs))
     }
 
     pub fn database_url(&self) -> String {

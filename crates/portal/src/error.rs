@@ -63,6 +63,8 @@ pub enum AppError {
     Teacher(#[from] crate::teacher::TeacherError),
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
+    #[error(transparent)]
+    Oidc(#[from] crate::oidc::OidcError),
 }
 
 /// What the renderer needs: a stable code for machines, a catalogue key for people, and an
@@ -89,6 +91,7 @@ impl AppError {
             AppError::Store(StoreError::Invalid(_)) => StatusCode::BAD_REQUEST,
             AppError::Store(_) | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AppError::Oidc(e) => e.status(),
             AppError::AdminOnly => StatusCode::FORBIDDEN,
             AppError::Teacher(e) => e.status(),
             AppError::Lifecycle(e) => match e {
@@ -129,6 +132,7 @@ impl AppError {
             AppError::Store(StoreError::Conflict(_) | StoreError::Invalid(_)) => ("invalid", "err_bad_request"),
             AppError::Store(_) | AppError::Unavailable(_) => ("unavailable", "err_unavailable"),
             AppError::Internal(_) => ("internal", "err_internal"),
+            AppError::Oidc(e) => e.code_and_key(),
             AppError::AdminOnly => ("admin_only", "err_admin_only"),
             AppError::Teacher(e) => e.code_and_key(),
             AppError::Lifecycle(e) => match e {
@@ -151,6 +155,7 @@ impl AppError {
         };
         // Details that help the user act; internal causes stay in the log.
         let detail = match self {
+            AppError::Oidc(e) => e.detail(),
             AppError::BadUpgrade(_)
             | AppError::BadRequest(_)
             | AppError::TooLarge { .. }

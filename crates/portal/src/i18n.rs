@@ -366,6 +366,68 @@ fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
             "Der Container-Dienst hat einen Fehler gemeldet. Versuche es erneut; bleibt der Fehler, sag der Schul-IT Bescheid.",
             "The container service reported an error. Try again; if it keeps happening, tell the school's IT admin.",
         ),
+        // Sign-in with IServ and local sign-in (oidc/, login.rs).
+        "sign_in_iserv" => ("Mit IServ anmelden", "Sign in with IServ"),
+        "sign_in_local_hint" => (
+            "Ohne IServ-Konto (nur für eingerichtete lokale Konten):",
+            "Without an IServ account (only for set-up local accounts):",
+        ),
+        "login_wait_minutes" => (
+            "Zu viele fehlgeschlagene Anmeldeversuche. Bitte warte {minutes} Minute(n) und versuche es dann erneut.",
+            "Too many failed sign-in attempts. Please wait {minutes} minute(s), then try again.",
+        ),
+        "err_local_login_off" => (
+            "Die Anmeldung mit Benutzername und Passwort ist abgeschaltet. Bitte melde dich mit IServ an.",
+            "Signing in with a username and password is switched off. Please sign in with IServ.",
+        ),
+        "err_oidc_config" => (
+            "Die Anmeldung mit IServ ist falsch eingerichtet. Bitte sag der Schul-IT Bescheid.",
+            "Sign-in with IServ is set up wrongly. Please tell the school's IT admin.",
+        ),
+        "err_oidc_unavailable" => (
+            "Die Anmeldung mit IServ ist gerade nicht erreichbar. Bitte versuche es in einer Minute erneut.",
+            "IServ sign-in is currently unavailable. Please try again in a minute.",
+        ),
+        "err_oidc_state" => (
+            "Dieser Anmeldevorgang ist abgelaufen, wurde schon benutzt oder in einem anderen Browser begonnen. Bitte melde dich noch einmal an.",
+            "This sign-in has expired, was already used or was started in another browser. Please sign in again.",
+        ),
+        "err_oidc_denied" => (
+            "Du hast die Anmeldung bei IServ abgelehnt. Um das Portal zu nutzen, melde dich erneut an und stimme der Freigabe zu.",
+            "You declined the sign-in at IServ. To use the portal, sign in again and allow the access.",
+        ),
+        "err_oidc_code_used" => (
+            "Der Anmeldecode von IServ ist abgelaufen oder wurde schon benutzt. Bitte melde dich noch einmal an.",
+            "IServ's sign-in code has expired or was already used. Please sign in again.",
+        ),
+        "err_oidc_provider_error" => (
+            "IServ hat bei der Anmeldung einen Fehler gemeldet. Bitte versuche es in einer Minute erneut; bleibt der Fehler, sag der Schul-IT Bescheid.",
+            "IServ reported an error during sign-in. Please try again in a minute; if it keeps happening, tell the school's IT admin.",
+        ),
+        "err_oidc_token_invalid" => (
+            "Die Antwort von IServ konnte nicht bestätigt werden, deshalb wurdest du nicht angemeldet. Bitte versuche es erneut; bleibt der Fehler, sag der Schul-IT Bescheid.",
+            "IServ's answer could not be verified, so you were not signed in. Please try again; if it keeps happening, tell the school's IT admin.",
+        ),
+        "err_oidc_token_expired" => (
+            "Die Anmeldung von IServ war schon abgelaufen, als sie ankam. Bitte versuche es erneut; bleibt der Fehler, muss die Schul-IT die Uhrzeit der Server prüfen.",
+            "IServ's sign-in had already expired when it arrived. Please try again; if it keeps happening, the school's IT admin must check the servers' clocks.",
+        ),
+        "err_oidc_no_username" => (
+            "IServ hat deinen Benutzernamen nicht mitgeteilt. Die Schul-IT muss dem Portal in IServ den Bereich „profile“ freigeben.",
+            "IServ did not tell us your username. The school's IT admin must allow the portal the scope \"profile\" in IServ.",
+        ),
+        "err_oidc_not_allowed" => (
+            "Dein IServ-Konto ist für dieses Portal nicht freigeschaltet. Wenn du es nutzen sollst, frag deine Lehrkraft oder die Schul-IT.",
+            "Your IServ account is not allowed to use this portal. If you should be able to, ask your teacher or the school's IT admin.",
+        ),
+        "err_oidc_bad_username" => (
+            "Dein IServ-Benutzername kann hier nicht verwendet werden. Bitte sag der Schul-IT Bescheid.",
+            "Your IServ username cannot be used here. Please tell the school's IT admin.",
+        ),
+        "err_oidc_username_taken" => (
+            "Dein Benutzername gehört hier schon zu einem anderen IServ-Konto (z. B. nach einer Umbenennung). Bitte sag der Schul-IT Bescheid.",
+            "Your username already belongs to another IServ account here (e.g. after a rename). Please tell the school's IT admin.",
+        ),
         // Admin pages (desktops, types, users, audit log, branding).
         "admin_section_desktops" => ("Desktops", "Desktops"),
         "admin_section_types" => ("Desktop-Arten", "Desktop types"),
@@ -566,11 +628,15 @@ mod tests {
     fn every_used_key_is_translated() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut sources = Vec::new();
-        for sub in ["templates", "src"] {
-            for entry in std::fs::read_dir(dir.join(sub)).unwrap() {
+        // Modules may be folders (src/oidc/), so walk the tree.
+        let mut dirs = vec![dir.join("templates"), dir.join("src")];
+        while let Some(d) = dirs.pop() {
+            for entry in std::fs::read_dir(d).unwrap() {
                 let path = entry.unwrap().path();
+                if path.is_dir() {
+                    dirs.push(path);
                 // This file defines the catalogue; scanning it would find its own patterns.
-                if path.file_name().is_some_and(|n| n != "i18n.rs") {
+                } else if path.file_name().is_some_and(|n| n != "i18n.rs") {
                     sources.push(std::fs::read_to_string(path).unwrap());
                 }
             }

@@ -23,6 +23,7 @@ pub mod lifecycle;
 mod login;
 pub mod metrics;
 mod metrics_server;
+pub mod oidc;
 mod pages;
 mod security_headers;
 pub mod server;
@@ -67,6 +68,8 @@ pub struct Inner {
     login_limiter: login::LoginLimiter,
     /// Image pulls admins started, with their live progress.
     pub(crate) pulls: Arc<admin_types::Pulls>,
+    /// Sign-in with IServ, when configured.
+    pub oidc: Option<Arc<oidc::Oidc>>,
     /// Prometheus metrics, served only on their own listener.
     pub metrics: Arc<metrics::Metrics>,
     metrics_listener: Option<metrics_server::MetricsListener>,
@@ -149,6 +152,9 @@ impl AppState {
         if let Err(e) = desktops.reconcile().await {
             tracing::warn!(error = %e, "could not reconcile desktops with the runtime at start");
         }
+        // Does not contact IServ: it may be down now and come up later.
+        let oidc =
+            oidc::Oidc::new(&config.oidc, &config.public_url()).context("setting up IServ sign-in (section `oidc`)")?;
         Ok(AppState(Arc::new(Inner {
             public_origin: config.public_origin(),
             https,
@@ -161,6 +167,7 @@ impl AppState {
             desktops,
             login_limiter: login::LoginLimiter::default(),
             pulls: Arc::default(),
+            oidc,
             metrics,
             metrics_listener,
         })))
@@ -186,6 +193,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(dashboard::show))
         .route("/login", get(login::form).post(login::submit))
         .route("/logout", post(login::logout))
+        .route("/auth/login", get(oidc::callback::login))
+        .route(oidc::CALLBACK_PATH, get(oidc::callback::callback))
         .route("/desktops/start", post(dashboard::start_form))
         .route("/desktops/{id}/{action}", post(dashboard::desktop_form))
         .route("/teacher", get(teacher::show))
@@ -280,6 +289,10 @@ fn api_routes() -> Router<AppState> {
         .route("/api/admin/desktops/{id}/stop", post(api::stop))
         .route("/api/admin/stop-all", post(api::admin_stop_all))
         .route("/api/admin/cleanup-stopped", post(api::admin_cleanup))
+        .route(
+            "/api/admin/users/{username}/end-sessions",
+            post(auth::end_user_sessions),
+        )
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .route("/api/{*rest}", any(|| async { AppError::NotFound }))
 }
@@ -296,8 +309,11 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
     if let Some(metrics) = state.metrics_listener.as_ref().and_then(|l| l.take()) {
         background.spawn(metrics_server::serve(state.clone(), metrics));
     }
-    background.spawn(expire_sessions(state.store.clone()));
+    background.spawn(expire_sessions(state.store.clone(), state.config.session_idle()));
     background.spawn(admin_audit::prune_hourly(state.store.clone()));
+    if let Some(oidc) = state.oidc.clone() {
+        background.spawn(oidc.warm_up());
+    }
     if state.runtime.starts_desktops() {
         background.spawn(state.desktops.clone().follow_events());
         background.spawn(state.desktops.clone().run_culler());
@@ -308,14 +324,18 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
 }
 
 /// Deletes expired sessions hourly; lookups ignore them anyway, this only keeps the table small.
-async fn expire_sessions(store: Store) {
+async fn expire_sessions(store: Store, idle: Option<Duration>) {
     let mut tick = tokio::time::interval(Duration::from_secs(3600));
     loop {
         tick.tick().await;
-        match store.delete_expired_sessions().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(sessions = n, "deleted expired sessions"),
-            Err(e) => tracing::warn!(error = %e, "deleting expired sessions failed"),
+        let idle_deleted = match idle {
+            Some(idle) => store.delete_idle_sessions(idle).await,
+            None => Ok(0),
+        };
+        match (store.delete_expired_sessions().await, idle_deleted) {
+            (Ok(0), Ok(0)) => {}
+            (Ok(expired), Ok(idle)) => tracing::info!(expired, idle, "deleted old sessions"),
+            (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "deleting old sessions failed"),
         }
     }
 }

@@ -216,7 +216,18 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         println!("IServ Remote Desktop listening on http://{addr} — open {url}");
         println!("WebSocket support enabled: desktops at {url}desktop/{{id}}/, relay at …/websockify");
     }
-    match bootstrap_admin(&state.store).await? {
+    // With the password form off, a bootstrap admin could never sign in: admins come from
+    // IServ groups or roles (`oidc.admin_groups`, `oidc.admin_roles`).
+    let bootstrap = if state.config.local_login {
+        bootstrap_admin(&state.store).await?
+    } else {
+        tracing::info!("password sign-in is off (local_login = false); everyone signs in with IServ");
+        if !json {
+            println!("Password sign-in is off (local_login = false): everyone signs in with IServ at {url}auth/login");
+        }
+        None
+    };
+    match bootstrap {
         Some(password) if json => {
             let file = write_initial_password(&state.config.data_dir, &password)?;
             tracing::warn!(

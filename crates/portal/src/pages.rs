@@ -41,7 +41,11 @@ pub(crate) struct LoginPage<'a> {
     pub csrf_token: &'a str,
     pub next: &'a str,
     pub username: &'a str,
-    pub error: Option<&'static str>,
+    pub error: Option<String>,
+    /// Offer "Sign in with IServ".
+    pub oidc: bool,
+    /// Offer the username/password form.
+    pub local: bool,
 }
 
 /// One desktop tile on the dashboard.

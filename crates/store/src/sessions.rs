@@ -16,6 +16,15 @@ fn random_token() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
+/// Seconds between two refreshes of a session's last-seen time: a minute, or half the idle
+/// timeout when that is shorter (so short timeouts still work), but at least a second.
+fn touch_interval(idle: Option<Duration>) -> i64 {
+    let half_idle = idle
+        .filter(|d| !d.is_zero())
+        .map_or(60, |d| i64::try_from(d.as_secs() / 2).unwrap_or(60));
+    half_idle.clamp(1, 60)
+}
+
 /// The session id stored for `token`: whoever reads the database cannot rebuild the cookie.
 fn session_id(token: &str) -> String {
     hex(&Sha256::digest(token.as_bytes()))
@@ -38,7 +47,7 @@ impl Store {
         };
         let inserted = sqlx::query(
             "INSERT INTO sessions (id, user_id, csrf_token, current_desktop, created_at, \
-             expires_at) VALUES ($1, $2, $3, NULL, $4, $5)",
+             expires_at, last_seen_at) VALUES ($1, $2, $3, NULL, $4, $5, $4)",
         )
         .bind(&session.id)
         .bind(&session.user_id)
@@ -55,10 +64,26 @@ impl Store {
     }
 
     /// The live session for a cookie token and its user; `None` when unknown or expired.
+    /// Only the absolute expiry applies; see [`Store::live_session`] for idle expiry.
     pub async fn session_by_token(&self, token: &str) -> Result<Option<(Session, User)>, StoreError> {
+        self.live_session(token, None).await
+    }
+
+    /// The live session for a cookie token and its user, and a sign of life for it.
+    ///
+    /// `None` when the token is unknown, the session is past its absolute expiry, or — with
+    /// `idle` — nobody used it for that long. Using it refreshes its last-seen time, but at
+    /// most once per [`touch_interval`] so that a page full of requests costs one write, not
+    /// one each; the idle expiry is therefore up to that interval early.
+    pub async fn live_session(
+        &self,
+        token: &str,
+        idle: Option<Duration>,
+    ) -> Result<Option<(Session, User)>, StoreError> {
+        let now = now();
         let row = sqlx::query(
             "SELECT s.id AS session_id, s.csrf_token, s.current_desktop, \
-             s.created_at AS session_created_at, s.expires_at, \
+             s.created_at AS session_created_at, s.expires_at, s.last_seen_at, \
              u.id, u.username, u.display_name, u.email, u.role, u.external_subject, u.language, \
              CAST(CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_password, \
              u.created_at \
@@ -66,12 +91,19 @@ impl Store {
              WHERE s.id = $1 AND s.expires_at > $2",
         )
         .bind(session_id(token))
-        .bind(now())
+        .bind(now)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
+        let last_seen: i64 = row.try_get("last_seen_at")?;
+        if let Some(idle) = idle.filter(|d| !d.is_zero()) {
+            let idle_secs = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
+            if last_seen.saturating_add(idle_secs) <= now {
+                return Ok(None);
+            }
+        }
         let user_id: String = row.try_get("id")?;
         let session = Session {
             id: row.try_get("session_id")?,
@@ -81,6 +113,13 @@ impl Store {
             created_at: row.try_get("session_created_at")?,
             expires_at: row.try_get("expires_at")?,
         };
+        if now.saturating_sub(last_seen) >= touch_interval(idle) {
+            sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
+                .bind(now)
+                .bind(&session.id)
+                .execute(&self.pool)
+                .await?;
+        }
         let groups = self.groups_of(&user_id).await?;
         let user = user_from_row(&row, groups)?;
         Ok(Some((session, user)))
@@ -126,6 +165,17 @@ impl Store {
             .await?;
         Ok(deleted.rows_affected())
     }
+
+    /// Removes sessions nobody used for `idle` (besides the expired ones, see
+    /// [`Store::delete_expired_sessions`]); lookups already refuse them.
+    pub async fn delete_idle_sessions(&self, idle: Duration) -> Result<u64, StoreError> {
+        let idle_secs = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
+        let deleted = sqlx::query("DELETE FROM sessions WHERE last_seen_at <= $1")
+            .bind(now().saturating_sub(idle_secs))
+            .execute(&self.pool)
+            .await?;
+        Ok(deleted.rows_affected())
+    }
 }
 
 #[cfg(test)]
@@ -143,5 +193,14 @@ mod tests {
             session_id("abc"),
             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
         );
+    }
+
+    #[test]
+    fn touch_interval_follows_short_idle_timeouts() {
+        assert_eq!(touch_interval(None), 60);
+        assert_eq!(touch_interval(Some(Duration::ZERO)), 60);
+        assert_eq!(touch_interval(Some(Duration::from_secs(3600))), 60);
+        assert_eq!(touch_interval(Some(Duration::from_secs(10))), 5);
+        assert_eq!(touch_interval(Some(Duration::from_secs(1))), 1);
     }
 }

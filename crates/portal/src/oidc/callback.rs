@@ -1,0 +1,143 @@
+//! The two routes of IServ sign-in: `GET /auth/login` sends the browser to IServ,
+//! `GET /auth/callback` takes it back, checks everything and starts a session.
+
+use std::time::Instant;
+
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse as _, Redirect, Response};
+use http::HeaderMap;
+use http::header::SET_COOKIE;
+use portal_store::StoreError;
+use serde::Deserialize;
+
+use super::pending::{PENDING_TTL, Pending, TakeError};
+use super::{Identity, OidcError};
+use crate::auth::{CurrentUser, cookie_value};
+use crate::client_addr::ClientAddr;
+use crate::login::{random_token, safe_next, start_session};
+use crate::metrics::{SignInMethod, SignInOutcome};
+use crate::{AppError, AppState};
+
+#[derive(Deserialize)]
+pub(crate) struct LoginParams {
+    next: Option<String>,
+}
+
+/// `GET /auth/login?next=/path`: remembers the sign-in and redirects to IServ.
+pub(crate) async fn login(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    Query(q): Query<LoginParams>,
+) -> Result<Response, AppError> {
+    let oidc = state.oidc.clone().ok_or(OidcError::NotConfigured)?;
+    let next = safe_next(q.next.as_deref());
+    if user.is_some() {
+        return Ok(Redirect::to(next).into_response());
+    }
+    let provider = oidc.provider().await?;
+    let started = provider.start().await;
+    let binding = random_token();
+    oidc.pending.insert(
+        started.state,
+        Pending {
+            binding: binding.clone(),
+            nonce: started.nonce,
+            pkce_verifier: started.pkce_verifier,
+            return_to: next.to_owned(),
+            created: Instant::now(),
+        },
+    );
+    let max_age = cookie::time::Duration::seconds(i64::try_from(PENDING_TTL.as_secs()).unwrap_or(600));
+    let cookie = state.cookies.build(state.cookies.oidc_pending, binding, Some(max_age));
+    // 303 like every other redirect of the portal; the browser follows it with a GET.
+    Ok(([(SET_COOKIE, cookie)], Redirect::to(started.url.as_str())).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /auth/callback?code&state` (or `?error=…&state`): finishes the sign-in.
+pub(crate) async fn callback(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    Query(q): Query<CallbackParams>,
+) -> Result<Response, AppError> {
+    let result = finish(&state, &headers, q).await;
+    if let Err(e) = &result {
+        tracing::warn!(error = %e, ip = %client.ip, "sign-in with IServ failed");
+        state.metrics.sign_in(SignInMethod::Oidc, outcome(e));
+    }
+    let (user, return_to) = result?;
+    tracing::info!(username = %user.username, role = %user.role, ip = %client.ip, "signed in with IServ");
+    state.metrics.sign_in(SignInMethod::Oidc, SignInOutcome::Success);
+    let clear = state.cookies.build(state.cookies.oidc_pending, String::new(), None);
+    let mut resp = start_session(&state, &user, &return_to).await?;
+    resp.headers_mut().append(
+        SET_COOKIE,
+        clear.parse().map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
+    );
+    Ok(resp)
+}
+
+/// The user's doing (or the provider saying no) versus something broken.
+fn outcome(e: &AppError) -> SignInOutcome {
+    match e {
+        AppError::Oidc(
+            OidcError::Denied
+            | OidcError::NotAllowed
+            | OidcError::StateUnknown
+            | OidcError::OtherBrowser
+            | OidcError::TokenRefused(_)
+            | OidcError::Token(_)
+            | OidcError::Claims(_),
+        ) => SignInOutcome::Failure,
+        _ => SignInOutcome::Error,
+    }
+}
+
+async fn finish(
+    state: &AppState,
+    headers: &HeaderMap,
+    q: CallbackParams,
+) -> Result<(portal_store::User, String), AppError> {
+    let oidc = state.oidc.clone().ok_or(OidcError::NotConfigured)?;
+    let binding = cookie_value(headers, state.cookies.oidc_pending);
+    let pending = oidc
+        .pending
+        .take(q.state.as_deref().unwrap_or(""), binding)
+        .map_err(|e| match e {
+            TakeError::Unknown => OidcError::StateUnknown,
+            TakeError::OtherBrowser => OidcError::OtherBrowser,
+        })?;
+    match q.error.as_deref() {
+        Some("access_denied") => return Err(OidcError::Denied.into()),
+        Some(other) => return Err(OidcError::ProviderError(other.chars().take(64).collect()).into()),
+        None => {}
+    }
+    let code = q
+        .code
+        .filter(|c| !c.is_empty() && c.len() <= 4096)
+        .ok_or_else(|| OidcError::ProviderError("no code in the answer".into()))?;
+    let provider = oidc.provider().await?;
+    let claims = provider.finish(&code, &pending.nonce, &pending.pkce_verifier).await?;
+    let identity = Identity::from_claims(&claims).map_err(OidcError::from)?;
+    if !identity.allowed(oidc.config()) {
+        tracing::info!(username = %identity.username, "IServ account not in an allowed group");
+        return Err(OidcError::NotAllowed.into());
+    }
+    let user = state
+        .store
+        .upsert_external_user(&identity.to_external_user(oidc.config()))
+        .await
+        .map_err(|e| match e {
+            StoreError::Invalid(m) => AppError::from(OidcError::BadUsername(m)),
+            StoreError::Conflict(m) => AppError::from(OidcError::UsernameTaken(m)),
+            other => AppError::Store(other),
+        })?;
+    Ok((user, pending.return_to))
+}
