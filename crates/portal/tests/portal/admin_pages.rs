@@ -857,7 +857,10 @@ async fn on_docker_admins_see_resource_use_stop_many_and_pull_images_live() {
         html.contains("value=\"alice-fake\"") && html.contains("value=\"bob-fake\""),
         "{html}"
     );
+    let asked = std::time::Instant::now();
     let stats: Value = root.get_json("/api/admin/desktops/stats").await;
+    // Informational: the engine samples each container twice, about a second apart, in parallel.
+    eprintln!("resource use of 2 desktops read in {} ms", asked.elapsed().as_millis());
     for id in ["alice-fake", "bob-fake"] {
         let s = &stats["stats"][id];
         assert!(s["memory_bytes"].as_u64().unwrap() > 0, "{stats}");
