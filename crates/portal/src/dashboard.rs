@@ -16,6 +16,7 @@ use crate::desktop::{launch_url, may_use};
 pub(crate) use crate::events::state_key;
 use crate::events::{ago, last_used, reason_key, unix_now};
 use crate::i18n::Lang;
+use crate::lifecycle::LifecycleError;
 use crate::pages::{CsrfForm, DashboardPage, DesktopTile, Me, TypeTile, ViewPage, checked_form, html, js_texts};
 use crate::teacher::usable_types;
 use crate::{AppError, AppState};
@@ -137,9 +138,10 @@ pub(crate) async fn view(
     let lang = Lang::from_headers(&headers);
     let texts = js_texts(lang, JS_TEXT_KEYS);
     if state.store.desktop(&id).await?.is_some() {
-        let d = state.desktops.owned(&user.user, &id).await.map_err(|_| {
+        let d = state.desktops.owned(&user.user, &id).await.map_err(|e| match e {
             // Someone else's desktop: the same answer as the proxy gives.
-            AppError::ForbiddenDesktop
+            LifecycleError::Forbidden => AppError::ForbiddenDesktop,
+            other => other.into(),
         })?;
         let t = state.store.desktop_type(&d.type_key).await?;
         let name = t
@@ -225,9 +227,15 @@ pub(crate) async fn desktop_form(
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     checked_form(&state, &user, &headers, form)?;
-    state.desktops.owned(&user.user, &id).await?;
+    let d = state.desktops.owned(&user.user, &id).await?;
+    // The audit log and the owner's page tell an admin's stop from the owner's own.
+    let reason = if d.user_id == user.user.id {
+        "stopped by its user"
+    } else {
+        "stopped by an administrator"
+    };
     match action.as_str() {
-        "stop" => state.desktops.stop(&id, "stopped by its user").await?,
+        "stop" => state.desktops.stop(&id, reason).await?,
         "remove" => state.desktops.remove(&id).await?,
         _ => return Err(AppError::NotFound),
     }
