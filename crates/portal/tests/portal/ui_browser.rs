@@ -237,7 +237,30 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
         .await
         .unwrap();
     chrome.wait_until("the desktop to connect again", CONNECTED).await;
+
+    // Kasm's client reports its own idle limit to the page: the desktop stops, the page says why.
+    js(
+        &chrome,
+        "window.parent.postMessage({ action: 'idle_session_timeout' }, location.origin); return true;",
+    )
+    .await;
     c.enter_parent_frame().await.unwrap();
+    chrome
+        .wait_until(
+            "the view to show the idle stop",
+            "return document.body.dataset.state === 'stopped' && !document.getElementById('overlay').hidden \
+             && document.querySelector('[data-role=overlay-reason]').textContent.includes('idle');",
+        )
+        .await;
+    let d = wait_for_stopped(&app, "alice-fake").await;
+    assert_eq!(d.as_deref(), Some("idle (reported by the desktop)"));
+    click(&chrome, "#overlay [data-action=start] button").await;
+    chrome
+        .wait_until(
+            "the desktop to run after the idle stop",
+            "return document.body.dataset.state === 'running' && document.getElementById('overlay').hidden;",
+        )
+        .await;
 
     // Back on the dashboard: running, and the other desktop ready to start.
     click(&chrome, "a[data-action=back]").await;
@@ -278,6 +301,19 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
 
     assert_switch_translates_everything(&chrome, "the dashboard").await;
     chrome.close().await;
+}
+
+/// Waits until the store has the desktop stopped; returns the recorded reason.
+async fn wait_for_stopped(app: &TestApp, id: &str) -> Option<String> {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let d = app.state.store.desktop(id).await.unwrap().unwrap();
+        if d.state == portal_store::DesktopState::Stopped {
+            return d.state_reason;
+        }
+        assert!(Instant::now() < deadline, "{id} did not stop: {d:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Input in the view page and inside the framed desktop each send a heartbeat. The page
