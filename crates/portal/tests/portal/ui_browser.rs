@@ -300,6 +300,17 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
     assert!(app.state.store.desktop("alice-fake").await.unwrap().is_none());
 
     assert_switch_translates_everything(&chrome, "the dashboard").await;
+    // From a small school laptop's window to a large screen: nothing wider than the window.
+    for (width, name) in [(420, "dashboard-narrow"), (1920, "dashboard-wide")] {
+        c.set_window_size(width, 900).await.unwrap();
+        let fits = js(
+            &chrome,
+            "return document.documentElement.scrollWidth <= window.innerWidth;",
+        )
+        .await;
+        assert_eq!(fits, Value::Bool(true), "the dashboard scrolls sideways at {width} px");
+        chrome.screenshot(name).await;
+    }
     chrome.close().await;
 }
 
