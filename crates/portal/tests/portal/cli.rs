@@ -120,6 +120,14 @@ fn seed_environment_names_are_accepted_and_ird_names_win() {
         .env("IRD_KASM__CONTAINER_PORT", "7000")
         .env("KASM_CONTAINER_PORT", "6000")
         .env("OAUTH_CLIENT_ID", "seed-client")
+        // A client id turns IServ sign-in on, which then needs its secret and endpoints.
+        .env("OAUTH_CLIENT_SECRET", "seed-secret")
+        .env(
+            "OAUTH_AUTHORIZE_URL",
+            "https://iserv.school.example/iserv/oauth/v2/auth",
+        )
+        .env("OAUTH_TOKEN_URL", "https://iserv.school.example/iserv/oauth/v2/token")
+        .env("OAUTH_JWKS_URI", "https://iserv.school.example/iserv/public/jwk")
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
