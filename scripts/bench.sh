@@ -49,7 +49,6 @@ log() { echo "bench: $*" >&2; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ird-bench.XXXXXX")
 chmod 755 "$WORK" # nginx's worker (user nobody) reads its temp paths here
 STARTED_PIDS=()
-START_PORTAL_PID=
 cleanup() {
     local pid
     for pid in "${STARTED_PIDS[@]}"; do
@@ -392,20 +391,32 @@ shm_size_mib = 64
 memory_mib = 256
 TOML
         log "starting a Docker portal on 127.0.0.1:$START_PORT for the start timings"
-        "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/start.toml" \
-            >"$WORK/start-portal.log" 2>&1 &
-        START_PORTAL_PID=$!
-        STARTED_PIDS+=("$START_PORTAL_PID")
-        wait_for_port "$START_PORT" "$START_PORTAL_PID" start-portal
-        printf '%s\n' "$BENCH_PW" |
-            "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
-                --config "$WORK/start.toml" >&2
-        { read -r START_COOKIE; read -r START_CSRF; } < <(sign_in "http://127.0.0.1:$START_PORT")
-        log "start → WebSocket, $STARTS starts after one warm-up"
-        "$BIN/wsbench" start --portal "http://127.0.0.1:$START_PORT" --cookie "$START_COOKIE" \
-            --csrf "$START_CSRF" --type tiny --runs "$STARTS" --warmup 1 >"$WORK/start.json"
-        RESULTS+=("$WORK/start.json")
-        START_NOTE="$STARTS starts of \`$START_IMAGE\` on the local Docker engine (unpinned), after one warm-up"
+        # In a subshell, so a failure here costs only this measurement, not the whole run.
+        set +e
+        (
+            set -e
+            "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/start.toml" \
+                >"$WORK/start-portal.log" 2>&1 &
+            START_PORTAL_PID=$!
+            trap 'kill "$START_PORTAL_PID" 2>/dev/null; wait "$START_PORTAL_PID" 2>/dev/null' EXIT
+            wait_for_port "$START_PORT" "$START_PORTAL_PID" start-portal
+            printf '%s\n' "$BENCH_PW" |
+                "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
+                    --config "$WORK/start.toml" >&2
+            { read -r START_COOKIE; read -r START_CSRF; } < <(sign_in "http://127.0.0.1:$START_PORT")
+            log "start → WebSocket, $STARTS starts after one warm-up"
+            "$BIN/wsbench" start --portal "http://127.0.0.1:$START_PORT" --cookie "$START_COOKIE" \
+                --csrf "$START_CSRF" --type tiny --runs "$STARTS" --warmup 1 >"$WORK/start.json"
+        )
+        START_RC=$?
+        set -e
+        if ((START_RC == 0)); then
+            RESULTS+=("$WORK/start.json")
+            START_NOTE="$STARTS starts of \`$START_IMAGE\` on the local Docker engine (unpinned), after one warm-up"
+        else
+            log "the start measurement failed (exit $START_RC); the other results are still written"
+            START_NOTE="failed (exit $START_RC; see the script's output)"
+        fi
         docker volume ls -q --filter "label=org.iserv-remote-desktop.instance=$INSTANCE" | xargs -r docker volume rm >/dev/null 2>&1 || true
     fi
 fi

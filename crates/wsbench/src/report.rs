@@ -508,7 +508,8 @@ fn start_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
         }
     }
     steps.sort_by(|a, b| a.1.total_cmp(&b.1));
-    for (step, _) in steps {
+    // `ready` has its own row below.
+    for (step, _) in steps.into_iter().filter(|(s, _)| s.as_str() != "ready") {
         let s = stat(runs.iter().filter_map(|r| r.steps_ms.get(step).copied()).collect());
         writeln!(out, "| event `{step}` seen | {} |", show(s, 0))?;
     }
