@@ -54,9 +54,16 @@ impl SecurityHeaders {
 /// The headers for `config`. With sign-in through IServ configured, the identity provider's
 /// origin joins `form-action`: the sign-in form's redirect goes there.
 pub(crate) fn for_config(config: &crate::Config) -> Arc<SecurityHeaders> {
-    // Sign-in with IServ is not configurable yet: forms go to the portal only.
-    let _ = config;
-    let origins: Vec<String> = Vec::new();
+    let oidc = &config.oidc;
+    let mut origins: Vec<String> = [&oidc.issuer, &oidc.authorize_url]
+        .into_iter()
+        .filter(|_| oidc.is_configured())
+        .flatten()
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+        .collect();
+    origins.sort();
+    origins.dedup();
     let headers = SecurityHeaders::new(&origins).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "form-action limited to the portal itself");
         SecurityHeaders::strict()

@@ -113,3 +113,20 @@ async fn desktop_responses_keep_their_own_headers() {
     }
     assert!(resp.text().await.unwrap().contains("Fake KasmVNC"));
 }
+
+#[tokio::test]
+async fn forms_may_go_to_iserv_when_sign_in_with_iserv_is_configured() {
+    let app = spawn_app_with(&[], |c| {
+        c.oidc.client_id = Some("portal".into());
+        c.oidc.client_secret = Some(secrecy::SecretString::from("s3cret".to_owned()));
+        c.oidc.issuer = Some("https://iserv.example:8443/".parse().unwrap());
+    })
+    .await;
+    let login = Browser::new(&app).get("/login").send().await.unwrap();
+    let csp = header(&login, "content-security-policy");
+    assert!(
+        csp.contains("form-action 'self' https://iserv.example:8443"),
+        "the sign-in redirect to IServ is allowed: {csp}"
+    );
+    assert!(!csp.contains("script-src 'self' https://iserv"), "{csp}");
+}
