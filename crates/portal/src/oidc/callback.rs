@@ -27,6 +27,7 @@ pub(crate) struct LoginParams {
 pub(crate) async fn login(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
+    headers: HeaderMap,
     Query(q): Query<LoginParams>,
 ) -> Result<Response, AppError> {
     let oidc = state.oidc.clone().ok_or(OidcError::NotConfigured)?;
@@ -36,7 +37,10 @@ pub(crate) async fn login(
     }
     let provider = oidc.provider().await?;
     let started = provider.start().await;
-    let binding = random_token();
+    // Two tabs signing in at once share the browser's binding, so neither locks the other out.
+    let binding = cookie_value(&headers, state.cookies.oidc_pending)
+        .filter(|b| b.len() == 43 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
+        .map_or_else(random_token, str::to_owned);
     oidc.pending.insert(
         started.state,
         Pending {
@@ -75,13 +79,9 @@ pub(crate) async fn callback(
     let (user, return_to) = result?;
     tracing::info!(username = %user.username, role = %user.role, ip = %client.ip, "signed in with IServ");
     state.metrics.sign_in(SignInMethod::Oidc, SignInOutcome::Success);
-    let clear = state.cookies.build(state.cookies.oidc_pending, String::new(), None);
-    let mut resp = start_session(&state, &user, &return_to).await?;
-    resp.headers_mut().append(
-        SET_COOKIE,
-        clear.parse().map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
-    );
-    Ok(resp)
+    // The pending cookie stays until it expires: another tab's sign-in may still need it, and
+    // it grants nothing by itself.
+    start_session(&state, &user, &return_to).await
 }
 
 /// The user's doing (or the provider saying no) versus something broken.
