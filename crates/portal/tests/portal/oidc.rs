@@ -585,3 +585,33 @@ impl std::io::Write for LogWriter {
         Ok(())
     }
 }
+
+/// In Chromium: the button on the sign-in page leads through IServ back to the dashboard (the
+/// page's form-action policy and the Lax cookies let the redirects through).
+#[tokio::test]
+async fn chromium_signs_in_with_the_iserv_button() {
+    if !crate::browser::browser_ready() {
+        return;
+    }
+    let idp = provider(Layout::Auth).await;
+    idp.set_user(TestUser::teacher("tom").groups_as_object().prefixed());
+    let app = spawn_app_with(&[], with_discovery(&idp)).await;
+    let chrome = crate::browser::Chrome::start().await;
+    chrome.goto(&app, "/login").await;
+    chrome
+        .client
+        .find(fantoccini::Locator::Css("[data-role='iserv-sign-in']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    chrome
+        .wait_until(
+            "the dashboard after IServ",
+            "return location.pathname === '/' && document.body.innerText.includes('Tom')",
+        )
+        .await;
+    assert_eq!(idp.token_requests().len(), 1);
+    chrome.close().await;
+}
