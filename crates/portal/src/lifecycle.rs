@@ -260,7 +260,7 @@ impl Lifecycle {
             memory_bytes: t.memory_bytes,
             nano_cpus: t.nano_cpus,
             home: VolumeMount {
-                volume: format!("{}{}", docker.home_volume_prefix, user.username),
+                volume: format!("{}{}", docker.home_volume_prefix, user.home_name),
                 target: "/home/kasm-user".into(),
                 read_only: false,
             },

@@ -61,6 +61,9 @@ pub struct User {
     pub role: Role,
     /// The identity provider's `sub` once the user has signed in through OpenID Connect.
     pub external_subject: Option<String>,
+    /// Names the user's home volume: the username at creation, kept through renames so a user
+    /// renamed in IServ keeps their files.
+    pub home_name: String,
     /// Group names, sorted bytewise.
     pub groups: Vec<String>,
     /// Preferred UI language (e.g. `de`, `en-GB`), `None` to follow the browser.

@@ -15,7 +15,7 @@ use crate::{ExternalUser, Role, Store, StoreError, User, new_id, now};
 macro_rules! select_users {
     ($tail:literal) => {
         concat!(
-            "SELECT id, username, display_name, email, role, external_subject, language, ",
+            "SELECT id, username, display_name, email, role, external_subject, language, home_name, ",
             // An integer, not `password_hash IS NOT NULL`: PostgreSQL would return a boolean
             // and SQLite an integer, and the Any driver does not convert between the two.
             "CAST(CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_password, ",
@@ -35,9 +35,11 @@ pub(crate) fn user_from_row(row: &AnyRow, groups: Vec<String>) -> Result<User, S
         .parse::<Role>()
         .map_err(|_| StoreError::corrupt(format!("unknown role {role:?} in users table")))?;
     let has_password: i64 = row.try_get("has_password")?;
+    let username: String = row.try_get("username")?;
     Ok(User {
         id: row.try_get("id")?,
-        username: row.try_get("username")?,
+        home_name: home_name_or(row.try_get("home_name")?, &username),
+        username,
         display_name: row.try_get("display_name")?,
         email: row.try_get("email")?,
         role,
@@ -47,6 +49,15 @@ pub(crate) fn user_from_row(row: &AnyRow, groups: Vec<String>) -> Result<User, S
         has_password: has_password != 0,
         created_at: row.try_get("created_at")?,
     })
+}
+
+/// Rows written before migration 0006 have no home name; the username was theirs.
+fn home_name_or(home_name: String, username: &str) -> String {
+    if home_name.is_empty() {
+        username.to_owned()
+    } else {
+        home_name
+    }
 }
 
 /// Trims `display_name`; an empty one falls back to the username so every user has a label.
@@ -121,8 +132,8 @@ impl Store {
         let now = now();
         let inserted = sqlx::query(
             "INSERT INTO users (id, username, display_name, email, role, password_hash, \
-             external_subject, language, created_at, updated_at) \
-             VALUES ($1, $2, $3, NULL, $4, $5, NULL, NULL, $6, $6)",
+             external_subject, language, home_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, NULL, $4, $5, NULL, NULL, $2, $6, $6)",
         )
         .bind(&id)
         .bind(&username)
@@ -135,6 +146,7 @@ impl Store {
         match inserted {
             Ok(_) => Ok(User {
                 id,
+                home_name: username.clone(),
                 username,
                 display_name,
                 email: None,
@@ -350,8 +362,8 @@ impl Store {
                     let id = new_id();
                     let inserted = sqlx::query(
                         "INSERT INTO users (id, username, display_name, email, role, \
-                         password_hash, external_subject, language, created_at, updated_at) \
-                         VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL, $7, $7)",
+                         password_hash, external_subject, language, home_name, created_at, \
+                         updated_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL, $2, $7, $7)",
                     )
                     .bind(&id)
                     .bind(&f.username)

@@ -430,6 +430,8 @@ async fn external_user_is_updated_on_next_sign_in(store: Store) {
     assert_eq!(second.role, Role::Teacher);
     assert_eq!(second.groups, ["klasse-8a"], "groups replaced, not merged");
     assert_eq!(second.created_at, first.created_at);
+    assert_eq!(first.home_name, "jana");
+    assert_eq!(second.home_name, "jana", "the home volume does not follow a rename");
     assert_eq!(store.user_by_username("jana").await.expect("lookup"), None);
     assert_eq!(store.list_users().await.expect("list"), [second]);
 }
