@@ -229,6 +229,9 @@ pub(crate) async fn stream(
             }
         }
     });
+    // The stream ends with the session; the browser's reconnect then needs a new sign-in.
+    let left = u64::try_from(user.session.expires_at - unix_now()).unwrap_or(0);
+    let follow = follow.take_until(tokio::time::sleep(Duration::from_secs(left)));
     let stream = futures_util::stream::iter([first])
         .chain(follow)
         .map(Ok::<_, Infallible>);
