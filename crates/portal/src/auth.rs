@@ -10,7 +10,7 @@ use cookie::{Cookie, SameSite};
 use http::HeaderMap;
 use http::header::{COOKIE, ORIGIN};
 use http::request::Parts;
-use portal_store::{Role, Session, User};
+use portal_store::{AuditEvent, AuditKind, Role, Session, User};
 use subtle::ConstantTimeEq as _;
 
 use crate::{AppError, AppState};
@@ -137,6 +137,11 @@ pub(crate) async fn end_user_sessions(
         .ok_or(AppError::NotFound)?;
     let ended = state.store.delete_user_sessions(&user.id).await?;
     tracing::info!(admin = %me.user.username, username = %user.username, ended, "ended a user's sessions");
+    let detail = format!("ended {ended} sessions");
+    let event = AuditEvent::new(AuditKind::AdminAction, detail)
+        .actor(&me.user.username)
+        .user(&user.username);
+    crate::admin::audit(&state, event).await;
     Ok(Json(serde_json::json!({ "username": user.username, "ended": ended })))
 }
 

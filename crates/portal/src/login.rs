@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine as _;
 use http::header::SET_COOKIE;
 use http::{HeaderMap, StatusCode};
-use portal_store::User;
+use portal_store::{AuditEvent, AuditKind, User};
 use rand::RngCore as _;
 use serde::Deserialize;
 
+use crate::admin::audit;
 use crate::auth::{CurrentUser, check_csrf, cookie_value, tokens_match};
 use crate::client_addr::ClientAddr;
 use crate::i18n::Lang;
@@ -205,6 +206,8 @@ pub(crate) async fn submit(
     };
     if let Some(wait) = state.login_limiter.blocked(&username, client.ip) {
         state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Blocked);
+        let detail = format!("password, refused: too many failures (from {})", client.ip);
+        audit(&state, AuditEvent::new(AuditKind::SignInFailed, detail).user(&username)).await;
         tracing::info!(%username, ip = %client.ip, wait_secs = wait.as_secs(), "sign-in refused: too many failures");
         let minutes = wait.as_secs().div_ceil(60).max(1);
         let message = lang.t("login_wait_minutes").replace("{minutes}", &minutes.to_string());
@@ -217,11 +220,21 @@ pub(crate) async fn submit(
         state.login_limiter.record_failure(&username, client.ip);
         tracing::info!(%username, ip = %client.ip, "sign-in failed");
         state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Failure);
+        let detail = format!("password, wrong username or password (from {})", client.ip);
+        audit(&state, AuditEvent::new(AuditKind::SignInFailed, detail).user(&username)).await;
         return retry(StatusCode::UNAUTHORIZED, lang.t("err_bad_credentials").to_owned());
     };
     state.login_limiter.clear(&username, client.ip);
     tracing::info!(username = %user.username, ip = %client.ip, "signed in");
     state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Success);
+    let detail = format!("password (from {})", client.ip);
+    audit(
+        &state,
+        AuditEvent::new(AuditKind::SignIn, detail)
+            .actor(&user.username)
+            .user(&user.username),
+    )
+    .await;
     let mut resp = start_session(&state, &user, next).await?;
     let clear_login = state.cookies.build(state.cookies.login_csrf, String::new(), None);
     resp.headers_mut().append(
@@ -272,6 +285,8 @@ pub(crate) async fn logout(
     if let Some(token) = cookie_value(&headers, state.cookies.session) {
         state.store.delete_session(token).await?;
     }
+    let who = &user.user.username;
+    audit(&state, AuditEvent::new(AuditKind::SignOut, "").actor(who).user(who)).await;
     let clear = state.cookies.build(state.cookies.session, String::new(), None);
     Ok(([(SET_COOKIE, clear)], Redirect::to("/login")).into_response())
 }

@@ -7,11 +7,12 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse as _, Redirect, Response};
 use http::HeaderMap;
 use http::header::SET_COOKIE;
-use portal_store::StoreError;
+use portal_store::{AuditEvent, AuditKind, StoreError};
 use serde::Deserialize;
 
 use super::pending::{PENDING_TTL, Pending, TakeError};
 use super::{Identity, OidcError};
+use crate::admin::audit;
 use crate::auth::{CurrentUser, cookie_value};
 use crate::client_addr::ClientAddr;
 use crate::login::{random_token, safe_next, start_session};
@@ -75,10 +76,20 @@ pub(crate) async fn callback(
     if let Err(e) = &result {
         tracing::warn!(error = %e, ip = %client.ip, "sign-in with IServ failed");
         state.metrics.sign_in(SignInMethod::Oidc, outcome(e));
+        let detail = format!("IServ: {e} (from {})", client.ip);
+        audit(&state, AuditEvent::new(AuditKind::SignInFailed, detail)).await;
     }
     let (user, return_to) = result?;
     tracing::info!(username = %user.username, role = %user.role, ip = %client.ip, "signed in with IServ");
     state.metrics.sign_in(SignInMethod::Oidc, SignInOutcome::Success);
+    let detail = format!("IServ as {} (from {})", user.role, client.ip);
+    audit(
+        &state,
+        AuditEvent::new(AuditKind::SignIn, detail)
+            .actor(&user.username)
+            .user(&user.username),
+    )
+    .await;
     // The pending cookie stays until it expires: another tab's sign-in may still need it, and
     // it grants nothing by itself.
     start_session(&state, &user, &return_to).await

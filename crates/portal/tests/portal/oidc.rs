@@ -615,3 +615,46 @@ async fn chromium_signs_in_with_the_iserv_button() {
     assert_eq!(idp.token_requests().len(), 1);
     chrome.close().await;
 }
+
+#[tokio::test]
+async fn sign_ins_failures_and_sign_outs_are_in_the_audit_log() {
+    use portal_store::{AuditFilter, AuditKind};
+    let idp = provider(Layout::Auth).await;
+    idp.set_user(TestUser::student("anna"));
+    let app = spawn_app_with(&[], with_discovery(&idp)).await;
+    let b = signed_in(&app, "anna").await;
+    idp.set_fault(Fault::WrongNonce);
+    let refused = sign_in_iserv(&Browser::new(&app)).await;
+    assert_eq!(refused.status(), 502);
+
+    let page = b.get("/").send().await.unwrap().text().await.unwrap();
+    let out = b
+        .post("/logout")
+        .form(&[("csrf_token", csrf_from(&page))])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+
+    let entries = |kind| {
+        let store = app.state.store.clone();
+        async move {
+            let filter = AuditFilter {
+                kind: Some(kind),
+                user: None,
+                offset: 0,
+                limit: 10,
+            };
+            store.audit_page(&filter).await.unwrap().0
+        }
+    };
+    let signed_in = entries(AuditKind::SignIn).await;
+    assert_eq!(signed_in.len(), 1, "{signed_in:?}");
+    assert_eq!(signed_in[0].username.as_deref(), Some("anna"));
+    assert!(signed_in[0].detail.starts_with("IServ as student"), "{signed_in:?}");
+    let failed = entries(AuditKind::SignInFailed).await;
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(failed[0].detail.contains("nonce"), "{failed:?}");
+    let out = entries(AuditKind::SignOut).await;
+    assert_eq!(out[0].username.as_deref(), Some("anna"), "{out:?}");
+}
