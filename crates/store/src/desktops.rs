@@ -389,6 +389,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.sessions.clear();
         Ok(())
     }
 

@@ -46,6 +46,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// Recently read sessions; shared by the clones of one store.
+    sessions: std::sync::Arc<sessions::SessionCache>,
 }
 
 static DRIVERS: Once = Once::new();
@@ -79,7 +81,11 @@ impl Store {
         };
         // sqlx takes an advisory lock on PostgreSQL, so replicas starting together migrate once.
         migrator.run(&pool).await?;
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            sessions: Default::default(),
+        })
     }
 
     pub fn backend(&self) -> Backend {

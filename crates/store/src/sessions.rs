@@ -1,6 +1,8 @@
 //! Server-side sessions: the cookie carries a random token, the database only its sha256.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,6 +25,47 @@ fn touch_interval(idle: Option<Duration>) -> i64 {
         .filter(|d| !d.is_zero())
         .map_or(60, |d| i64::try_from(d.as_secs() / 2).unwrap_or(60));
     half_idle.clamp(1, 60)
+}
+
+/// How long a session read from the database answers later lookups from memory.
+const CACHE_TTL: Duration = Duration::from_secs(1);
+/// More cached sessions than this empties the cache before the next one is added.
+const CACHE_MAX: usize = 10_000;
+
+/// Live sessions read in the last [`CACHE_TTL`], so that a page and the many proxied requests
+/// of its desktop cost one database round trip a second instead of two each (the dashboard's
+/// profile showed half of each request waiting on SQLite). Every write in this process to
+/// sessions, users or their groups empties it, so sign-out, ending sessions, role and group
+/// changes apply at once here; another replica sharing PostgreSQL sees them within the TTL.
+#[derive(Debug, Default)]
+pub(crate) struct SessionCache(Mutex<HashMap<String, Cached>>);
+
+#[derive(Debug, Clone)]
+struct Cached {
+    session: Session,
+    user: User,
+    last_seen: i64,
+    fetched: Instant,
+}
+
+impl SessionCache {
+    fn get(&self, id: &str) -> Option<Cached> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(id).filter(|c| c.fetched.elapsed() < CACHE_TTL).cloned()
+    }
+
+    fn put(&self, id: String, cached: Cached) {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= CACHE_MAX {
+            map.clear();
+        }
+        map.insert(id, cached);
+    }
+
+    /// Forgets every cached session; called after each write that could change one.
+    pub(crate) fn clear(&self) {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner).clear();
+    }
 }
 
 /// The session id stored for `token`: whoever reads the database cannot rebuild the cookie.
@@ -81,6 +124,18 @@ impl Store {
         idle: Option<Duration>,
     ) -> Result<Option<(Session, User)>, StoreError> {
         let now = now();
+        let id = session_id(token);
+        let idle_secs = idle
+            .filter(|d| !d.is_zero())
+            .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        if let Some(c) = self.sessions.get(&id) {
+            let fresh = c.session.expires_at > now
+                && idle_secs.is_none_or(|secs| c.last_seen.saturating_add(secs) > now)
+                && now.saturating_sub(c.last_seen) < touch_interval(idle);
+            if fresh {
+                return Ok(Some((c.session, c.user)));
+            }
+        }
         let row = sqlx::query(
             "SELECT s.id AS session_id, s.csrf_token, s.current_desktop, \
              s.created_at AS session_created_at, s.expires_at, s.last_seen_at, \
@@ -91,19 +146,18 @@ impl Store {
              FROM sessions s JOIN users u ON u.id = s.user_id \
              WHERE s.id = $1 AND s.expires_at > $2",
         )
-        .bind(session_id(token))
+        .bind(&id)
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
             return Ok(None);
         };
-        let last_seen: i64 = row.try_get("last_seen_at")?;
-        if let Some(idle) = idle.filter(|d| !d.is_zero()) {
-            let idle_secs = i64::try_from(idle.as_secs()).unwrap_or(i64::MAX);
-            if last_seen.saturating_add(idle_secs) <= now {
-                return Ok(None);
-            }
+        let mut last_seen: i64 = row.try_get("last_seen_at")?;
+        if let Some(idle_secs) = idle_secs
+            && last_seen.saturating_add(idle_secs) <= now
+        {
+            return Ok(None);
         }
         let user_id: String = row.try_get("id")?;
         let session = Session {
@@ -120,9 +174,17 @@ impl Store {
                 .bind(&session.id)
                 .execute(&self.pool)
                 .await?;
+            last_seen = now;
         }
         let groups = self.groups_of(&user_id).await?;
         let user = user_from_row(&row, groups)?;
+        let cached = Cached {
+            session: session.clone(),
+            user: user.clone(),
+            last_seen,
+            fetched: Instant::now(),
+        };
+        self.sessions.put(id, cached);
         Ok(Some((session, user)))
     }
 
@@ -134,6 +196,7 @@ impl Store {
             .bind(session_id)
             .execute(&self.pool)
             .await?;
+        self.sessions.clear();
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -146,6 +209,7 @@ impl Store {
             .bind(session_id(token))
             .execute(&self.pool)
             .await?;
+        self.sessions.clear();
         Ok(())
     }
 
@@ -155,6 +219,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.sessions.clear();
         Ok(deleted.rows_affected())
     }
 
@@ -182,6 +247,35 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The cache answers without the database, and a write through the store empties it: a
+    /// session deleted behind the store's back still answers (for at most the TTL), one deleted
+    /// through it does not.
+    #[tokio::test]
+    #[allow(clippy::expect_used)]
+    async fn lookups_are_cached_and_writes_empty_the_cache() {
+        let store = Store::connect("sqlite::memory:").await.expect("store");
+        let password = secrecy::SecretString::from("a long enough password".to_owned());
+        let user = store
+            .create_local_user("cache", "", crate::Role::Student, &password)
+            .await
+            .expect("user");
+        let new = store
+            .create_session(&user.id, Duration::from_secs(3600))
+            .await
+            .expect("session");
+        let live = store.live_session(&new.token, None).await.expect("lookup");
+        assert_eq!(live.map(|(s, _)| s.id), Some(new.session.id.clone()));
+        sqlx::query("DELETE FROM sessions")
+            .execute(&store.pool)
+            .await
+            .expect("raw delete");
+        let cached = store.live_session(&new.token, None).await.expect("lookup");
+        assert!(cached.is_some(), "answered from the cache");
+        store.delete_session("another token").await.expect("delete");
+        let gone = store.live_session(&new.token, None).await.expect("lookup");
+        assert!(gone.is_none(), "a write through the store empties the cache");
+    }
 
     #[test]
     fn tokens() {

@@ -16,6 +16,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.sessions.clear();
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -29,6 +30,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.sessions.clear();
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -176,6 +176,7 @@ impl Store {
             .bind(&username)
             .execute(&self.pool)
             .await?;
+        self.sessions.clear();
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -303,6 +304,7 @@ impl Store {
             Err(StoreError::Conflict(_)) => self.upsert_external_once(&fields).await?,
             other => other?,
         };
+        self.sessions.clear();
         self.user_by_id(&id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -397,6 +399,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
+        self.sessions.clear();
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
