@@ -4,16 +4,19 @@
 # WebSocket proxy with Basic Auth injection: bulk echo throughput per message size (with the
 # proxy's CPU time per GiB and RSS), small-message round trips at a fixed rate (1 and 1,000
 # sessions), WebSocket set-up rate, HTTP GET rate of a desktop asset and of the dashboard,
-# memory per idle proxied WebSocket (9,000 by default, see below) and after they close, and the time from
+# memory per idle proxied WebSocket (10,000, or fewer if the open-files limit is lower; see below)
+# and after they close, and the time from
 # "start" to an open WebSocket with the tiny test desktop image on Docker. Each measurement is
 # repeated and reduced to its median; the results replace the dated block in BENCHMARKS.md.
 #
 # Pinning (the machine has few cores, and client, proxy and desktop compete for them): the
 # client (wsbench) and the desktop (fake-kasm) share CPU 0, the proxy under test (portal or
 # nginx, one worker each) gets CPU 1 — the same for every path, so "direct" and the proxies
-# see the same client and desktop budget. BENCH_PIN=0 leaves scheduling to the kernel.
+# see the same client and desktop budget. BENCH_PIN=0 leaves scheduling to the kernel;
+# BENCH_PIN=same puts all three on CPU 0.
 #
-# Knobs (environment): BENCH_REPEATS (3), BENCH_IDLE (9000 idle WebSockets; 0 skips),
+# Knobs (environment): BENCH_REPEATS (3), BENCH_IDLE (10,000 idle WebSockets, or as many as
+# the open-files limit allows; 0 skips),
 # BENCH_SIZES (1024,16384,65536,1048576), BENCH_THROUGHPUT_SECS (2), BENCH_LATENCY_SECS (3),
 # BENCH_SESSIONS (1,1000) with BENCH_RATES (1000,10 round trips per second per session),
 # BENCH_CONNECTS (2000 set-ups), BENCH_HTTP_REQUESTS (4000), BENCH_HTTP_CONCURRENCY (8),
@@ -22,7 +25,9 @@
 # (print only), BENCH_LABEL (a note shown with the run, e.g. "before the relay change"),
 # BENCH_BIN (a directory with already built binaries to measure instead of building; e.g. an
 # older build for a before/after comparison), BENCH_KEEP (a directory to keep the raw results
-# and logs in).
+# and logs in), BENCH_PERF (a directory: `perf record` the proxy under test during each of its
+# measurements and write a flat profile per measurement there, `*.txt`),
+# BENCH_NGINX_UPSTREAM_TLS (nginx's proxy_ssl_protocols; "TLSv1.2 TLSv1.3" by default).
 set -euo pipefail
 
 ROOT=${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -30,7 +35,7 @@ cd "$ROOT"
 BENCH_MD="$ROOT/BENCHMARKS.md"
 BIN="${BENCH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/release}"
 REPEATS=${BENCH_REPEATS:-3}
-IDLE=${BENCH_IDLE:-9000}
+IDLE=${BENCH_IDLE:-}
 SIZES=${BENCH_SIZES:-1024,16384,65536,1048576}
 THROUGHPUT_SECS=${BENCH_THROUGHPUT_SECS:-2}
 LATENCY_SECS=${BENCH_LATENCY_SECS:-3}
@@ -42,6 +47,9 @@ HTTP_CONCURRENCY=${BENCH_HTTP_CONCURRENCY:-8}
 STARTS=${BENCH_STARTS:-5}
 RELAY_BUFFER=${BENCH_RELAY_BUFFER:-}
 PIN=${BENCH_PIN:-1}
+# nginx ≥ 1.23.4 offers TLS 1.2 and 1.3 to upstreams by default and so negotiates 1.3 with a
+# desktop, as the portal does; Debian's 1.22 still defaults to "TLSv1 TLSv1.1 TLSv1.2".
+NGINX_UPSTREAM_TLS=${BENCH_NGINX_UPSTREAM_TLS:-TLSv1.2 TLSv1.3}
 START_IMAGE="iserv-rd/fake-kasm:test"
 
 log() { echo "bench: $*" >&2; }
@@ -72,17 +80,26 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 # Thousands of idle WebSockets: the client holds one descriptor each, a proxy two. Raised as
-# far as the hard limit allows (a sandbox without CAP_SYS_RESOURCE may cap it, e.g. at 20000,
-# which leaves room for about 9,900 proxied WebSockets; hence the default of 9,000).
+# far as the hard limit allows; a sandbox without CAP_SYS_RESOURCE may cap it (e.g. at 20,000,
+# which leaves room for 9,700 proxied WebSockets next to the proxy's own files), and then the
+# default is as many as fit, in hundreds.
 ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 NOFILE=$(ulimit -n)
 log "open files limit: $NOFILE"
+if [[ -z $IDLE ]]; then
+    IDLE=$(((NOFILE - 500) / 2 / 100 * 100))
+    ((IDLE > 10000)) && IDLE=10000
+fi
 if ((IDLE * 2 + 500 > NOFILE)); then
     log "BENCH_IDLE=$IDLE needs $((IDLE * 2 + 500)) open files per proxy; the limit is $NOFILE"
     exit 1
 fi
 
-if [[ $PIN == 1 && $(nproc) -ge 2 ]]; then
+if [[ $PIN == same ]]; then
+    ENDS=(taskset -c 0)
+    PROXY=(taskset -c 0)
+    PINNING="client, desktop and the proxy all on CPU 0 (BENCH_PIN=same: no wake-ups across CPUs, but one CPU for everything)"
+elif [[ $PIN == 1 && $(nproc) -ge 2 ]]; then
     ENDS=(taskset -c 0)  # client and desktop
     PROXY=(taskset -c 1) # the proxy under test
     PINNING="client (wsbench) and desktop (fake-kasm) on CPU 0, the proxy (portal or nginx, one worker each) on CPU 1"
@@ -96,10 +113,14 @@ fi
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 USED_PORTS=()
+# Below the kernel's ephemeral range: the benchmark's own client connections leave thousands
+# of ports there in TIME_WAIT, where a later bind would fail.
+EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
+((EPHEMERAL_LOW > 12000)) || EPHEMERAL_LOW=61000
 free_port() {
     local port
     for _ in $(seq 50); do
-        port=$((20000 + RANDOM % 30000))
+        port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
         if ! port_open "$port" && [[ " ${USED_PORTS[*]} " != *" $port "* ]]; then
             USED_PORTS+=("$port")
             echo "$port"
@@ -131,6 +152,36 @@ if ! command -v nginx >/dev/null 2>&1; then
         { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y nginx-light >&2; }
 fi
 
+PERF_DIR=${BENCH_PERF:-}
+if [[ -n $PERF_DIR ]]; then
+    mkdir -p "$PERF_DIR"
+    PERF_DIR=$(cd "$PERF_DIR" && pwd)
+    if ! command -v perf >/dev/null 2>&1; then
+        log "installing linux-perf from Debian (BENCH_PERF)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y linux-perf >&2
+    fi
+fi
+
+# Runs a measurement ($3…) of path $2; with BENCH_PERF, profiles the proxy under test while
+# it runs and writes the flat profile (self time per symbol) to BENCH_PERF/$1-$2.txt.
+measure() {
+    local name=$1 path=$2 perf_pid rc=0
+    shift 2
+    if [[ -z $PERF_DIR || $path == direct ]]; then
+        "$@"
+        return
+    fi
+    perf record -q -F 2999 -p "$(proxy_pid "$path")" -o "$PERF_DIR/$name-$path.data" >/dev/null 2>&1 &
+    perf_pid=$!
+    sleep 0.5 # perf attaches before the load starts
+    "$@" || rc=$?
+    kill -INT "$perf_pid" 2>/dev/null || true
+    wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$PERF_DIR/$name-$path.data" --no-children --sort dso,symbol -F overhead,dso,sym \
+        --percent-limit 0.5 --stdio 2>/dev/null | grep -v '^$' | sed 's/ *$//' >"$PERF_DIR/$name-$path.txt" || true
+    return "$rc"
+}
+
 if [[ -n ${BENCH_BIN:-} ]]; then
     log "using the binaries in $BIN (BENCH_BIN; not rebuilt)"
 else
@@ -141,6 +192,7 @@ fi
 FAKE_PORT=$(free_port)
 PORTAL_PORT=$(free_port)
 NGINX_PORT=$(free_port)
+NGINX12_PORT=$(free_port)
 METRICS_PORT=$(free_port)
 PORTAL="http://127.0.0.1:$PORTAL_PORT"
 FAKE_PW=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
@@ -200,34 +252,39 @@ curl -fsS -o /dev/null "$PORTAL/healthz"
 # desktop stream must not wait in a buffer), TCP_NODELAY, one worker like the portal's one
 # pinned core. It checks no session: the portal does more per request than this nginx does.
 BASIC=$(printf '%s' "kasm_user:$FAKE_PW" | base64 -w0)
-mkdir -p "$WORK/nginx"
-cat >"$WORK/nginx.conf" <<NGINX
+# Writes an nginx config for port $2 that offers the TLS versions $3 to the desktop, with its
+# pid file, logs and temp paths under $WORK/$1.
+nginx_conf() {
+    local name=$1 port=$2 protocols=$3 dir="$WORK/$1"
+    mkdir -p "$dir"
+    cat >"$dir.conf" <<NGINX
 worker_processes 1;
 worker_rlimit_nofile 100000;
-pid $WORK/nginx/nginx.pid;
-error_log $WORK/nginx/error.log warn;
+pid $dir/nginx.pid;
+error_log $dir/error.log warn;
 events {
     worker_connections 50000;
 }
 http {
     access_log off;
-    client_body_temp_path $WORK/nginx/body;
-    proxy_temp_path $WORK/nginx/proxy;
-    fastcgi_temp_path $WORK/nginx/fastcgi;
-    uwsgi_temp_path $WORK/nginx/uwsgi;
-    scgi_temp_path $WORK/nginx/scgi;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
     tcp_nodelay on;
     map \$http_upgrade \$connection_upgrade {
         default upgrade;
         ''      close;
     }
     server {
-        listen 127.0.0.1:$NGINX_PORT;
+        listen 127.0.0.1:$port;
         location /desktop/lab/ {
             proxy_pass https://127.0.0.1:$FAKE_PORT/;
             proxy_http_version 1.1;
             proxy_ssl_verify off;
             proxy_ssl_session_reuse on;
+            proxy_ssl_protocols $protocols;
             proxy_set_header Host \$proxy_host;
             proxy_set_header Upgrade \$http_upgrade;
             proxy_set_header Connection \$connection_upgrade;
@@ -241,13 +298,27 @@ http {
     }
 }
 NGINX
-log "starting nginx on 127.0.0.1:$NGINX_PORT ($(nginx -v 2>&1))"
-"${PROXY[@]}" nginx -c "$WORK/nginx.conf" -g 'daemon off;' >"$WORK/nginx.log" 2>&1 &
-NGINX_PID=$!
-STARTED_PIDS+=("$NGINX_PID")
-wait_for_port "$NGINX_PORT" "$NGINX_PID" nginx
-NGINX_WORKER=$(pgrep -P "$NGINX_PID" | head -n1)
-[[ -n $NGINX_WORKER ]] || { log "no nginx worker process"; exit 1; }
+}
+# Starts nginx from $WORK/$1.conf on port $2; sets NGINX_STARTED to its worker's PID.
+start_nginx() {
+    local name=$1 port=$2 master
+    "${PROXY[@]}" nginx -c "$WORK/$name.conf" -g 'daemon off;' >"$WORK/$name.log" 2>&1 &
+    master=$!
+    STARTED_PIDS+=("$master")
+    wait_for_port "$port" "$master" "$name"
+    NGINX_STARTED=$(pgrep -P "$master" | head -n1)
+    [[ -n $NGINX_STARTED ]] || { log "no worker process of $name"; exit 1; }
+}
+nginx_conf nginx "$NGINX_PORT" "$NGINX_UPSTREAM_TLS"
+log "starting nginx on 127.0.0.1:$NGINX_PORT ($(nginx -v 2>&1); upstream $NGINX_UPSTREAM_TLS)"
+start_nginx nginx "$NGINX_PORT"
+NGINX_WORKER=$NGINX_STARTED
+# For comparison only: the same nginx held to Debian 1.22's default upstream protocols. Its
+# resumed TLS 1.2 handshakes skip the key exchange that a resumed TLS 1.3 handshake keeps.
+nginx_conf nginx-tls12 "$NGINX12_PORT" "TLSv1 TLSv1.1 TLSv1.2"
+log "starting nginx-tls12 on 127.0.0.1:$NGINX12_PORT (upstream TLS ≤ 1.2, for comparison)"
+start_nginx nginx-tls12 "$NGINX12_PORT"
+NGINX12_WORKER=$NGINX_STARTED
 
 printf '%s\n' "$BENCH_PW" |
     "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
@@ -272,7 +343,7 @@ sign_in() {
 }
 log "signing in as bench"
 { read -r COOKIE; read -r _; } < <(sign_in "$PORTAL")
-for url in "$PORTAL/desktop/lab/" "http://127.0.0.1:$NGINX_PORT/desktop/lab/"; do
+for url in "$PORTAL/desktop/lab/" "http://127.0.0.1:$NGINX_PORT/desktop/lab/" "http://127.0.0.1:$NGINX12_PORT/desktop/lab/"; do
     STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$url")
     [[ $STATUS == 200 ]] || { log "GET $url answered $STATUS"; exit 1; }
 done
@@ -283,6 +354,7 @@ ws_opts() {
     direct) echo "--url wss://127.0.0.1:$FAKE_PORT/websockify --basic-auth kasm_user:$FAKE_PW" ;;
     portal) echo "--url ws://127.0.0.1:$PORTAL_PORT/desktop/lab/websockify --cookie $COOKIE --origin $PORTAL" ;;
     nginx) echo "--url ws://127.0.0.1:$NGINX_PORT/desktop/lab/websockify --origin $PORTAL" ;;
+    nginx-tls12) echo "--url ws://127.0.0.1:$NGINX12_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     esac
 }
 http_opts() {
@@ -290,12 +362,14 @@ http_opts() {
     direct) echo "--url https://127.0.0.1:$FAKE_PORT/app/ui.js --basic-auth kasm_user:$FAKE_PW" ;;
     portal) echo "--url $PORTAL/desktop/lab/app/ui.js --cookie $COOKIE" ;;
     nginx) echo "--url http://127.0.0.1:$NGINX_PORT/desktop/lab/app/ui.js" ;;
+    nginx-tls12) echo "--url http://127.0.0.1:$NGINX12_PORT/desktop/lab/app/ui.js" ;;
     esac
 }
 proxy_pid() {
     case $1 in
     portal) echo "$PORTAL_PID" ;;
     nginx) echo "$NGINX_WORKER" ;;
+    nginx-tls12) echo "$NGINX12_WORKER" ;;
     esac
 }
 # `/app/ui.js` is the fake's stand-in for the Kasm client's script: a small static file.
@@ -329,29 +403,38 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
         [[ $path != direct ]] && procs+=(--proc "proxy=$(proxy_pid "$path")")
         log "repeat $rep/$REPEATS, $path: WebSocket latency and throughput"
         # shellcheck disable=SC2046
-        "${ENDS[@]}" "$BIN/wsbench" ws $(ws_opts "$path") --label "$path" \
+        measure "ws-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" ws $(ws_opts "$path") --label "$path" \
             --latency-connections "$SESSIONS" --latency-rates "$RATES" --latency-secs "$LATENCY_SECS" \
             --warmup 20 --throughput-connections 1 --throughput-bytes "$SIZES" \
             --throughput-secs "$THROUGHPUT_SECS" "${procs[@]}" >"$WORK/ws-$path-$rep.json"
         log "repeat $rep/$REPEATS, $path: WebSocket set-up rate"
         # shellcheck disable=SC2046
-        "${ENDS[@]}" "$BIN/wsbench" connect $(ws_opts "$path") --label "$path" \
+        measure "connect-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" connect $(ws_opts "$path") --label "$path" \
             --connections "$CONNECTS" --concurrency 8 >"$WORK/connect-$path-$rep.json"
         log "repeat $rep/$REPEATS, $path: HTTP GETs of a desktop asset"
         # shellcheck disable=SC2046
-        "${ENDS[@]}" "$BIN/wsbench" http $(http_opts "$path") --label "asset/$path" \
+        measure "asset-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" http $(http_opts "$path") --label "asset/$path" \
             --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/http-$path-$rep.json"
         RESULTS+=("$WORK/ws-$path-$rep.json" "$WORK/connect-$path-$rep.json" "$WORK/http-$path-$rep.json")
     done
+    path=nginx-tls12
+    log "repeat $rep/$REPEATS, $path: WebSocket set-up rate and HTTP GETs of a desktop asset"
+    # shellcheck disable=SC2046
+    measure "connect-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" connect $(ws_opts "$path") --label "$path" \
+        --connections "$CONNECTS" --concurrency 8 >"$WORK/connect-$path-$rep.json"
+    # shellcheck disable=SC2046
+    measure "asset-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" http $(http_opts "$path") --label "asset/$path" \
+        --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/http-$path-$rep.json"
+    RESULTS+=("$WORK/connect-$path-$rep.json" "$WORK/http-$path-$rep.json")
     log "repeat $rep/$REPEATS: HTTP GETs of the dashboard"
-    "${ENDS[@]}" "$BIN/wsbench" http --url "$PORTAL/" --cookie "$COOKIE" --label "dashboard/portal" \
+    measure "dashboard-$rep" portal "${ENDS[@]}" "$BIN/wsbench" http --url "$PORTAL/" --cookie "$COOKIE" --label "dashboard/portal" \
         --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/dashboard-$rep.json"
     RESULTS+=("$WORK/dashboard-$rep.json")
 done
 MEASURE_SECS=$SECONDS
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 RUSTC_AFTER=$(pgrep -c -x rustc || true)
-kill -0 "$PORTAL_PID" && kill -0 "$FAKE_PID" && kill -0 "$NGINX_PID"
+kill -0 "$PORTAL_PID" && kill -0 "$FAKE_PID" && kill -0 "$NGINX_WORKER" && kill -0 "$NGINX12_WORKER"
 
 # Start → open WebSocket: a second portal on the Docker runtime with the tiny test image.
 START_NOTE="skipped (BENCH_STARTS=0)"
@@ -431,7 +514,8 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
     echo
     echo "- Command: \`scripts/bench.sh\` (release build, commit $COMMIT)"
     echo "- Machine: $(nproc) CPUs ($CPU_MODEL), kernel $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
-    echo "- Proxies: the portal (relay buffer: $RELAY_NOTE); $(nginx -v 2>&1 | sed 's/^nginx version: //') from Debian, one worker"
+    echo "- Proxies: the portal (relay buffer: $RELAY_NOTE); $(nginx -v 2>&1 | sed 's/^nginx version: //') from Debian, one worker," \
+        "offering $NGINX_UPSTREAM_TLS to the desktop (\`nginx\`), and for comparison the same held to TLS ≤ 1.2 (\`nginx-tls12\`)"
     echo "- Pinning: $PINNING"
     echo "- Repeats: $REPEATS of every WebSocket and HTTP measurement, paths in rotating order; cells are median (min–max)"
     echo "- Other load: load average $LOAD_BEFORE before, $LOAD_AFTER after the ${MEASURE_SECS} s of" \
@@ -441,7 +525,7 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
         "$CONNECTS WebSocket set-ups, 8 at once; $HTTP_REQUESTS HTTP GETs, $HTTP_CONCURRENCY at once;" \
         "$IDLE idle WebSockets (open files limit $NOFILE); start: $START_NOTE"
     echo
-    "$BIN/wsbench" report "${RESULTS[@]}"
+    "$BIN/wsbench" report --paths direct,portal,nginx,nginx-tls12 "${RESULTS[@]}"
     echo "<!-- bench:results:end -->"
 } >"$WORK/block.md"
 

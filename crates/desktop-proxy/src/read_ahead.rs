@@ -86,13 +86,18 @@ impl Read for ReadAhead {
             // Reuses the allocation while data flows (the buffer is empty, so `reserve`
             // reclaims it instead of allocating).
             this.buf.reserve(READ_AHEAD);
-            match this.tcp.try_read_buf(&mut this.buf) {
+            // Through tokio's `AsyncRead` rather than `try_read_buf`: a read that returns less
+            // than asked for marks the socket drained, so the next poll does not spend a
+            // `recvfrom` on EAGAIN (one of seven syscalls per small-message round trip).
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.tcp), cx, &mut this.buf) {
+                Poll::Pending => {
+                    this.buf = BytesMut::new();
+                    return Poll::Pending;
+                }
                 // End of stream: hand out nothing, which the reader sees as EOF.
-                Ok(0) => return Poll::Ready(Ok(())),
-                Ok(_) => {}
-                // A spurious readiness: `poll_read_ready` registers for the next one.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(0)) => return Poll::Ready(Ok(())),
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
             }
         }
     }

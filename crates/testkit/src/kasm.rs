@@ -154,11 +154,22 @@ pub struct RecordedRequest {
     pub outcome: Outcome,
 }
 
+/// Completed TLS handshakes of a [`FakeKasm`], by kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsHandshakes {
+    /// Full handshakes.
+    pub full: usize,
+    /// Handshakes that resumed an earlier session.
+    pub resumed: usize,
+}
+
 /// State shared between the handle and the connection tasks.
 #[derive(Default)]
 struct Shared {
     requests: Mutex<Vec<RecordedRequest>>,
     websocket_sessions: AtomicUsize,
+    full_handshakes: AtomicUsize,
+    resumed_handshakes: AtomicUsize,
 }
 
 impl Shared {
@@ -241,6 +252,16 @@ impl FakeKasm {
     /// How many WebSocket upgrades were accepted (101 sent).
     pub fn websocket_sessions(&self) -> usize {
         self.shared.websocket_sessions.load(Ordering::SeqCst)
+    }
+
+    /// Completed TLS handshakes so far: how many were full (certificate, key exchange,
+    /// signature) and how many resumed an earlier session — a proxy that opens a connection
+    /// per request should resume, as KasmVNC's OpenSSL allows.
+    pub fn tls_handshakes(&self) -> TlsHandshakes {
+        TlsHandshakes {
+            full: self.shared.full_handshakes.load(Ordering::SeqCst),
+            resumed: self.shared.resumed_handshakes.load(Ordering::SeqCst),
+        }
     }
 }
 
@@ -333,6 +354,11 @@ async fn serve_connection(tcp: TcpStream, acceptor: Option<TlsAcceptor>, ctx: &C
     match acceptor {
         Some(acceptor) => {
             let tls = acceptor.accept(tcp).await?;
+            let counter = match tls.get_ref().1.handshake_kind() {
+                Some(rustls::HandshakeKind::Resumed) => &ctx.shared.resumed_handshakes,
+                _ => &ctx.shared.full_handshakes,
+            };
+            counter.fetch_add(1, Ordering::SeqCst);
             serve_stream(tls, ctx).await
         }
         None => serve_stream(tcp, ctx).await,

@@ -3,5 +3,7 @@
 pub mod kasm;
 pub mod oidc;
 
-pub use kasm::{Behaviour, FakeKasm, FakeKasmConfig, Outcome, RecordedRequest, run_fake_kasm_until_signal};
+pub use kasm::{
+    Behaviour, FakeKasm, FakeKasmConfig, Outcome, RecordedRequest, TlsHandshakes, run_fake_kasm_until_signal,
+};
 pub use oidc::{ClientAuth, Endpoints, Fault, Layout, OidcProvider, ProviderConfig, TestUser, TokenRequest};
