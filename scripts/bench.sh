@@ -13,7 +13,8 @@
 # client (wsbench) and the desktop (fake-kasm) share CPU 0, the proxy under test (portal or
 # nginx, one worker each) gets CPU 1 — the same for every path, so "direct" and the proxies
 # see the same client and desktop budget. BENCH_PIN=0 leaves scheduling to the kernel;
-# BENCH_PIN=same puts all three on CPU 0.
+# BENCH_PIN=same puts all three on CPU 0. With the default pinning, the 1-session round trips
+# are measured a second time with the proxy moved to CPU 0 as well (BENCH_SAME_CPU=0 skips it).
 #
 # Knobs (environment): BENCH_REPEATS (3), BENCH_IDLE (10,000 idle WebSockets, or as many as
 # the open-files limit allows; 0 skips),
@@ -177,8 +178,8 @@ measure() {
     "$@" || rc=$?
     kill -INT "$perf_pid" 2>/dev/null || true
     wait "$perf_pid" 2>/dev/null || true
-    perf report -i "$PERF_DIR/$name-$path.data" --no-children --sort dso,symbol -F overhead,dso,sym \
-        --percent-limit 0.5 --stdio 2>/dev/null | grep -v '^$' | sed 's/ *$//' >"$PERF_DIR/$name-$path.txt" || true
+    perf report -i "$PERF_DIR/$name-$path.data" --no-children --sort dso,symbol --percent-limit 0.5 \
+        --stdio 2>/dev/null | grep -v '^$' | sed 's/ *\(- *- *\)\?$//' >"$PERF_DIR/$name-$path.txt" || true
     return "$rc"
 }
 
@@ -431,6 +432,27 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
         --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/dashboard-$rep.json"
     RESULTS+=("$WORK/dashboard-$rep.json")
 done
+# Round trips once more with the proxy moved onto the client's and desktop's CPU: every
+# wake-up then stays on one CPU, so what the proxy adds is its own work and two more context
+# switches, not the cross-CPU wake-ups (IPIs, and in a VM the exits they cause) of the split.
+SAME_RESULTS=()
+if [[ $PIN == 1 && ${BENCH_SAME_CPU:-1} == 1 && ${#ENDS[@]} -gt 0 ]]; then
+    taskset -a -p -c 0 "$PORTAL_PID" >/dev/null
+    taskset -a -p -c 0 "$NGINX_WORKER" >/dev/null
+    for ((rep = 1; rep <= REPEATS; rep++)); do
+        ORDER=("${PATHS[@]:rep % 3}" "${PATHS[@]:0:rep % 3}")
+        for path in "${ORDER[@]}"; do
+            log "repeat $rep/$REPEATS, $path: round trips with everything on CPU 0"
+            # shellcheck disable=SC2046
+            "${ENDS[@]}" "$BIN/wsbench" ws $(ws_opts "$path") --label "$path" --latency-connections 1 \
+                --latency-rates 1000 --latency-secs "$LATENCY_SECS" --warmup 20 --no-throughput \
+                >"$WORK/same-$path-$rep.json"
+            SAME_RESULTS+=("$WORK/same-$path-$rep.json")
+        done
+    done
+    taskset -a -p -c 1 "$PORTAL_PID" >/dev/null
+    taskset -a -p -c 1 "$NGINX_WORKER" >/dev/null
+fi
 MEASURE_SECS=$SECONDS
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 RUSTC_AFTER=$(pgrep -c -x rustc || true)
@@ -526,6 +548,14 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
         "$IDLE idle WebSockets (open files limit $NOFILE); start: $START_NOTE"
     echo
     "$BIN/wsbench" report --paths direct,portal,nginx,nginx-tls12 "${RESULTS[@]}"
+    if ((${#SAME_RESULTS[@]} > 0)); then
+        echo "#### The same round trips with client, desktop and proxy all on CPU 0"
+        echo
+        echo "The proxy (the portal or nginx) moved onto CPU 0 with \`taskset -a -p\` for this part only;" \
+            "1 session at 1,000 round trips/s, ${LATENCY_SECS} s, $REPEATS repeats."
+        echo
+        "$BIN/wsbench" report --conditions "all on CPU 0" "${SAME_RESULTS[@]}" | sed 's/^#### WebSocket round trip/##### WebSocket round trip/; s/^#### Targets/##### Targets/'
+    fi
     echo "<!-- bench:results:end -->"
 } >"$WORK/block.md"
 

@@ -32,6 +32,9 @@ pub(crate) struct ReportArgs {
     /// Order of the paths in the tables; the first is the baseline ratios refer to.
     #[arg(long, value_delimiter = ',', default_value = "direct,portal,nginx")]
     paths: Vec<String>,
+    /// Added to the targets heading, for a run under other conditions (e.g. "all on one CPU").
+    #[arg(long)]
+    conditions: Option<String>,
 }
 
 /// All results, by mode, then label, in file order.
@@ -71,7 +74,7 @@ fn read_all(files: &[PathBuf]) -> anyhow::Result<Results> {
 
 pub(crate) fn run(args: &ReportArgs) -> anyhow::Result<()> {
     let results = read_all(&args.files)?;
-    print!("{}", render(&results, &args.paths)?);
+    print!("{}", render(&results, &args.paths, args.conditions.as_deref())?);
     Ok(())
 }
 
@@ -124,7 +127,7 @@ fn diff(a: Option<Stat>, b: Option<Stat>) -> Option<f64> {
     Some(a?.median - b?.median)
 }
 
-fn render(r: &Results, paths: &[String]) -> anyhow::Result<String> {
+fn render(r: &Results, paths: &[String], conditions: Option<&str>) -> anyhow::Result<String> {
     let mut out = String::new();
     // A path may be measured in some modes only (the TLS 1.2 nginx: set-ups and assets).
     let ws_paths: Vec<&String> = paths.iter().filter(|p| r.ws.contains_key(*p)).collect();
@@ -135,7 +138,7 @@ fn render(r: &Results, paths: &[String]) -> anyhow::Result<String> {
     http_table(&mut out, r, paths)?;
     idle_table(&mut out, r)?;
     start_table(&mut out, r)?;
-    targets_table(&mut out, r)?;
+    targets_table(&mut out, r, conditions)?;
     Ok(out)
 }
 
@@ -529,7 +532,7 @@ fn start_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
 }
 
 /// Each target of issue 7 with the measured value and whether it is met.
-fn targets_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
+fn targets_table(out: &mut String, r: &Results, conditions: Option<&str>) -> anyhow::Result<()> {
     let mut rows: Vec<(String, String, Option<bool>)> = Vec::new();
     let tp = |label: &str| {
         let key = throughput_keys(r, &[&label.to_owned()])
@@ -669,7 +672,10 @@ fn targets_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
     if rows.is_empty() {
         return Ok(());
     }
-    writeln!(out, "#### Targets (issue 7)\n")?;
+    match conditions {
+        Some(c) => writeln!(out, "#### Targets (issue 7), {c}\n")?,
+        None => writeln!(out, "#### Targets (issue 7)\n")?,
+    }
     writeln!(out, "| Target | Measured (median) | |")?;
     writeln!(out, "|---|---:|---|")?;
     for (what, value, met) in rows {

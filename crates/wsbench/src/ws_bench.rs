@@ -60,6 +60,9 @@ pub(crate) struct WsArgs {
     /// Length of each throughput run.
     #[arg(long, default_value_t = 4.0)]
     throughput_secs: f64,
+    /// Latency runs only (no throughput runs).
+    #[arg(long)]
+    no_throughput: bool,
     /// Stop a throughput run after this many messages per connection even if time is left.
     #[arg(long, default_value_t = 1_000_000)]
     throughput_max_messages: u64,
@@ -140,7 +143,12 @@ pub(crate) async fn run(args: &WsArgs) -> anyhow::Result<()> {
         );
         result.latency.push(run);
     }
-    for &size in &args.throughput_bytes {
+    let sizes: &[usize] = if args.no_throughput {
+        &[]
+    } else {
+        &args.throughput_bytes
+    };
+    for &size in sizes {
         for &n in &args.throughput_connections {
             let meter = Meter::start(&watched)?;
             let mut run = throughput_run(&connector, n, size, args)
