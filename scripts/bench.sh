@@ -28,7 +28,9 @@
 # older build for a before/after comparison), BENCH_KEEP (a directory to keep the raw results
 # and logs in), BENCH_PERF (a directory: `perf record` the proxy under test during each of its
 # measurements and write a flat profile per measurement there, `*.txt`),
-# BENCH_NGINX_UPSTREAM_TLS (nginx's proxy_ssl_protocols; "TLSv1.2 TLSv1.3" by default).
+# BENCH_NGINX_UPSTREAM_TLS (nginx's proxy_ssl_protocols; "TLSv1.2 TLSv1.3" by default),
+# BENCH_FLASK (1: also measure the old product's approach, Flask + gevent-websocket from PyPI,
+# scripts/bench-flask; 0 skips it).
 set -euo pipefail
 
 ROOT=${BENCH_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
@@ -103,7 +105,7 @@ if [[ $PIN == same ]]; then
 elif [[ $PIN == 1 && $(nproc) -ge 2 ]]; then
     ENDS=(taskset -c 0)  # client and desktop
     PROXY=(taskset -c 1) # the proxy under test
-    PINNING="client (wsbench) and desktop (fake-kasm) on CPU 0, the proxy (portal or nginx, one worker each) on CPU 1"
+    PINNING="client (wsbench) and desktop (fake-kasm) on CPU 0, the proxy under test (the portal, nginx or Flask; one worker or process each) on CPU 1"
 else
     ENDS=()
     PROXY=()
@@ -321,6 +323,25 @@ log "starting nginx-tls12 on 127.0.0.1:$NGINX12_PORT (upstream TLS ≤ 1.2, for 
 start_nginx nginx-tls12 "$NGINX12_PORT"
 NGINX12_WORKER=$NGINX_STARTED
 
+# The approach of the product the portal replaces, as a labelled reference: Flask with
+# gevent-websocket relaying frame by frame (scripts/bench-flask; a venv from PyPI, cached).
+FLASK_NOTE="not measured (BENCH_FLASK=0)"
+PATHS=(direct portal nginx)
+if [[ ${BENCH_FLASK:-1} == 1 ]]; then
+    # shellcheck source=SCRIPTDIR/bench-flask/start.sh
+    source "$ROOT/scripts/bench-flask/start.sh"
+    FLASK_PORT=$(free_port)
+    log "starting the Flask + gevent-websocket reference on 127.0.0.1:$FLASK_PORT"
+    if start_flask_ref "$FLASK_PORT" "https://127.0.0.1:$FAKE_PORT" "kasm_user:$FAKE_PW" "$WORK"; then
+        wait_for_port "$FLASK_PORT" "$FLASK_PID" flask
+        PATHS+=(flask)
+        FLASK_NOTE="Flask $("$(flask_ref_venv)/bin/python" -c 'import importlib.metadata as m; print(m.version("flask"), "with gevent-websocket", m.version("gevent-websocket"))'), one process"
+    else
+        log "the Flask reference could not be set up (PyPI unreachable?); measuring without it"
+        FLASK_NOTE="not measured: its venv could not be created"
+    fi
+fi
+
 printf '%s\n' "$BENCH_PW" |
     "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
         --config "$WORK/portal.toml" >&2
@@ -356,6 +377,7 @@ ws_opts() {
     portal) echo "--url ws://127.0.0.1:$PORTAL_PORT/desktop/lab/websockify --cookie $COOKIE --origin $PORTAL" ;;
     nginx) echo "--url ws://127.0.0.1:$NGINX_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     nginx-tls12) echo "--url ws://127.0.0.1:$NGINX12_PORT/desktop/lab/websockify --origin $PORTAL" ;;
+    flask) echo "--url ws://127.0.0.1:$FLASK_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     esac
 }
 http_opts() {
@@ -364,6 +386,7 @@ http_opts() {
     portal) echo "--url $PORTAL/desktop/lab/app/ui.js --cookie $COOKIE" ;;
     nginx) echo "--url http://127.0.0.1:$NGINX_PORT/desktop/lab/app/ui.js" ;;
     nginx-tls12) echo "--url http://127.0.0.1:$NGINX12_PORT/desktop/lab/app/ui.js" ;;
+    flask) echo "--url http://127.0.0.1:$FLASK_PORT/desktop/lab/app/ui.js" ;;
     esac
 }
 proxy_pid() {
@@ -371,6 +394,7 @@ proxy_pid() {
     portal) echo "$PORTAL_PID" ;;
     nginx) echo "$NGINX_WORKER" ;;
     nginx-tls12) echo "$NGINX12_WORKER" ;;
+    flask) echo "$FLASK_PID" ;;
     esac
 }
 # `/app/ui.js` is the fake's stand-in for the Kasm client's script: a small static file.
@@ -395,10 +419,9 @@ if ((IDLE > 0)); then
     done
 fi
 
-PATHS=(direct portal nginx)
 for ((rep = 1; rep <= REPEATS; rep++)); do
     # A different order each repeat, so a drift of the machine does not favour one path.
-    ORDER=("${PATHS[@]:rep % 3}" "${PATHS[@]:0:rep % 3}")
+    ORDER=("${PATHS[@]:rep % ${#PATHS[@]}}" "${PATHS[@]:0:rep % ${#PATHS[@]}}")
     for path in "${ORDER[@]}"; do
         procs=(--proc "upstream=$FAKE_PID")
         [[ $path != direct ]] && procs+=(--proc "proxy=$(proxy_pid "$path")")
@@ -439,8 +462,9 @@ SAME_RESULTS=()
 if [[ $PIN == 1 && ${BENCH_SAME_CPU:-1} == 1 && ${#ENDS[@]} -gt 0 ]]; then
     taskset -a -p -c 0 "$PORTAL_PID" >/dev/null
     taskset -a -p -c 0 "$NGINX_WORKER" >/dev/null
+    SAME_PATHS=(direct portal nginx)
     for ((rep = 1; rep <= REPEATS; rep++)); do
-        ORDER=("${PATHS[@]:rep % 3}" "${PATHS[@]:0:rep % 3}")
+        ORDER=("${SAME_PATHS[@]:rep % 3}" "${SAME_PATHS[@]:0:rep % 3}")
         for path in "${ORDER[@]}"; do
             log "repeat $rep/$REPEATS, $path: round trips with everything on CPU 0"
             # shellcheck disable=SC2046
@@ -457,6 +481,7 @@ MEASURE_SECS=$SECONDS
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 RUSTC_AFTER=$(pgrep -c -x rustc || true)
 kill -0 "$PORTAL_PID" && kill -0 "$FAKE_PID" && kill -0 "$NGINX_WORKER" && kill -0 "$NGINX12_WORKER"
+[[ " ${PATHS[*]} " != *" flask "* ]] || kill -0 "$FLASK_PID"
 
 # Start → open WebSocket: a second portal on the Docker runtime with the tiny test image.
 START_NOTE="skipped (BENCH_STARTS=0)"
@@ -537,7 +562,8 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
     echo "- Command: \`scripts/bench.sh\` (release build, commit $COMMIT)"
     echo "- Machine: $(nproc) CPUs ($CPU_MODEL), kernel $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
     echo "- Proxies: the portal (relay buffer: $RELAY_NOTE); $(nginx -v 2>&1 | sed 's/^nginx version: //') from Debian, one worker," \
-        "offering $NGINX_UPSTREAM_TLS to the desktop (\`nginx\`), and for comparison the same held to TLS ≤ 1.2 (\`nginx-tls12\`)"
+        "offering $NGINX_UPSTREAM_TLS to the desktop (\`nginx\`), and for comparison the same held to TLS ≤ 1.2 (\`nginx-tls12\`);" \
+        "the old product's approach (\`flask\`): $FLASK_NOTE"
     echo "- Pinning: $PINNING"
     echo "- Repeats: $REPEATS of every WebSocket and HTTP measurement, paths in rotating order; cells are median (min–max)"
     echo "- Other load: load average $LOAD_BEFORE before, $LOAD_AFTER after the ${MEASURE_SECS} s of" \
@@ -547,7 +573,7 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
         "$CONNECTS WebSocket set-ups, 8 at once; $HTTP_REQUESTS HTTP GETs, $HTTP_CONCURRENCY at once;" \
         "$IDLE idle WebSockets (open files limit $NOFILE); start: $START_NOTE"
     echo
-    "$BIN/wsbench" report --paths direct,portal,nginx,nginx-tls12 "${RESULTS[@]}"
+    "$BIN/wsbench" report --paths direct,portal,nginx,nginx-tls12,flask "${RESULTS[@]}"
     if ((${#SAME_RESULTS[@]} > 0)); then
         echo "#### The same round trips with client, desktop and proxy all on CPU 0"
         echo

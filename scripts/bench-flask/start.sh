@@ -20,8 +20,10 @@ flask_ref_venv() {
     if [[ ! -x $venv/bin/python || $(cat "$venv/.requirements-sha256" 2>/dev/null) != "$hash" ]]; then
         echo "bench: creating the Flask reference venv in $venv (pip install, from PyPI)" >&2
         rm -rf "$venv"
-        python3 -m venv "$venv" >&2
-        "$venv/bin/pip" install --quiet -r "$BENCH_FLASK_DIR/requirements.txt" >&2
+        # Explicit returns: bench.sh calls this in an `if`, where `set -e` does not apply, and a
+        # half-installed venv must not be cached as good.
+        python3 -m venv "$venv" >&2 || return 1
+        "$venv/bin/pip" install --quiet -r "$BENCH_FLASK_DIR/requirements.txt" >&2 || { rm -rf "$venv"; return 1; }
         echo "$hash" >"$venv/.requirements-sha256"
     fi
     echo "$venv"
@@ -29,7 +31,7 @@ flask_ref_venv() {
 
 start_flask_ref() {
     local port=$1 upstream=$2 basic=$3 workdir=$4 venv
-    venv=$(flask_ref_venv)
+    venv=$(flask_ref_venv) || return 1
     FLASK_REF_PORT="$port" FLASK_REF_UPSTREAM="$upstream" FLASK_REF_BASIC="$basic" PYTHONUNBUFFERED=1 \
         "${PROXY[@]}" "$venv/bin/python" "$BENCH_FLASK_DIR/app.py" >"$workdir/flask.log" 2>&1 &
     FLASK_PID=$!

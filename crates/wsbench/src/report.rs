@@ -23,6 +23,8 @@ const GIB: f64 = 1024.0 * 1024.0 * 1024.0;
 const PROXY: &str = "proxy";
 /// The label of nginx held to TLS ≤ 1.2 towards the desktop, measured for comparison only.
 const NGINX_TLS12: &str = "nginx-tls12";
+/// The label of the old product's approach (Flask + gevent-websocket), for comparison only.
+const FLASK: &str = "flask";
 
 #[derive(Args, Debug)]
 pub(crate) struct ReportArgs {
@@ -549,6 +551,13 @@ fn targets_table(out: &mut String, r: &Results, conditions: Option<&str>) -> any
         let v = p.median / n.median;
         rows.push(("64 KiB bulk ≥ nginx".into(), format!("{v:.2}× nginx"), Some(v >= 1.0)));
     }
+    if let (Some(f), Some(p)) = (tp(FLASK), p) {
+        rows.push((
+            format!("(for comparison) 64 KiB bulk vs {FLASK}, the old approach"),
+            format!("{:.1}×", p.median / f.median),
+            None,
+        ));
+    }
     let lat_keys = latency_keys(r, &[&"portal".to_owned()]);
     for (key, _) in lat_keys {
         let d50 = latency_stat(r, "direct", key, |s| s.p50_us);
@@ -622,6 +631,13 @@ fn targets_table(out: &mut String, r: &Results, conditions: Option<&str>) -> any
     }
     // Not a target: the same nginx held to TLS ≤ 1.2 upstream (Debian 1.22's default), whose
     // resumed handshakes skip the key exchange that TLS 1.3 resumption keeps.
+    if let (Some(p), Some(f)) = (cr("portal"), cr(FLASK)) {
+        rows.push((
+            format!("(for comparison) WS set-up rate vs {FLASK}"),
+            format!("{:.1}×", p.median / f.median),
+            None,
+        ));
+    }
     if let (Some(p), Some(n)) = (cr("portal"), cr(NGINX_TLS12)) {
         rows.push((
             format!("(for comparison) WS set-up rate vs {NGINX_TLS12}"),
@@ -645,6 +661,13 @@ fn targets_table(out: &mut String, r: &Results, conditions: Option<&str>) -> any
             "desktop asset rate ≥ 0.8× nginx".into(),
             format!("{v:.2}×"),
             Some(v >= 0.8),
+        ));
+    }
+    if let (Some(p), Some(f)) = (hr("asset/portal"), hr(&format!("asset/{FLASK}"))) {
+        rows.push((
+            format!("(for comparison) desktop asset rate vs {FLASK}"),
+            format!("{:.1}×", p.median / f.median),
+            None,
         ));
     }
     if let (Some(p), Some(n)) = (hr("asset/portal"), hr(&format!("asset/{NGINX_TLS12}"))) {
