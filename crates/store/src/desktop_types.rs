@@ -154,7 +154,17 @@ fn clean_text(field: &str, value: &str, max: usize, required: bool) -> Result<St
     Ok(value.to_owned())
 }
 
+/// Keys that name pages rather than types in the admin's URLs (`/admin/types/new` creates one),
+/// so a type with such a key could never be opened for editing.
+const RESERVED_KEYS: &[&str] = &["new"];
+
 fn check_key(key: &str) -> Result<(), StoreError> {
+    if RESERVED_KEYS.contains(&key) {
+        return Err(invalid(
+            "key",
+            format_args!("{key:?} is reserved (it names the admin's page for a new type); choose another key"),
+        ));
+    }
     let mut chars = key.chars();
     let first_ok = chars
         .next()
@@ -469,10 +479,10 @@ mod tests {
 
     #[test]
     fn keys() {
-        for ok in ["a", "0", "vs-code", "a-", &"k".repeat(32)] {
+        for ok in ["a", "0", "vs-code", "a-", "new-room", &"k".repeat(32)] {
             assert!(check_key(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "A", "vs_code", "vs code", "ä", &"k".repeat(33)] {
+        for bad in ["", "-a", "A", "vs_code", "vs code", "ä", "new", &"k".repeat(33)] {
             assert!(check_key(bad).is_err(), "{bad}");
         }
     }

@@ -212,8 +212,9 @@ async fn desktop_types_are_created_edited_switched_and_deleted_with_precise_mess
     let csrf = root.csrf().await;
 
     // Every rule, broken once: 400 and a message naming the field and what is allowed.
-    let broken: [(&str, &str, &str); 16] = [
+    let broken: [(&str, &str, &str); 17] = [
         ("key", "Bad Key", "key: \"Bad Key\" is invalid"),
+        ("key", "new", "key: \"new\" is reserved"),
         ("key", "-lab", "use 1 to 32 characters a-z, 0-9 or '-'"),
         ("key", &"k".repeat(33), "key:"),
         ("name_de", " ", "name_de: must not be empty"),
