@@ -1,7 +1,7 @@
 //! Desktop types: defaults for a school, the seed's `KASM_IMAGE`, and the configuration's
 //! `[[desktop_types]]`, written to the database at start.
 
-use portal_store::{DesktopType, Store, StoreError};
+use portal_store::{DesktopType, Seeded, Store, StoreError};
 
 use crate::config::{Config, DesktopTypeConfig};
 
@@ -87,7 +87,9 @@ pub(crate) fn to_stored(c: &DesktopTypeConfig, config: &Config, sort_order: i64)
 }
 
 /// Writes configured types (or, on a first start with none anywhere, the school defaults
-/// and the seed's `KASM_IMAGE`) to the store. Errors name the offending type.
+/// and the seed's `KASM_IMAGE`) to the store — each only when its definition is new or changed
+/// since the last start, so an admin's edits in the web UI survive restarts. Errors name the
+/// offending type.
 pub(crate) async fn seed(store: &Store, config: &Config) -> Result<(), StoreError> {
     let mut wanted: Vec<DesktopTypeConfig> = config.desktop_types.clone();
     if wanted.is_empty() && store.list_desktop_types().await?.is_empty() {
@@ -103,13 +105,16 @@ pub(crate) async fn seed(store: &Store, config: &Config) -> Result<(), StoreErro
     }
     for (i, t) in wanted.iter().enumerate() {
         let order = i64::try_from(i).unwrap_or(0) * 10;
-        store
-            .upsert_desktop_type(&to_stored(t, config, order))
+        let seeded = store
+            .seed_desktop_type(&to_stored(t, config, order))
             .await
             .map_err(|e| match e {
                 StoreError::Invalid(m) => StoreError::Invalid(format!("desktop_types[{}] ({:?}): {m}", i, t.key)),
                 other => other,
             })?;
+        if seeded == Seeded::Written {
+            tracing::info!(key = %t.key, "desktop type written from the configuration");
+        }
     }
     Ok(())
 }

@@ -463,8 +463,8 @@ fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
         "admin_image_remove" => ("Bild entfernen", "Remove image"),
         "admin_types_new" => ("Neue Desktop-Art", "New desktop type"),
         "admin_types_config_note" => (
-            "Desktop-Arten aus der Konfigurationsdatei werden bei jedem Start des Portals wieder aus der Datei geschrieben.",
-            "Desktop types from the configuration file are written again from the file at every portal start.",
+            "Desktop-Arten aus der Konfigurationsdatei werden aus der Datei übernommen, wenn ihr Eintrag dort neu ist oder sich ändert; Änderungen hier bleiben bis dahin erhalten.",
+            "Desktop types from the configuration file are taken from the file when their entry there is new or changes; changes made here are kept until then.",
         ),
         "admin_types_everyone" => ("alle Angemeldeten", "everyone signed in"),
         "admin_type_key" => ("Schlüssel", "Key"),

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeSet, HashSet};
 
+use sha2::{Digest as _, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -361,7 +362,46 @@ fn type_from_row(row: &AnyRow) -> Result<DesktopType, StoreError> {
     })
 }
 
+/// What [`Store::seed_desktop_type`] did with a type from the configuration file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Seeded {
+    /// The file's definition was new or changed since the last start, and is now stored.
+    Written,
+    /// The file's definition is the one seen before: what is stored (possibly edited, or
+    /// deleted, by an admin since) stays.
+    Kept,
+}
+
+/// The settings key under which the fingerprint of a configured type's definition is kept.
+fn seed_setting(key: &str) -> String {
+    format!("config_desktop_type:{key}")
+}
+
 impl Store {
+    /// Writes a desktop type defined in the configuration file, if its definition there is new
+    /// or has changed since the last time it was written. A definition seen before is left
+    /// alone, so changes an admin made in the web UI survive restarts until someone edits that
+    /// entry of the file (then the file wins). The order in the file does not count as a change.
+    ///
+    /// `Invalid` as for [`Store::upsert_desktop_type`].
+    pub async fn seed_desktop_type(&self, t: &DesktopType) -> Result<Seeded, StoreError> {
+        let definition = DesktopType {
+            sort_order: 0,
+            created_at: 0,
+            updated_at: 0,
+            ..validate(t)?
+        };
+        let json = serde_json::to_vec(&definition).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let fingerprint = crate::hex(&Sha256::digest(&json));
+        let setting = seed_setting(&t.key);
+        if self.setting(&setting).await?.as_deref() == Some(fingerprint.as_str()) {
+            return Ok(Seeded::Kept);
+        }
+        self.upsert_desktop_type(t).await?;
+        self.set_setting(&setting, Some(&fingerprint)).await?;
+        Ok(Seeded::Written)
+    }
+
     /// Validates `t` and inserts it, or replaces the type with the same key (keeping its
     /// `created_at`). Returns the type as stored: text trimmed, protocol lowercased, group and
     /// user lists sorted and deduplicated, timestamps set.

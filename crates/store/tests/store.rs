@@ -9,7 +9,7 @@ use std::future::Future;
 use std::panic::resume_unwind;
 use std::time::Duration;
 
-use portal_store::{Backend, DesktopState, DesktopType, ExternalUser, Role, Store, StoreError, User};
+use portal_store::{Backend, DesktopState, DesktopType, ExternalUser, Role, Seeded, Store, StoreError, User};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::MigrateDatabase;
 
@@ -185,6 +185,7 @@ both_backends!(
         invalid_desktop_types_are_rejected,
         desktop_types_are_listed_by_sort_order_then_key,
         desktop_type_update_keeps_created_at,
+        configured_type_is_written_when_new_or_changed_and_admin_edits_are_kept,
         desktop_type_with_desktops_cannot_be_deleted,
         ensure_desktop_is_idempotent,
         concurrent_ensure_desktop_makes_one_row,
@@ -777,6 +778,70 @@ async fn desktop_type_update_keeps_created_at(store: Store) {
     assert_eq!(cleared.memory_bytes, None);
     assert_eq!(store.desktop_type("vscode").await.expect("get"), Some(cleared));
     assert_eq!(store.list_desktop_types().await.expect("list").len(), 1);
+}
+
+/// A type from the configuration file is written when its definition is new or changed; a
+/// restart with the same file keeps an admin's edits and deletions.
+async fn configured_type_is_written_when_new_or_changed_and_admin_edits_are_kept(store: Store) {
+    let from_file = desktop_type("vscode", 10);
+    assert_eq!(
+        store.seed_desktop_type(&from_file).await.expect("seed"),
+        Seeded::Written
+    );
+    // A restart with the same file.
+    assert_eq!(store.seed_desktop_type(&from_file).await.expect("seed"), Seeded::Kept);
+    // Moving the entry in the file is not a change of its definition.
+    let moved = DesktopType {
+        sort_order: 30,
+        ..from_file.clone()
+    };
+    assert_eq!(store.seed_desktop_type(&moved).await.expect("seed"), Seeded::Kept);
+
+    // An admin edits it in the web UI; restarts with the same file keep the edit.
+    let stored = store.desktop_type("vscode").await.expect("get").expect("exists");
+    store
+        .upsert_desktop_type(&DesktopType {
+            name_de: "Programmieren".to_owned(),
+            enabled: false,
+            ..stored
+        })
+        .await
+        .expect("edit");
+    assert_eq!(store.seed_desktop_type(&from_file).await.expect("seed"), Seeded::Kept);
+    let kept = store.desktop_type("vscode").await.expect("get").expect("exists");
+    assert_eq!((kept.name_de.as_str(), kept.enabled), ("Programmieren", false));
+
+    // The file's entry changes: the file wins.
+    let changed = DesktopType {
+        image: "kasmweb/vs-code:1.17.0".to_owned(),
+        ..from_file.clone()
+    };
+    assert_eq!(store.seed_desktop_type(&changed).await.expect("seed"), Seeded::Written);
+    let now = store.desktop_type("vscode").await.expect("get").expect("exists");
+    assert_eq!(now.image, "kasmweb/vs-code:1.17.0");
+    assert_eq!((now.name_de.as_str(), now.enabled), (from_file.name_de.as_str(), true));
+
+    // Deleted by an admin: stays deleted while the file is unchanged, returns when it changes.
+    store.delete_desktop_type("vscode").await.expect("delete");
+    assert_eq!(store.seed_desktop_type(&changed).await.expect("seed"), Seeded::Kept);
+    assert!(store.desktop_type("vscode").await.expect("get").is_none());
+    assert_eq!(
+        store.seed_desktop_type(&from_file).await.expect("seed"),
+        Seeded::Written
+    );
+    assert!(store.desktop_type("vscode").await.expect("get").is_some());
+
+    // An invalid definition is refused and leaves no fingerprint behind.
+    let invalid = DesktopType {
+        key: "bad".to_owned(),
+        image: String::new(),
+        ..from_file
+    };
+    assert!(matches!(
+        store.seed_desktop_type(&invalid).await,
+        Err(StoreError::Invalid(_))
+    ));
+    assert_eq!(store.setting("config_desktop_type:bad").await.expect("setting"), None);
 }
 
 async fn desktop_type_with_desktops_cannot_be_deleted(store: Store) {

@@ -1000,3 +1000,31 @@ async fn an_admin_pulls_a_types_image_from_a_registry_with_layer_progress() {
     let (_, audit) = page(&root, "/admin/audit?kind=admin_action").await;
     assert!(audit.contains(&format!("pulled image {image}")), "{audit}");
 }
+
+/// A type from the configuration file that an admin edited keeps the edit across restarts with
+/// the same file; when its entry in the file changes, the file's version applies again.
+#[tokio::test]
+async fn admin_edits_of_configured_types_survive_restarts_until_the_file_changes() {
+    let app = spawn_app_with(&[], |c| c.desktop_types = vec![crate::docker::fake_type("lab")]).await;
+    let root = sign_in(&app, "root").await;
+    let csrf = root.csrf().await;
+    let edit = type_fields(&[("name_de", "Informatikraum"), ("image", "kasmweb/vs-code:1.16.0")]);
+    let (status, body) = post_form(&root, "/admin/types/lab", &csrf, &edit).await;
+    assert_eq!(status, 303, "{body}");
+
+    let app = app.restart().await;
+    let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
+    assert_eq!(
+        (t.name_de.as_str(), t.image.as_str()),
+        ("Informatikraum", "kasmweb/vs-code:1.16.0")
+    );
+
+    let app = app
+        .restart_with(|c| c.desktop_types[0].image = "iserv-rd/fake-kasm:next".into())
+        .await;
+    let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
+    assert_eq!(
+        (t.name_de.as_str(), t.image.as_str()),
+        ("Fake lab", "iserv-rd/fake-kasm:next")
+    );
+}

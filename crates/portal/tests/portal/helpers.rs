@@ -141,9 +141,16 @@ async fn start(dir: Arc<tempfile::TempDir>, mut config: Config) -> TestApp {
 impl TestApp {
     /// Stops this portal and starts a new one on the same data (a portal restart). The new
     /// one listens on another port; cookies still apply (they ignore ports).
-    pub async fn restart(mut self) -> TestApp {
+    pub async fn restart(self) -> TestApp {
+        self.restart_with(|_| {}).await
+    }
+
+    /// A restart on the same data after `tweak` changed the configuration (an edited file).
+    pub async fn restart_with(mut self, tweak: impl FnOnce(&mut Config)) -> TestApp {
         self.stop().await;
-        start(self.dir.clone(), self.config.clone()).await
+        let mut config = self.config.clone();
+        tweak(&mut config);
+        start(self.dir.clone(), config).await
     }
 
     /// Stops the server and its background work, and waits until it has stopped.
