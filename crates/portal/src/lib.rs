@@ -198,6 +198,7 @@ pub fn router(state: AppState) -> Router {
         .route("/desktops/start", post(dashboard::start_form))
         .route("/desktops/{id}/{action}", post(dashboard::desktop_form))
         .route("/teacher", get(teacher::show))
+        .route("/teacher/students", get(teacher::students))
         .route("/teacher/grants", post(teacher::grant))
         .route("/teacher/grants/remove", post(teacher::revoke))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));

@@ -168,6 +168,7 @@ pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, AppError
         "dashboard.js" => javascript(include_str!("../static/dashboard.js")),
         "view.js" => javascript(include_str!("../static/view.js")),
         "admin.js" => javascript(include_str!("../static/admin.js")),
+        "teacher.js" => javascript(include_str!("../static/teacher.js")),
         _ => return Err(AppError::NotFound),
     })
 }

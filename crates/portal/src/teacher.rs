@@ -150,20 +150,12 @@ pub(crate) async fn show(
     headers: HeaderMap,
     Query(q): Query<ShowQuery>,
 ) -> Result<Html<String>, AppError> {
-    require_teacher(&user)?;
-    let lang = Lang::from_headers(&headers);
-    let everyone = state.store.list_users().await?;
-    let groups = my_groups(&user.user, &everyone);
-    let all_types = state.store.list_desktop_types().await?;
-    let type_name = |key: &str| {
-        all_types
-            .iter()
-            .find(|t| t.key == key)
-            .map(|t| t.name(lang.code()).to_owned())
-            .unwrap_or_else(|| key.to_owned())
-    };
+    let view = View::load(&state, &user, &headers).await?;
+    let lang = view.lang;
+    let type_name = |key: &str| type_name(&view.all_types, lang, key);
     let grants = state.store.type_grants().await?;
-    let types = all_types
+    let types = view
+        .all_types
         .iter()
         .map(|t| with_grants(t.clone(), &grants))
         .filter(|t| t.enabled && may_use_type(&user.user, t))
@@ -174,7 +166,7 @@ pub(crate) async fn show(
         .collect();
     let grant_rows = grants
         .iter()
-        .filter(|g| groups.contains(&g.group_name))
+        .filter(|g| view.groups.contains(&g.group_name))
         .map(|g| GrantRow {
             type_name: type_name(&g.type_key),
             type_key: g.type_key.clone(),
@@ -182,6 +174,61 @@ pub(crate) async fn show(
             granted_by: g.granted_by.clone().unwrap_or_default(),
         })
         .collect();
+    let students = student_rows(&state, &user, &view).await?;
+    html(&TeacherPage {
+        lang,
+        me: Me::new(&user),
+        groups: view.groups.iter().cloned().collect(),
+        types,
+        grants: grant_rows,
+        students,
+        saved: q.saved.is_some(),
+    })
+}
+
+/// What both the page and its student list start from.
+struct View {
+    lang: Lang,
+    everyone: Vec<User>,
+    /// The groups the user teaches (all groups, for an admin).
+    groups: BTreeSet<String>,
+    all_types: Vec<DesktopType>,
+}
+
+impl View {
+    /// Refuses everyone but teachers and admins, then reads users and types.
+    async fn load(state: &AppState, user: &CurrentUser, headers: &HeaderMap) -> Result<View, AppError> {
+        require_teacher(user)?;
+        let everyone = state.store.list_users().await?;
+        Ok(View {
+            lang: Lang::from_headers(headers),
+            groups: my_groups(&user.user, &everyone),
+            everyone,
+            all_types: state.store.list_desktop_types().await?,
+        })
+    }
+}
+
+/// A type's name in `lang`, or its key when the type is gone.
+fn type_name(all_types: &[DesktopType], lang: Lang, key: &str) -> String {
+    all_types
+        .iter()
+        .find(|t| t.key == key)
+        .map(|t| t.name(lang.code()).to_owned())
+        .unwrap_or_else(|| key.to_owned())
+}
+
+/// The desktops of the students in `groups` (every student's, for an admin): running ones
+/// first, then by student.
+async fn student_rows(state: &AppState, user: &CurrentUser, view: &View) -> Result<Vec<StudentRow>, AppError> {
+    let View {
+        lang,
+        everyone,
+        groups,
+        all_types,
+    } = view;
+    let lang = *lang;
+    let type_name = |key: &str| type_name(all_types, lang, key);
     let now = unix_now();
     let when = |ts: Option<i64>| ts.map(|t| ago(lang, t, now)).unwrap_or_default();
     let mut students = Vec::new();
@@ -212,16 +259,30 @@ pub(crate) async fn show(
             desktop_id: d.id,
         });
     }
-    // Running desktops first, then by student.
     students.sort_by(|a, b| (a.state != "running", &a.username).cmp(&(b.state != "running", &b.username)));
-    html(&TeacherPage {
-        lang,
-        me: Me::new(&user),
-        groups: groups.into_iter().collect(),
-        types,
-        grants: grant_rows,
+    Ok(students)
+}
+
+/// The student list alone, for `static/teacher.js` to refresh the page with.
+#[derive(askama::Template)]
+#[template(path = "teacher_students.html")]
+pub(crate) struct StudentList {
+    pub lang: Lang,
+    pub students: Vec<StudentRow>,
+}
+
+/// `GET /teacher/students`: the student list of `/teacher` as an HTML fragment, under the
+/// same rules (teachers and admins; a teacher sees the students of her own groups only).
+pub(crate) async fn students(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> Result<Html<String>, AppError> {
+    let view = View::load(&state, &user, &headers).await?;
+    let students = student_rows(&state, &user, &view).await?;
+    html(&StudentList {
+        lang: view.lang,
         students,
-        saved: q.saved.is_some(),
     })
 }
 

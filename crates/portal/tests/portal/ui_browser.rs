@@ -21,7 +21,7 @@ use crate::ui_teacher::{add_member, school};
 
 /// Words that are the same in both languages: names, data and the language codes.
 const NEUTRAL: &[&str] = &[
-    "IServ", "Remote", "Desktop", "DE", "EN", "alice", "tina", "Name", "Fake", "fake", "other", "code", "open",
+    "IServ", "Remote", "Desktop", "DE", "EN", "alice", "tina", "sam", "Name", "Fake", "fake", "other", "code", "open",
     "lehrer", "a", "s", "Linux", "Desktops", "in",
 ];
 
@@ -396,6 +396,35 @@ async fn a_teacher_enables_a_desktop_for_her_class_in_the_browser() {
         )
         .await;
     assert_eq!(app.state.store.type_grants().await.unwrap().len(), 1);
+
+    // The students' desktops stay current without a reload: a student of 5a starts one, then
+    // it stops (rows in the store, as the lifecycle writes them).
+    add_member(&app, "sam", portal_store::Role::Student, &["5a"]).await;
+    let sam = app.state.store.user_by_username("sam").await.unwrap().unwrap();
+    let d = app
+        .state
+        .store
+        .ensure_desktop("sam-code", &sam.id, "code")
+        .await
+        .unwrap();
+    app.state.store.mark_running(&d.id, "c1", "127.0.0.1", 1).await.unwrap();
+    chrome
+        .wait_until(
+            "sam's running desktop on the open teacher page",
+            "return !!document.querySelector(\"tr[data-desktop-id='sam-code'][data-state='running']\");",
+        )
+        .await;
+    app.state
+        .store
+        .mark_state(&d.id, portal_store::DesktopState::Stopped, Some("idle"))
+        .await
+        .unwrap();
+    chrome
+        .wait_until(
+            "sam's desktop shown as stopped",
+            "return !!document.querySelector(\"tr[data-desktop-id='sam-code'][data-state='stopped']\");",
+        )
+        .await;
     assert_switch_translates_everything(&chrome, "the teacher page").await;
     chrome.goto(&app, "/teacher?lang=en").await;
     chrome

@@ -194,6 +194,28 @@ async fn teachers_see_the_desktops_of_their_own_students_only() {
     );
     assert!(page.contains("Running"), "{page}");
 
+    // The list alone (what the page refreshes itself with) follows the same rules and shows
+    // changes at once.
+    store.mark_running(&d.id, "c2", "127.0.0.1", 2).await.unwrap();
+    let list = tina.get("/teacher/students").send().await.unwrap();
+    assert_eq!(list.status(), 200);
+    let list = list.text().await.unwrap();
+    assert!(
+        list.contains("data-desktop-id=\"sam-code\" data-state=\"running\""),
+        "{list}"
+    );
+    assert!(list.contains("sam-open") && !list.contains("otto-open") && !list.contains("tom-open"));
+    assert!(!list.contains("<html"), "a fragment, not a page: {list}");
+    let sam = sign_in(&app, "sam").await;
+    assert_eq!(sam.get("/teacher/students").send().await.unwrap().status(), 403);
+    let nobody = Browser::new(&app);
+    let resp = nobody.get("/teacher/students").send().await.unwrap();
+    assert!(
+        resp.status().is_redirection() || resp.status() == 401,
+        "{}",
+        resp.status()
+    );
+
     let root = sign_in(&app, "root").await;
     let page = root.get("/teacher").send().await.unwrap().text().await.unwrap();
     assert!(page.contains("sam-open") && page.contains("otto-open"), "{page}");
