@@ -419,6 +419,20 @@ if ((IDLE > 0)); then
     done
 fi
 
+# WebSocket set-up rate and HTTP GETs of a desktop asset through path $1, repeat $2.
+setups_and_assets() {
+    local path=$1 rep=$2
+    log "repeat $rep/$REPEATS, $path: WebSocket set-up rate"
+    # shellcheck disable=SC2046
+    measure "connect-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" connect $(ws_opts "$path") --label "$path" \
+        --connections "$CONNECTS" --concurrency 8 >"$WORK/connect-$path-$rep.json"
+    log "repeat $rep/$REPEATS, $path: HTTP GETs of a desktop asset"
+    # shellcheck disable=SC2046
+    measure "asset-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" http $(http_opts "$path") --label "asset/$path" \
+        --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/http-$path-$rep.json"
+    RESULTS+=("$WORK/connect-$path-$rep.json" "$WORK/http-$path-$rep.json")
+}
+
 for ((rep = 1; rep <= REPEATS; rep++)); do
     # A different order each repeat, so a drift of the machine does not favour one path.
     ORDER=("${PATHS[@]:rep % ${#PATHS[@]}}" "${PATHS[@]:0:rep % ${#PATHS[@]}}")
@@ -431,25 +445,10 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
             --latency-connections "$SESSIONS" --latency-rates "$RATES" --latency-secs "$LATENCY_SECS" \
             --warmup 20 --throughput-connections 1 --throughput-bytes "$SIZES" \
             --throughput-secs "$THROUGHPUT_SECS" "${procs[@]}" >"$WORK/ws-$path-$rep.json"
-        log "repeat $rep/$REPEATS, $path: WebSocket set-up rate"
-        # shellcheck disable=SC2046
-        measure "connect-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" connect $(ws_opts "$path") --label "$path" \
-            --connections "$CONNECTS" --concurrency 8 >"$WORK/connect-$path-$rep.json"
-        log "repeat $rep/$REPEATS, $path: HTTP GETs of a desktop asset"
-        # shellcheck disable=SC2046
-        measure "asset-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" http $(http_opts "$path") --label "asset/$path" \
-            --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/http-$path-$rep.json"
-        RESULTS+=("$WORK/ws-$path-$rep.json" "$WORK/connect-$path-$rep.json" "$WORK/http-$path-$rep.json")
+        RESULTS+=("$WORK/ws-$path-$rep.json")
+        setups_and_assets "$path" "$rep"
     done
-    path=nginx-tls12
-    log "repeat $rep/$REPEATS, $path: WebSocket set-up rate and HTTP GETs of a desktop asset"
-    # shellcheck disable=SC2046
-    measure "connect-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" connect $(ws_opts "$path") --label "$path" \
-        --connections "$CONNECTS" --concurrency 8 >"$WORK/connect-$path-$rep.json"
-    # shellcheck disable=SC2046
-    measure "asset-$rep" "$path" "${ENDS[@]}" "$BIN/wsbench" http $(http_opts "$path") --label "asset/$path" \
-        --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/http-$path-$rep.json"
-    RESULTS+=("$WORK/connect-$path-$rep.json" "$WORK/http-$path-$rep.json")
+    setups_and_assets nginx-tls12 "$rep"
     log "repeat $rep/$REPEATS: HTTP GETs of the dashboard"
     measure "dashboard-$rep" portal "${ENDS[@]}" "$BIN/wsbench" http --url "$PORTAL/" --cookie "$COOKIE" --label "dashboard/portal" \
         --requests "$HTTP_REQUESTS" --concurrency "$HTTP_CONCURRENCY" >"$WORK/dashboard-$rep.json"

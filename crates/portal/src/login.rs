@@ -226,16 +226,8 @@ pub(crate) async fn submit(
     };
     state.login_limiter.clear(&username, client.ip);
     tracing::info!(username = %user.username, ip = %client.ip, "signed in");
-    state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Success);
-    let detail = format!("password (from {})", client.ip);
-    audit(
-        &state,
-        AuditEvent::new(AuditKind::SignIn, detail)
-            .actor(&user.username)
-            .user(&user.username),
-    )
-    .await;
-    let mut resp = start_session(&state, &user, next).await?;
+    let how = format!("password (from {})", client.ip);
+    let mut resp = signed_in(&state, &user, SignInMethod::Local, how, next).await?;
     let clear_login = state.cookies.build(state.cookies.login_csrf, String::new(), None);
     resp.headers_mut().append(
         SET_COOKIE,
@@ -248,7 +240,27 @@ pub(crate) async fn submit(
 
 /// A new session for `user` (a new id at every sign-in, so a planted cookie is worthless),
 /// its cookie, and a 303 to `next`.
-pub(crate) async fn start_session(state: &AppState, user: &User, next: &str) -> Result<Response, AppError> {
+/// A successful sign-in by either method: counted, audited (`how`: the method and the
+/// client's address), then a new session that continues at `next`.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    user: &User,
+    method: SignInMethod,
+    how: String,
+    next: &str,
+) -> Result<Response, AppError> {
+    state.metrics.sign_in(method, SignInOutcome::Success);
+    audit(
+        state,
+        AuditEvent::new(AuditKind::SignIn, how)
+            .actor(&user.username)
+            .user(&user.username),
+    )
+    .await;
+    start_session(state, user, next).await
+}
+
+async fn start_session(state: &AppState, user: &User, next: &str) -> Result<Response, AppError> {
     let ttl = state.config.session_ttl();
     let new = state.store.create_session(&user.id, ttl).await?;
     let max_age = cookie::time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));

@@ -15,7 +15,7 @@ use super::{Identity, OidcError};
 use crate::admin::audit;
 use crate::auth::{CurrentUser, cookie_value};
 use crate::client_addr::ClientAddr;
-use crate::login::{random_token, safe_next, start_session};
+use crate::login::{random_token, safe_next, signed_in};
 use crate::metrics::{SignInMethod, SignInOutcome};
 use crate::{AppError, AppState};
 
@@ -81,18 +81,10 @@ pub(crate) async fn callback(
     }
     let (user, return_to) = result?;
     tracing::info!(username = %user.username, role = %user.role, ip = %client.ip, "signed in with IServ");
-    state.metrics.sign_in(SignInMethod::Oidc, SignInOutcome::Success);
-    let detail = format!("IServ as {} (from {})", user.role, client.ip);
-    audit(
-        &state,
-        AuditEvent::new(AuditKind::SignIn, detail)
-            .actor(&user.username)
-            .user(&user.username),
-    )
-    .await;
+    let how = format!("IServ as {} (from {})", user.role, client.ip);
     // The pending cookie stays until it expires: another tab's sign-in may still need it, and
     // it grants nothing by itself.
-    start_session(&state, &user, &return_to).await
+    signed_in(&state, &user, SignInMethod::Oidc, how, &return_to).await
 }
 
 /// The user's doing (or the provider saying no) versus something broken.
