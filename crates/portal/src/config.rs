@@ -4,6 +4,7 @@
 //! seed project's names (`DATABASE_URI`, `KASM_VERIFY_SSL`, …) so an existing `.env` keeps
 //! working. `IRD_` wins over a seed name, both win over the file.
 
+pub use iserv_oidc::{ClientAuthMethod, OidcConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -60,7 +61,7 @@ pub struct Config {
     /// IServ). Switch off in production once IServ sign-in works.
     pub local_login: bool,
     /// Sign-in with IServ (OpenID Connect); off unless `oidc.client_id` is set.
-    pub oidc: crate::oidc::OidcConfig,
+    pub oidc: OidcConfig,
     pub kasm: KasmSettings,
     pub proxy: ProxySettings,
     /// `docker` (desktops started per user) or `static` (only `static_desktops`).
@@ -262,7 +263,7 @@ pub struct ProxySettings {
     pub relay_buffer_bytes: usize,
     /// Reverse proxies (IPs or CIDR networks) whose `X-Forwarded-For` is believed; empty:
     /// none, the TCP peer is the client (see `client_addr`).
-    pub trusted_proxies: crate::client_addr::TrustedProxies,
+    pub trusted_proxies: crate::net::client_addr::TrustedProxies,
 }
 
 impl Default for Config {
@@ -278,7 +279,7 @@ impl Default for Config {
             session_ttl_secs: None,
             session_idle_secs: None,
             local_login: true,
-            oidc: crate::oidc::OidcConfig::default(),
+            oidc: OidcConfig::default(),
             kasm: KasmSettings::default(),
             proxy: ProxySettings::default(),
             runtime: RuntimeKind::Docker,

@@ -257,12 +257,7 @@ async fn bootstrap_admin(store: &Store) -> anyhow::Result<Option<String>> {
     if !store.list_users().await?.is_empty() {
         return Ok(None);
     }
-    use rand::Rng as _;
-    let password: String = rand::rng()
-        .sample_iter(rand::distr::Alphanumeric)
-        .take(16)
-        .map(char::from)
-        .collect();
+    let password = portal_store::random_secret::<16>();
     store
         .create_local_user(
             "admin",

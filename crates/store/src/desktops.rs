@@ -3,8 +3,6 @@
 use std::fmt;
 use std::str::FromStr;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use secrecy::SecretString;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -114,7 +112,7 @@ pub struct Desktop {
 
 /// 24 random bytes, URL-safe base64 without padding: 32 characters.
 fn random_password() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 24]>())
+    crate::random_secret::<24>()
 }
 
 fn check_id(id: &str) -> Result<(), StoreError> {

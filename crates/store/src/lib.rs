@@ -14,6 +14,7 @@ mod error;
 mod grants;
 mod model;
 mod password;
+mod secret;
 mod sessions;
 mod settings;
 mod user_admin;
@@ -32,6 +33,7 @@ pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
 pub use grants::TypeGrant;
 pub use model::{ExternalUser, NewSession, Role, Session, User};
+pub use secret::random_secret;
 pub use settings::{IMAGE_TYPES, StoredImage};
 
 /// Which database a [`Store`] talks to.

@@ -4,8 +4,6 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
@@ -15,7 +13,7 @@ use crate::{NewSession, Session, Store, StoreError, User, hex, now};
 
 /// 32 random bytes, URL-safe base64 without padding (43 characters; fits a cookie as is).
 fn random_token() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+    crate::random_secret::<32>()
 }
 
 /// Seconds between two refreshes of a session's last-seen time: a minute, or half the idle

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use portal::Config;
-use portal::oidc::ClientAuthMethod;
+use portal::config::ClientAuthMethod;
 use portal_store::Role;
 use secrecy::SecretString;
 use serde_json::{Value, json};

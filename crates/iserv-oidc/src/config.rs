@@ -1,0 +1,244 @@
+//! The `[oidc]` section: how the portal finds IServ and whom it makes teacher or admin.
+//!
+//! Seed names (`OAUTH_*`, `ROLE_ADMIN`, `ROLE_TEACHER`) map onto these keys in `config.rs`.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize};
+use url::Url;
+
+/// How the portal authenticates at the token endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientAuthMethod {
+    /// `client_id` and `client_secret` as form fields (what the seed did; IServ's default).
+    #[default]
+    ClientSecretPost,
+    /// HTTP Basic with id and secret.
+    ClientSecretBasic,
+}
+
+/// Sign-in with IServ. Configured when `client_id` is set together with `issuer` (discovery)
+/// or the explicit endpoint URLs.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// `https://iserv.school.example`: discovery at `{issuer}/.well-known/openid-configuration`.
+    /// With explicit URLs it is still the expected `iss` of ID tokens (default: the origin of
+    /// `authorize_url`).
+    pub issuer: Option<Url>,
+    /// The client id IServ shows after registering the portal (`OAUTH_CLIENT_ID`).
+    pub client_id: Option<String>,
+    /// Its secret (`OAUTH_CLIENT_SECRET`).
+    #[serde(skip_serializing)]
+    pub client_secret: Option<SecretString>,
+    /// Explicit endpoints, for installations without discovery (`OAUTH_AUTHORIZE_URL`, …).
+    /// When `authorize_url` is set, discovery is not used.
+    pub authorize_url: Option<Url>,
+    pub token_url: Option<Url>,
+    pub userinfo_url: Option<Url>,
+    pub jwks_uri: Option<Url>,
+    /// Where IServ sends the browser back; default `{public_url}auth/callback`
+    /// (`OAUTH_REDIRECT_URI`). Must be on the portal's public origin.
+    pub redirect_uri: Option<Url>,
+    /// `client_secret_post` (default) or `client_secret_basic`.
+    pub client_auth: ClientAuthMethod,
+    /// Scopes to ask for; empty: `openid profile email` plus whichever of `groups roles uuid`
+    /// (plain or `iserv:`-prefixed) the provider offers in discovery.
+    #[serde(deserialize_with = "string_or_list")]
+    pub scopes: Vec<String>,
+    /// Members of these IServ groups (group accounts, e.g. `admins`) are portal admins
+    /// (`ROLE_ADMIN`).
+    #[serde(deserialize_with = "string_or_list")]
+    pub admin_groups: Vec<String>,
+    /// Members of these groups are teachers (`ROLE_TEACHER`).
+    #[serde(deserialize_with = "string_or_list")]
+    pub teacher_groups: Vec<String>,
+    /// IServ role ids that make an admin (default `ROLE_ADMIN`).
+    #[serde(deserialize_with = "string_or_list")]
+    pub admin_roles: Vec<String>,
+    /// IServ role ids that make a teacher (default `ROLE_TEACHER`).
+    #[serde(deserialize_with = "string_or_list")]
+    pub teacher_roles: Vec<String>,
+    /// When not empty, only members of these groups may use the portal at all.
+    #[serde(deserialize_with = "string_or_list")]
+    pub allowed_groups: Vec<String>,
+    /// Timeout of every request to IServ.
+    pub timeout_secs: u64,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: None,
+            client_id: None,
+            client_secret: None,
+            authorize_url: None,
+            token_url: None,
+            userinfo_url: None,
+            jwks_uri: None,
+            redirect_uri: None,
+            client_auth: ClientAuthMethod::default(),
+            scopes: Vec::new(),
+            admin_groups: Vec::new(),
+            teacher_groups: Vec::new(),
+            admin_roles: vec!["ROLE_ADMIN".into()],
+            teacher_roles: vec!["ROLE_TEACHER".into()],
+            allowed_groups: Vec::new(),
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// Seed variables hold one name or a comma-separated list (`ROLE_TEACHER=lehrer`); TOML may
+/// use a real list.
+fn string_or_list<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    let names = match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => s.split([',', ' ']).map(str::to_owned).collect(),
+        OneOrMany::Many(v) => v,
+    };
+    Ok(names
+        .into_iter()
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .collect())
+}
+
+impl OidcConfig {
+    /// Sign-in with IServ is offered.
+    pub fn is_configured(&self) -> bool {
+        self.client_id.as_deref().is_some_and(|id| !id.trim().is_empty())
+    }
+
+    /// Explicit endpoints instead of discovery.
+    pub fn uses_explicit_urls(&self) -> bool {
+        self.authorize_url.is_some()
+    }
+
+    /// The redirect URI registered in IServ.
+    pub fn redirect_uri(&self, public_url: &Url) -> Url {
+        self.redirect_uri
+            .clone()
+            .unwrap_or_else(|| public_url.join("auth/callback").unwrap_or_else(|_| public_url.clone()))
+    }
+
+    /// The `iss` every ID token must carry.
+    pub fn expected_issuer(&self) -> Option<String> {
+        match (&self.issuer, &self.authorize_url) {
+            (Some(issuer), _) => Some(issuer.as_str().trim_end_matches('/').to_owned()),
+            (None, Some(auth)) => Some(auth.origin().ascii_serialization()),
+            (None, None) => None,
+        }
+    }
+
+    /// Checks the section; the error names the setting.
+    pub fn validate(&self, public_url: &Url) -> Result<(), (&'static str, String)> {
+        if !self.is_configured() {
+            return Ok(());
+        }
+        if self.issuer.is_none() && self.authorize_url.is_none() {
+            return Err((
+                "oidc.issuer",
+                "is needed for IServ sign-in (e.g. https://iserv.school.example), or set \
+                 oidc.authorize_url, oidc.token_url and oidc.jwks_uri"
+                    .into(),
+            ));
+        }
+        if self.uses_explicit_urls() {
+            for (setting, value) in [("oidc.token_url", &self.token_url), ("oidc.jwks_uri", &self.jwks_uri)] {
+                if value.is_none() {
+                    return Err((setting, "is needed when oidc.authorize_url is set".into()));
+                }
+            }
+        }
+        for (setting, value) in [
+            ("oidc.issuer", &self.issuer),
+            ("oidc.authorize_url", &self.authorize_url),
+            ("oidc.token_url", &self.token_url),
+            ("oidc.userinfo_url", &self.userinfo_url),
+            ("oidc.jwks_uri", &self.jwks_uri),
+            ("oidc.redirect_uri", &self.redirect_uri),
+        ] {
+            if let Some(url) = value
+                && !matches!(url.scheme(), "http" | "https")
+            {
+                return Err((setting, format!("must be an http(s) URL, got {url}")));
+            }
+        }
+        let redirect = self.redirect_uri(public_url);
+        if redirect.origin() != public_url.origin() {
+            return Err((
+                "oidc.redirect_uri",
+                format!(
+                    "must be on the portal's public origin {} (the sign-in cookie is only sent there), got {redirect}",
+                    public_url.origin().ascii_serialization()
+                ),
+            ));
+        }
+        if redirect.path() != super::CALLBACK_PATH {
+            return Err((
+                "oidc.redirect_uri",
+                format!(
+                    "must end in {} (the portal's callback; register that URL in IServ), got {redirect}",
+                    super::CALLBACK_PATH
+                ),
+            ));
+        }
+        if self.client_secret.is_none() {
+            return Err(("oidc.client_secret", "is needed with oidc.client_id".into()));
+        }
+        if !(1..=120).contains(&self.timeout_secs) {
+            return Err(("oidc.timeout_secs", "must be between 1 and 120".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_values_may_be_comma_separated() {
+        let c: OidcConfig = serde_json::from_value(serde_json::json!({
+            "admin_groups": "admins, it",
+            "teacher_groups": ["lehrer"],
+        }))
+        .unwrap();
+        assert_eq!(c.admin_groups, ["admins", "it"]);
+        assert_eq!(c.teacher_groups, ["lehrer"]);
+        assert_eq!(c.teacher_roles, ["ROLE_TEACHER"]);
+    }
+
+    #[test]
+    fn issuer_defaults_to_the_authorize_origin() {
+        let c = OidcConfig {
+            authorize_url: Some("https://iserv.example/iserv/oauth/v2/auth".parse().unwrap()),
+            ..OidcConfig::default()
+        };
+        assert_eq!(c.expected_issuer().as_deref(), Some("https://iserv.example"));
+    }
+
+    #[test]
+    fn redirect_must_be_the_callback_on_our_origin() {
+        let public: Url = "https://desk.example/".parse().unwrap();
+        let mut c = OidcConfig {
+            client_id: Some("portal".into()),
+            client_secret: Some(SecretString::from("s")),
+            issuer: Some("https://iserv.example".parse().unwrap()),
+            ..OidcConfig::default()
+        };
+        assert!(c.validate(&public).is_ok());
+        assert_eq!(c.redirect_uri(&public).as_str(), "https://desk.example/auth/callback");
+        c.redirect_uri = Some("https://evil.example/auth/callback".parse().unwrap());
+        assert_eq!(c.validate(&public).unwrap_err().0, "oidc.redirect_uri");
+        c.redirect_uri = Some("https://desk.example/other".parse().unwrap());
+        assert_eq!(c.validate(&public).unwrap_err().0, "oidc.redirect_uri");
+    }
+}

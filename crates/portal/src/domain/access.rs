@@ -1,0 +1,77 @@
+//! Who may use which desktop type: the admin's rules, widened by teachers' grants to their groups.
+
+use portal_store::{DesktopType, Role, Store, StoreError, TypeGrant, User};
+
+/// Whether `user` may use desktop type `t` at all (admins may use every type).
+pub fn may_use_type(user: &User, t: &DesktopType) -> bool {
+    user.role == Role::Admin || t.allows(&user.username, &user.groups)
+}
+
+/// `t` as its users see it: a restricted type is also open to the groups teachers enabled
+/// it for.
+pub fn with_grants(mut t: DesktopType, grants: &[TypeGrant]) -> DesktopType {
+    let restricted = !t.allowed_groups.is_empty() || !t.allowed_users.is_empty();
+    if restricted {
+        for g in grants.iter().filter(|g| g.type_key == t.key) {
+            if !t.allowed_groups.contains(&g.group_name) {
+                t.allowed_groups.push(g.group_name.clone());
+            }
+        }
+    }
+    t
+}
+
+/// [`with_grants`] with the grants read from the store.
+pub async fn effective_type(store: &Store, t: DesktopType) -> Result<DesktopType, StoreError> {
+    Ok(with_grants(t, &store.type_grants().await?))
+}
+
+/// The enabled types `user` may use, teachers' grants included, in listing order.
+pub async fn usable_types(store: &Store, user: &User) -> Result<Vec<DesktopType>, StoreError> {
+    let grants = store.type_grants().await?;
+    Ok(store
+        .list_desktop_types()
+        .await?
+        .into_iter()
+        .map(|t| with_grants(t, &grants))
+        .filter(|t| t.enabled && may_use_type(user, t))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn grant(key: &str, group: &str) -> TypeGrant {
+        TypeGrant {
+            type_key: key.into(),
+            group_name: group.into(),
+            granted_by: None,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn grants_open_restricted_types_only() {
+        let restricted = DesktopType {
+            key: "code".into(),
+            allowed_groups: vec!["lehrer".into()],
+            ..DesktopType::default()
+        };
+        let grants = [grant("code", "5a"), grant("other", "5b")];
+        let t = with_grants(restricted, &grants);
+        assert_eq!(t.allowed_groups, ["lehrer", "5a"]);
+        assert!(t.allows("x", &["5a".into()]));
+        assert!(!t.allows("x", &["5b".into()]));
+        // Open to everyone stays open; a grant must not narrow it to one group.
+        let open = with_grants(
+            DesktopType {
+                key: "code".into(),
+                ..DesktopType::default()
+            },
+            &grants,
+        );
+        assert!(open.allowed_groups.is_empty());
+        assert!(open.allows("x", &[]));
+    }
+}

@@ -1,0 +1,665 @@
+//! Desktop lifecycle: start with live progress, stop, remove, limits, reconciling with the
+//! runtime at start and on its events, and stopping idle or old desktops.
+//!
+//! The store is the truth for who owns what; the runtime is the truth for what runs. Routes
+//! (the proxy's in-memory table) follow the runtime.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use desktop_proxy::{BasicAuth, Proxy, RouteTable, Scheme, Target};
+use desktop_runtime::{
+    ContainerRuntime, Credentials, DesktopSpec, Endpoint, Progress, RuntimeError, RuntimeEvent, VolumeMount,
+};
+use futures_util::StreamExt as _;
+use portal_store::{Desktop, DesktopState, DesktopType, Role, Store, StoreError, User};
+use serde::Serialize;
+use tokio::sync::{Semaphore, broadcast};
+use tracing::{info, warn};
+
+use crate::config::Config;
+
+/// One step of a start, as sent to the browser over server-sent events.
+#[derive(Clone, Debug, Serialize, PartialEq)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum StartEvent {
+    /// The container runs; waiting until its web server answers.
+    Waiting {
+        seconds: u64,
+    },
+    Ready {
+        launch_url: String,
+    },
+    Failed {
+        reason: String,
+    },
+    /// The runtime's own steps (`pulling`, `creating`, `starting`), which carry their `step` tag.
+    #[serde(untagged)]
+    Runtime(Progress),
+}
+
+/// The steps of one start so far, and the channel for the ones to come. A browser that
+/// subscribes late (after the pull began) still sees every step.
+pub struct StartProgress {
+    tx: broadcast::Sender<StartEvent>,
+    history: Mutex<Vec<StartEvent>>,
+}
+
+/// Steps kept for late subscribers; a pull of a large image reports many, the first and the
+/// latest matter.
+const HISTORY: usize = 256;
+
+impl StartProgress {
+    fn new() -> Self {
+        Self {
+            tx: broadcast::channel(HISTORY).0,
+            history: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StartEvent>> {
+        self.history.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Records and sends a step; under the history lock, so no subscriber misses or doubles it.
+    fn emit(&self, event: StartEvent) {
+        let mut history = self.lock();
+        if history.len() >= HISTORY {
+            history.remove(1);
+        }
+        history.push(event.clone());
+        let _ = self.tx.send(event);
+    }
+
+    fn subscribe(&self) -> (Vec<StartEvent>, broadcast::Receiver<StartEvent>) {
+        let history = self.lock();
+        (history.clone(), self.tx.subscribe())
+    }
+}
+
+/// Why a lifecycle action was refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LifecycleError {
+    #[error("unknown desktop type {0:?}")]
+    UnknownType(String),
+    #[error("desktop type {0:?} is disabled")]
+    TypeDisabled(String),
+    #[error("desktop type {0:?} is not available to this user")]
+    TypeNotAllowed(String),
+    #[error("at most {limit} running desktops per user")]
+    LimitUser { limit: i64 },
+    #[error("at most {limit} running desktops in total")]
+    LimitTotal { limit: i64 },
+    #[error("at most {limit} desktops may start at the same time")]
+    TooManyStarts { limit: usize },
+    #[error("desktop {0:?} not found")]
+    NotFound(String),
+    #[error("desktop belongs to someone else")]
+    Forbidden,
+    #[error("this portal runs only pre-existing desktops")]
+    Unsupported,
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Starts, stops and watches desktops.
+pub struct Lifecycle {
+    store: Store,
+    runtime: Arc<dyn ContainerRuntime>,
+    routes: Arc<RouteTable>,
+    proxy: Proxy,
+    config: Arc<Config>,
+    starts: Arc<Semaphore>,
+    /// Live progress of starts in flight, by desktop id.
+    progress: Mutex<HashMap<String, Arc<StartProgress>>>,
+    /// Start durations by outcome go here.
+    metrics: Arc<crate::telemetry::metrics::Metrics>,
+    /// Every state change, for the pages' live view (`GET /api/events`).
+    pub(crate) changes: crate::domain::events::Changes,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The launch URL of a desktop: the trailing slash and `path=` make the Kasm client connect
+/// its WebSocket under the desktop's own prefix instead of the origin's `/websockify`.
+pub fn launch_url(id: &str) -> String {
+    format!("/desktop/{id}/?path=desktop/{id}/websockify")
+}
+
+impl Lifecycle {
+    pub fn new(
+        store: Store,
+        runtime: Arc<dyn ContainerRuntime>,
+        routes: Arc<RouteTable>,
+        proxy: Proxy,
+        config: Arc<Config>,
+    ) -> Self {
+        let starts = Arc::new(Semaphore::new(config.limits.max_concurrent_starts));
+        Self {
+            store,
+            runtime,
+            routes,
+            proxy,
+            config,
+            starts,
+            progress: Mutex::new(HashMap::new()),
+            metrics: Arc::default(),
+            changes: crate::domain::events::Changes::default(),
+        }
+    }
+
+    /// Records start durations in the portal's metrics (instead of a private registry).
+    pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::metrics::Metrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn runtime(&self) -> &Arc<dyn ContainerRuntime> {
+        &self.runtime
+    }
+
+    /// Starts `user`'s desktop of `type_key`, or returns it if it runs or is starting.
+    /// Returns at once; progress follows on [`Lifecycle::subscribe`].
+    pub async fn start(self: &Arc<Self>, user: &User, type_key: &str) -> Result<Desktop, LifecycleError> {
+        if !self.runtime.starts_desktops() {
+            return Err(LifecycleError::Unsupported);
+        }
+        let t = self
+            .store
+            .desktop_type(type_key)
+            .await?
+            .ok_or_else(|| LifecycleError::UnknownType(type_key.into()))?;
+        let t = super::access::effective_type(&self.store, t).await?;
+        if !t.enabled {
+            return Err(LifecycleError::TypeDisabled(t.key));
+        }
+        if !super::access::may_use_type(user, &t) {
+            return Err(LifecycleError::TypeNotAllowed(t.key));
+        }
+        let desktop = self
+            .store
+            .ensure_desktop(&format!("{}-{}", user.username, t.key), &user.id, &t.key)
+            .await?;
+        // An existing desktop keeps its id even if the username changed since.
+        let id = desktop.id.clone();
+        match desktop.state {
+            DesktopState::Starting => return Ok(desktop),
+            DesktopState::Running if self.routes.get(&id).is_some() => return Ok(desktop),
+            _ => {}
+        }
+        let active = [DesktopState::Starting, DesktopState::Running];
+        let limits = &self.config.limits;
+        if self.store.count_desktops_in_states(Some(&user.id), &active).await? >= limits.max_running_per_user {
+            return Err(LifecycleError::LimitUser {
+                limit: limits.max_running_per_user,
+            });
+        }
+        if self.store.count_desktops_in_states(None, &active).await? >= limits.max_running_total {
+            return Err(LifecycleError::LimitTotal {
+                limit: limits.max_running_total,
+            });
+        }
+        // Refuse now, with a clear 503, rather than accept a start that cannot happen.
+        self.runtime.ping().await?;
+        let permit = self
+            .starts
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| LifecycleError::TooManyStarts {
+                limit: limits.max_concurrent_starts,
+            })?;
+        if !self.store.claim_start(&id).await? {
+            // Someone else (another tab) started it a moment ago; follow theirs.
+            return self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id));
+        }
+        self.changes.publish(&self.store, &id).await;
+        let tx = Arc::new(StartProgress::new());
+        self.lock_progress().insert(id.clone(), tx.clone());
+        let spec = self.spec(&desktop, &t, user);
+        let this = self.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            this.run_start(spec, tx).await;
+        });
+        self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id))
+    }
+
+    fn spec(&self, d: &Desktop, t: &DesktopType, user: &User) -> DesktopSpec {
+        let docker = &self.config.docker;
+        let mut mounts = Vec::new();
+        if !docker.shared_volume.is_empty() {
+            mounts.push(VolumeMount {
+                volume: docker.shared_volume.clone(),
+                target: docker.shared_mount.clone(),
+                // Teachers (and admins) hand out material; students read it.
+                read_only: user.role == Role::Student,
+            });
+        }
+        DesktopSpec {
+            id: d.id.clone(),
+            username: user.username.clone(),
+            type_key: t.key.clone(),
+            image: t.image.clone(),
+            port: t.container_port,
+            https: t.protocol == "https",
+            verify_tls: self.config.kasm.verify_ssl,
+            env: t.env.clone(),
+            credentials: Credentials {
+                username: self.config.kasm.vnc_user.clone(),
+                password: d.vnc_password.clone(),
+            },
+            shm_size_bytes: t.shm_size_bytes,
+            memory_bytes: t.memory_bytes,
+            nano_cpus: t.nano_cpus,
+            home: VolumeMount {
+                volume: format!("{}{}", docker.home_volume_prefix, user.home_name),
+                target: "/home/kasm-user".into(),
+                read_only: false,
+            },
+            mounts,
+        }
+    }
+
+    async fn run_start(&self, spec: DesktopSpec, tx: Arc<StartProgress>) {
+        let id = spec.id.clone();
+        let started = std::time::Instant::now();
+        let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
+        let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, &tx)).await;
+        let timed_out = outcome.is_err();
+        let result = match outcome {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "the desktop did not answer within {} seconds",
+                timeout.as_secs()
+            )),
+        };
+        // Stopped (by its user, an admin or stop-all) while it was starting: keep it stopped,
+        // and leave the state `stop` recorded.
+        if result.is_ok()
+            && let Ok(Some(d)) = self.store.desktop(&id).await
+            && d.state != DesktopState::Starting
+        {
+            if let Err(e) = self.runtime.stop(&id).await {
+                warn!(desktop = %id, error = %e, "stopping a desktop stopped during its start failed");
+            }
+            tx.emit(StartEvent::Failed {
+                reason: d.state_reason.unwrap_or_else(|| "stopped while starting".into()),
+            });
+            self.metrics
+                .start_finished(crate::telemetry::metrics::StartOutcome::Cancelled, started.elapsed());
+            self.lock_progress().remove(&id);
+            return;
+        }
+        let event = match result {
+            Ok(target) => {
+                let (host, port) = (target.host.clone(), target.port);
+                let container = format!("{}{id}", self.config.docker.container_prefix());
+                match self.store.mark_running(&id, &container, &host, port).await {
+                    Ok(()) => {
+                        self.routes.insert(target);
+                        info!(desktop = %id, ms = started.elapsed().as_millis() as u64, "desktop ready");
+                        crate::domain::audit::desktop(
+                            &self.store,
+                            portal_store::AuditKind::DesktopStarted,
+                            &id,
+                            "started",
+                        )
+                        .await;
+                        StartEvent::Ready {
+                            launch_url: launch_url(&id),
+                        }
+                    }
+                    Err(e) => StartEvent::Failed {
+                        reason: format!("saving the desktop's state failed: {e}"),
+                    },
+                }
+            }
+            Err(reason) => {
+                warn!(desktop = %id, %reason, "desktop start failed");
+                crate::domain::audit::desktop(&self.store, portal_store::AuditKind::DesktopFailed, &id, &reason).await;
+                if let Err(e) = self.store.mark_state(&id, DesktopState::Failed, Some(&reason)).await {
+                    warn!(desktop = %id, error = %e, "could not record the failed start");
+                }
+                StartEvent::Failed { reason }
+            }
+        };
+        self.changes.publish(&self.store, &id).await;
+        let measured = match (&event, timed_out) {
+            (StartEvent::Ready { .. }, _) => crate::telemetry::metrics::StartOutcome::Ready,
+            (_, true) => crate::telemetry::metrics::StartOutcome::Timeout,
+            _ => crate::telemetry::metrics::StartOutcome::Failed,
+        };
+        self.metrics.start_finished(measured, started.elapsed());
+        tx.emit(event);
+        self.lock_progress().remove(&id);
+    }
+
+    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &Arc<StartProgress>) -> Result<Target, String> {
+        let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
+        let forward_tx = tx.clone();
+        let forward = tokio::spawn(async move {
+            while let Some(p) = prx.recv().await {
+                forward_tx.emit(StartEvent::Runtime(p));
+            }
+        });
+        let endpoint = self.runtime.start(spec, ptx).await.map_err(|e| e.to_string());
+        let _ = forward.await;
+        let target = target_for(&spec.id, &spec.username, endpoint?, Some(spec.credentials.clone()));
+        let waited = std::time::Instant::now();
+        let mut last_report = 0;
+        loop {
+            match self.proxy.probe(&target).await {
+                Ok(status) if status.is_success() || status == http::StatusCode::UNAUTHORIZED => return Ok(target),
+                _ => {}
+            }
+            let seconds = waited.elapsed().as_secs();
+            if seconds > last_report {
+                last_report = seconds;
+                tx.emit(StartEvent::Waiting { seconds });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Progress of a start in flight, if one is.
+    pub fn subscribe(&self, id: &str) -> Option<(Vec<StartEvent>, broadcast::Receiver<StartEvent>)> {
+        self.lock_progress().get(id).map(|p| p.subscribe())
+    }
+
+    fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StartProgress>>> {
+        self.progress.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A desktop that `user` may act on (owner or admin).
+    pub async fn owned(&self, user: &User, id: &str) -> Result<Desktop, LifecycleError> {
+        let d = self
+            .store
+            .desktop(id)
+            .await?
+            .ok_or_else(|| LifecycleError::NotFound(id.into()))?;
+        if d.user_id != user.id && user.role != Role::Admin {
+            return Err(LifecycleError::Forbidden);
+        }
+        Ok(d)
+    }
+
+    /// Stops the desktop; container and files stay.
+    pub async fn stop(&self, id: &str, reason: &str) -> Result<(), LifecycleError> {
+        self.store.mark_state(id, DesktopState::Stopping, Some(reason)).await?;
+        self.changes.publish(&self.store, id).await;
+        self.routes.remove(id);
+        match self.runtime.stop(id).await {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => {
+                // Still stopping in Docker's eyes is unknown; say so rather than lie "stopped".
+                self.store
+                    .mark_state(id, DesktopState::Failed, Some(&format!("stopping failed: {e}")))
+                    .await?;
+                self.changes.publish(&self.store, id).await;
+                return Err(e.into());
+            }
+        }
+        self.store.mark_state(id, DesktopState::Stopped, Some(reason)).await?;
+        self.changes.publish(&self.store, id).await;
+        info!(desktop = %id, %reason, "desktop stopped");
+        crate::domain::audit::desktop(&self.store, portal_store::AuditKind::DesktopStopped, id, reason).await;
+        Ok(())
+    }
+
+    /// Removes the container and the desktop's record; the user's home volume stays.
+    pub async fn remove(&self, id: &str) -> Result<(), LifecycleError> {
+        self.routes.remove(id);
+        let gone = self.store.desktop(id).await?;
+        self.runtime.remove(id).await?;
+        crate::domain::audit::desktop(
+            &self.store,
+            portal_store::AuditKind::DesktopRemoved,
+            id,
+            "container removed, home kept",
+        )
+        .await;
+        self.store.delete_desktop(id).await?;
+        gone.iter().for_each(|d| self.changes.removed(d));
+        info!(desktop = %id, "desktop removed");
+        Ok(())
+    }
+
+    /// Stops every running desktop (admin).
+    pub async fn stop_all(&self, reason: &str) -> Result<usize, LifecycleError> {
+        let mut n = 0;
+        for d in self.store.all_desktops().await? {
+            if matches!(d.state, DesktopState::Running | DesktopState::Starting) {
+                self.stop(&d.id, reason).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Removes the containers of all stopped or failed desktops (admin); homes stay.
+    pub async fn cleanup_stopped(&self) -> Result<usize, LifecycleError> {
+        let mut n = 0;
+        for d in self.store.all_desktops().await? {
+            if matches!(d.state, DesktopState::Stopped | DesktopState::Failed) {
+                self.remove(&d.id).await?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Records user input (keyboard or mouse) on a desktop.
+    pub async fn touch(&self, id: &str) -> Result<(), LifecycleError> {
+        Ok(self.store.touch_activity(id, now()).await?)
+    }
+
+    /// Brings the store in line with the runtime: re-adopts running desktops (their routes
+    /// work at once), marks vanished ones stopped, reports containers nobody knows.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, LifecycleError> {
+        let mut report = ReconcileReport::default();
+        if !self.runtime.starts_desktops() {
+            return Ok(report);
+        }
+        let observed = self.runtime.observe().await?;
+        let by_id: HashMap<&str, _> = observed.iter().map(|o| (o.id.as_str(), o)).collect();
+        let known = self.store.all_desktops().await?;
+        for d in &known {
+            let seen = by_id.get(d.id.as_str());
+            match seen {
+                Some(o) if o.running && o.endpoint.is_some() => {
+                    let Some(endpoint) = o.endpoint.clone() else { continue };
+                    let creds = Credentials {
+                        username: self.config.kasm.vnc_user.clone(),
+                        password: d.vnc_password.clone(),
+                    };
+                    let target = target_for(&d.id, &d.username, endpoint, Some(creds));
+                    if d.state != DesktopState::Running
+                        || d.host.as_deref() != Some(&target.host)
+                        || d.port != Some(target.port)
+                    {
+                        self.store
+                            .mark_running(&d.id, &o.container_id, &target.host, target.port)
+                            .await?;
+                        self.changes.publish(&self.store, &d.id).await;
+                    }
+                    self.routes.insert(target);
+                    report.adopted.push(d.id.clone());
+                }
+                _ if matches!(
+                    d.state,
+                    DesktopState::Running | DesktopState::Starting | DesktopState::Stopping
+                ) && !self.lock_progress().contains_key(&d.id) =>
+                {
+                    let reason = seen
+                        .and_then(|o| o.stop_reason.clone())
+                        .unwrap_or_else(|| "the container is gone".into());
+                    self.routes.remove(&d.id);
+                    self.store
+                        .mark_state(&d.id, DesktopState::Stopped, Some(&reason))
+                        .await?;
+                    self.changes.publish(&self.store, &d.id).await;
+                    report.marked_stopped.push(d.id.clone());
+                }
+                _ => {}
+            }
+        }
+        for o in &observed {
+            if !known.iter().any(|d| d.id == o.id) {
+                warn!(desktop = %o.id, container = %o.container_id, "container carries this portal's labels but is not in the database; leaving it alone");
+                report.unknown.push(o.id.clone());
+            }
+        }
+        info!(
+            adopted = report.adopted.len(),
+            stopped = report.marked_stopped.len(),
+            unknown = report.unknown.len(),
+            "reconciled desktops with the runtime"
+        );
+        Ok(report)
+    }
+
+    /// Follows the runtime's events forever: a container that dies or is OOM-killed shows as
+    /// stopped with the reason. Re-subscribes (and reconciles what it missed) after a break.
+    pub async fn follow_events(self: Arc<Self>) {
+        loop {
+            let mut events = self.runtime.events();
+            while let Some(event) = events.next().await {
+                if let Err(e) = self.on_event(event).await {
+                    warn!(error = %e, "handling a runtime event failed");
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            if let Err(e) = self.reconcile().await {
+                warn!(error = %e, "reconcile after the event stream broke failed");
+            }
+        }
+    }
+
+    async fn on_event(&self, event: RuntimeEvent) -> Result<(), LifecycleError> {
+        let (id, reason) = match event {
+            RuntimeEvent::Stopped { id, reason } => (id, reason),
+            RuntimeEvent::Removed { id } => (id, "the container was removed".to_owned()),
+        };
+        let Some(d) = self.store.desktop(&id).await? else {
+            return Ok(());
+        };
+        // Our own stops are recorded by `stop`; a start in flight handles its own failure.
+        if matches!(d.state, DesktopState::Running) {
+            self.routes.remove(&id);
+            self.store.mark_state(&id, DesktopState::Stopped, Some(&reason)).await?;
+            self.changes.publish(&self.store, &id).await;
+            info!(desktop = %id, %reason, "desktop stopped by itself");
+            crate::domain::audit::desktop(&self.store, portal_store::AuditKind::DesktopStopped, &id, &reason).await;
+        }
+        Ok(())
+    }
+
+    /// Stops desktops idle longer than their type allows, and ones older than its maximum age.
+    pub async fn cull(&self) -> Result<Vec<String>, LifecycleError> {
+        let types: HashMap<String, DesktopType> = self
+            .store
+            .list_desktop_types()
+            .await?
+            .into_iter()
+            .map(|t| (t.key.clone(), t))
+            .collect();
+        let now = now();
+        let mut stopped = Vec::new();
+        for d in self.store.all_desktops().await? {
+            if d.state != DesktopState::Running {
+                continue;
+            }
+            let Some(t) = types.get(&d.type_key) else { continue };
+            let since_input = now - d.last_activity_at.or(d.started_at).unwrap_or(now);
+            let age = now - d.started_at.unwrap_or(now);
+            let reason = if t.idle_timeout_secs > 0 && since_input >= t.idle_timeout_secs {
+                format!("idle for {} minutes", since_input / 60)
+            } else if t.max_age_secs > 0 && age >= t.max_age_secs {
+                format!("reached the maximum age of {} hours", t.max_age_secs / 3600)
+            } else {
+                continue;
+            };
+            info!(desktop = %d.id, %reason, "culling desktop");
+            self.stop(&d.id, &reason).await?;
+            stopped.push(d.id);
+        }
+        Ok(stopped)
+    }
+
+    /// Runs [`Lifecycle::cull`] every `limits.cull_interval_secs`.
+    pub async fn run_culler(self: Arc<Self>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(self.config.limits.cull_interval_secs));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.cull().await {
+                warn!(error = %e, "culling idle desktops failed");
+            }
+        }
+    }
+}
+
+/// What [`Lifecycle::reconcile`] did.
+#[derive(Debug, Default, Clone)]
+pub struct ReconcileReport {
+    pub adopted: Vec<String>,
+    pub marked_stopped: Vec<String>,
+    pub unknown: Vec<String>,
+}
+
+/// A proxy route for a desktop at `endpoint`.
+pub fn target_for(id: &str, owner: &str, endpoint: Endpoint, creds: Option<Credentials>) -> Target {
+    Target {
+        desktop_id: id.to_owned(),
+        name: id.to_owned(),
+        scheme: if endpoint.https { Scheme::Https } else { Scheme::Http },
+        host: endpoint.host,
+        port: endpoint.port,
+        verify_tls: endpoint.verify_tls,
+        basic_auth: creds.map(|c| BasicAuth {
+            username: c.username,
+            password: c.password,
+        }),
+        owners: vec![owner.to_owned()],
+        groups: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    /// The browser sees one flat `step` tag, whether the step came from the runtime or not.
+    #[test]
+    fn start_events_serialise_with_a_flat_step_tag() {
+        let json = |e: &StartEvent| serde_json::to_value(e).unwrap();
+        assert_eq!(
+            json(&StartEvent::Runtime(Progress::Creating)),
+            serde_json::json!({"step": "creating"})
+        );
+        let pulling = StartEvent::Runtime(Progress::Pulling {
+            image: "i".into(),
+            layer: Some("l".into()),
+            status: "Downloading".into(),
+            current: Some(1),
+            total: Some(2),
+        });
+        assert_eq!(
+            json(&pulling),
+            serde_json::json!({"step": "pulling", "image": "i", "layer": "l", "status": "Downloading", "current": 1, "total": 2})
+        );
+        assert_eq!(
+            json(&StartEvent::Waiting { seconds: 3 }),
+            serde_json::json!({"step": "waiting", "seconds": 3})
+        );
+    }
+}

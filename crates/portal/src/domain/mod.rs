@@ -1,0 +1,19 @@
+//! What the portal does, without the web: desktop lifecycle, who may use what, the audit log,
+//! the desktop-type catalogue, live state changes and image pulls.
+//!
+//! Nothing here knows axum, askama or HTTP; handlers in [`crate::web`] call into it and turn
+//! results into pages and JSON. Texts are translation keys at most: words are chosen at the edge.
+
+pub mod access;
+pub mod audit;
+pub mod catalog;
+pub mod events;
+pub mod lifecycle;
+pub mod pulls;
+
+/// Now in unix seconds.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}

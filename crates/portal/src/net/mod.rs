@@ -1,0 +1,5 @@
+//! Sockets and addresses: the HTTP server with its limits, and who the client is behind
+//! trusted reverse proxies.
+
+pub mod client_addr;
+pub mod server;

@@ -1,0 +1,152 @@
+//! The portal's shared state: configuration, store, runtime, routes, proxy and the services
+//! built on them. Built once at start ([`AppState::new`]); cheap to clone into every handler.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use desktop_proxy::{Proxy, ProxyConfig, RouteTable, Target};
+use desktop_runtime::{ContainerRuntime, DockerRuntime, DockerSettings, RunningDesktop, StaticRuntime};
+use portal_store::Store;
+
+use crate::auth::{CookieNames, LoginLimiter};
+use crate::config::{Config, RuntimeKind};
+use crate::domain::{catalog, lifecycle, pulls};
+use crate::telemetry::{metrics, metrics_listener};
+
+/// Shared state of the portal; cheap to clone.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub routes: Arc<RouteTable>,
+    pub proxy: Proxy,
+    /// Where per-user desktops run (Docker), or the static backend.
+    pub runtime: Arc<dyn ContainerRuntime>,
+    pub desktops: Arc<lifecycle::Lifecycle>,
+    /// The only origin allowed to open desktop WebSockets and to post forms.
+    pub public_origin: String,
+    /// The public URL is https (cookies get Secure and `__Host-`).
+    pub https: bool,
+    pub cookies: CookieNames,
+    pub login_limiter: LoginLimiter,
+    /// Image pulls admins started, with their live progress.
+    pub pulls: Arc<pulls::Pulls>,
+    /// Sign-in with IServ, when configured.
+    pub oidc: Option<Arc<iserv_oidc::Oidc>>,
+    /// Prometheus metrics, served only on their own listener.
+    pub metrics: Arc<metrics::Metrics>,
+    pub(crate) metrics_listener: Option<metrics_listener::MetricsListener>,
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl AppState {
+    /// Where `/metrics` is served, when metrics are enabled.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.metrics_listener.as_ref().map(|l| l.addr())
+    }
+
+    /// Connects the store (running migrations), sets up the runtime and the proxy, and
+    /// loads the routes of desktops that already run.
+    pub async fn new(config: Config) -> anyhow::Result<AppState> {
+        if config.database_url.is_none() {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating data_dir {}", config.data_dir.display()))?;
+        }
+        let store = Store::connect(&config.database_url())
+            .await
+            .context("opening the database (setting `database_url`)")?;
+        catalog::seed(&store, &config)
+            .await
+            .context("writing desktop types (setting `desktop_types`)")?;
+        let static_runtime = StaticRuntime::new(&config.static_desktops)?;
+        let runtime: Arc<dyn ContainerRuntime> = match config.runtime {
+            RuntimeKind::Static => Arc::new(StaticRuntime::new(&config.static_desktops)?),
+            RuntimeKind::Docker => Arc::new(
+                DockerRuntime::connect(DockerSettings {
+                    host: config.docker.host.clone(),
+                    instance: config.docker.instance.clone(),
+                    network: config.docker.network.clone(),
+                    publish_loopback: config.docker.publish_loopback,
+                    pull_timeout: Duration::from_secs(config.docker.start_timeout_secs),
+                    container_prefix: config.docker.container_prefix(),
+                })
+                .await
+                .context("setting up the Docker runtime (section `docker`)")?,
+            ),
+        };
+        catalog::offer_local_desktop(&store, &config, runtime.as_ref())
+            .await
+            .context("offering the locally built desktop type")?;
+        let p = &config.proxy;
+        let proxy = Proxy::new(ProxyConfig {
+            connect_timeout: Duration::from_secs(p.connect_timeout_secs),
+            response_timeout: Duration::from_secs(p.response_timeout_secs),
+            idle_timeout: Duration::from_secs(p.idle_timeout_secs),
+            relay_buffer_size: p.relay_buffer_bytes,
+        })?;
+        let public_url = config.public_url();
+        let https = public_url.scheme() == "https";
+        let config = Arc::new(config);
+        let routes = Arc::new(RouteTable::new());
+        for desktop in static_runtime.running().await? {
+            routes.insert(target_for(desktop));
+        }
+        let metrics = Arc::new(metrics::Metrics::new(proxy.relay_counters().clone()));
+        let metrics_listener = metrics_listener::MetricsListener::bind(&config.metrics)?;
+        let desktops = Arc::new(
+            lifecycle::Lifecycle::new(
+                store.clone(),
+                runtime.clone(),
+                routes.clone(),
+                proxy.clone(),
+                config.clone(),
+            )
+            .with_metrics(metrics.clone()),
+        );
+        // Routes of desktops that survived a portal restart work at once. An unreachable
+        // engine is not fatal: the portal serves everything else, and the event follower
+        // reconciles once the engine answers.
+        if let Err(e) = desktops.reconcile().await {
+            tracing::warn!(error = %e, "could not reconcile desktops with the runtime at start");
+        }
+        // Does not contact IServ: it may be down now and come up later.
+        let oidc = iserv_oidc::Oidc::new(&config.oidc, &config.public_url())
+            .context("setting up IServ sign-in (section `oidc`)")?;
+        Ok(AppState(Arc::new(Inner {
+            public_origin: config.public_origin(),
+            https,
+            cookies: CookieNames::new(https),
+            config,
+            store,
+            routes,
+            proxy,
+            runtime,
+            desktops,
+            login_limiter: LoginLimiter::default(),
+            pulls: Arc::default(),
+            oidc,
+            metrics,
+            metrics_listener,
+        })))
+    }
+}
+
+/// Turns a static desktop into a proxy route: like a container's, but shared by its
+/// configured users and groups.
+fn target_for(d: RunningDesktop) -> Target {
+    let mut target = lifecycle::target_for(&d.id, "", d.endpoint, d.credentials);
+    target.name = d.name;
+    target.owners = d.audience.users;
+    target.groups = d.audience.groups;
+    target
+}

@@ -1,0 +1,488 @@
+//! `/admin/types`: desktop types — create, edit, enable or disable, delete (refused while
+//! desktops of the type exist), who may use each, an icon upload, and pulling the image with
+//! live progress.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::time::Duration;
+
+use askama::Template;
+use axum::Json;
+use axum::extract::{Multipart, Path, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use futures_util::{Stream, StreamExt as _};
+use http::{HeaderMap, StatusCode};
+use portal_store::{AuditKind, DesktopType, Store};
+use serde_json::{Value, json};
+use tokio::sync::broadcast;
+
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::web::admin::{Admin, AdminError, AdminForm, Form};
+use crate::web::error::AppError;
+use crate::web::pages::{Me, html};
+use crate::web::uploads::icon_key;
+
+/// One type in the list.
+pub(crate) struct TypeRow {
+    pub key: String,
+    pub name: String,
+    pub image: String,
+    pub icon: String,
+    pub has_icon: bool,
+    pub enabled: bool,
+    pub desktops: usize,
+    pub who: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_types.html")]
+pub(crate) struct TypesPage<'a> {
+    pub lang: Lang,
+    pub me: Me<'a>,
+    pub section: &'static str,
+    pub types: Vec<TypeRow>,
+    pub can_pull: bool,
+}
+
+/// The edit form's values, as text (what the admin typed, or the stored type).
+pub(crate) struct TypeForm {
+    pub key: String,
+    pub name_de: String,
+    pub name_en: String,
+    pub description_de: String,
+    pub description_en: String,
+    pub icon: String,
+    pub image: String,
+    pub container_port: String,
+    pub protocol: String,
+    pub memory_mib: String,
+    pub cpus: String,
+    pub shm_mib: String,
+    pub idle_timeout_minutes: String,
+    pub max_age_hours: String,
+    pub allowed_groups: String,
+    pub allowed_users: String,
+    pub env: String,
+    pub sort_order: String,
+    pub enabled: bool,
+}
+
+const MIB: i64 = 1024 * 1024;
+
+impl TypeForm {
+    fn of(t: &DesktopType) -> TypeForm {
+        TypeForm {
+            key: t.key.clone(),
+            name_de: t.name_de.clone(),
+            name_en: t.name_en.clone(),
+            description_de: t.description_de.clone(),
+            description_en: t.description_en.clone(),
+            icon: t.icon.clone(),
+            image: t.image.clone(),
+            container_port: t.container_port.to_string(),
+            protocol: t.protocol.clone(),
+            memory_mib: t.memory_bytes.map(|b| (b / MIB).to_string()).unwrap_or_default(),
+            cpus: t.nano_cpus.map(|n| (n as f64 / 1e9).to_string()).unwrap_or_default(),
+            shm_mib: (t.shm_size_bytes / MIB).to_string(),
+            idle_timeout_minutes: (t.idle_timeout_secs / 60).to_string(),
+            max_age_hours: (t.max_age_secs / 3600).to_string(),
+            allowed_groups: t.allowed_groups.join(", "),
+            allowed_users: t.allowed_users.join(", "),
+            env: t.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
+            sort_order: t.sort_order.to_string(),
+            enabled: t.enabled,
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "admin_type.html")]
+pub(crate) struct TypePage<'a> {
+    pub lang: Lang,
+    pub me: Me<'a>,
+    pub section: &'static str,
+    pub is_new: bool,
+    pub f: TypeForm,
+    pub has_icon: bool,
+    pub max_kib: usize,
+}
+
+/// A whole number in `range`, or a message naming the field and the range.
+fn number(field: &str, value: &str, range: std::ops::RangeInclusive<i64>, unit: &str) -> Result<i64, AdminError> {
+    let v = value.trim();
+    match v.parse::<i64>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(AdminError::Invalid(format!(
+            "{field}: {v:?} is not a whole number from {} to {}{unit}",
+            range.start(),
+            range.end()
+        ))),
+    }
+}
+
+/// An optional number: empty means "no limit".
+fn optional(
+    field: &str,
+    value: &str,
+    range: std::ops::RangeInclusive<i64>,
+    unit: &str,
+) -> Result<Option<i64>, AdminError> {
+    if value.trim().is_empty() {
+        Ok(None)
+    } else {
+        number(field, value, range, unit).map(Some)
+    }
+}
+
+fn list(value: &str) -> Vec<String> {
+    value
+        .split([',', '\n', ';'])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn env(value: &str) -> Result<Vec<(String, String)>, AdminError> {
+    value
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(|line| {
+            line.split_once('=')
+                .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+                .ok_or_else(|| AdminError::Invalid(format!("env: {line:?} is not NAME=value")))
+        })
+        .collect()
+}
+
+/// The type a submitted form describes; `key` is the URL's for an edit.
+fn parse_type(form: &Form, key: &str) -> Result<DesktopType, AdminError> {
+    let port = number("container_port", form.get("container_port"), 1..=65535, "")?;
+    let cpus = form.get("cpus").trim();
+    let nano_cpus = if cpus.is_empty() {
+        None
+    } else {
+        match cpus.replace(',', ".").parse::<f64>() {
+            Ok(c) if c > 0.0 && c <= 256.0 => Some((c * 1e9).round() as i64),
+            _ => {
+                return Err(AdminError::Invalid(format!(
+                    "cpus: {cpus:?} is not a number of CPUs greater than 0 and at most 256 (e.g. 1.5)"
+                )));
+            }
+        }
+    };
+    let t = DesktopType {
+        key: key.trim().to_owned(),
+        name_de: form.get("name_de").to_owned(),
+        name_en: form.get("name_en").to_owned(),
+        description_de: form.get("description_de").to_owned(),
+        description_en: form.get("description_en").to_owned(),
+        icon: form.get("icon").to_owned(),
+        image: form.get("image").to_owned(),
+        container_port: u16::try_from(port).unwrap_or(0),
+        protocol: form.get("protocol").to_owned(),
+        env: env(form.get("env"))?,
+        shm_size_bytes: number("shm_mib", form.get("shm_mib"), 0..=65536, " MiB")? * MIB,
+        memory_bytes: optional("memory_mib", form.get("memory_mib"), 6..=1_048_576, " MiB")?.map(|m| m * MIB),
+        nano_cpus,
+        enabled: form.checked("enabled"),
+        idle_timeout_secs: number(
+            "idle_timeout_minutes",
+            form.get("idle_timeout_minutes"),
+            0..=10_080,
+            " minutes",
+        )? * 60,
+        max_age_secs: number("max_age_hours", form.get("max_age_hours"), 0..=8_760, " hours")? * 3600,
+        allowed_groups: list(form.get("allowed_groups")),
+        allowed_users: list(form.get("allowed_users")),
+        sort_order: optional("sort_order", form.get("sort_order"), -1_000_000..=1_000_000, "")?.unwrap_or(0),
+        ..DesktopType::default()
+    };
+    Ok(Store::validate_desktop_type(&t)?)
+}
+
+/// Who may use a type, in words for the list.
+fn who(lang: Lang, t: &DesktopType) -> String {
+    if t.allowed_groups.is_empty() && t.allowed_users.is_empty() {
+        return lang.t("admin_types_everyone").to_owned();
+    }
+    t.allowed_groups
+        .iter()
+        .chain(&t.allowed_users)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// `GET /admin/types`.
+pub(crate) async fn list_page(
+    State(state): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+) -> Result<Html<String>, AppError> {
+    let lang = Lang::from_headers(&headers);
+    let mut per_type: HashMap<String, usize> = HashMap::new();
+    for d in state.store.all_desktops().await? {
+        *per_type.entry(d.type_key).or_default() += 1;
+    }
+    let icons: Vec<String> = state
+        .store
+        .image_versions()
+        .await?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let types = state
+        .store
+        .list_desktop_types()
+        .await?
+        .into_iter()
+        .map(|t| TypeRow {
+            name: t.name(lang.code()).to_owned(),
+            has_icon: icons.contains(&icon_key(&t.key)),
+            desktops: per_type.get(&t.key).copied().unwrap_or(0),
+            who: who(lang, &t),
+            image: t.image,
+            icon: t.icon,
+            enabled: t.enabled,
+            key: t.key,
+        })
+        .collect();
+    html(&TypesPage {
+        lang,
+        me: Me::new(&admin.0),
+        section: "types",
+        types,
+        can_pull: state.runtime.starts_desktops(),
+    })
+}
+
+fn type_page<'a>(lang: Lang, admin: &'a Admin, is_new: bool, f: TypeForm, has_icon: bool) -> TypePage<'a> {
+    TypePage {
+        lang,
+        me: Me::new(&admin.0),
+        section: "types",
+        is_new,
+        f,
+        has_icon,
+        max_kib: crate::web::uploads::MAX_IMAGE_BYTES / 1024,
+    }
+}
+
+/// `GET /admin/types/new`.
+pub(crate) async fn new_page(admin: Admin, headers: HeaderMap) -> Result<Html<String>, AppError> {
+    let f = TypeForm::of(&DesktopType {
+        idle_timeout_secs: 3600,
+        max_age_secs: 10 * 3600,
+        ..DesktopType::default()
+    });
+    html(&type_page(Lang::from_headers(&headers), &admin, true, f, false))
+}
+
+/// `GET /admin/types/{key}`.
+pub(crate) async fn edit_page(
+    State(state): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Html<String>, AppError> {
+    let t = state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
+    let has_icon = state.store.image(&icon_key(&key)).await?.is_some();
+    html(&type_page(
+        Lang::from_headers(&headers),
+        &admin,
+        false,
+        TypeForm::of(&t),
+        has_icon,
+    ))
+}
+
+/// `POST /admin/types`: a new type.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    AdminForm { admin, form, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    let t = parse_type(&form, form.get("key"))?;
+    let t = state.store.create_desktop_type(&t).await?;
+    let detail = format!("created: image {}, enabled {}", t.image, t.enabled);
+    admin.on_target(&state, AuditKind::TypeCreated, &t.key, detail).await;
+    Ok(Redirect::to(&format!("/admin/types/{}", t.key)))
+}
+
+/// `POST /admin/types/{key}`: save the edit form.
+pub(crate) async fn update(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    AdminForm { admin, form, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    let old = state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
+    let t = parse_type(&form, &key)?;
+    let t = state
+        .store
+        .upsert_desktop_type(&DesktopType {
+            created_at: old.created_at,
+            ..t
+        })
+        .await?;
+    let detail = format!(
+        "saved: image {}, enabled {}, groups [{}], users [{}]",
+        t.image,
+        t.enabled,
+        t.allowed_groups.join(", "),
+        t.allowed_users.join(", ")
+    );
+    admin.on_target(&state, AuditKind::TypeChanged, &key, detail).await;
+    Ok(Redirect::to(&format!("/admin/types/{key}")))
+}
+
+/// `POST /admin/types/{key}/enabled` (`enabled` = 1 or 0).
+pub(crate) async fn set_enabled(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    AdminForm { admin, form, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    let enabled = match form.get("enabled") {
+        "1" => true,
+        "0" => false,
+        other => return Err(AdminError::Invalid(format!("enabled: {other:?} is not 1 or 0"))),
+    };
+    let t = state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
+    state.store.upsert_desktop_type(&DesktopType { enabled, ..t }).await?;
+    let detail = if enabled { "enabled" } else { "disabled" };
+    admin.on_target(&state, AuditKind::TypeChanged, &key, detail).await;
+    Ok(Redirect::to("/admin/types"))
+}
+
+/// `POST /admin/types/{key}/delete`: refused (409) while desktops of the type exist.
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    AdminForm { admin, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
+    state.store.delete_desktop_type(&key).await?;
+    state.store.delete_image(&icon_key(&key)).await?;
+    admin.on_target(&state, AuditKind::TypeDeleted, &key, "deleted").await;
+    Ok(Redirect::to("/admin/types"))
+}
+
+/// `POST /admin/types/{key}/icon` (multipart: `csrf_token`, `file`).
+pub(crate) async fn upload_icon(
+    State(state): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+    multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
+) -> Result<Redirect, AdminError> {
+    state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
+    let (file, content_type) = crate::web::uploads::read_image_form(&state, &admin, &headers, multipart).await?;
+    state.store.put_image(&icon_key(&key), content_type, &file).await?;
+    let detail = format!("icon uploaded ({content_type}, {} bytes)", file.len());
+    admin.on_target(&state, AuditKind::TypeChanged, &key, detail).await;
+    Ok(Redirect::to(&format!("/admin/types/{key}")))
+}
+
+/// `POST /admin/types/{key}/icon/delete`.
+pub(crate) async fn delete_icon(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    AdminForm { admin, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    state.store.delete_image(&icon_key(&key)).await?;
+    admin
+        .on_target(&state, AuditKind::TypeChanged, &key, "icon removed")
+        .await;
+    Ok(Redirect::to(&format!("/admin/types/{key}")))
+}
+
+/// Starts pulling `key`'s image unless a pull runs; the events URL either way.
+async fn begin_pull(state: &AppState, admin: &Admin, key: &str) -> Result<String, AdminError> {
+    let t = state.store.desktop_type(key).await?.ok_or(AppError::NotFound)?;
+    if !state.runtime.starts_desktops() {
+        return Err(AdminError::Conflict(
+            "this portal runs only pre-configured desktops and pulls no images".into(),
+        ));
+    }
+    state.pulls.begin(
+        state.runtime.clone(),
+        state.store.clone(),
+        key,
+        t.image,
+        admin.username().to_owned(),
+    );
+    Ok(format!("/api/admin/desktop-types/{key}/pull/events"))
+}
+
+/// `POST /api/admin/desktop-types/{key}/pull`: 202 with `events_url`.
+pub(crate) async fn pull_api(
+    State(state): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+    Path(key): Path<String>,
+) -> Result<Response, AdminError> {
+    admin.check_api(&state, &headers)?;
+    let events_url = begin_pull(&state, &admin, &key).await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({ "events_url": events_url }))).into_response())
+}
+
+/// `POST /admin/types/{key}/pull`: the same without JavaScript; the result lands in the log.
+pub(crate) async fn pull_form(
+    State(state): State<AppState>,
+    Path(key): Path<String>,
+    AdminForm { admin, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    begin_pull(&state, &admin, &key).await?;
+    Ok(Redirect::to("/admin/types"))
+}
+
+/// `GET /api/admin/desktop-types/{key}/pull/events`: server-sent `progress` events, then
+/// `done` or `failed`. A pull that is not running sends `idle` and ends.
+pub(crate) async fn pull_events(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(key): Path<String>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let to_event = |(name, data): &(String, Value)| Event::default().event(name).json_data(data).unwrap_or_default();
+    let (initial, follow) = state
+        .pulls
+        .follow(&key)
+        .unwrap_or_else(|| (vec![("idle".to_owned(), json!({}))], None));
+    let initial: Vec<Event> = initial.iter().map(to_event).collect();
+    let live = futures_util::stream::unfold(follow, move |rx| async move {
+        let mut rx = rx?;
+        loop {
+            match rx.recv().await {
+                Ok(step) => {
+                    let next = (!crate::domain::pulls::is_last(&step.0)).then_some(rx);
+                    return Some((to_event(&step), next));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let stream = futures_util::stream::iter(initial).chain(live).map(Ok::<_, Infallible>);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_name_field_and_range() {
+        let err = number("container_port", "70000", 1..=65535, "")
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            err.as_deref(),
+            Some("container_port: \"70000\" is not a whole number from 1 to 65535")
+        );
+        assert_eq!(optional("memory_mib", " ", 6..=10, " MiB").ok(), Some(None));
+        assert_eq!(list("a, b\nc;;"), ["a", "b", "c"]);
+        assert!(env("A=1\nB").is_err());
+    }
+}

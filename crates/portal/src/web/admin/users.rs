@@ -1,0 +1,273 @@
+//! `/admin/users`: every user with role, groups, source (IServ or local) and last sign-in;
+//! local accounts can be created, get a new password (shown once), change role, be deleted.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::HeaderMap;
+use http::header::CACHE_CONTROL;
+use portal_store::{AuditEvent, AuditKind, Role, User};
+use secrecy::SecretString;
+
+use axum::Json;
+
+use crate::auth::{CurrentUser, check_csrf};
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::web::admin::{Admin, AdminError, AdminForm, when};
+use crate::web::error::AppError;
+use crate::web::pages::{Me, html, role_key};
+
+/// One user in the list.
+pub(crate) struct UserRow {
+    pub username: String,
+    pub display_name: String,
+    pub role: &'static str,
+    pub role_key: &'static str,
+    pub groups: String,
+    pub local: bool,
+    pub last_sign_in: String,
+    pub is_me: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+pub(crate) struct UsersPage<'a> {
+    pub lang: Lang,
+    pub me: Me<'a>,
+    pub section: &'static str,
+    pub users: Vec<UserRow>,
+    /// (value, translation key), least privileged first.
+    pub roles: [(&'static str, &'static str); 3],
+}
+
+#[derive(Template)]
+#[template(path = "admin_password.html")]
+pub(crate) struct PasswordPage<'a> {
+    pub lang: Lang,
+    pub me: Me<'a>,
+    pub section: &'static str,
+    pub username: &'a str,
+    pub password: &'a str,
+}
+
+/// A password for a new or reset account: 16 random bytes, URL-safe base64 (22 characters).
+fn generate_password() -> String {
+    portal_store::random_secret::<16>()
+}
+
+/// `GET /admin/users`.
+pub(crate) async fn list_page(
+    State(state): State<AppState>,
+    admin: Admin,
+    headers: HeaderMap,
+) -> Result<Html<String>, AppError> {
+    let lang = Lang::from_headers(&headers);
+    let by_log: HashMap<String, i64> = state.store.last_sign_ins().await?.into_iter().collect();
+    let by_session: HashMap<String, i64> = state.store.latest_session_starts().await?.into_iter().collect();
+    let users = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .map(|u| {
+            let last = by_log.get(&u.username).copied().max(by_session.get(&u.id).copied());
+            UserRow {
+                role: u.role.as_str(),
+                role_key: role_key(u.role),
+                groups: u.groups.join(", "),
+                local: u.external_subject.is_none(),
+                last_sign_in: when(last),
+                is_me: u.id == admin.0.user.id,
+                display_name: u.display_name,
+                username: u.username,
+            }
+        })
+        .collect();
+    html(&UsersPage {
+        lang,
+        me: Me::new(&admin.0),
+        section: "users",
+        users,
+        roles: [
+            ("student", "role_student"),
+            ("teacher", "role_teacher"),
+            ("admin", "role_admin"),
+        ],
+    })
+}
+
+/// A password page that no cache keeps.
+fn password_page(lang: Lang, admin: &Admin, username: &str, password: &str) -> Result<Response, AppError> {
+    let page = html(&PasswordPage {
+        lang,
+        me: Me::new(&admin.0),
+        section: "users",
+        username,
+        password,
+    })?;
+    Ok(([(CACHE_CONTROL, "no-store")], page).into_response())
+}
+
+/// A local user named in the URL; IServ users are managed in IServ.
+async fn local_user(state: &AppState, username: &str) -> Result<User, AdminError> {
+    let user = state
+        .store
+        .user_by_username(username)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    if user.external_subject.is_some() {
+        return Err(AdminError::Conflict(format!(
+            "{username} signs in with IServ; change the account there"
+        )));
+    }
+    Ok(user)
+}
+
+/// `POST /admin/users`: a local account; without a password one is generated and shown once.
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    AdminForm { admin, form, lang }: AdminForm,
+) -> Result<Response, AdminError> {
+    let role: Role = form.get("role").parse()?;
+    let typed = form.get("password");
+    let password = if typed.is_empty() {
+        generate_password()
+    } else {
+        typed.to_owned()
+    };
+    let user = state
+        .store
+        .create_local_user(
+            form.get("username"),
+            form.get("display_name"),
+            role,
+            &SecretString::from(password.clone()),
+        )
+        .await?;
+    admin
+        .on_user(
+            &state,
+            AuditKind::UserCreated,
+            &user.username,
+            format!("local account, role {role}"),
+        )
+        .await;
+    if typed.is_empty() {
+        Ok(password_page(lang, &admin, &user.username, &password)?)
+    } else {
+        Ok(Redirect::to("/admin/users").into_response())
+    }
+}
+
+/// `POST /admin/users/{username}/password`: a new generated password, shown once; the
+/// user's sessions end.
+pub(crate) async fn reset_password(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    AdminForm { admin, lang, .. }: AdminForm,
+) -> Result<Response, AdminError> {
+    let user = local_user(&state, &username).await?;
+    let password = generate_password();
+    state
+        .store
+        .set_password(&user.username, &SecretString::from(password.clone()))
+        .await?;
+    if user.id != admin.0.user.id {
+        state.store.delete_user_sessions(&user.id).await?;
+    }
+    admin
+        .on_user(&state, AuditKind::UserChanged, &user.username, "password reset")
+        .await;
+    Ok(password_page(lang, &admin, &user.username, &password)?)
+}
+
+/// `POST /admin/users/{username}/role` (`role`). Not for one's own account, so the last
+/// admin cannot lock everyone out by accident.
+pub(crate) async fn set_role(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    AdminForm { admin, form, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    let role: Role = form.get("role").parse()?;
+    let user = local_user(&state, &username).await?;
+    if user.id == admin.0.user.id {
+        return Err(AdminError::Conflict(
+            "role: you cannot change your own role; ask another administrator".into(),
+        ));
+    }
+    state.store.set_user_role(&user.id, role).await?;
+    admin
+        .on_user(
+            &state,
+            AuditKind::UserChanged,
+            &user.username,
+            format!("role {} → {role}", user.role),
+        )
+        .await;
+    Ok(Redirect::to("/admin/users"))
+}
+
+/// `POST /admin/users/{username}/delete`: the account, its sessions and desktops (containers
+/// removed; the home volume stays).
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    AdminForm { admin, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    let user = local_user(&state, &username).await?;
+    if user.id == admin.0.user.id {
+        return Err(AdminError::Conflict(
+            "username: you cannot delete your own account".into(),
+        ));
+    }
+    for d in state.store.desktops_of_user(&user.id).await? {
+        state.desktops.remove(&d.id).await?;
+    }
+    state.store.delete_user(&user.id).await?;
+    admin
+        .on_user(&state, AuditKind::UserDeleted, &user.username, "local account deleted")
+        .await;
+    Ok(Redirect::to("/admin/users"))
+}
+
+/// `POST /api/admin/users/{username}/end-sessions`: signs a user out everywhere (admins only,
+/// CSRF token required). Answers `{"ended": n}`; 404 for an unknown user.
+pub(crate) async fn end_user_sessions(
+    State(state): State<AppState>,
+    me: CurrentUser,
+    Path(username): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<serde_json::Value>, AppError> {
+    check_csrf(&headers, None, &me.session.csrf_token, &state.public_origin)?;
+    if !me.is_admin() {
+        return Err(AppError::AdminOnly);
+    }
+    let user = state
+        .store
+        .user_by_username(&username)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let ended = state.store.delete_user_sessions(&user.id).await?;
+    tracing::info!(admin = %me.user.username, username = %user.username, ended, "ended a user's sessions");
+    let detail = format!("ended {ended} sessions");
+    let event = AuditEvent::new(AuditKind::AdminAction, detail)
+        .actor(&me.user.username)
+        .user(&user.username);
+    crate::domain::audit::record(&state.store, event).await;
+    Ok(Json(serde_json::json!({ "username": user.username, "ended": ended })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_passwords_are_long_and_differ() {
+        let (a, b) = (generate_password(), generate_password());
+        assert_eq!(a.len(), 22);
+        assert_ne!(a, b);
+    }
+}

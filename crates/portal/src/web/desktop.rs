@@ -1,0 +1,161 @@
+//! `/desktop/{id}/…` and `/websockify`: access checks, then the desktop proxy.
+//!
+//! The URL only chooses WHICH desktop; whether the signed-in user may use it is always
+//! decided here, against the routing table — never from a Referer, query or cookie alone.
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use desktop_proxy::{ForwardContext, Target, classify_upgrade};
+use http::header::{CONTENT_LENGTH, HOST, REFERER};
+use http_body_util::Limited;
+
+use crate::auth::CurrentUser;
+pub(crate) use crate::domain::lifecycle::launch_url;
+use crate::net::client_addr::ClientAddr;
+use crate::state::AppState;
+use crate::web::error::AppError;
+
+/// Splits `/desktop/{id}/rest` (raw, undecoded) into the id and the desktop-side path.
+fn split_desktop_path(path: &str) -> Option<(&str, &str)> {
+    let rest = path.strip_prefix("/desktop/")?;
+    match rest.find('/') {
+        Some(i) => Some((&rest[..i], &rest[i..])),
+        None => Some((rest, "")),
+    }
+}
+
+/// `GET /desktop/{id}` → the launch URL.
+pub(crate) async fn bare(req: Request) -> Result<Response, AppError> {
+    let (id, _) = split_desktop_path(req.uri().path()).ok_or(AppError::NotFound)?;
+    Ok(Redirect::permanent(&launch_url(id)).into_response())
+}
+
+/// `/desktop/{id}/…`, any method, WebSocket or not.
+pub(crate) async fn proxy_path(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    user: Option<CurrentUser>,
+    req: Request,
+) -> Result<Response, AppError> {
+    let (id, rest) = split_desktop_path(req.uri().path()).ok_or(AppError::NotFound)?;
+    let (id, rest) = (id.to_owned(), rest.to_owned());
+    forward(&state, client.socket_addr(), user, &id, rest, req).await
+}
+
+/// `/websockify` at the root, for unmodified Kasm clients: the desktop comes from the
+/// Referer (`/desktop/{id}/…`), else the session's current desktop, else 404.
+pub(crate) async fn root_websockify(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    user: Option<CurrentUser>,
+    req: Request,
+) -> Result<Response, AppError> {
+    let from_referer = req
+        .headers()
+        .get(REFERER)
+        .and_then(|r| r.to_str().ok())
+        .and_then(|r| url::Url::parse(r).ok())
+        .and_then(|u| split_desktop_path(u.path()).map(|(id, _)| id.to_owned()))
+        .filter(|id| !id.is_empty());
+    let (signed_in, _) = check_request(&state, user.as_ref(), &req)?;
+    let id = match from_referer {
+        Some(id) => id,
+        None => signed_in
+            .session
+            .current_desktop
+            .clone()
+            .ok_or(AppError::NoDesktopSelected)?,
+    };
+    forward(&state, client.socket_addr(), user, &id, "/websockify".to_owned(), req).await
+}
+
+/// Checks that need no target: the upgrade's shape, its Origin, and a signed-in user.
+/// Runs before any upstream connection is made.
+fn check_request<'a>(
+    state: &AppState,
+    user: Option<&'a CurrentUser>,
+    req: &Request,
+) -> Result<(&'a CurrentUser, Option<desktop_proxy::WebSocketRequest>), AppError> {
+    let ws = classify_upgrade(req.method(), req.version(), req.headers())?;
+    if let Some(ws) = &ws
+        && ws.origin != state.public_origin
+    {
+        return Err(AppError::ForeignOrigin(ws.origin.clone()));
+    }
+    let user = user.ok_or(AppError::Unauthorized)?;
+    let limit = state.config.proxy.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(AppError::TooLarge { limit });
+    }
+    Ok((user, ws))
+}
+
+/// Whether `user` may use `target`: its owners, its groups, and admins.
+pub(crate) fn may_use(user: &CurrentUser, target: &Target) -> bool {
+    user.is_admin() || target.allows(&user.user.username, &user.user.groups)
+}
+
+async fn forward(
+    state: &AppState,
+    client: SocketAddr,
+    user: Option<CurrentUser>,
+    id: &str,
+    rest: String,
+    req: Request,
+) -> Result<Response, AppError> {
+    let (user, ws) = check_request(state, user.as_ref(), &req)?;
+    let target = state
+        .routes
+        .get(id)
+        .ok_or_else(|| AppError::DesktopNotFound(id.to_owned()))?;
+    if !may_use(user, &target) {
+        tracing::warn!(desktop = %id, username = %user.user.username, ip = %client.ip(), "refused access to another user's desktop");
+        return Err(AppError::ForbiddenDesktop);
+    }
+    let page_load =
+        ws.is_none() && req.method() == http::Method::GET && matches!(rest.as_str(), "/" | "/index.html" | "/vnc.html");
+    if page_load && user.session.current_desktop.as_deref() != Some(id) {
+        state.store.set_current_desktop(&user.session.id, Some(id)).await?;
+    }
+    let path = if rest.is_empty() { "/".to_owned() } else { rest };
+    let path_and_query = match req.uri().query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path,
+    };
+    let ctx = ForwardContext {
+        client_addr: client,
+        https: state.https,
+        host: req.headers().get(HOST).cloned(),
+        path_and_query,
+        websocket: ws,
+    };
+    let limit = state.config.proxy.max_body_bytes;
+    let req = req.map(|b| Limited::new(b, limit));
+    let resp = state.proxy.forward(&target, req, ctx).await?;
+    Ok(resp.map(Body::new))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn desktop_paths_split_on_the_raw_id() {
+        assert_eq!(
+            split_desktop_path("/desktop/alice-ubuntu/"),
+            Some(("alice-ubuntu", "/"))
+        );
+        assert_eq!(split_desktop_path("/desktop/a/app/ui.js"), Some(("a", "/app/ui.js")));
+        assert_eq!(split_desktop_path("/desktop/a"), Some(("a", "")));
+        assert_eq!(split_desktop_path("/desktop/%61/x"), Some(("%61", "/x")));
+        assert_eq!(split_desktop_path("/other"), None);
+    }
+}

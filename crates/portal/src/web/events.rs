@@ -1,0 +1,211 @@
+//! `GET /api/events`: the signed-in user's share of the desktop state changes (see
+//! [`crate::domain::events`]) as server-sent events, with the texts in the page's language.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures_util::{Stream, StreamExt as _};
+use http::HeaderMap;
+use portal_store::{DesktopState, Store};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use tokio::sync::broadcast;
+
+use crate::auth::CurrentUser;
+use crate::domain::events::DesktopChange;
+use crate::domain::unix_now;
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::web::error::AppError;
+
+/// Proxies and browsers drop idle connections; a comment line every 15 s keeps them open.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// The translation key of a state (`None`: never started or removed).
+pub(crate) fn state_key(state: Option<DesktopState>) -> &'static str {
+    match state {
+        None => "state_none",
+        Some(DesktopState::Starting) => "state_starting",
+        Some(DesktopState::Running) => "state_running",
+        Some(DesktopState::Stopping) => "state_stopping",
+        Some(DesktopState::Stopped) => "state_stopped",
+        Some(DesktopState::Failed) => "state_failed",
+    }
+}
+
+/// A stop or failure reason as the lifecycle and Docker word it (English, technical), in
+/// words a student understands, with what to do. Unknown reasons get the generic text of
+/// their state; the raw reason stays available as detail.
+pub(crate) fn reason_key(state: Option<DesktopState>, reason: &str) -> Option<&'static str> {
+    let r = reason.to_ascii_lowercase();
+    let key = if r.starts_with("stopped by its user") {
+        "reason_user"
+    } else if r.starts_with("stopped by an administrator") {
+        "reason_admin"
+    } else if r.starts_with("idle") {
+        "reason_idle"
+    } else if r.starts_with("reached the maximum age") {
+        "reason_max_age"
+    } else if r.contains("out of memory") {
+        "reason_oom"
+    } else if r.contains("did not answer within") {
+        "reason_start_timeout"
+    } else if r.contains("is not available") || r.contains("pull") {
+        "reason_image"
+    } else if state == Some(DesktopState::Failed) {
+        "reason_failed"
+    } else if r.starts_with("exited") || r.contains("container is gone") || r.contains("container was removed") {
+        "reason_crashed"
+    } else {
+        return None;
+    };
+    Some(key)
+}
+
+/// "just now", "5 minutes ago", … for `ts`, in `lang`.
+pub(crate) fn ago(lang: Lang, ts: i64, now: i64) -> String {
+    let secs = (now - ts).max(0);
+    let (n, one, many) = match secs {
+        0..60 => return lang.t("ago_now").to_owned(),
+        60..3600 => (secs / 60, "ago_minute", "ago_minutes"),
+        3600..86_400 => (secs / 3600, "ago_hour", "ago_hours"),
+        _ => (secs / 86_400, "ago_day", "ago_days"),
+    };
+    lang.t(if n == 1 { one } else { many }).replace("{n}", &n.to_string())
+}
+
+/// A desktop's state as the pages show it, texts in `lang`.
+pub(crate) fn state_json(lang: Lang, c: &DesktopChange) -> Value {
+    let reason_text = c
+        .reason
+        .as_deref()
+        .and_then(|r| reason_key(c.state, r))
+        .map(|k| lang.t(k));
+    json!({
+        "id": c.desktop_id,
+        "type": c.type_key,
+        "state": c.state.map(|s| s.as_str()).unwrap_or("none"),
+        "state_text": lang.t(state_key(c.state)),
+        "reason": c.reason,
+        "reason_text": reason_text,
+        "last_used": c.last_used,
+        "last_used_text": c.last_used.map(|t| ago(lang, t, unix_now())),
+        "view_url": format!("/view/{}", c.desktop_id),
+    })
+}
+
+#[derive(Deserialize, Default)]
+pub(crate) struct EventsQuery {
+    /// `all`: every desktop (admins only).
+    #[serde(default)]
+    scope: Option<String>,
+}
+
+/// `GET /api/events`: first a `snapshot` of the user's desktops, then a `desktop` event per
+/// state change. `?scope=all` gives admins every desktop.
+pub(crate) async fn stream(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let lang = Lang::from_headers(&headers);
+    let all = match q.scope.as_deref() {
+        None | Some("mine") => false,
+        Some("all") if user.is_admin() => true,
+        Some("all") => return Err(AppError::AdminOnly),
+        Some(other) => {
+            return Err(AppError::BadRequest(format!(
+                "unknown scope {other:?}; use mine or all"
+            )));
+        }
+    };
+    // Subscribe before the snapshot, so no change falls between the two.
+    let rx = state.desktops.changes.subscribe();
+    let store = state.store.clone();
+    let user_id = user.user.id.clone();
+    let first = snapshot(&store, &user_id, all, lang).await?;
+    let follow = futures_util::stream::unfold(rx, move |mut rx| {
+        let (store, user_id) = (store.clone(), user_id.clone());
+        async move {
+            loop {
+                match rx.recv().await {
+                    Ok(c) if all || c.user_id == user_id => {
+                        let event = Event::default().event("desktop").json_data(state_json(lang, &c));
+                        return Some((event.unwrap_or_default(), rx));
+                    }
+                    Ok(_) => {}
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        // Missed changes: the whole picture again instead.
+                        if let Ok(event) = snapshot(&store, &user_id, all, lang).await {
+                            return Some((event, rx));
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    // The stream ends with the session; the browser's reconnect then needs a new sign-in.
+    let left = u64::try_from(user.session.expires_at - unix_now()).unwrap_or(0);
+    let follow = follow.take_until(tokio::time::sleep(Duration::from_secs(left)));
+    let stream = futures_util::stream::iter([first])
+        .chain(follow)
+        .map(Ok::<_, Infallible>);
+    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+async fn snapshot(store: &Store, user_id: &str, all: bool, lang: Lang) -> Result<Event, AppError> {
+    let desktops = if all {
+        store.all_desktops().await?
+    } else {
+        store.desktops_of_user(user_id).await?
+    };
+    let list: Vec<Value> = desktops
+        .iter()
+        .map(|d| state_json(lang, &DesktopChange::of(d)))
+        .collect();
+    Ok(Event::default()
+        .event("snapshot")
+        .json_data(json!({ "desktops": list }))
+        .unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_get_friendly_texts() {
+        let stopped = Some(DesktopState::Stopped);
+        let failed = Some(DesktopState::Failed);
+        assert_eq!(reason_key(stopped, "stopped by its user"), Some("reason_user"));
+        assert_eq!(
+            reason_key(stopped, "stopped by an administrator (stop all)"),
+            Some("reason_admin")
+        );
+        assert_eq!(reason_key(stopped, "idle for 61 minutes"), Some("reason_idle"));
+        assert_eq!(reason_key(stopped, "exited with code 137"), Some("reason_crashed"));
+        assert_eq!(
+            reason_key(stopped, "exited with code 137 (out of memory)"),
+            Some("reason_oom")
+        );
+        assert_eq!(
+            reason_key(failed, "the desktop did not answer within 300 seconds"),
+            Some("reason_start_timeout")
+        );
+        assert_eq!(reason_key(failed, "something odd"), Some("reason_failed"));
+        assert_eq!(reason_key(stopped, "something odd"), None);
+    }
+
+    #[test]
+    fn ago_counts_in_words() {
+        assert_eq!(ago(Lang::En, 100, 130), "just now");
+        assert_eq!(ago(Lang::En, 0, 60), "1 minute ago");
+        assert_eq!(ago(Lang::De, 0, 7200), "vor 2 Stunden");
+        assert_eq!(ago(Lang::En, 0, 3 * 86_400), "3 days ago");
+    }
+}

@@ -1,0 +1,138 @@
+//! The web layer: the router, extractors, error rendering, pages, the JSON API, the desktop
+//! proxy routes and middleware. Handlers extract, call into [`crate::domain`], and render.
+
+pub mod admin;
+pub mod api;
+pub mod branding;
+pub mod dashboard;
+pub mod desktop;
+pub mod error;
+pub mod events;
+pub mod extract;
+pub mod health;
+pub mod pages;
+pub mod security_headers;
+pub mod signin;
+pub mod teacher;
+pub mod uploads;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{any, get, post};
+
+use crate::state::AppState;
+use error::AppError;
+
+/// Form posts to the portal itself are small; desktop uploads have their own limit.
+pub(crate) const FORM_BODY_LIMIT: usize = 64 * 1024;
+
+/// The whole application as a router.
+pub fn router(state: AppState) -> Router {
+    let pages = Router::new()
+        .route("/", get(dashboard::show))
+        .route("/login", get(signin::local::form).post(signin::local::submit))
+        .route("/logout", post(signin::local::logout))
+        .route("/auth/login", get(signin::iserv::login))
+        .route(iserv_oidc::CALLBACK_PATH, get(signin::iserv::callback))
+        .route("/desktops/start", post(dashboard::start_form))
+        .route("/desktops/{id}/{action}", post(dashboard::desktop_form))
+        .route("/teacher", get(teacher::show))
+        .route("/teacher/students", get(teacher::students))
+        .route("/teacher/grants", post(teacher::grant))
+        .route("/teacher/grants/remove", post(teacher::revoke))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+    Router::new()
+        .merge(pages)
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/static/portal.css", get(pages::stylesheet))
+        .route("/static/portal.js", get(pages::script))
+        .route("/view/{id}", get(dashboard::view))
+        .route("/desktops/{id}", get(dashboard::view))
+        .route("/static/{file}", get(pages::asset))
+        .route("/admin", get(admin::show))
+        .merge(admin_routes())
+        .merge(api_routes())
+        .route("/desktop/{id}", any(desktop::bare))
+        .route("/desktop/{id}/", any(desktop::proxy_path))
+        .route("/desktop/{id}/{*rest}", any(desktop::proxy_path))
+        .route("/websockify", any(desktop::root_websockify))
+        .fallback(|| async { AppError::NotFound })
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            pages::language_switch,
+        ))
+        .layer(axum::middleware::from_fn(error::render_errors))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), branding::scope))
+        .layer(axum::middleware::from_fn_with_state(
+            state.metrics.clone(),
+            crate::telemetry::metrics::track_requests,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            security_headers::for_config(&state.config),
+            security_headers::apply,
+        ))
+        .with_state(state)
+}
+
+/// The admin pages (forms), their JSON helpers, and the branding and icon assets.
+fn admin_routes() -> Router<AppState> {
+    let forms = Router::new()
+        .route("/admin/desktops", post(admin::act))
+        .route("/admin/types", get(admin::types::list_page).post(admin::types::create))
+        .route("/admin/types/new", get(admin::types::new_page))
+        .route(
+            "/admin/types/{key}",
+            get(admin::types::edit_page).post(admin::types::update),
+        )
+        .route("/admin/types/{key}/enabled", post(admin::types::set_enabled))
+        .route("/admin/types/{key}/delete", post(admin::types::delete))
+        .route("/admin/types/{key}/icon/delete", post(admin::types::delete_icon))
+        .route("/admin/types/{key}/pull", post(admin::types::pull_form))
+        .route("/admin/users", get(admin::users::list_page).post(admin::users::create))
+        .route("/admin/users/{username}/password", post(admin::users::reset_password))
+        .route("/admin/users/{username}/role", post(admin::users::set_role))
+        .route("/admin/users/{username}/delete", post(admin::users::delete))
+        .route("/admin/audit", get(admin::audit::show))
+        .route("/admin/branding", get(branding::show).post(branding::save))
+        .route("/admin/branding/logo/delete", post(branding::delete_logo))
+        .route("/api/admin/desktops/stats", get(admin::stats))
+        .route("/api/admin/desktop-types/{key}/pull", post(admin::types::pull_api))
+        .route(
+            "/api/admin/desktop-types/{key}/pull/events",
+            get(admin::types::pull_events),
+        )
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+    let uploads = Router::new()
+        .route("/admin/types/{key}/icon", post(admin::types::upload_icon))
+        .route("/admin/branding/logo", post(branding::upload_logo))
+        .layer(DefaultBodyLimit::max(uploads::UPLOAD_BODY_LIMIT));
+    forms
+        .merge(uploads)
+        .route("/icons/{key}", get(uploads::icon))
+        .route("/branding.css", get(branding::stylesheet))
+        .route("/branding/logo", get(branding::logo))
+}
+
+fn api_routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/desktop-types", get(api::desktop_types))
+        .route("/api/events", get(events::stream))
+        .route("/api/desktops", get(api::list).post(api::start))
+        .route("/api/desktops/{id}", get(api::show).delete(api::remove))
+        .route("/api/desktops/{id}/events", get(api::events))
+        .route("/api/desktops/{id}/stop", post(api::stop))
+        .route("/api/desktops/{id}/activity", post(api::activity))
+        .route("/api/admin/desktops", get(api::admin_list))
+        // Admins act on any desktop through the same handlers (`owned` allows them).
+        .route("/api/admin/desktops/{id}", get(api::show).delete(api::remove))
+        .route("/api/admin/desktops/{id}/stop", post(api::stop))
+        .route("/api/admin/stop-all", post(api::admin_stop_all))
+        .route("/api/admin/cleanup-stopped", post(api::admin_cleanup))
+        .route(
+            "/api/admin/users/{username}/end-sessions",
+            post(admin::users::end_user_sessions),
+        )
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .route("/api/{*rest}", any(|| async { AppError::NotFound }))
+}

@@ -1,0 +1,236 @@
+//! Sign-in with a local account, sign-out, and the brake on password guessing.
+
+use axum::Form;
+use axum::extract::rejection::FormRejection;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use http::header::SET_COOKIE;
+use http::{HeaderMap, StatusCode};
+use portal_store::{AuditEvent, AuditKind, User};
+use serde::Deserialize;
+
+use crate::auth::{CurrentUser, check_csrf, cookie_value, random_token, tokens_match};
+use crate::domain::audit;
+use crate::i18n::Lang;
+use crate::net::client_addr::ClientAddr;
+use crate::state::AppState;
+use crate::telemetry::metrics::{SignInMethod, SignInOutcome};
+use crate::web::error::AppError;
+use crate::web::pages::{LoginPage, html};
+use iserv_oidc::OidcError;
+
+#[derive(Deserialize)]
+pub(crate) struct NextParam {
+    next: Option<String>,
+}
+
+/// Only same-site paths; `//evil` and `/\evil` would leave the portal.
+pub(crate) fn safe_next(next: Option<&str>) -> &str {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && n.len() <= 2048 => n,
+        _ => "/",
+    }
+}
+
+/// `GET /login`: the form, with a fresh double-submit CSRF token.
+pub(crate) async fn form(
+    State(state): State<AppState>,
+    user: Option<CurrentUser>,
+    headers: HeaderMap,
+    Query(q): Query<NextParam>,
+) -> Result<Response, AppError> {
+    let next = safe_next(q.next.as_deref());
+    if user.is_some() {
+        return Ok(Redirect::to(next).into_response());
+    }
+    let lang = Lang::from_headers(&headers);
+    let token = random_token();
+    let page = LoginPage {
+        lang,
+        csrf_token: &token,
+        next,
+        username: "",
+        error: None,
+        oidc: state.oidc.is_some(),
+        local: state.config.local_login,
+    };
+    let cookie = state.cookies.build(
+        state.cookies.login_csrf,
+        token.clone(),
+        Some(cookie::time::Duration::hours(2)),
+    );
+    Ok(([(SET_COOKIE, cookie)], html(&page)?).into_response())
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LoginForm {
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    csrf_token: String,
+    next: Option<String>,
+}
+
+/// `POST /login`: checks the form, the password and the brake; 303 with a session cookie.
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    form: Result<Form<LoginForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    if !state.config.local_login {
+        return Err(OidcError::LocalLoginOff.into());
+    }
+    let Form(form) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let expected = cookie_value(&headers, state.cookies.login_csrf).unwrap_or("");
+    if !tokens_match(&form.csrf_token, expected) {
+        return Err(AppError::Csrf);
+    }
+    check_csrf(&headers, Some(&form.csrf_token), expected, &state.public_origin)?;
+    let username = form.username.trim().to_lowercase();
+    if username.is_empty() || form.password.is_empty() {
+        return Err(AppError::BadRequest("username and password are required".into()));
+    }
+    if username.len() > 64 || form.password.len() > 1024 {
+        return Err(AppError::BadCredentials);
+    }
+    let lang = Lang::from_headers(&headers);
+    let next = safe_next(form.next.as_deref());
+    let retry = |status: StatusCode, message: String| -> Result<Response, AppError> {
+        let page = LoginPage {
+            lang,
+            csrf_token: expected,
+            next,
+            username: &username,
+            error: Some(message),
+            oidc: state.oidc.is_some(),
+            local: true,
+        };
+        Ok((status, html(&page)?).into_response())
+    };
+    if let Some(wait) = state.login_limiter.blocked(&username, client.ip) {
+        state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Blocked);
+        let detail = format!("password, refused: too many failures (from {})", client.ip);
+        audit::record(
+            &state.store,
+            AuditEvent::new(AuditKind::SignInFailed, detail).user(&username),
+        )
+        .await;
+        tracing::info!(%username, ip = %client.ip, wait_secs = wait.as_secs(), "sign-in refused: too many failures");
+        let minutes = wait.as_secs().div_ceil(60).max(1);
+        let message = lang.t("login_wait_minutes").replace("{minutes}", &minutes.to_string());
+        let mut resp = retry(StatusCode::TOO_MANY_REQUESTS, message)?;
+        resp.headers_mut()
+            .insert(http::header::RETRY_AFTER, wait.as_secs().max(1).into());
+        return Ok(resp);
+    }
+    let Some(user) = state.store.verify_password(&username, &form.password).await? else {
+        state.login_limiter.record_failure(&username, client.ip);
+        tracing::info!(%username, ip = %client.ip, "sign-in failed");
+        state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Failure);
+        let detail = format!("password, wrong username or password (from {})", client.ip);
+        audit::record(
+            &state.store,
+            AuditEvent::new(AuditKind::SignInFailed, detail).user(&username),
+        )
+        .await;
+        return retry(StatusCode::UNAUTHORIZED, lang.t("err_bad_credentials").to_owned());
+    };
+    state.login_limiter.clear(&username, client.ip);
+    tracing::info!(username = %user.username, ip = %client.ip, "signed in");
+    let how = format!("password (from {})", client.ip);
+    let mut resp = signed_in(&state, &user, SignInMethod::Local, how, next).await?;
+    let clear_login = state.cookies.build(state.cookies.login_csrf, String::new(), None);
+    resp.headers_mut().append(
+        SET_COOKIE,
+        clear_login
+            .parse()
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
+    );
+    Ok(resp)
+}
+
+/// A new session for `user` (a new id at every sign-in, so a planted cookie is worthless),
+/// its cookie, and a 303 to `next`.
+/// A successful sign-in by either method: counted, audited (`how`: the method and the
+/// client's address), then a new session that continues at `next`.
+pub(crate) async fn signed_in(
+    state: &AppState,
+    user: &User,
+    method: SignInMethod,
+    how: String,
+    next: &str,
+) -> Result<Response, AppError> {
+    state.metrics.sign_in(method, SignInOutcome::Success);
+    audit::record(
+        &state.store,
+        AuditEvent::new(AuditKind::SignIn, how)
+            .actor(&user.username)
+            .user(&user.username),
+    )
+    .await;
+    start_session(state, user, next).await
+}
+
+async fn start_session(state: &AppState, user: &User, next: &str) -> Result<Response, AppError> {
+    let ttl = state.config.session_ttl();
+    let new = state.store.create_session(&user.id, ttl).await?;
+    let max_age = cookie::time::Duration::seconds(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+    let session_cookie = state.cookies.build(state.cookies.session, new.token, Some(max_age));
+    let mut resp = Redirect::to(next).into_response();
+    resp.headers_mut().append(
+        SET_COOKIE,
+        session_cookie
+            .parse()
+            .map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
+    );
+    Ok(resp)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct LogoutForm {
+    csrf_token: Option<String>,
+}
+
+/// `POST /logout`: ends the session in the store, not just in the browser.
+pub(crate) async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+    form: Result<Form<LogoutForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let submitted = form.ok().and_then(|Form(f)| f.csrf_token);
+    check_csrf(
+        &headers,
+        submitted.as_deref(),
+        &user.session.csrf_token,
+        &state.public_origin,
+    )?;
+    if let Some(token) = cookie_value(&headers, state.cookies.session) {
+        state.store.delete_session(token).await?;
+    }
+    let who = &user.user.username;
+    audit::record(
+        &state.store,
+        AuditEvent::new(AuditKind::SignOut, "").actor(who).user(who),
+    )
+    .await;
+    let clear = state.cookies.build(state.cookies.session, String::new(), None);
+    Ok(([(SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn next_stays_on_the_portal() {
+        assert_eq!(safe_next(Some("/desktop/a/")), "/desktop/a/");
+        for evil in ["//evil.example", "/\\evil", "https://evil.example", "javascript:x"] {
+            assert_eq!(safe_next(Some(evil)), "/");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Signing in and out: the local form ([`local`]) and IServ's OpenID Connect ([`iserv`]).
+
+pub mod iserv;
+pub mod local;
