@@ -3,7 +3,11 @@
 #   - the systemd unit with `systemd-analyze verify` (syntax, directives, the ExecStart
 #     binary — pointed at a built portal binary here) and `systemd-analyze security`
 #     (the hardening must keep the exposure level at or below 2.0, "OK");
-#   - deploy/compose.yaml with `docker compose config` / `docker-compose config`.
+#   - deploy/compose.yaml with `docker compose config` / `docker-compose config`;
+#   - the reverse-proxy site files deploy/apache and deploy/nginx with `apache2 -t` and
+#     `nginx -t`, exactly as a school installs them (names and ports kept) except that the
+#     certificate paths point at throwaway self-signed ones, the desktops' wildcard among them
+#     (scripts/start-reverse-proxies.sh configtest; the tests also start both).
 # A missing tool fails under CI=true and is skipped with a note elsewhere.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -46,4 +50,15 @@ elif command -v docker-compose >/dev/null 2>&1; then
 else
     missing "docker compose" "deploy/compose.yaml"
 fi
+# The proxies read their certificates even for a syntax check, so openssl must be there too.
+for kind in apache nginx; do
+    binary=/usr/sbin/$kind
+    [[ "$kind" == apache ]] && binary=/usr/sbin/apache2
+    if [[ -x "$binary" ]] && command -v openssl >/dev/null 2>&1; then
+        echo "==> $kind -t deploy/$kind/iserv-remote-desktop.conf (portal and wildcard desktop hosts)"
+        "$ROOT/scripts/start-reverse-proxies.sh" configtest "$kind" --dir "$work/$kind"
+    else
+        missing "$binary or openssl (scripts/start-reverse-proxies.sh install)" "deploy/$kind/iserv-remote-desktop.conf"
+    fi
+done
 echo "==> deployment files OK"
