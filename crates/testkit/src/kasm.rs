@@ -30,6 +30,8 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
+use crate::hostile::{HostileSetup, SERVICE_WORKER_JS};
+
 /// Largest request head accepted; a longer one gets 400 (a proxy must not send huge heads).
 const MAX_HEAD: usize = 8 * 1024;
 /// Large enough for any test message (1 MiB and more) yet bounded, so a runaway test fails.
@@ -123,6 +125,11 @@ pub enum Behaviour {
     /// Answers a valid WS upgrade with a 101 carrying at least this many extra header bytes
     /// (`X-Padding-i: xxxx` lines; exact unless the last line would be too short to fit).
     HugeHandshake(usize),
+    /// A student's own web server turned against whoever opens it (see [`crate::hostile`]):
+    /// the client page runs attacks, `/sw.js` is a service worker, every response (the 101
+    /// included) carries hostile headers, and upgrades naming the other desktop get 404.
+    /// Everything else, its own `/websockify` included, works as with `Normal`.
+    Hostile(HostileSetup),
 }
 
 /// What the fake did with one request.
@@ -170,6 +177,8 @@ struct Shared {
     websocket_sessions: AtomicUsize,
     full_handshakes: AtomicUsize,
     resumed_handshakes: AtomicUsize,
+    /// The portal's origin, for a hostile page that cannot discover it.
+    portal_origin_hint: Mutex<Option<String>>,
 }
 
 impl Shared {
@@ -252,6 +261,16 @@ impl FakeKasm {
     /// How many WebSocket upgrades were accepted (101 sent).
     pub fn websocket_sessions(&self) -> usize {
         self.shared.websocket_sessions.load(Ordering::SeqCst)
+    }
+
+    /// Tells a hostile fake's page the portal's origin, in case it cannot discover it
+    /// (a framing page that hides `ancestorOrigins` and the referrer). No effect otherwise.
+    pub fn set_portal_origin_hint(&self, origin: &str) {
+        *self
+            .shared
+            .portal_origin_hint
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(origin.to_owned());
     }
 
     /// Completed TLS handshakes so far: how many were full (certificate, key exchange,
@@ -409,6 +428,16 @@ where
     // Buffered reads find the end of the head cheaply; BufReader also passes writes through,
     // so the same value later carries the WebSocket without losing already-buffered bytes.
     let mut stream = BufReader::new(stream);
+    let hostile = match &ctx.behaviour {
+        Behaviour::Hostile(setup) => Some(setup),
+        _ => None,
+    };
+    // Every plain response carries a hostile fake's headers.
+    let extra_headers = hostile.map(HostileSetup::headers).unwrap_or_default();
+    let plain_response = |status: u16, content_type: &str, body: &[u8], extra: &[(&str, &str)]| {
+        let all: Vec<(&str, &str)> = extra.iter().chain(&extra_headers).copied().collect();
+        plain_response(status, content_type, body, &all)
+    };
     let raw = match read_head(&mut stream).await? {
         Head::Eof => return Ok(()),
         Head::TooLarge(raw) => {
@@ -431,6 +460,12 @@ where
     }
 
     if let Some(upgrade) = parse_ws_upgrade(&raw) {
+        let (_, path) = request_line(&raw);
+        if hostile.is_some_and(|h| h.refuses_websocket(&path)) {
+            // So that a WebSocket the page opens there can only be the other desktop's.
+            record(ctx, &raw, Outcome::File(404));
+            return finish_plain(stream, &plain_response(404, "text/plain", b"404", &[])).await;
+        }
         record(ctx, &raw, Outcome::WebSocket);
         let response = switching_protocols(&upgrade, &ctx.behaviour);
         stream.write_all(&response).await?;
@@ -446,13 +481,25 @@ where
     } else {
         // KasmVNC ignores the query string when looking up a file; `/` is the index.
         let file = path.split('?').next().unwrap_or_default();
-        let found: Option<(&str, Vec<u8>)> = match file {
-            "/" | "/index.html" | "/vnc.html" => Some(("text/html", INDEX_HTML.as_bytes().to_vec())),
-            "/app/ui.js" => Some(("application/javascript", UI_JS.as_bytes().to_vec())),
-            "/api/get_screenshot" => Some(("image/png", SCREENSHOT_PNG.to_vec())),
-            // Shows what actually arrived, e.g. through a proxy into a container.
-            "/__headers" => Some(("text/plain", raw.clone())),
-            _ => None,
+        let found: Option<(&str, Vec<u8>)> = match (file, hostile) {
+            ("/" | "/index.html" | "/vnc.html", Some(setup)) => {
+                let hint = ctx
+                    .shared
+                    .portal_origin_hint
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .clone();
+                Some(("text/html", setup.page(hint.as_deref()).into_bytes()))
+            }
+            ("/sw.js", Some(_)) => Some(("application/javascript", SERVICE_WORKER_JS.as_bytes().to_vec())),
+            _ => match file {
+                "/" | "/index.html" | "/vnc.html" => Some(("text/html", INDEX_HTML.as_bytes().to_vec())),
+                "/app/ui.js" => Some(("application/javascript", UI_JS.as_bytes().to_vec())),
+                "/api/get_screenshot" => Some(("image/png", SCREENSHOT_PNG.to_vec())),
+                // Shows what actually arrived, e.g. through a proxy into a container.
+                "/__headers" => Some(("text/plain", raw.clone())),
+                _ => None,
+            },
         };
         match found {
             Some((content_type, body)) => {
@@ -571,8 +618,15 @@ fn switching_protocols(upgrade: &WsUpgrade, behaviour: &Behaviour) -> Vec<u8> {
          Sec-WebSocket-Accept: {accept}\r\nSec-WebSocket-Protocol: {}\r\n",
         upgrade.protocol
     );
-    if let Behaviour::HugeHandshake(extra) = *behaviour {
-        response.push_str(&padding_headers(extra));
+    match behaviour {
+        Behaviour::HugeHandshake(extra) => response.push_str(&padding_headers(*extra)),
+        // Browsers take cookies from a 101 too.
+        Behaviour::Hostile(setup) => {
+            for (name, value) in setup.headers() {
+                response.push_str(&format!("{name}: {value}\r\n"));
+            }
+        }
+        Behaviour::Normal | Behaviour::Slow(_) => {}
     }
     response.push_str("\r\n");
     response.into_bytes()

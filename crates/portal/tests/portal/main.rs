@@ -13,6 +13,7 @@ mod docker;
 mod docker_admin;
 mod docker_pull;
 mod helpers;
+mod hostile_desktop;
 mod login;
 mod metrics;
 mod oidc;
