@@ -15,6 +15,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use secrecy::ExposeSecret as _;
+use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 
 use crate::headers::{downstream_response_headers, upstream_request_headers};
@@ -70,6 +71,9 @@ pub struct ForwardContext {
     pub path_and_query: String,
     /// Set when the request is a validated WebSocket upgrade.
     pub websocket: Option<WebSocketRequest>,
+    /// Ends the WebSocket relay when cancelled (its session ended, or its user lost access):
+    /// the proxy knows nothing of sessions, only that this relay must close.
+    pub stop: Option<CancellationToken>,
 }
 
 /// The proxy: HTTP/1.1 clients for verified and unverified TLS, plus limits.
@@ -164,6 +168,7 @@ impl Proxy {
             let (buffer, idle) = (self.config.relay_buffer_size, self.config.idle_timeout);
             let desktop = target.desktop_id.clone();
             let counters = self.counters.clone();
+            let stop = ctx.stop.clone().unwrap_or_default();
             tokio::spawn(async move {
                 let (client_io, upstream_io) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok(both) => both,
@@ -173,17 +178,20 @@ impl Proxy {
                     }
                 };
                 let _open = counters.opened();
-                match relay(
+                let relayed = relay(
                     TokioIo::new(client_io),
                     TokioIo::new(upstream_io),
                     buffer,
                     idle,
                     counters.clone(),
-                )
-                .await
-                {
-                    Ok(stats) => debug!(%desktop, ?stats, "WebSocket closed"),
-                    Err(e) => debug!(%desktop, error = %e, "WebSocket ended with an error"),
+                );
+                // Dropping the relay closes both sockets.
+                tokio::select! {
+                    result = relayed => match result {
+                        Ok(stats) => debug!(%desktop, ?stats, "WebSocket closed"),
+                        Err(e) => debug!(%desktop, error = %e, "WebSocket ended with an error"),
+                    },
+                    () = stop.cancelled() => debug!(%desktop, "WebSocket closed: its session ended or lost access"),
                 }
             });
             let (parts, _) = resp.into_parts();
@@ -204,6 +212,7 @@ impl Proxy {
             .body(http_body_util::Empty::<Bytes>::new())
             .map_err(|e| ProxyError::Request(e.to_string()))?;
         let ctx = ForwardContext {
+            stop: None,
             client_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             https: false,
             host: None,

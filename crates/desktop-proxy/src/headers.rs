@@ -72,11 +72,28 @@ pub(crate) fn upstream_request_headers(
     }
 }
 
-/// Prepares the desktop's response headers for the browser. A container must never set
-/// cookies on the portal's origin (it could overwrite the portal's session).
+/// Response headers a desktop may not send: cookies (on the portal's origin they could
+/// overwrite its session; on a desktop origin the portal's own cookie is the only one), and
+/// headers that would outlive the page or reach beyond it — a service worker scope, wiping or
+/// reporting on the origin's data, other protocols or hosts, HSTS decisions for the school's
+/// domain. The portal sets what its origins need itself.
+const DESKTOP_MAY_NOT_SEND: [&str; 8] = [
+    "set-cookie",
+    "service-worker-allowed",
+    "clear-site-data",
+    "nel",
+    "report-to",
+    "reporting-endpoints",
+    "alt-svc",
+    "strict-transport-security",
+];
+
+/// Prepares the desktop's response headers for the browser (see [`DESKTOP_MAY_NOT_SEND`]).
 pub(crate) fn downstream_response_headers(headers: &mut HeaderMap, websocket: bool) {
     strip_hop_by_hop(headers);
-    headers.remove(header::SET_COOKIE);
+    for name in DESKTOP_MAY_NOT_SEND {
+        headers.remove(name);
+    }
     if websocket {
         headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
@@ -107,8 +124,13 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(header::SET_COOKIE, HeaderValue::from_static("session=evil"));
         h.insert("cross-origin-embedder-policy", HeaderValue::from_static("require-corp"));
+        for name in DESKTOP_MAY_NOT_SEND {
+            h.append(name, HeaderValue::from_static("x"));
+        }
         downstream_response_headers(&mut h, false);
-        assert!(h.get(header::SET_COOKIE).is_none());
+        for name in DESKTOP_MAY_NOT_SEND {
+            assert!(h.get(name).is_none(), "{name} passed");
+        }
         assert_eq!(h.get("cross-origin-embedder-policy").unwrap(), "require-corp");
     }
 }

@@ -5,6 +5,7 @@
 //! working. `IRD_` wins over a seed name, both win over the file.
 
 pub use iserv_oidc::{ClientAuthMethod, OidcConfig};
+use crate::net::desktop_origin::DesktopOrigin;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -42,6 +43,12 @@ pub struct Config {
     /// The URL browsers use; its origin is the only one allowed to open WebSockets.
     /// Defaults to `http://{listen}`.
     pub public_url: Option<Url>,
+    /// Where desktops are served: a URL template with `{id}` as the first label of the host,
+    /// e.g. `https://{id}.desktops.school.example` (one wildcard DNS record and certificate).
+    /// Unset: `http://{id}.localhost:<port>` when `public_url` is on loopback (dev), else
+    /// desktops share the portal's origin and only their owners may load them. `off`: always
+    /// share the origin (owner only).
+    pub desktop_origin: Option<String>,
     /// Where the embedded database and other state live.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; defaults to SQLite in `data_dir`.
@@ -264,6 +271,8 @@ pub struct ProxySettings {
     /// Reverse proxies (IPs or CIDR networks) whose `X-Forwarded-For` is believed; empty:
     /// none, the TCP peer is the client (see `client_addr`).
     pub trusted_proxies: crate::net::client_addr::TrustedProxies,
+    /// How long a ticket handing a browser over to a desktop origin is valid (1–60 s).
+    pub ticket_ttl_secs: u64,
 }
 
 impl Default for Config {
@@ -271,6 +280,7 @@ impl Default for Config {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 5020)),
             public_url: None,
+            desktop_origin: None,
             data_dir: PathBuf::from("data"),
             database_url: None,
             secret_key: None,
@@ -316,8 +326,14 @@ impl Default for ProxySettings {
             // 8 KiB per direction keeps an active relay near 30 KiB (BENCHMARKS.md).
             relay_buffer_bytes: 8 * 1024,
             trusted_proxies: Default::default(),
+            ticket_ttl_secs: 60,
         }
     }
+}
+
+/// `desktop_origin = "off"` (or empty): desktops share the portal's origin, owner only.
+fn is_off(template: &str) -> bool {
+    template.trim().is_empty() || template.trim().eq_ignore_ascii_case("off")
 }
 
 /// Seed variable → our key.
@@ -388,6 +404,26 @@ impl Config {
                 ));
             }
         }
+        if let Some(template) = self.desktop_origin.as_deref().filter(|t| !is_off(t)) {
+            let origin = DesktopOrigin::parse(template).map_err(|e| invalid("desktop_origin", e.to_string()))?;
+            if origin.covers(&self.public_url()) {
+                return Err(invalid(
+                    "desktop_origin",
+                    format!(
+                        "{template} would include the portal's own host ({}); use a domain of its own \
+                         for desktops, e.g. https://{{id}}.desktops.school.example",
+                        self.public_origin()
+                    ),
+                ));
+            }
+            if origin.scheme() == "http" && self.public_url().scheme() == "https" {
+                return Err(invalid(
+                    "desktop_origin",
+                    "must be https:// when public_url is https (a desktop over plain http would be \
+                     blocked as mixed content and its cookie would travel unencrypted)",
+                ));
+            }
+        }
         if let Some(db) = &self.database_url
             && !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
         {
@@ -428,6 +464,12 @@ impl Config {
             ));
         }
         let p = &self.proxy;
+        if !(1..=60).contains(&p.ticket_ttl_secs) {
+            return Err(invalid(
+                "proxy.ticket_ttl_secs",
+                format!("must be 1–60 seconds (a ticket is used at once), got {}", p.ticket_ttl_secs),
+            ));
+        }
         for (setting, value, range) in [
             ("proxy.connect_timeout_secs", p.connect_timeout_secs, 1..=120),
             ("proxy.response_timeout_secs", p.response_timeout_secs, 1..=600),
@@ -471,6 +513,16 @@ impl Config {
             // A SocketAddr always formats as a valid authority.
             Url::parse(&format!("http://{}/", self.listen)).unwrap_or_else(|_| unreachable!())
         })
+    }
+
+    /// Where desktops are served, if they have origins of their own (see `desktop_origin`).
+    pub fn desktop_origins(&self) -> Option<DesktopOrigin> {
+        match self.desktop_origin.as_deref() {
+            Some(t) if is_off(t) => None,
+            // Validated at load; a template that does not parse here means isolation is off.
+            Some(t) => DesktopOrigin::parse(t).ok(),
+            None => DesktopOrigin::dev_default(&self.public_url()),
+        }
     }
 
     /// The one origin allowed to open WebSockets, e.g. `https://desktop.school.example`.

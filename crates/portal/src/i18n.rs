@@ -304,6 +304,40 @@ fn lookup(key: &str) -> Option<(&'static str, &'static str)> {
             "No desktop is selected. Open a desktop from the start page.",
         ),
         "err_bad_request" => ("Die Anfrage ist ungültig.", "The request is invalid."),
+        "err_desktop_own_origin" => (
+            "Dieser Desktop läuft unter einer eigenen Adresse. Öffne ihn über die Startseite des Portals.",
+            "This desktop is served at an address of its own. Open it from the portal's start page.",
+        ),
+        "err_desktop_origin_required" => (
+            "Fremde Desktops lassen sich erst öffnen, wenn die Schule eigene Desktop-Adressen eingerichtet hat \
+             (Einstellung desktop_origin). Bis dahin kann nur die Besitzerin oder der Besitzer den Desktop öffnen: \
+             Sonst könnte eine Seite aus dem Desktop in deinem Namen handeln.",
+            "Other people's desktops can be opened only once the school has set up desktop addresses of their own \
+             (setting desktop_origin). Until then only the desktop's owner may open it: otherwise a page inside \
+             the desktop could act in your name.",
+        ),
+        "err_desktop_origin_session" => (
+            "Diese Desktop-Adresse kennt dich nicht (mehr). Öffne den Desktop über das Portal.",
+            "This desktop address does not know you (any more). Open the desktop from the portal.",
+        ),
+        "err_desktop_ticket" => (
+            "Dieser Link ist abgelaufen oder wurde schon benutzt. Öffne den Desktop erneut über das Portal.",
+            "This link has expired or was already used. Open the desktop again from the portal.",
+        ),
+        "err_desktop_other_site" => (
+            "Anfragen von anderen Seiten an diesen Desktop werden abgewiesen. Öffne den Desktop über das Portal.",
+            "Requests from other sites to this desktop are refused. Open the desktop from the portal.",
+        ),
+        "desktop_origin_portal_link" => ("Portal", "Portal"),
+        "admin_open_desktop" => ("Öffnen", "Open"),
+        "admin_no_desktop_origin" => (
+            "Desktops teilen sich die Adresse des Portals (desktop_origin ist nicht gesetzt). Nur ihre Besitzer \
+             können sie öffnen; Administratoren und Lehrkräfte sehen fremde Desktops erst, wenn eigene \
+             Desktop-Adressen eingerichtet sind (siehe Installationsanleitung).",
+            "Desktops share the portal's address (desktop_origin is not set). Only their owners can open them; \
+             administrators and teachers can open other people's desktops only once desktops have addresses of \
+             their own (see the deployment guide).",
+        ),
         "err_bad_upgrade" => (
             "Die WebSocket-Anfrage ist ungültig.",
             "The WebSocket request is invalid.",

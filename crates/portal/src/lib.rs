@@ -48,6 +48,11 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         ));
     }
     background.spawn(expire_sessions(state.store.clone(), state.config.session_idle()));
+    background.spawn(state.desktop_sessions.clone().sweep_forever(
+        state.store.clone(),
+        state.routes.clone(),
+        state.config.session_idle(),
+    ));
     background.spawn(domain::audit::prune_hourly(state.store.clone()));
     if let Some(oidc) = state.oidc.clone() {
         background.spawn(oidc.warm_up());

@@ -10,7 +10,9 @@ use desktop_proxy::{Proxy, ProxyConfig, RouteTable, Target};
 use desktop_runtime::{ContainerRuntime, DockerRuntime, DockerSettings, RunningDesktop, StaticRuntime};
 use portal_store::Store;
 
+use crate::auth::desktop_sessions::DesktopSessions;
 use crate::auth::{CookieNames, LoginLimiter};
+use crate::net::desktop_origin::DesktopOrigin;
 use crate::config::{Config, RuntimeKind};
 use crate::domain::{catalog, lifecycle, pulls};
 use crate::telemetry::{metrics, metrics_listener};
@@ -27,6 +29,12 @@ pub struct Inner {
     /// Where per-user desktops run (Docker), or the static backend.
     pub runtime: Arc<dyn ContainerRuntime>,
     pub desktops: Arc<lifecycle::Lifecycle>,
+    /// Desktops on origins of their own (`desktop_origin`), or `None`: they share the portal's
+    /// origin and only their owners may load them.
+    pub desktop_origins: Option<DesktopOrigin>,
+    /// Tickets and cookies of desktop origins, and the stop signals of every relay and event
+    /// stream, tied to portal sessions.
+    pub desktop_sessions: Arc<DesktopSessions>,
     /// The only origin allowed to open desktop WebSockets and to post forms.
     pub public_origin: String,
     /// The public URL is https (cookies get Secure and `__Host-`).
@@ -122,7 +130,18 @@ impl AppState {
         // Does not contact IServ: it may be down now and come up later.
         let oidc = iserv_oidc::Oidc::new(&config.oidc, &config.public_url())
             .context("setting up IServ sign-in (section `oidc`)")?;
+        let desktop_origins = config.desktop_origins();
+        match &desktop_origins {
+            Some(o) => tracing::info!(desktop_origin = %o, "desktops are served on origins of their own"),
+            None => tracing::warn!(
+                "desktop_origin is not set: desktops share the portal's origin, so only their owners may \
+                 open them (administrators and teachers get an explanation instead). Set desktop_origin, \
+                 e.g. https://{{id}}.desktops.school.example — see docs/deployment.en.md"
+            ),
+        }
         Ok(AppState(Arc::new(Inner {
+            desktop_origins,
+            desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
             public_origin: config.public_origin(),
             https,
             cookies: CookieNames::new(https),

@@ -28,8 +28,11 @@
     for (const ev of ["keydown", "mousedown", "mousemove", "wheel", "touchstart"]) doc.addEventListener(ev, input, { passive: true, capture: true });
   };
   watch(document);
-  // The desktop's page is on the portal's origin, so its input events can be observed.
+  // Where the desktop shares the portal's origin (owner only), its input events can be
+  // observed; on a desktop origin of its own they cannot, so time spent with the desktop
+  // focused (and the page visible) counts as input instead.
   const watchFrame = () => { try { if (frame.contentDocument && frame.contentWindow.location.href !== "about:blank") watch(frame.contentDocument); } catch (_) {} };
+  setInterval(() => { if (document.activeElement === frame && document.visibilityState === "visible") input(); }, 10000);
   frame.addEventListener("load", watchFrame);
   // The desktop may have finished loading before this deferred script ran.
   try { if (frame.contentDocument && frame.contentDocument.readyState === "complete") watchFrame(); } catch (_) {}
@@ -130,7 +133,7 @@
 
   // Kasm's client posts this to its parent after its own idle limit.
   window.addEventListener("message", (e) => {
-    if (e.origin !== location.origin || !e.data || e.data.action !== "idle_session_timeout") return;
+    if (e.origin !== (body.dataset.desktopOrigin || location.origin) || e.source !== frame.contentWindow || !e.data || e.data.action !== "idle_session_timeout") return;
     api("POST", `/api/desktops/${id}/activity`, { idle_session_timeout: true }).catch(() => {});
     show("stopped", t("state_stopped"), t("idle_stopped"));
   });

@@ -121,15 +121,30 @@ impl Store {
         token: &str,
         idle: Option<Duration>,
     ) -> Result<Option<(Session, User)>, StoreError> {
+        self.load_session(session_id(token), idle, true).await
+    }
+
+    /// [`Store::live_session`] by the session's id (the hash of its token), without counting
+    /// as a use: for checks the portal makes on its own (is a relay's session still alive?),
+    /// which must not keep an unused session from expiring.
+    pub async fn peek_session(&self, id: &str, idle: Option<Duration>) -> Result<Option<(Session, User)>, StoreError> {
+        self.load_session(id.to_owned(), idle, false).await
+    }
+
+    async fn load_session(
+        &self,
+        id: String,
+        idle: Option<Duration>,
+        touch: bool,
+    ) -> Result<Option<(Session, User)>, StoreError> {
         let now = now();
-        let id = session_id(token);
         let idle_secs = idle
             .filter(|d| !d.is_zero())
             .map(|d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         if let Some(c) = self.sessions.get(&id) {
             let fresh = c.session.expires_at > now
                 && idle_secs.is_none_or(|secs| c.last_seen.saturating_add(secs) > now)
-                && now.saturating_sub(c.last_seen) < touch_interval(idle);
+                && (!touch || now.saturating_sub(c.last_seen) < touch_interval(idle));
             if fresh {
                 return Ok(Some((c.session, c.user)));
             }
@@ -166,7 +181,7 @@ impl Store {
             created_at: row.try_get("session_created_at")?,
             expires_at: row.try_get("expires_at")?,
         };
-        if now.saturating_sub(last_seen) >= touch_interval(idle) {
+        if touch && now.saturating_sub(last_seen) >= touch_interval(idle) {
             sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id = $2")
                 .bind(now)
                 .bind(&session.id)

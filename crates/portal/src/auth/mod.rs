@@ -2,6 +2,7 @@
 //! brake on guessed passwords. The sign-in pages themselves are in [`crate::web::signin`].
 
 pub mod brake;
+pub mod desktop_sessions;
 pub mod sessions;
 
 pub use brake::LoginLimiter;

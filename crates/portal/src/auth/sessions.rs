@@ -31,6 +31,8 @@ pub struct CookieNames {
     pub login_csrf: &'static str,
     /// Binds a sign-in through IServ to the browser that started it (10 minutes).
     pub oidc_pending: &'static str,
+    /// A desktop host's own cookie (set only on desktop origins, never on the portal's).
+    pub desktop: &'static str,
     pub secure: bool,
 }
 
@@ -41,6 +43,7 @@ impl CookieNames {
                 session: "__Host-ird_session",
                 login_csrf: "__Host-ird_login",
                 oidc_pending: "__Host-ird_oidc",
+                desktop: "__Host-ird_desktop",
                 secure: true,
             }
         } else {
@@ -48,6 +51,7 @@ impl CookieNames {
                 session: "ird_session",
                 login_csrf: "ird_login",
                 oidc_pending: "ird_oidc",
+                desktop: "ird_desktop",
                 secure: false,
             }
         }

@@ -1,10 +1,24 @@
 //! Who may use which desktop type: the admin's rules, widened by teachers' grants to their groups.
 
+use desktop_proxy::Target;
 use portal_store::{DesktopType, Role, Store, StoreError, TypeGrant, User};
 
 /// Whether `user` may use desktop type `t` at all (admins may use every type).
 pub fn may_use_type(user: &User, t: &DesktopType) -> bool {
     user.role == Role::Admin || t.allows(&user.username, &user.groups)
+}
+
+/// Whether `user` may use the running desktop `target`: its owners, its groups (static
+/// desktops), and administrators. Where desktops share the portal's origin, loading one's
+/// content is further limited to [`owns_desktop`].
+pub fn may_use_desktop(user: &User, target: &Target) -> bool {
+    user.role == Role::Admin || owns_desktop(user, target)
+}
+
+/// Whether `target` is `user`'s own (or shared with her group, for static desktops): the
+/// only people whose browser may run its page on the portal's origin.
+pub fn owns_desktop(user: &User, target: &Target) -> bool {
+    target.allows(&user.username, &user.groups)
 }
 
 /// `t` as its users see it: a restricted type is also open to the groups teachers enabled

@@ -2,4 +2,5 @@
 //! trusted reverse proxies.
 
 pub mod client_addr;
+pub mod desktop_origin;
 pub mod server;

@@ -18,7 +18,8 @@ use crate::domain::lifecycle::LifecycleError;
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
-use crate::web::desktop::{launch_url, may_use};
+use crate::domain::access::owns_desktop;
+use crate::web::desktop::{handover_url, launch_url, may_use};
 use crate::web::error::AppError;
 pub(crate) use crate::web::events::state_key;
 use crate::web::events::{ago, reason_key};
@@ -146,6 +147,10 @@ pub(crate) async fn view(
             LifecycleError::Forbidden => AppError::ForbiddenDesktop,
             other => other.into(),
         })?;
+        if state.desktop_origins.is_none() && d.user_id != user.user.id {
+            return Err(AppError::OwnerOnly);
+        }
+        let frame = Frame::new(&state, &user, &id);
         let t = state.store.desktop_type(&d.type_key).await?;
         let name = t
             .as_ref()
@@ -162,7 +167,9 @@ pub(crate) async fn view(
             lang,
             csrf_token: &user.session.csrf_token,
             name: &name,
-            launch_url: launch_url(&id),
+            launch_url: frame.reload,
+            frame_src: frame.src,
+            desktop_origin: frame.origin,
             id: &id,
             type_key: &d.type_key,
             state: shown.map(|s| s.as_str()).unwrap_or("none"),
@@ -178,11 +185,17 @@ pub(crate) async fn view(
     if !may_use(&user, &target) {
         return Err(AppError::ForbiddenDesktop);
     }
+    if state.desktop_origins.is_none() && !owns_desktop(&user.user, &target) {
+        return Err(AppError::OwnerOnly);
+    }
+    let frame = Frame::new(&state, &user, &id);
     html(&ViewPage {
         lang,
         csrf_token: &user.session.csrf_token,
         name: &target.name,
-        launch_url: launch_url(&id),
+        launch_url: frame.reload,
+        frame_src: frame.src,
+        desktop_origin: frame.origin,
         id: &id,
         type_key: "",
         state: "running",
@@ -190,6 +203,34 @@ pub(crate) async fn view(
         reason_text: None,
         js_texts: texts,
     })
+}
+
+/// What the view page's frame loads.
+struct Frame {
+    /// The first load: with desktop origins, straight to the handover with a ticket.
+    src: String,
+    /// Every later load (reconnect, started again): a portal URL that hands over with a
+    /// fresh ticket each time (tickets are single use).
+    reload: String,
+    /// The origin the desktop's messages come from.
+    origin: String,
+}
+
+impl Frame {
+    fn new(state: &AppState, user: &CurrentUser, id: &str) -> Frame {
+        match &state.desktop_origins {
+            Some(origins) => Frame {
+                src: handover_url(state, &user.session.id, id, "/?path=websockify"),
+                reload: format!("/desktop/{id}/?path=websockify"),
+                origin: origins.origin_of(id),
+            },
+            None => Frame {
+                src: launch_url(id),
+                reload: launch_url(id),
+                origin: state.public_origin.clone(),
+            },
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,9 @@ use http::header::{CONTENT_LENGTH, HOST, REFERER};
 use http_body_util::Limited;
 
 use crate::auth::CurrentUser;
+use crate::auth::desktop_sessions::Owner;
+use crate::domain::access::owns_desktop;
+use crate::web::desktop_host::ENTER_PATH;
 pub(crate) use crate::domain::lifecycle::launch_url;
 use crate::net::client_addr::ClientAddr;
 use crate::state::AppState;
@@ -61,6 +64,12 @@ pub(crate) async fn root_websockify(
         .and_then(|u| split_desktop_path(u.path()).map(|(id, _)| id.to_owned()))
         .filter(|id| !id.is_empty());
     let (signed_in, _) = check_request(&state, user.as_ref(), &req)?;
+    if state.desktop_origins.is_some() {
+        // Each desktop opens `/websockify` on its own origin; nothing to guess here.
+        return Err(AppError::DesktopOnOwnOrigin(
+            state.config.desktop_origins().map(|o| o.to_string()).unwrap_or_default(),
+        ));
+    }
     let id = match from_referer {
         Some(id) => id,
         None => signed_in
@@ -100,7 +109,7 @@ fn check_request<'a>(
 
 /// Whether `user` may use `target`: its owners, its groups, and admins.
 pub(crate) fn may_use(user: &CurrentUser, target: &Target) -> bool {
-    user.is_admin() || target.allows(&user.user.username, &user.user.groups)
+    crate::domain::access::may_use_desktop(&user.user, target)
 }
 
 async fn forward(
@@ -120,27 +129,61 @@ async fn forward(
         tracing::warn!(desktop = %id, username = %user.user.username, ip = %client.ip(), "refused access to another user's desktop");
         return Err(AppError::ForbiddenDesktop);
     }
-    let page_load =
-        ws.is_none() && req.method() == http::Method::GET && matches!(rest.as_str(), "/" | "/index.html" | "/vnc.html");
-    if page_load && user.session.current_desktop.as_deref() != Some(id) {
-        state.store.set_current_desktop(&user.session.id, Some(id)).await?;
-    }
     let path = if rest.is_empty() { "/".to_owned() } else { rest };
     let path_and_query = match req.uri().query() {
         Some(q) => format!("{path}?{q}"),
         None => path,
     };
+    if let Some(origins) = &state.desktop_origins {
+        // Desktop content never runs on the portal's origin: bookmarks and scripts with a
+        // portal session are sent on to the desktop's own origin; WebSockets are refused.
+        let origin = origins.origin_of(id);
+        if ws.is_some() || !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
+            return Err(AppError::DesktopOnOwnOrigin(origin));
+        }
+        return Ok(Redirect::to(&handover_url(state, &user.session.id, id, &path_and_query)).into_response());
+    }
+    if !owns_desktop(&user.user, &target) {
+        // On the portal's origin a desktop's page would act as whoever views it.
+        tracing::warn!(desktop = %id, username = %user.user.username, "refused a desktop on the portal's origin to someone not its owner");
+        return Err(AppError::OwnerOnly);
+    }
+    let page_load = ws.is_none()
+        && req.method() == http::Method::GET
+        && matches!(path_and_query.split('?').next(), Some("/" | "/index.html" | "/vnc.html"));
+    if page_load && user.session.current_desktop.as_deref() != Some(id) {
+        state.store.set_current_desktop(&user.session.id, Some(id)).await?;
+    }
+    let stop = state.desktop_sessions.stop_signal(Owner {
+        session_id: user.session.id.clone(),
+        desktop: Some(id.to_owned()),
+    });
     let ctx = ForwardContext {
         client_addr: client,
         https: state.https,
         host: req.headers().get(HOST).cloned(),
         path_and_query,
         websocket: ws,
+        stop: Some(stop),
     };
     let limit = state.config.proxy.max_body_bytes;
     let req = req.map(|b| Limited::new(b, limit));
     let resp = state.proxy.forward(&target, req, ctx).await?;
     Ok(resp.map(Body::new))
+}
+
+/// Where a browser with portal session `session_id` enters desktop `id` and lands on `to`
+/// (a path on the desktop): the desktop origin's handover with a fresh one-time ticket.
+/// Only called with desktop origins on.
+pub(crate) fn handover_url(state: &AppState, session_id: &str, id: &str, to: &str) -> String {
+    let origin = state
+        .desktop_origins
+        .as_ref()
+        .map(|o| o.origin_of(id))
+        .unwrap_or_default();
+    let ticket = state.desktop_sessions.issue_ticket(session_id, id);
+    let to: String = url::form_urlencoded::byte_serialize(to.as_bytes()).collect();
+    format!("{origin}{ENTER_PATH}?ticket={ticket}&to={to}")
 }
 
 #[cfg(test)]

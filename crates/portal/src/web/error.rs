@@ -43,6 +43,12 @@ pub enum AppError {
     DesktopNotFound(String),
     #[error("no desktop selected for /websockify")]
     NoDesktopSelected,
+    /// Desktops have origins of their own; this one lives at the given origin.
+    #[error("this desktop is served at {0}")]
+    DesktopOnOwnOrigin(String),
+    /// Desktops share the portal's origin, where only their owners may load them.
+    #[error("only the owner may open a desktop until desktop_origin is set")]
+    OwnerOnly,
     #[error(transparent)]
     BadUpgrade(#[from] UpgradeError),
     #[error("{0}")]
@@ -81,7 +87,11 @@ impl AppError {
         match self {
             AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            AppError::ForbiddenDesktop | AppError::ForeignOrigin(_) | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::ForbiddenDesktop
+            | AppError::ForeignOrigin(_)
+            | AppError::Csrf
+            | AppError::DesktopOnOwnOrigin(_)
+            | AppError::OwnerOnly => StatusCode::FORBIDDEN,
             AppError::NotFound | AppError::DesktopNotFound(_) | AppError::NoDesktopSelected => StatusCode::NOT_FOUND,
             AppError::BadUpgrade(_) | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
@@ -110,6 +120,11 @@ impl AppError {
         }
     }
 
+    /// The catalogue key of the message people see.
+    pub(crate) fn message_key(&self) -> &'static str {
+        self.body().message_key
+    }
+
     fn body(&self) -> ErrorBody {
         let (code, message_key) = match self {
             AppError::Unauthorized => ("unauthorized", "err_unauthorized"),
@@ -121,6 +136,8 @@ impl AppError {
             AppError::NotFound => ("not_found", "err_not_found"),
             AppError::DesktopNotFound(_) => ("desktop_not_found", "err_desktop_not_found"),
             AppError::NoDesktopSelected => ("no_desktop_selected", "err_no_desktop_selected"),
+            AppError::DesktopOnOwnOrigin(_) => ("desktop_own_origin", "err_desktop_own_origin"),
+            AppError::OwnerOnly => ("desktop_origin_required", "err_desktop_origin_required"),
             AppError::BadUpgrade(_) => ("bad_upgrade", "err_bad_upgrade"),
             AppError::BadRequest(_) => ("bad_request", "err_bad_request"),
             AppError::TooLarge { .. } => ("too_large", "err_too_large"),
@@ -156,6 +173,7 @@ impl AppError {
         // Details that help the user act; internal causes stay in the log.
         let detail = match self {
             AppError::Oidc(e) => e.detail(),
+            AppError::DesktopOnOwnOrigin(origin) => Some(origin.clone()),
             AppError::BadUpgrade(_)
             | AppError::BadRequest(_)
             | AppError::TooLarge { .. }

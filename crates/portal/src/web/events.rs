@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::auth::CurrentUser;
+use crate::auth::desktop_sessions::Owner;
 use crate::domain::events::DesktopChange;
 use crate::domain::unix_now;
 use crate::i18n::Lang;
@@ -151,7 +152,18 @@ pub(crate) async fn stream(
     });
     // The stream ends with the session; the browser's reconnect then needs a new sign-in.
     let left = u64::try_from(user.session.expires_at - unix_now()).unwrap_or(0);
-    let follow = follow.take_until(tokio::time::sleep(Duration::from_secs(left)));
+    // It also ends within seconds of a sign-out or an administrator ending the session.
+    let stop = state.desktop_sessions.stop_signal(Owner {
+        session_id: user.session.id.clone(),
+        desktop: None,
+    });
+    let ended = async move {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(left)) => {}
+            () = stop.cancelled() => {}
+        }
+    };
+    let follow = follow.take_until(ended);
     let stream = futures_util::stream::iter([first])
         .chain(follow)
         .map(Ok::<_, Infallible>);

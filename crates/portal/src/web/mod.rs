@@ -6,11 +6,13 @@ pub mod api;
 pub mod branding;
 pub mod dashboard;
 pub mod desktop;
+pub mod desktop_host;
 pub mod error;
 pub mod events;
 pub mod extract;
 pub mod health;
 pub mod pages;
+pub mod redirect;
 pub mod security_headers;
 pub mod signin;
 pub mod teacher;
@@ -71,6 +73,11 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             security_headers::for_config(&state.config),
             security_headers::apply,
+        ))
+        // Outermost: a desktop host's requests never reach the portal's routes or layers.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            desktop_host::route_by_host,
         ))
         .with_state(state)
 }

@@ -89,6 +89,10 @@ pub(crate) struct DashboardPage<'a> {
 #[derive(Template)]
 #[template(path = "view.html")]
 pub(crate) struct ViewPage<'a> {
+    /// The frame's first URL (see `dashboard::Frame`).
+    pub frame_src: String,
+    /// The origin the desktop's page posts its messages from.
+    pub desktop_origin: String,
     pub lang: Lang,
     pub csrf_token: &'a str,
     pub id: &'a str,
@@ -246,10 +250,12 @@ pub(crate) async fn language_switch(State(state): State<AppState>, req: Request,
     let rest: String = url::form_urlencoded::Serializer::new(String::new())
         .extend_pairs(url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k != "lang"))
         .finish();
+    // `//evil.example/?lang=de` must not become `Location: //evil.example/`.
+    let path = crate::web::redirect::safe_path(Some(parts.uri.path()));
     let target = if rest.is_empty() {
-        parts.uri.path().to_owned()
+        path.to_owned()
     } else {
-        format!("{}?{rest}", parts.uri.path())
+        format!("{path}?{rest}")
     };
     let mut resp = Redirect::to(&target).into_response();
     if let Ok(v) = HeaderValue::from_str(&lang_cookie(lang)) {

@@ -4,8 +4,8 @@
 //!
 //! Responses proxied from a desktop (`/desktop/…`, `/websockify`) pass through untouched:
 //! the Kasm client brings its own headers (and inline code the portal's policy would break).
-//! It still loads in the view page's frame because that page allows `frame-src 'self'` and
-//! the desktop's pages are on the portal's origin.
+//! The view page may frame the portal itself and the desktop hosts (`desktop_origin`);
+//! desktop hosts get their own headers in `desktop_host`.
 
 use std::sync::Arc;
 
@@ -31,7 +31,8 @@ pub(crate) struct SecurityHeaders {
 impl SecurityHeaders {
     /// `form_origins`: origins forms may submit or redirect to besides the portal itself,
     /// e.g. the identity provider's (a sign-in form that redirects there needs it).
-    pub(crate) fn new(form_origins: &[String]) -> Result<Self, SecurityHeadersError> {
+    /// `frame_origins`: sources the view page may frame besides the portal (desktop hosts).
+    pub(crate) fn new(form_origins: &[String], frame_origins: &[String]) -> Result<Self, SecurityHeadersError> {
         let mut form_action = String::from("'self'");
         for origin in form_origins {
             // An origin is scheme://host[:port]; anything else could smuggle in directives.
@@ -41,9 +42,17 @@ impl SecurityHeaders {
             form_action.push(' ');
             form_action.push_str(origin);
         }
+        let mut frame_src = String::from("'self'");
+        for origin in frame_origins {
+            if origin.is_empty() || origin.contains([';', ',', ' ', '\'', '"']) {
+                return Err(SecurityHeadersError::BadOrigin(origin.clone()));
+            }
+            frame_src.push(' ');
+            frame_src.push_str(origin);
+        }
         let policy = format!(
             "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             frame-src 'self'; frame-ancestors 'self'; object-src 'none'; base-uri 'self'; \
+             frame-src {frame_src}; frame-ancestors 'self'; object-src 'none'; base-uri 'self'; \
              form-action {form_action}"
         );
         let csp = HeaderValue::from_str(&policy).map_err(|_| SecurityHeadersError::BadOrigin(form_action))?;
@@ -64,7 +73,8 @@ pub(crate) fn for_config(config: &crate::config::Config) -> Arc<SecurityHeaders>
         .collect();
     origins.sort();
     origins.dedup();
-    let headers = SecurityHeaders::new(&origins).unwrap_or_else(|e| {
+    let frames: Vec<String> = config.desktop_origins().map(|o| o.csp_source()).into_iter().collect();
+    let headers = SecurityHeaders::new(&origins, &frames).unwrap_or_else(|e| {
         tracing::warn!(error = %e, "form-action limited to the portal itself");
         SecurityHeaders::strict()
     });
@@ -113,12 +123,14 @@ mod tests {
 
     #[test]
     fn policy_lists_the_identity_provider_for_forms_only() {
-        let h = SecurityHeaders::new(&["https://iserv.example".into()]).unwrap();
+        let h = SecurityHeaders::new(&["https://iserv.example".into()], &["https://*.desktops.example".into()]).unwrap();
         let csp = h.csp.to_str().unwrap();
         assert!(csp.contains("form-action 'self' https://iserv.example"), "{csp}");
         assert!(csp.contains("script-src 'self';"), "{csp}");
         assert!(!csp.contains("unsafe-inline"), "{csp}");
-        assert!(SecurityHeaders::new(&["https://x; script-src *".into()]).is_err());
+        assert!(csp.contains("frame-src 'self' https://*.desktops.example;"), "{csp}");
+        assert!(SecurityHeaders::new(&["https://x; script-src *".into()], &[]).is_err());
+        assert!(SecurityHeaders::new(&[], &["https://x; script-src *".into()]).is_err());
     }
 
     #[test]

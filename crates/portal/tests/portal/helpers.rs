@@ -80,6 +80,9 @@ pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mu
             listen: "127.0.0.1:0".parse().unwrap(),
             ..Default::default()
         },
+        // Most tests exercise the proxy on the portal's own origin (owner only); tests of
+        // desktop origins ask for the product's default with [`with_desktop_origins`].
+        desktop_origin: Some("off".into()),
         ..Config::default()
     };
     config.static_desktops = desktops
@@ -105,6 +108,11 @@ pub async fn spawn_app_with(desktops: &[DesktopSpec<'_>], tweak: impl FnOnce(&mu
             .unwrap();
     }
     app
+}
+
+/// The product's default for a loopback portal: desktops at `http://{id}.localhost:<port>`.
+pub fn with_desktop_origins(config: &mut Config) {
+    config.desktop_origin = None;
 }
 
 /// Starts the portal on a fresh port with `config` and the data in `dir`.

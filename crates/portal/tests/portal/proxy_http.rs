@@ -114,11 +114,19 @@ async fn another_users_desktop_is_forbidden_by_path() {
 }
 
 #[tokio::test]
-async fn admins_may_open_any_desktop_and_unknown_ids_are_404() {
+async fn on_the_portals_origin_only_owners_open_a_desktop_and_unknown_ids_are_404() {
     let fake = fake_desktop("pw-a").await;
     let app = spawn_app(&[DesktopSpec::for_fake("lab-a", &fake, "pw-a", &["alice"])]).await;
+    let alice = sign_in(&app, "alice").await;
+    assert_eq!(alice.get("/desktop/lab-a/").send().await.unwrap().status(), 200);
+    // Without desktop origins an administrator gets the explanation, not the desktop's page
+    // (it would run with the administrator's session).
     let root = sign_in(&app, "root").await;
-    assert_eq!(root.get("/desktop/lab-a/").send().await.unwrap().status(), 200);
+    let refused = root.get("/desktop/lab-a/").send().await.unwrap();
+    assert_eq!(refused.status(), 403);
+    assert!(refused.text().await.unwrap().contains("desktop_origin"));
+    assert_eq!(root.get("/view/lab-a").send().await.unwrap().status(), 403);
+    assert_eq!(fake.requests().len(), 1, "only alice's request reached the desktop");
     assert_eq!(root.get("/desktop/nope/").send().await.unwrap().status(), 404);
     let bare = root.get("/desktop/lab-a").send().await.unwrap();
     assert_eq!(bare.status(), 308);

@@ -160,7 +160,13 @@ async fn another_users_desktop_is_forbidden_by_path_referer_and_session() {
 #[tokio::test]
 async fn root_websockify_picks_referer_then_session_then_404() {
     let (a, b) = two_desktops().await;
-    let app = spawn_app(&specs(&a, &b)).await;
+    // Desktops shared with root, so both are root's own (on the portal's origin, only owners
+    // may open a desktop).
+    let app = spawn_app(&[
+        DesktopSpec::for_fake("alice-ubuntu", &a, "pw-alice", &["alice", "root"]),
+        DesktopSpec::for_fake("bob-ubuntu", &b, "pw-bob", &["bob", "root"]),
+    ])
+    .await;
     let root = sign_in(&app, "root").await;
     let opts = |referer: Option<String>| WsOpts {
         cookie: root.cookie_header(),
@@ -170,7 +176,7 @@ async fn root_websockify_picks_referer_then_session_then_404() {
     // No referer and no current desktop: 404.
     let none = ws_connect(&app, "/websockify", opts(None)).await.unwrap_err();
     assert_eq!(refused_status(none), 404);
-    // Referer picks bob's desktop (root is an admin).
+    // Referer picks bob's desktop.
     let (mut ws, _) = ws_connect(
         &app,
         "/websockify",

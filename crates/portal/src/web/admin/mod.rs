@@ -274,6 +274,8 @@ pub(crate) struct AdminPage<'a> {
     pub runtime_ok: bool,
     pub reports_stats: bool,
     pub running: usize,
+    /// Desktops have origins of their own, so administrators may open them.
+    pub desktop_origins: bool,
     pub desktops: Vec<AdminRow>,
     /// The latest audit entries.
     pub entries: Vec<AuditRow>,
@@ -317,6 +319,7 @@ pub(crate) async fn show(
         runtime_ok: state.runtime.ping().await.is_ok(),
         reports_stats: state.runtime.starts_desktops(),
         running,
+        desktop_origins: state.desktop_origins.is_some(),
         desktops,
         entries: recent.into_iter().map(AuditRow::new).collect(),
     })

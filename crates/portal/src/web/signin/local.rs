@@ -5,7 +5,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use http::header::SET_COOKIE;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use portal_store::{AuditEvent, AuditKind, User};
 use serde::Deserialize;
 
@@ -24,12 +24,9 @@ pub(crate) struct NextParam {
     next: Option<String>,
 }
 
-/// Only same-site paths; `//evil` and `/\evil` would leave the portal.
+/// Only paths on the portal (see [`crate::web::redirect::safe_path`]).
 pub(crate) fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") && n.len() <= 2048 => n,
-        _ => "/",
-    }
+    crate::web::redirect::safe_path(next)
 }
 
 /// `GET /login`: the form, with a fresh double-submit CSRF token.
@@ -217,8 +214,15 @@ pub(crate) async fn logout(
         AuditEvent::new(AuditKind::SignOut, "").actor(who).user(who),
     )
     .await;
+    state.desktop_sessions.end_session(&user.session.id);
     let clear = state.cookies.build(state.cookies.session, String::new(), None);
-    Ok(([(SET_COOKIE, clear)], Redirect::to("/login")).into_response())
+    let mut resp = ([(SET_COOKIE, clear)], Redirect::to("/login")).into_response();
+    // On a shared school PC nothing of this user's may stay behind for the next one.
+    resp.headers_mut().insert(
+        HeaderName::from_static("clear-site-data"),
+        HeaderValue::from_static("\"cache\", \"storage\""),
+    );
+    Ok(resp)
 }
 
 #[cfg(test)]
