@@ -4,8 +4,8 @@
 //! seed project's names (`DATABASE_URI`, `KASM_VERIFY_SSL`, …) so an existing `.env` keeps
 //! working. `IRD_` wins over a seed name, both win over the file.
 
-pub use iserv_oidc::{ClientAuthMethod, OidcConfig};
 use crate::net::desktop_origin::DesktopOrigin;
+pub use iserv_oidc::{ClientAuthMethod, OidcConfig};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -467,7 +467,10 @@ impl Config {
         if !(1..=60).contains(&p.ticket_ttl_secs) {
             return Err(invalid(
                 "proxy.ticket_ttl_secs",
-                format!("must be 1–60 seconds (a ticket is used at once), got {}", p.ticket_ttl_secs),
+                format!(
+                    "must be 1–60 seconds (a ticket is used at once), got {}",
+                    p.ticket_ttl_secs
+                ),
             ));
         }
         for (setting, value, range) in [

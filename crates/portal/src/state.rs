@@ -12,9 +12,9 @@ use portal_store::Store;
 
 use crate::auth::desktop_sessions::DesktopSessions;
 use crate::auth::{CookieNames, LoginLimiter};
-use crate::net::desktop_origin::DesktopOrigin;
 use crate::config::{Config, RuntimeKind};
 use crate::domain::{catalog, lifecycle, pulls};
+use crate::net::desktop_origin::DesktopOrigin;
 use crate::telemetry::{metrics, metrics_listener};
 
 /// Shared state of the portal; cheap to clone.

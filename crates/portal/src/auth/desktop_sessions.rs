@@ -127,7 +127,11 @@ impl DesktopSessions {
     /// The stop signal for whatever `owner` opens without a cookie of its own (relays on the
     /// portal's origin, event streams): one binding per session and desktop.
     pub fn stop_signal(&self, owner: Owner) -> CancellationToken {
-        let key = format!("session:{}:{}", owner.session_id, owner.desktop.as_deref().unwrap_or(""));
+        let key = format!(
+            "session:{}:{}",
+            owner.session_id,
+            owner.desktop.as_deref().unwrap_or("")
+        );
         if let Some(b) = self.bindings.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
             return b.stop.clone();
         }
@@ -231,7 +235,10 @@ impl DesktopSessions {
             tick.tick().await;
             let ended = self.sweep(&store, &routes, idle).await;
             if ended > 0 {
-                tracing::info!(ended, "closed desktop sessions whose portal session ended or lost access");
+                tracing::info!(
+                    ended,
+                    "closed desktop sessions whose portal session ended or lost access"
+                );
             }
         }
     }

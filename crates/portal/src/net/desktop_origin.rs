@@ -38,11 +38,16 @@ impl DesktopOrigin {
     /// Parses a template like `https://{id}.desktops.school.example[:port]`: http(s), no path,
     /// `{id}` exactly once and as the whole first label of the host.
     pub fn parse(template: &str) -> Result<DesktopOrigin, TemplateError> {
-        let err = |m: &str| TemplateError(format!("{m} (got {template:?}; example: https://{{id}}.desktops.school.example)"));
+        let err = |m: &str| {
+            TemplateError(format!(
+                "{m} (got {template:?}; example: https://{{id}}.desktops.school.example)"
+            ))
+        };
         if template.matches("{id}").count() != 1 {
             return Err(err("must contain {id} exactly once"));
         }
-        let url = Url::parse(&template.replace("{id}", "placeholder-id")).map_err(|e| err(&format!("is not a URL: {e}")))?;
+        let url =
+            Url::parse(&template.replace("{id}", "placeholder-id")).map_err(|e| err(&format!("is not a URL: {e}")))?;
         if !matches!(url.scheme(), "http" | "https") {
             return Err(err("must start with https:// (or http:// for a lab)"));
         }
@@ -57,7 +62,9 @@ impl DesktopOrigin {
             return Err(err("{id} must be the first part of the host name"));
         };
         if !suffix.starts_with('.') || suffix.len() < 2 || suffix.contains("placeholder-id") {
-            return Err(err("{id} must be a whole label followed by a domain, like {id}.desktops.school.example"));
+            return Err(err(
+                "{id} must be a whole label followed by a domain, like {id}.desktops.school.example",
+            ));
         }
         Ok(DesktopOrigin {
             scheme: url.scheme().to_owned(),
@@ -94,7 +101,13 @@ impl DesktopOrigin {
 
     /// The origin of desktop `id`, e.g. `https://alice-ubuntu.desktops.school.example`.
     pub fn origin_of(&self, id: &str) -> String {
-        format!("{}://{}{}{}", self.scheme, host_label(id), self.suffix, self.port_suffix())
+        format!(
+            "{}://{}{}{}",
+            self.scheme,
+            host_label(id),
+            self.suffix,
+            self.port_suffix()
+        )
     }
 
     /// The host label in a request's `Host` (port included, any case) when it names a host of
@@ -150,7 +163,9 @@ pub fn host_label(id: &str) -> String {
 /// Whether `label` is a lowercase DNS label: `a-z`, `0-9`, `-` inside, 1–63 characters.
 fn is_label(label: &str) -> bool {
     (1..=63).contains(&label.len())
-        && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
 }
@@ -175,7 +190,10 @@ mod tests {
     #[test]
     fn templates_are_checked() {
         let o = DesktopOrigin::parse("https://{id}.desktops.school.example").unwrap();
-        assert_eq!(o.origin_of("alice-ubuntu"), "https://alice-ubuntu.desktops.school.example");
+        assert_eq!(
+            o.origin_of("alice-ubuntu"),
+            "https://alice-ubuntu.desktops.school.example"
+        );
         assert_eq!(o.csp_source(), "https://*.desktops.school.example");
         assert_eq!(o.to_string(), "https://{id}.desktops.school.example");
         let dev = DesktopOrigin::parse("http://{id}.localhost:5020").unwrap();
@@ -197,9 +215,19 @@ mod tests {
     #[test]
     fn hosts_name_a_desktop_only_under_the_template() {
         let o = DesktopOrigin::parse("https://{id}.desktops.school.example").unwrap();
-        assert_eq!(o.label_in_host("alice-ubuntu.desktops.school.example"), Some("alice-ubuntu"));
-        assert_eq!(o.label_in_host("alice-ubuntu.desktops.school.example:443"), Some("alice-ubuntu"));
-        assert_eq!(o.label_in_host("ALICE.Desktops.School.Example"), None, "labels are lowercase");
+        assert_eq!(
+            o.label_in_host("alice-ubuntu.desktops.school.example"),
+            Some("alice-ubuntu")
+        );
+        assert_eq!(
+            o.label_in_host("alice-ubuntu.desktops.school.example:443"),
+            Some("alice-ubuntu")
+        );
+        assert_eq!(
+            o.label_in_host("ALICE.Desktops.School.Example"),
+            None,
+            "labels are lowercase"
+        );
         for other in [
             "desktop.school.example",
             "desktops.school.example",
@@ -224,7 +252,10 @@ mod tests {
     fn ids_that_are_no_dns_label_get_a_hashed_one() {
         assert_eq!(host_label("alice-ubuntu"), "alice-ubuntu");
         let dotted = host_label("max.mustermann-ubuntu");
-        assert!(dotted.starts_with(HASHED_PREFIX) && dotted.len() == 27 && is_label(&dotted), "{dotted}");
+        assert!(
+            dotted.starts_with(HASHED_PREFIX) && dotted.len() == 27 && is_label(&dotted),
+            "{dotted}"
+        );
         assert_ne!(host_label("Max-ubuntu"), "Max-ubuntu");
         assert!(is_label(&host_label(&"x".repeat(100))));
         // A made-up id that looks like a hashed label is hashed too, so it can't pose as another.

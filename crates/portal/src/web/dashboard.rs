@@ -12,13 +12,13 @@ use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
+use crate::domain::access::owns_desktop;
 use crate::domain::access::usable_types;
 use crate::domain::events::last_used;
 use crate::domain::lifecycle::LifecycleError;
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
-use crate::domain::access::owns_desktop;
 use crate::web::desktop::{handover_url, launch_url, may_use};
 use crate::web::error::AppError;
 pub(crate) use crate::web::events::state_key;

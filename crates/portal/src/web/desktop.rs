@@ -15,10 +15,10 @@ use http_body_util::Limited;
 use crate::auth::CurrentUser;
 use crate::auth::desktop_sessions::Owner;
 use crate::domain::access::owns_desktop;
-use crate::web::desktop_host::ENTER_PATH;
 pub(crate) use crate::domain::lifecycle::launch_url;
 use crate::net::client_addr::ClientAddr;
 use crate::state::AppState;
+use crate::web::desktop_host::ENTER_PATH;
 use crate::web::error::AppError;
 
 /// Splits `/desktop/{id}/rest` (raw, undecoded) into the id and the desktop-side path.
@@ -67,7 +67,11 @@ pub(crate) async fn root_websockify(
     if state.desktop_origins.is_some() {
         // Each desktop opens `/websockify` on its own origin; nothing to guess here.
         return Err(AppError::DesktopOnOwnOrigin(
-            state.config.desktop_origins().map(|o| o.to_string()).unwrap_or_default(),
+            state
+                .config
+                .desktop_origins()
+                .map(|o| o.to_string())
+                .unwrap_or_default(),
         ));
     }
     let id = match from_referer {
@@ -150,7 +154,10 @@ async fn forward(
     }
     let page_load = ws.is_none()
         && req.method() == http::Method::GET
-        && matches!(path_and_query.split('?').next(), Some("/" | "/index.html" | "/vnc.html"));
+        && matches!(
+            path_and_query.split('?').next(),
+            Some("/" | "/index.html" | "/vnc.html")
+        );
     if page_load && user.session.current_desktop.as_deref() != Some(id) {
         state.store.set_current_desktop(&user.session.id, Some(id)).await?;
     }

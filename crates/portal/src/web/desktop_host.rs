@@ -14,13 +14,15 @@ use axum::extract::{FromRequestParts as _, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use desktop_proxy::{ForwardContext, Target, classify_upgrade};
-use http::header::{CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, REFERRER_POLICY, SET_COOKIE};
+use http::header::{
+    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, REFERRER_POLICY, SET_COOKIE,
+};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::Limited;
 use serde::Deserialize;
 
-use crate::auth::desktop_sessions::Owner;
 use crate::auth::cookie_value;
+use crate::auth::desktop_sessions::Owner;
 use crate::domain::access::may_use_desktop;
 use crate::i18n::Lang;
 use crate::net::client_addr::ClientAddr;
@@ -47,7 +49,9 @@ pub(crate) async fn route_by_host(State(state): State<AppState>, req: Request, n
     let Some(label) = host.and_then(|h| origins.label_in_host(h)).map(str::to_owned) else {
         return next.run(req).await;
     };
-    serve(&state, &origins, &label, req).await.unwrap_or_else(|refusal| refusal.response(&state, &label))
+    serve(&state, &origins, &label, req)
+        .await
+        .unwrap_or_else(|refusal| refusal.response(&state, &label))
 }
 
 /// Why a request to a desktop host was refused. Answers are plain text: nothing of the portal's
@@ -94,7 +98,10 @@ impl Refusal {
         let h = resp.headers_mut();
         h.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
         h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        h.insert(http::header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+        h.insert(
+            http::header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         if let Ok(v) = HeaderValue::from_str(&frame_ancestors(&state.public_origin)) {
             h.insert(CONTENT_SECURITY_POLICY, v);
         }
@@ -174,7 +181,9 @@ async fn serve(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
         return Err(crate::web::error::AppError::TooLarge { limit }.into());
     }
     let (mut parts, body) = req.into_parts();
-    let client = ClientAddr::from_request_parts(&mut parts, state).await.unwrap_or_else(|e| match e {});
+    let client = ClientAddr::from_request_parts(&mut parts, state)
+        .await
+        .unwrap_or_else(|e| match e {});
     let ctx = ForwardContext {
         client_addr: client.socket_addr(),
         https: origins.scheme() == "https",
@@ -218,7 +227,10 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
         return Err(Refusal::NotFound);
     }
     let q: EnterQuery = serde_urlencoded_query(req.uri().query()).ok_or(Refusal::Ticket)?;
-    let ticket = q.ticket.filter(|t| !t.is_empty() && t.len() <= 128).ok_or(Refusal::Ticket)?;
+    let ticket = q
+        .ticket
+        .filter(|t| !t.is_empty() && t.len() <= 128)
+        .ok_or(Refusal::Ticket)?;
     let to = safe_path(q.to.as_deref()).to_owned();
     let target = target_for_label(state, label).ok_or(Refusal::NotFound)?;
     let id = &target.desktop_id;
@@ -251,7 +263,10 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // The ticket is in this page's URL: never send it on as a Referer.
     h.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    if let Ok(v) = HeaderValue::from_str(&format!("default-src 'none'; {}", frame_ancestors(&state.public_origin))) {
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "default-src 'none'; {}",
+        frame_ancestors(&state.public_origin)
+    )) {
         h.insert(CONTENT_SECURITY_POLICY, v);
     }
     if let Ok(v) = HeaderValue::from_str(&cookie) {
@@ -288,5 +303,8 @@ fn serde_urlencoded_query(query: Option<&str>) -> Option<EnterQuery> {
 
 /// HTML attribute escaping for the refresh URL (already a safe path; this keeps it so).
 fn askama_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('"', "&quot;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }

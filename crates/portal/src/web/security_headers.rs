@@ -123,7 +123,11 @@ mod tests {
 
     #[test]
     fn policy_lists_the_identity_provider_for_forms_only() {
-        let h = SecurityHeaders::new(&["https://iserv.example".into()], &["https://*.desktops.example".into()]).unwrap();
+        let h = SecurityHeaders::new(
+            &["https://iserv.example".into()],
+            &["https://*.desktops.example".into()],
+        )
+        .unwrap();
         let csp = h.csp.to_str().unwrap();
         assert!(csp.contains("form-action 'self' https://iserv.example"), "{csp}");
         assert!(csp.contains("script-src 'self';"), "{csp}");

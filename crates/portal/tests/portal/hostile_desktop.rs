@@ -381,7 +381,11 @@ async fn a_hostile_desktops_headers_stop_at_the_portal() {
             resp.headers()["location"].to_str().unwrap().to_owned()
         } else if url.path() == "/.ird/enter" {
             let body = resp.text().await.unwrap();
-            let refresh = body.split("url=").nth(1).and_then(|r| r.split('"').next()).expect("a meta refresh");
+            let refresh = body
+                .split("url=")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .expect("a meta refresh");
             fetch_site = "same-origin";
             refresh.replace("&amp;", "&")
         } else {
