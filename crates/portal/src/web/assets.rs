@@ -56,7 +56,10 @@ pub(crate) async fn serve(Path(file): Path<String>, headers: HeaderMap) -> Resul
     let asset = Files::get(&file).ok_or(AppError::NotFound)?;
     let etag = etag(&asset.metadata.sha256_hash());
     let validators = [
-        (ETAG, HeaderValue::from_str(&etag).map_err(|e| AppError::Internal(e.into()))?),
+        (
+            ETAG,
+            HeaderValue::from_str(&etag).map_err(|e| AppError::Internal(e.into()))?,
+        ),
         (CACHE_CONTROL, HeaderValue::from_static(cache)),
     ];
     if not_modified(&headers, &etag) {
@@ -81,7 +84,10 @@ mod tests {
         let names: Vec<_> = Files::iter().collect();
         assert!(names.iter().any(|n| n == "portal.js"), "{names:?}");
         for name in names {
-            assert!(kind(&name).is_some(), "static/{name} has no content type in assets::kind");
+            assert!(
+                kind(&name).is_some(),
+                "static/{name} has no content type in assets::kind"
+            );
         }
     }
 

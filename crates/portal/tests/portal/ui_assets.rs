@@ -13,11 +13,31 @@ async fn assets_have_their_type_an_etag_and_a_cache_lifetime() {
     let anonymous = Browser::new(&app);
     for (path, content_type, cache) in [
         ("/static/portal.css", "text/css; charset=utf-8", "public, max-age=3600"),
-        ("/static/portal.js", "text/javascript; charset=utf-8", "public, max-age=300"),
-        ("/static/dashboard.js", "text/javascript; charset=utf-8", "public, max-age=300"),
-        ("/static/view.js", "text/javascript; charset=utf-8", "public, max-age=300"),
-        ("/static/admin.js", "text/javascript; charset=utf-8", "public, max-age=300"),
-        ("/static/teacher.js", "text/javascript; charset=utf-8", "public, max-age=300"),
+        (
+            "/static/portal.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=300",
+        ),
+        (
+            "/static/dashboard.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=300",
+        ),
+        (
+            "/static/view.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=300",
+        ),
+        (
+            "/static/admin.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=300",
+        ),
+        (
+            "/static/teacher.js",
+            "text/javascript; charset=utf-8",
+            "public, max-age=300",
+        ),
     ] {
         let resp = anonymous.get(path).send().await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");
@@ -26,7 +46,10 @@ async fn assets_have_their_type_an_etag_and_a_cache_lifetime() {
         assert_eq!(h[CACHE_CONTROL], cache, "{path}");
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
         let etag = h[ETAG].to_str().unwrap().to_owned();
-        assert!(etag.starts_with('"') && etag.len() > 10, "{path}: a strong ETag, not {etag:?}");
+        assert!(
+            etag.starts_with('"') && etag.len() > 10,
+            "{path}: a strong ETag, not {etag:?}"
+        );
         let file = path.trim_start_matches("/static/");
         let on_disk = std::fs::read(format!("{}/static/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         assert_eq!(resp.bytes().await.unwrap(), on_disk, "{path} serves the file as built");
@@ -106,6 +129,9 @@ async fn unknown_files_and_paths_out_of_the_folder_are_not_found() {
     ] {
         let (status, answer) = raw_get(&app, path).await;
         assert_eq!(status, 404, "{path}: {answer}");
-        assert!(!answer.contains("[package]") && !answer.contains("root:"), "{path}: {answer}");
+        assert!(
+            !answer.contains("[package]") && !answer.contains("root:"),
+            "{path}: {answer}"
+        );
     }
 }
