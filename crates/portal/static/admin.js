@@ -1,25 +1,11 @@
 // IServ Remote Desktop, admin pages: confirmations before actions that lose data, select-all
 // for the desktops table, live CPU and memory, image pulls with live progress, and buttons
-// that call the JSON API. Every form also works without this script.
+// that call the JSON API (through portal.js, loaded first). Every form also works without
+// this script.
 "use strict";
 
 (() => {
-  const csrf = () => document.querySelector('meta[name="csrf-token"]')?.content || "";
-  const texts = document.getElementById("admin-texts")?.dataset || {};
-
-  async function post(url) {
-    const resp = await fetch(url, {
-      method: "POST",
-      headers: { "x-csrf-token": csrf(), accept: "application/json" },
-      credentials: "same-origin",
-    });
-    const data = resp.status === 204 ? {} : await resp.json().catch(() => ({}));
-    if (!resp.ok) {
-      const e = data.error || {};
-      throw new Error((e.message || resp.statusText) + (e.detail ? " (" + e.detail + ")" : ""));
-    }
-    return data;
-  }
+  const { api, t, errorText } = Portal;
 
   // A button with data-confirm asks first; the form is sent only on "OK".
   document.addEventListener("submit", (ev) => {
@@ -38,10 +24,10 @@
       if (b.dataset.confirm && !window.confirm(b.dataset.confirm)) return;
       b.disabled = true;
       try {
-        await post(b.dataset.apiPost);
-        if (result) result.textContent = texts.sessionsEnded || "OK";
+        await api("POST", b.dataset.apiPost);
+        if (result) result.textContent = t("admin_sessions_ended");
       } catch (err) {
-        if (result) result.textContent = err.message;
+        if (result) result.textContent = errorText(err);
       } finally {
         b.disabled = false;
       }
@@ -52,8 +38,7 @@
   const statsTable = document.querySelector("[data-stats-url]");
   if (statsTable && statsTable.querySelector("tr[data-desktop-id]")) {
     const mib = (b) => (b / 1048576).toFixed(0) + " MiB";
-    fetch(statsTable.dataset.statsUrl, { credentials: "same-origin", headers: { accept: "application/json" } })
-      .then((r) => (r.ok ? r.json() : { stats: {} }))
+    api("GET", statsTable.dataset.statsUrl)
       .then(({ stats }) => {
         for (const row of statsTable.querySelectorAll("tr[data-desktop-id]")) {
           const s = stats[row.dataset.desktopId];
@@ -82,7 +67,7 @@
       bar.removeAttribute("value");
       const layers = new Map();
       try {
-        const { events_url } = await post(form.dataset.pull);
+        const { events_url } = await api("POST", form.dataset.pull);
         const source = new EventSource(events_url);
         const finish = (text) => {
           source.close();
@@ -95,18 +80,18 @@
           if (p.step !== "pulling") return;
           if (p.layer && p.total) layers.set(p.layer, [p.current || 0, p.total]);
           let done = 0, total = 0;
-          for (const [c, t] of layers.values()) { done += c; total += t; }
+          for (const [c, n] of layers.values()) { done += c; total += n; }
           if (total) { bar.max = total; bar.value = done; }
-          step.textContent = (texts.pulling || "") + (p.layer ? " " + p.layer : "") + ": " + p.status;
+          step.textContent = t("step_pulling") + (p.layer ? " " + p.layer : "") + ": " + p.status;
         });
-        source.addEventListener("done", () => finish(texts.pullDone || "OK"));
-        source.addEventListener("failed", (e) => finish((texts.pullFailed || "") + " " + JSON.parse(e.data).reason));
+        source.addEventListener("done", () => finish(t("admin_pull_done")));
+        source.addEventListener("failed", (e) => finish(t("admin_pull_failed") + " " + JSON.parse(e.data).reason));
         source.addEventListener("idle", () => finish(""));
         source.onerror = () => finish(step.textContent);
       } catch (err) {
         button.disabled = false;
         bar.hidden = true;
-        step.textContent = err.message;
+        step.textContent = errorText(err);
       }
     });
   }

@@ -5,11 +5,11 @@
 "use strict";
 
 (() => {
-  const { api, t, ago, busy, liveEvents } = Portal;
+  const { api, t, ago, busy, liveEvents, followStart, errorText } = Portal;
   const cards = new Map();
   for (const card of document.querySelectorAll(".desktop[data-type]")) cards.set(card.dataset.type, card);
   const q = (card, role) => card.querySelector(`[data-role="${role}"]`);
-  /** Progress streams of starts being shown, by type. */
+  /** Starts whose progress is being shown, by type (each value stops following). */
   const following = new Map();
   /** Types this tab started: their desktop opens by itself when ready. */
   const opening = new Set();
@@ -35,7 +35,7 @@
   }
 
   function setError(card, err) {
-    q(card, "error").textContent = err ? err.message + (err.detail ? ` (${err.detail})` : "") : "";
+    q(card, "error").textContent = errorText(err);
   }
 
   // Shows desktop `d` (as the live stream sends it) on its card; `null`: no desktop (removed).
@@ -63,56 +63,26 @@
     if (state === "none") card.querySelector('[data-action="remove"]').open = false;
   }
 
-  // Pull progress as one percentage: each layer counts by its size, downloading as the
-  // first half and extracting as the second.
-  function pullPercent(layers, p) {
-    if (p.layer && p.total) {
-      const half = p.status === "Extracting" ? 0.5 : 0;
-      layers.set(p.layer, { size: layers.get(p.layer)?.size || p.total, done: half + 0.5 * Math.min(1, (p.current || 0) / p.total) });
-    } else if (p.layer && /complete/i.test(p.status || "") && layers.has(p.layer)) {
-      layers.get(p.layer).done = 1;
-    }
-    let size = 0, done = 0;
-    for (const l of layers.values()) { size += l.size; done += l.size * l.done; }
-    return size ? Math.floor((done * 100) / size) : null;
-  }
-
   // Follows one start's steps on its card until it is ready or failed.
   function follow(card, url) {
     const key = card.dataset.type;
     if (following.has(key)) return;
-    showProgress(card, t("step_requested"));
+    card.classList.add("in-progress");
     const bar = q(card, "progress"), step = q(card, "step");
-    const source = new EventSource(url);
-    following.set(key, source);
-    const layers = new Map();
-    const done = () => { source.close(); following.delete(key); };
-    source.addEventListener("state", (e) => {
-      const d = JSON.parse(e.data);
-      if (d.state !== "starting") { done(); hideProgress(card); }
-    });
-    source.addEventListener("progress", (e) => {
-      const p = JSON.parse(e.data);
-      if (p.step === "pulling") {
-        const pct = pullPercent(layers, p);
-        if (pct === null) { bar.removeAttribute("value"); step.textContent = t("step_pulling"); }
-        else { bar.value = pct; step.textContent = `${t("step_pulling")} – ${pct} %`; }
-      } else if (p.step === "ready") {
-        done();
-        bar.value = 100;
-        step.textContent = t("step_ready");
-        if (opening.has(key)) location.assign(`/view/${card.dataset.desktopId}`);
-      } else if (p.step === "failed") {
-        // The live stream brings the failed state with its reason in words.
-        done();
-        hideProgress(card);
-        opening.delete(key);
-      } else {
-        bar.removeAttribute("value");
-        step.textContent = t(`step_${p.step}`) + (p.seconds ? ` (${p.seconds} s)` : "");
-      }
-    });
-    source.onerror = () => { done(); };
+    following.set(key, followStart(url, {
+      step(text, percent) {
+        if (percent === null) bar.removeAttribute("value");
+        else bar.value = percent;
+        step.textContent = text;
+      },
+      end(how) {
+        following.delete(key);
+        // A failure arrives on the live stream too, with its reason in words.
+        if (how === "state" || how === "failed") hideProgress(card);
+        if (how === "failed") opening.delete(key);
+        if (how === "ready" && opening.has(key)) location.assign(`/view/${card.dataset.desktopId}`);
+      },
+    }));
   }
 
   for (const [key, card] of cards) {

@@ -1,6 +1,7 @@
-// IServ Remote Desktop: what every page's script shares (API calls with the CSRF token, texts,
-// busy buttons, the live event stream), and the admin page's buttons. Plain JavaScript, no
-// build step; page scripts (dashboard.js, view.js) load after this one.
+// IServ Remote Desktop: what every page's script shares, as one namespace `Portal`: requests
+// with the session's CSRF token, the portal's JSON errors in words, texts, busy buttons, the
+// live event stream and the progress of a desktop start. Plain JavaScript, no build step;
+// every page that has a script loads this one first (both `defer`, so in order).
 "use strict";
 
 const Portal = (() => {
@@ -11,15 +12,26 @@ const Portal = (() => {
     return texts[k] || k;
   };
 
-  // JSON API call; a failure throws an Error whose message is the portal's (translated) one.
+  // `fetch` on the portal itself: the session cookie and the CSRF token go with every request,
+  // so a page never has to remember which methods need the token.
+  function request(url, options = {}) {
+    const token = csrf();
+    return fetch(url, {
+      credentials: "same-origin",
+      ...options,
+      headers: { ...(token ? { "x-csrf-token": token } : {}), ...options.headers },
+    });
+  }
+
+  // JSON API call; a failure throws an Error whose message is the portal's (translated) one
+  // and whose `detail` is the technical cause, if the portal gave one.
   async function api(method, url, body) {
     let resp;
     try {
-      resp = await fetch(url, {
+      resp = await request(url, {
         method,
-        headers: { "content-type": "application/json", "x-csrf-token": csrf(), accept: "application/json" },
+        headers: { "content-type": "application/json", accept: "application/json" },
         body: body ? JSON.stringify(body) : undefined,
-        credentials: "same-origin",
       });
     } catch (_) {
       throw new Error(t("err_network"));
@@ -33,6 +45,9 @@ const Portal = (() => {
     }
     return data;
   }
+
+  // An error from `api` as the pages show it: the message, then the detail in brackets.
+  const errorText = (err) => (err ? err.message + (err.detail ? ` (${err.detail})` : "") : "");
 
   // "5 minutes ago" from unix seconds, in the page's words (the same rules as the server).
   function ago(ts) {
@@ -83,25 +98,58 @@ const Portal = (() => {
     return () => source && source.close();
   }
 
-  return { api, t, ago, busy, csrf, liveEvents };
+  // Pull progress as one percentage: each layer counts by its size, downloading as the
+  // first half and extracting as the second.
+  function pullPercent(layers, p) {
+    if (p.layer && p.total) {
+      const half = p.status === "Extracting" ? 0.5 : 0;
+      layers.set(p.layer, { size: layers.get(p.layer)?.size || p.total, done: half + 0.5 * Math.min(1, (p.current || 0) / p.total) });
+    } else if (p.layer && /complete/i.test(p.status || "") && layers.has(p.layer)) {
+      layers.get(p.layer).done = 1;
+    }
+    let size = 0, done = 0;
+    for (const l of layers.values()) { size += l.size; done += l.size * l.done; }
+    return size ? Math.floor((done * 100) / size) : null;
+  }
+
+  // Follows one desktop start's progress stream (`events_url` of the start's answer) until the
+  // desktop is ready, failed or no longer starting. `on.step(text, percent)` gets every step
+  // in words (percent: 0–100, or null while there is no measure); `on.end(how)` is called once
+  // with "ready", "failed", "state" (the desktop left `starting` otherwise) or "error" (the
+  // stream broke). Returns a function that stops following without calling `on.end`.
+  function followStart(url, on) {
+    const source = new EventSource(url);
+    const layers = new Map();
+    let over = false;
+    const end = (how) => {
+      if (over) return;
+      over = true;
+      source.close();
+      on.end?.(how);
+    };
+    on.step?.(t("step_requested"), null);
+    source.addEventListener("state", (e) => {
+      if (JSON.parse(e.data).state !== "starting") end("state");
+    });
+    source.addEventListener("progress", (e) => {
+      if (over) return;
+      const p = JSON.parse(e.data);
+      if (p.step === "pulling") {
+        const pct = pullPercent(layers, p);
+        on.step?.(pct === null ? t("step_pulling") : `${t("step_pulling")} – ${pct} %`, pct);
+      } else if (p.step === "ready") {
+        on.step?.(t("step_ready"), 100);
+        end("ready");
+      } else if (p.step === "failed") {
+        end("failed");
+      } else {
+        on.step?.(t(`step_${p.step}`) + (p.seconds ? ` (${p.seconds} s)` : ""), null);
+      }
+    });
+    source.onerror = () => end("error");
+    return () => { over = true; source.close(); };
+  }
+
+  return { api, request, errorText, t, ago, busy, csrf, liveEvents, followStart };
 })();
 window.Portal = Portal;
-
-function admin() {
-  const result = document.querySelector('[data-role="admin-result"]');
-  const act = async (button, method, url, confirmText) => {
-    if (confirmText && !window.confirm(confirmText)) return;
-    Portal.busy(button, true);
-    try {
-      await Portal.api(method, url);
-      location.reload();
-    } catch (err) {
-      result.textContent = err.message;
-      Portal.busy(button, false);
-    }
-  };
-  for (const b of document.querySelectorAll("[data-admin-post]")) b.addEventListener("click", () => act(b, "POST", b.dataset.adminPost, b.dataset.confirm));
-  for (const b of document.querySelectorAll("[data-admin-delete]")) b.addEventListener("click", () => act(b, "DELETE", b.dataset.adminDelete));
-}
-
-if (document.querySelector("[data-admin-post]")) admin();

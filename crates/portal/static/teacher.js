@@ -1,6 +1,6 @@
 // IServ Remote Desktop, teacher page: keeps the list of the students' desktops current by
 // fetching it again from the server every few seconds while the page is visible. Without this
-// script the page shows the list as it was when loaded.
+// script the page shows the list as it was when loaded. Requests go through portal.js.
 "use strict";
 
 (() => {
@@ -16,7 +16,7 @@
     if (stopped || document.hidden) return;
     try {
       // A redirect means the session has ended (to the sign-in page): stop, keep what is shown.
-      const resp = await fetch(url, { credentials: "same-origin", redirect: "manual" });
+      const resp = await Portal.request(url, { redirect: "manual" });
       if (resp.type === "opaqueredirect" || resp.status === 401 || resp.status === 403) {
         stopped = true;
         return;

@@ -5,7 +5,7 @@
 "use strict";
 
 (() => {
-  const { api, t, busy, liveEvents } = Portal;
+  const { api, t, busy, liveEvents, followStart, errorText } = Portal;
   const body = document.body;
   const id = body.dataset.desktopId;
   const frame = document.getElementById("desktop");
@@ -72,18 +72,14 @@
   // Progress of a start, on the overlay.
   function follow(url) {
     const bar = q("progress"), step = q("step");
-    bar.removeAttribute("value");
-    step.textContent = t("step_requested");
-    const source = new EventSource(url);
-    source.addEventListener("progress", (e) => {
-      const p = JSON.parse(e.data);
-      if (p.step === "ready" || p.step === "failed") { source.close(); step.textContent = ""; return; }
-      if (p.step === "pulling" && p.total) { bar.value = Math.floor((100 * (p.current || 0)) / p.total); }
-      else bar.removeAttribute("value");
-      step.textContent = t(`step_${p.step}`) + (p.seconds ? ` (${p.seconds} s)` : "");
+    followStart(url, {
+      step(text, percent) {
+        if (percent === null) bar.removeAttribute("value");
+        else bar.value = percent;
+        step.textContent = text;
+      },
+      end(how) { if (how === "ready" || how === "failed") step.textContent = ""; },
     });
-    source.addEventListener("state", (e) => { if (JSON.parse(e.data).state !== "starting") source.close(); });
-    source.onerror = () => source.close();
   }
 
   const startForm = overlay.querySelector('[data-action="start"]');
@@ -98,7 +94,7 @@
       else { show("starting", t("state_starting")); follow(d.events_url); }
     } catch (err) {
       busy(button, false);
-      q("error").textContent = err.message + (err.detail ? ` (${err.detail})` : "");
+      q("error").textContent = errorText(err);
     }
   });
 

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod api;
+pub mod assets;
 pub mod branding;
 pub mod dashboard;
 pub mod desktop;
@@ -47,11 +48,9 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/static/portal.css", get(pages::stylesheet))
-        .route("/static/portal.js", get(pages::script))
+        .route("/static/{*file}", get(assets::serve))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
-        .route("/static/{file}", get(pages::asset))
         .route("/admin", get(admin::show))
         .merge(admin_routes())
         .merge(api_routes())

@@ -1,10 +1,11 @@
-//! Server-rendered pages (askama templates, checked at compile time) and static assets.
+//! Server-rendered pages (askama templates, checked at compile time) and what they share:
+//! texts for their scripts, the language switch, CSRF-checked forms.
 
 use askama::Template;
-use axum::extract::{OptionalFromRequestParts as _, Path, Request, State};
+use axum::extract::{OptionalFromRequestParts as _, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use http::header::{COOKIE, SET_COOKIE};
 use http::{HeaderValue, StatusCode};
 use portal_store::Role;
 
@@ -140,44 +141,6 @@ pub(crate) fn html<T: Template>(page: &T) -> Result<axum::response::Html<String>
         .map_err(|e| AppError::Internal(anyhow::Error::new(e).context("rendering a template")))
 }
 
-pub(crate) async fn stylesheet() -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/css; charset=utf-8"),
-            (CACHE_CONTROL, "public, max-age=3600"),
-        ],
-        include_str!("../../static/portal.css"),
-    )
-        .into_response()
-}
-
-pub(crate) async fn script() -> Response {
-    javascript(include_str!("../../static/portal.js"))
-}
-
-fn javascript(body: &'static str) -> Response {
-    (
-        [
-            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            // Short: a new portal version must reach open browsers soon.
-            (CACHE_CONTROL, "public, max-age=300"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
-/// `GET /static/{name}`: the pages' scripts, built into the binary.
-pub(crate) async fn asset(Path(name): Path<String>) -> Result<Response, AppError> {
-    Ok(match name.as_str() {
-        "dashboard.js" => javascript(include_str!("../../static/dashboard.js")),
-        "view.js" => javascript(include_str!("../../static/view.js")),
-        "admin.js" => javascript(include_str!("../../static/admin.js")),
-        "teacher.js" => javascript(include_str!("../../static/teacher.js")),
-        _ => return Err(AppError::NotFound),
-    })
-}
-
 /// The texts a page's script needs, as JSON for a `<script type="application/json">` data
 /// block (not executed, so the CSP allows it).
 pub(crate) fn js_texts(lang: Lang, keys: &[&str]) -> String {
@@ -185,6 +148,20 @@ pub(crate) fn js_texts(lang: Lang, keys: &[&str]) -> String {
         keys.iter().map(|k| ((*k).to_owned(), lang.t(k).into())).collect();
     // `</` inside a value must not close the script element.
     serde_json::Value::Object(texts).to_string().replace("</", "<\\/")
+}
+
+/// The texts admin.js needs; every admin page carries them (see `admin_head.html`).
+pub(crate) fn admin_js_texts(lang: &Lang) -> String {
+    js_texts(
+        *lang,
+        &[
+            "admin_pull_done",
+            "admin_pull_failed",
+            "admin_sessions_ended",
+            "err_network",
+            "step_pulling",
+        ],
+    )
 }
 
 /// Paths the language logic leaves alone: the desktops' own traffic and fixed assets.

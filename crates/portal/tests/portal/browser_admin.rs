@@ -1,6 +1,6 @@
 //! The admin page in real Chromium on Docker: branding set through the form shows in the
 //! header, resource use arrives after the page, select-all, and a stop that asks first (and
-//! does nothing when the admin says no). Saves `target/test-artifacts/admin.png` (and
+//! does nothing when the admin says no), and a button that calls the JSON API. Saves `target/test-artifacts/admin.png` (and
 //! `docs/screenshot-admin.png` with `IRD_SCREENSHOTS=1`).
 
 use fantoccini::Locator;
@@ -100,5 +100,31 @@ async fn the_admin_page_brands_the_portal_shows_resource_use_and_confirms_before
         )
         .await;
     assert_eq!(state().await, portal_store::DesktopState::Stopped);
+
+    // A button that calls the JSON API (through portal.js, with the CSRF token): alice's
+    // sessions end, and the page says so.
+    chrome.goto(&app, "/admin/users").await;
+    c.execute("window.confirm = () => true; return true;", vec![])
+        .await
+        .unwrap();
+    c.find(Locator::Css(
+        "button[data-api-post='/api/admin/users/alice/end-sessions']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    chrome
+        .wait_until(
+            "the users page to confirm the ended sessions",
+            "return document.querySelector('[data-role=admin-result]').textContent === 'Sessions ended.';",
+        )
+        .await;
+    assert_eq!(
+        alice.get("/").send().await.unwrap().status(),
+        303,
+        "alice is signed out"
+    );
     chrome.close().await;
 }

@@ -22,6 +22,7 @@ mod proxy_http;
 mod proxy_ws;
 mod reverse_proxy;
 mod sessions;
+mod ui_assets;
 mod ui_browser;
 mod ui_events;
 mod ui_headers;
