@@ -69,13 +69,13 @@ pub(crate) fn reason_key(state: Option<DesktopState>, reason: &str) -> Option<&'
 /// "just now", "5 minutes ago", … for `ts`, in `lang`.
 pub(crate) fn ago(lang: Lang, ts: i64, now: i64) -> String {
     let secs = (now - ts).max(0);
-    let (n, one, many) = match secs {
+    let (n, key) = match secs {
         0..60 => return lang.t("ago_now").to_owned(),
-        60..3600 => (secs / 60, "ago_minute", "ago_minutes"),
-        3600..86_400 => (secs / 3600, "ago_hour", "ago_hours"),
-        _ => (secs / 86_400, "ago_day", "ago_days"),
+        60..3600 => (secs / 60, "ago_minutes"),
+        3600..86_400 => (secs / 3600, "ago_hours"),
+        _ => (secs / 86_400, "ago_days"),
     };
-    lang.t(if n == 1 { one } else { many }).replace("{n}", &n.to_string())
+    lang.t_with(key, &[("n", n)])
 }
 
 /// A desktop's state as the pages show it, texts in `lang`.
@@ -215,9 +215,10 @@ mod tests {
 
     #[test]
     fn ago_counts_in_words() {
-        assert_eq!(ago(Lang::En, 100, 130), "just now");
-        assert_eq!(ago(Lang::En, 0, 60), "1 minute ago");
-        assert_eq!(ago(Lang::De, 0, 7200), "vor 2 Stunden");
-        assert_eq!(ago(Lang::En, 0, 3 * 86_400), "3 days ago");
+        let (de, en) = (Lang::parse("de").expect("German"), Lang::parse("en").expect("English"));
+        assert_eq!(ago(en, 100, 130), "just now");
+        assert_eq!(ago(en, 0, 60), "1 minute ago");
+        assert_eq!(ago(de, 0, 7200), "vor 2 Stunden");
+        assert_eq!(ago(en, 0, 3 * 86_400), "3 days ago");
     }
 }

@@ -144,8 +144,10 @@ pub(crate) fn html<T: Template>(page: &T) -> Result<axum::response::Html<String>
 /// The texts a page's script needs, as JSON for a `<script type="application/json">` data
 /// block (not executed, so the CSP allows it).
 pub(crate) fn js_texts(lang: Lang, keys: &[&str]) -> String {
-    let texts: serde_json::Map<String, serde_json::Value> =
-        keys.iter().map(|k| ((*k).to_owned(), lang.t(k).into())).collect();
+    let texts: serde_json::Map<String, serde_json::Value> = keys
+        .iter()
+        .map(|k| ((*k).to_owned(), lang.script_text(k).into()))
+        .collect();
     // `</` inside a value must not close the script element.
     serde_json::Value::Object(texts).to_string().replace("</", "<\\/")
 }
@@ -177,7 +179,7 @@ fn lang_cookie(lang: Lang) -> String {
     format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code())
 }
 
-/// `?lang=de|en` on any page sets the `lang` cookie, remembers the choice for a signed-in
+/// `?lang=<code>` on any page sets the `lang` cookie, remembers the choice for a signed-in
 /// user, and reloads the page without the parameter, so links stay clean. A signed-in user
 /// whose browser has no `lang` cookie yet (a new device) gets their remembered choice.
 pub(crate) async fn language_switch(State(state): State<AppState>, req: Request, next: Next) -> Response {
@@ -322,7 +324,7 @@ mod tests {
         }
         assert!(
             found.is_empty(),
-            "literal text in templates (put it in i18n.rs and use lang.t(…)): {found:?}"
+            "literal text in templates (put it in locales/*/main.ftl and use lang.t(…)): {found:?}"
         );
         assert!(checked >= 5, "found only {checked} templates");
     }

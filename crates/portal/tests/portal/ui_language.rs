@@ -75,3 +75,29 @@ async fn accept_language_decides_until_the_user_switches_and_the_choice_follows_
     let bob = sign_in(&app, "bob").await;
     assert!(page(&bob, "/", "de").await.contains("Deine Desktops"));
 }
+
+#[tokio::test]
+async fn the_switch_offers_every_language_file_under_its_own_name() {
+    let app = spawn_app(&[]).await;
+    let visitor = Browser::new(&app);
+    let html = page(&visitor, "/login", "en").await;
+    // One link per folder in crates/portal/locales, named by that file's `language_name`.
+    let locales = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("locales");
+    let mut codes: Vec<String> = std::fs::read_dir(locales)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    codes.sort();
+    assert!(codes.len() >= 2, "{codes:?}");
+    for code in &codes {
+        assert!(
+            html.contains(&format!("href=\"?lang={code}\" hreflang=\"{code}\"")),
+            "{code}: {html}"
+        );
+    }
+    assert!(html.contains("title=\"Deutsch\""), "{html}");
+    assert!(
+        html.contains("title=\"English\" aria-current=\"true\">EN</a>"),
+        "the page's own language is marked: {html}"
+    );
+}

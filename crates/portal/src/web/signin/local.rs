@@ -117,7 +117,7 @@ pub(crate) async fn submit(
         .await;
         tracing::info!(%username, ip = %client.ip, wait_secs = wait.as_secs(), "sign-in refused: too many failures");
         let minutes = wait.as_secs().div_ceil(60).max(1);
-        let message = lang.t("login_wait_minutes").replace("{minutes}", &minutes.to_string());
+        let message = lang.t_with("login_wait_minutes", &[("minutes", minutes)]);
         let mut resp = retry(StatusCode::TOO_MANY_REQUESTS, message)?;
         resp.headers_mut()
             .insert(http::header::RETRY_AFTER, wait.as_secs().max(1).into());

@@ -1,0 +1,288 @@
+## Die deutschen Texte von IServ Remote Desktop (Deutsch ist die Vorgabe: Texte, die einer anderen
+## Sprache fehlen, kommen von hier). Die Namen links sind die Schlüssel aus Code und Vorlagen;
+## `{ $n }` usw. setzt der Code ein.
+
+# The language's own name, shown in the language switch.
+language_name = Deutsch
+
+## Sign-in, dashboard, admin overview, states.
+
+app_name = IServ Remote Desktop
+sign_in = Anmelden
+sign_out = Abmelden
+username = Benutzername
+password = Passwort
+sign_in_intro = Melde dich mit deinem Schulkonto an, um deinen Linux-Desktop im Browser zu öffnen.
+your_desktops = Deine Desktops
+no_desktops = Für dich ist noch kein Desktop freigegeben. Bitte wende dich an deine Lehrkraft oder die Schul-IT.
+open = Öffnen
+start = Starten
+admin_title = Verwaltung
+admin_runtime_ok = Der Container-Dienst ist erreichbar
+admin_running = Desktops laufen
+admin_stop_all = Alle beenden
+admin_confirm_stop_all = Wirklich alle laufenden Desktops beenden? Nicht gespeicherte Arbeit geht verloren.
+admin_cleanup = Beendete aufräumen
+admin_remove = Entfernen
+admin_desktop = Desktop
+admin_owner = Benutzer
+admin_state = Zustand
+admin_started = Gestartet
+admin_last_input = Letzte Eingabe
+admin_none = Noch keine Desktops.
+stop = Beenden
+idle_stopped = Dein Desktop wurde wegen Inaktivität beendet. Deine Dateien bleiben erhalten; du kannst ihn auf der Startseite neu starten.
+state_none = Noch nicht gestartet
+state_starting = Startet …
+state_running = Läuft
+state_stopping = Wird beendet …
+state_stopped = Beendet
+state_failed = Fehlgeschlagen
+step_pulling = Image wird geladen
+step_creating = Desktop wird angelegt
+step_starting = Desktop startet
+step_waiting = Warte auf den Desktop
+
+## Dashboard, desktop view, teacher page, language switch (live states and actions).
+
+step_ready = Bereit – wird geöffnet …
+step_requested = Start angefordert …
+last_used = Zuletzt benutzt
+never_used = Noch nie benutzt
+ago_now = gerade eben
+ago_minutes =
+    { $n ->
+        [one] vor { $n } Minute
+       *[other] vor { $n } Minuten
+    }
+ago_hours =
+    { $n ->
+        [one] vor { $n } Stunde
+       *[other] vor { $n } Stunden
+    }
+ago_days =
+    { $n ->
+        [one] vor { $n } Tag
+       *[other] vor { $n } Tagen
+    }
+remove = Entfernen …
+remove_confirm_text = Der Container deines Desktops wird gelöscht; deine Dateien bleiben erhalten.
+remove_confirm = Ja, entfernen
+stop_confirm_text = Desktop beenden? Nicht gespeicherte Arbeit in offenen Programmen geht verloren; deine Dateien bleiben erhalten.
+start_again = Neu starten
+fullscreen = Vollbild
+reconnect = Neu verbinden
+view_stopped = Dein Desktop ist beendet.
+view_starting = Dein Desktop startet …
+view_disconnected = Die Verbindung zum Portal ist unterbrochen. Prüfe dein Netzwerk; es wird automatisch neu verbunden.
+view_reconnect_hint = Die Verbindung ist wieder da. Verbinde den Desktop neu, falls er nicht mehr reagiert.
+live_offline = Live-Anzeige unterbrochen – wird neu verbunden …
+err_network = Keine Verbindung zum Portal. Prüfe dein Netzwerk und versuche es erneut.
+noscript = Ohne JavaScript funktionieren Starten, Beenden und Entfernen, aber der Zustand wird nicht live angezeigt: lade die Seite neu, um ihn zu sehen.
+reason_user = Du hast ihn beendet. Deine Dateien bleiben erhalten.
+reason_admin = Die Schul-IT hat ihn beendet. Deine Dateien bleiben erhalten; du kannst ihn neu starten.
+reason_idle = Wegen Inaktivität beendet. Deine Dateien bleiben erhalten; du kannst ihn neu starten.
+reason_max_age = Nach der längsten erlaubten Laufzeit beendet. Du kannst ihn neu starten.
+reason_oom = Der Arbeitsspeicher war voll, deshalb wurde er beendet. Starte ihn neu und öffne weniger Programme gleichzeitig.
+reason_crashed = Er wurde unerwartet beendet. Starte ihn neu; passiert das öfter, sag der Schul-IT Bescheid.
+reason_start_timeout = Er hat beim Start nicht rechtzeitig geantwortet. Versuche es noch einmal; klappt es wieder nicht, sag der Schul-IT Bescheid.
+reason_image = Das Desktop-Abbild konnte nicht geladen werden. Bitte sag der Schul-IT Bescheid.
+reason_failed = Der Start hat nicht geklappt. Versuche es noch einmal; klappt es wieder nicht, sag der Schul-IT Bescheid.
+details = Technische Details
+skip_to_content = Zum Inhalt springen
+teacher_saved_hint = Die Änderung gilt sofort.
+teacher_title = Meine Klassen
+teacher_intro = Gib deinen Gruppen Desktops frei und sieh, welche Desktops deiner Schülerinnen und Schüler laufen.
+teacher_assign_title = Desktops für deine Gruppen
+teacher_group = Gruppe
+teacher_type = Desktop
+teacher_assign = Freigeben
+teacher_revoke = Freigabe entfernen
+teacher_granted_by = Freigegeben von
+teacher_no_grants = Noch keine Freigaben.
+teacher_no_groups = Du bist in keiner Gruppe. Gruppen kommen aus IServ; frag die Schul-IT.
+teacher_no_types = Es gibt keine Desktops, die du freigeben kannst.
+teacher_students_title = Desktops deiner Schülerinnen und Schüler
+teacher_student = Schüler/in
+teacher_groups_col = Gruppen
+teacher_no_students = Gerade hat niemand aus deinen Gruppen einen Desktop.
+teacher_saved = Gespeichert.
+err_teacher_only = Diese Seite ist nur für Lehrkräfte und die Schul-IT.
+err_not_your_group = Du kannst Desktops nur für Gruppen freigeben, in denen du selbst bist.
+err_type_not_grantable = Diesen Desktop kannst du nicht freigeben: Er ist abgeschaltet oder für dich selbst nicht freigegeben.
+signed_in_as = Angemeldet als
+role_admin = Administration
+role_teacher = Lehrkraft
+role_student = Schüler/in
+language = Sprache
+back_to_start = Zur Startseite
+error_title = Das hat nicht geklappt
+
+## Errors: what happened and what to do.
+
+err_bad_credentials = Benutzername oder Passwort ist falsch.
+err_too_many_attempts = Zu viele fehlgeschlagene Anmeldeversuche. Bitte warte 15 Minuten und versuche es dann erneut.
+err_unauthorized = Bitte melde dich zuerst an.
+err_forbidden_desktop = Dieser Desktop gehört jemand anderem. Öffne deinen eigenen Desktop über die Startseite.
+err_foreign_origin = Die Verbindung wurde abgelehnt, weil sie nicht vom Portal selbst kam.
+err_csrf = Das Formular ist abgelaufen. Bitte lade die Seite neu und versuche es noch einmal.
+err_not_found = Diese Seite gibt es nicht.
+err_desktop_not_found = Diesen Desktop gibt es nicht oder er läuft gerade nicht. Starte ihn über die Startseite.
+err_no_desktop_selected = Es ist kein Desktop ausgewählt. Öffne einen Desktop über die Startseite.
+err_bad_request = Die Anfrage ist ungültig.
+err_bad_upgrade = Die WebSocket-Anfrage ist ungültig.
+err_too_large = Die Anfrage ist zu groß.
+err_desktop_unreachable = Der Desktop ist gerade nicht erreichbar. Vielleicht startet er noch – versuche es in ein paar Sekunden erneut.
+err_desktop_timeout = Der Desktop antwortet nicht rechtzeitig. Versuche es gleich noch einmal; hilft das nicht, starte ihn neu.
+err_desktop_bad_response = Der Desktop hat ungültig geantwortet. Bitte starte ihn neu; bleibt der Fehler, melde dich bei der Schul-IT.
+err_unavailable = Der Dienst ist gerade nicht verfügbar. Bitte versuche es in einer Minute erneut.
+err_internal = Ein interner Fehler ist aufgetreten. Bitte versuche es erneut; bleibt der Fehler, melde dich bei der Schul-IT.
+err_admin_only = Das dürfen nur Administratoren.
+err_unknown_type = Diese Desktop-Art gibt es nicht. Wähle eine auf der Startseite.
+err_type_disabled = Diese Desktop-Art ist gerade abgeschaltet. Bitte wähle eine andere oder frage die Schul-IT.
+err_type_not_allowed = Diese Desktop-Art ist für deine Gruppe nicht freigegeben. Frag deine Lehrkraft.
+err_limit_user = Du hast schon so viele Desktops laufen, wie erlaubt sind. Beende einen, bevor du einen weiteren startest.
+err_limit_total = Gerade laufen so viele Desktops, wie der Server verkraftet. Bitte versuche es in ein paar Minuten erneut.
+err_too_many_starts = Gerade starten viele Desktops gleichzeitig. Bitte versuche es in einer Minute erneut.
+err_unsupported = Dieses Portal bietet nur fest eingerichtete Desktops an; sie können hier nicht gestartet oder beendet werden.
+err_runtime_unavailable = Desktops können gerade nicht gestartet werden, weil der Container-Dienst nicht erreichbar ist. Bitte sag der Schul-IT Bescheid.
+err_runtime_error = Der Container-Dienst hat einen Fehler gemeldet. Versuche es erneut; bleibt der Fehler, sag der Schul-IT Bescheid.
+
+## Sign-in with IServ and local sign-in (oidc/, login.rs).
+
+sign_in_iserv = Mit IServ anmelden
+sign_in_local_hint = Ohne IServ-Konto (nur für eingerichtete lokale Konten):
+login_wait_minutes = Zu viele fehlgeschlagene Anmeldeversuche. Bitte warte { $minutes } Minute(n) und versuche es dann erneut.
+err_local_login_off = Die Anmeldung mit Benutzername und Passwort ist abgeschaltet. Bitte melde dich mit IServ an.
+err_oidc_config = Die Anmeldung mit IServ ist falsch eingerichtet. Bitte sag der Schul-IT Bescheid.
+err_oidc_unavailable = Die Anmeldung mit IServ ist gerade nicht erreichbar. Bitte versuche es in einer Minute erneut.
+err_oidc_state = Dieser Anmeldevorgang ist abgelaufen, wurde schon benutzt oder in einem anderen Browser begonnen. Bitte melde dich noch einmal an.
+err_oidc_denied = Du hast die Anmeldung bei IServ abgelehnt. Um das Portal zu nutzen, melde dich erneut an und stimme der Freigabe zu.
+err_oidc_code_used = Der Anmeldecode von IServ ist abgelaufen oder wurde schon benutzt. Bitte melde dich noch einmal an.
+err_oidc_provider_error = IServ hat bei der Anmeldung einen Fehler gemeldet. Bitte versuche es in einer Minute erneut; bleibt der Fehler, sag der Schul-IT Bescheid.
+err_oidc_token_invalid = Die Antwort von IServ konnte nicht bestätigt werden, deshalb wurdest du nicht angemeldet. Bitte versuche es erneut; bleibt der Fehler, sag der Schul-IT Bescheid.
+err_oidc_token_expired = Die Anmeldung von IServ war schon abgelaufen, als sie ankam. Bitte versuche es erneut; bleibt der Fehler, muss die Schul-IT die Uhrzeit der Server prüfen.
+err_oidc_no_username = IServ hat deinen Benutzernamen nicht mitgeteilt. Die Schul-IT muss dem Portal in IServ den Bereich „profile“ freigeben.
+err_oidc_not_allowed = Dein IServ-Konto ist für dieses Portal nicht freigeschaltet. Wenn du es nutzen sollst, frag deine Lehrkraft oder die Schul-IT.
+err_oidc_bad_username = Dein IServ-Benutzername kann hier nicht verwendet werden. Bitte sag der Schul-IT Bescheid.
+err_oidc_username_taken = Dein Benutzername gehört hier schon zu einem anderen IServ-Konto (z. B. nach einer Umbenennung). Bitte sag der Schul-IT Bescheid.
+
+## Admin pages (desktops, types, users, audit log, branding).
+
+admin_section_desktops = Desktops
+admin_section_types = Desktop-Arten
+admin_section_users = Benutzer
+admin_section_audit = Protokoll
+admin_section_branding = Erscheinungsbild
+admin_confirm_cleanup = Alle beendeten Desktops entfernen? Die Dateien der Benutzer bleiben erhalten.
+admin_confirm_stop = Desktop beenden? Nicht gespeicherte Arbeit in offenen Programmen geht verloren.
+admin_confirm_remove = Desktop entfernen? Laufende Programme werden beendet; die Dateien im Home-Verzeichnis bleiben.
+admin_select_all = Alle auswählen
+admin_selected = Ausgewählte:
+admin_type = Art
+admin_cpu = CPU
+admin_memory = Speicher
+admin_recent_events = Letzte Ereignisse
+admin_all_events = Ganzes Protokoll
+admin_save = Speichern
+admin_back = Zurück
+admin_upload = Hochladen
+admin_upload_help = PNG-, JPEG- oder WebP-Bild, höchstens
+admin_image_remove = Bild entfernen
+admin_types_new = Neue Desktop-Art
+admin_types_config_note = Desktop-Arten aus der Konfigurationsdatei werden aus der Datei übernommen, wenn ihr Eintrag dort neu ist oder sich ändert; Änderungen hier bleiben bis dahin erhalten.
+admin_types_everyone = alle Angemeldeten
+admin_type_key = Schlüssel
+admin_type_key_help = a–z, 0–9 und -, höchstens 32 Zeichen; Teil der Desktop-Adressen, später nicht änderbar.
+admin_type_name = Name
+admin_type_description = Beschreibung
+admin_type_emoji = Symbol (Emoji, falls kein Bild)
+admin_type_icon = Bild
+admin_type_image = Container-Image
+admin_type_port = Port im Container
+admin_type_protocol = Protokoll
+admin_type_memory = Arbeitsspeicher in MiB (leer = unbegrenzt)
+admin_type_cpus = CPUs (leer = unbegrenzt)
+admin_type_shm = /dev/shm in MiB
+admin_type_idle = Beenden nach Minuten ohne Eingabe (0 = nie)
+admin_type_max_age = Höchstlaufzeit in Stunden (0 = unbegrenzt)
+admin_type_groups = Erlaubte Gruppen
+admin_type_users = Erlaubte Benutzer
+admin_type_who = Wer darf
+admin_type_who_help = Durch Komma oder Zeilen getrennt. Beide Listen leer: alle Angemeldeten.
+admin_type_env = Umgebungsvariablen (NAME=Wert je Zeile)
+admin_type_sort = Reihenfolge
+admin_type_enabled = Eingeschaltet
+admin_type_disabled = Ausgeschaltet
+admin_type_enable = Einschalten
+admin_type_disable = Ausschalten
+admin_type_delete = Löschen
+admin_type_confirm_delete = Desktop-Art löschen? Das geht nur, wenn keine Desktops dieser Art mehr existieren.
+admin_type_pull = Image laden
+admin_pull_done = Image geladen.
+admin_pull_failed = Laden fehlgeschlagen:
+admin_user_name = Benutzername
+admin_user_display = Anzeigename
+admin_user_role = Rolle
+admin_user_groups = Gruppen
+admin_user_source = Herkunft
+admin_user_local = Lokal
+admin_user_last_sign_in = Letzte Anmeldung
+admin_user_end_sessions = Abmelden
+admin_user_confirm_end_sessions = Alle Sitzungen dieses Benutzers beenden? Er muss sich neu anmelden.
+admin_sessions_ended = Sitzungen beendet.
+admin_user_reset = Neues Passwort
+admin_user_confirm_reset = Neues Passwort erzeugen? Das alte gilt dann nicht mehr.
+admin_user_delete = Konto löschen
+admin_user_confirm_delete = Konto und seine Desktops löschen? Die Dateien im Home-Volume bleiben auf dem Server.
+admin_user_new = Neues lokales Konto
+admin_user_create = Anlegen
+admin_user_password_help = Leer lassen, um ein sicheres Passwort zu erzeugen (wird einmal angezeigt).
+admin_password_for = Neues Passwort für
+admin_password_once = Jetzt notieren oder weitergeben: Es wird nur dieses eine Mal angezeigt.
+audit_when = Zeit
+audit_kind = Ereignis
+audit_actor = Von
+audit_target = Betrifft
+audit_detail = Details
+audit_system = Portal
+audit_none = Keine Ereignisse.
+audit_all_kinds = Alle Ereignisse
+audit_filter = Filtern
+audit_retention = Aufbewahrung des Protokolls in Tagen
+audit_pages = Seiten
+audit_page = Seite
+audit_newer = Neuere
+audit_older = Ältere
+audit_desktop_started = Desktop gestartet
+audit_desktop_stopped = Desktop beendet
+audit_desktop_failed = Desktop-Start fehlgeschlagen
+audit_desktop_removed = Desktop entfernt
+audit_type_created = Desktop-Art angelegt
+audit_type_changed = Desktop-Art geändert
+audit_type_deleted = Desktop-Art gelöscht
+audit_sign_in = Anmeldung
+audit_sign_in_failed = Anmeldung fehlgeschlagen
+audit_sign_out = Abmeldung
+audit_user_created = Konto angelegt
+audit_user_changed = Konto geändert
+audit_user_deleted = Konto gelöscht
+audit_settings_changed = Einstellungen geändert
+audit_admin_action = Verwaltungsaktion
+branding_school_name = Name der Schule
+branding_color = Hauptfarbe
+branding_logo = Logo
+err_admin_invalid = Die Eingabe ist nicht gültig.
+err_admin_conflict = Das geht so nicht.
+err_upload_too_large = Die Datei ist zu groß: höchstens 256 KiB.
+err_upload_type = Nur PNG-, JPEG- oder WebP-Bilder sind erlaubt (kein SVG).
+
+## Desktop origins
+err_desktop_own_origin = Dieser Desktop läuft unter einer eigenen Adresse. Öffne ihn über die Startseite des Portals.
+err_desktop_origin_required = Fremde Desktops lassen sich erst öffnen, wenn die Schule eigene Desktop-Adressen eingerichtet hat (Einstellung desktop_origin). Bis dahin kann nur die Besitzerin oder der Besitzer den Desktop öffnen: Sonst könnte eine Seite aus dem Desktop in deinem Namen handeln.
+err_desktop_origin_session = Diese Desktop-Adresse kennt dich nicht (mehr). Öffne den Desktop über das Portal.
+err_desktop_ticket = Dieser Link ist abgelaufen oder wurde schon benutzt. Öffne den Desktop erneut über das Portal.
+err_desktop_other_site = Anfragen von anderen Seiten an diesen Desktop werden abgewiesen. Öffne den Desktop über das Portal.
+desktop_origin_portal_link = Portal
+admin_open_desktop = Öffnen
+admin_no_desktop_origin = Desktops teilen sich die Adresse des Portals (desktop_origin ist nicht gesetzt). Nur ihre Besitzer können sie öffnen; Administratoren und Lehrkräfte sehen fremde Desktops erst, wenn eigene Desktop-Adressen eingerichtet sind (siehe Installationsanleitung).

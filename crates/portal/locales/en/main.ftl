@@ -1,0 +1,287 @@
+## The English texts of IServ Remote Desktop. The names on the left are the keys the code and the
+## templates use (`lang.t("…")`); the code fills in `{ $n }` etc.
+
+# The language's own name, shown in the language switch.
+language_name = English
+
+## Sign-in, dashboard, admin overview, states.
+
+app_name = IServ Remote Desktop
+sign_in = Sign in
+sign_out = Sign out
+username = Username
+password = Password
+sign_in_intro = Sign in with your school account to open your Linux desktop in the browser.
+your_desktops = Your desktops
+no_desktops = No desktop is available to you yet. Please ask your teacher or the school's IT admin.
+open = Open
+start = Start
+admin_title = Administration
+admin_runtime_ok = The container service is reachable
+admin_running = desktops running
+admin_stop_all = Stop all
+admin_confirm_stop_all = Really stop every running desktop? Unsaved work is lost.
+admin_cleanup = Clean up stopped
+admin_remove = Remove
+admin_desktop = Desktop
+admin_owner = User
+admin_state = State
+admin_started = Started
+admin_last_input = Last input
+admin_none = No desktops yet.
+stop = Stop
+idle_stopped = Your desktop was stopped because it was idle. Your files are kept; you can start it again from the start page.
+state_none = Not started yet
+state_starting = Starting …
+state_running = Running
+state_stopping = Stopping …
+state_stopped = Stopped
+state_failed = Failed
+step_pulling = Downloading image
+step_creating = Creating desktop
+step_starting = Starting desktop
+step_waiting = Waiting for the desktop
+
+## Dashboard, desktop view, teacher page, language switch (live states and actions).
+
+step_ready = Ready – opening …
+step_requested = Start requested …
+last_used = Last used
+never_used = Never used
+ago_now = just now
+ago_minutes =
+    { $n ->
+        [one] { $n } minute ago
+       *[other] { $n } minutes ago
+    }
+ago_hours =
+    { $n ->
+        [one] { $n } hour ago
+       *[other] { $n } hours ago
+    }
+ago_days =
+    { $n ->
+        [one] { $n } day ago
+       *[other] { $n } days ago
+    }
+remove = Remove …
+remove_confirm_text = Your desktop's container is deleted; your files stay.
+remove_confirm = Yes, remove
+stop_confirm_text = Stop the desktop? Unsaved work in open programs is lost; your files stay.
+start_again = Start again
+fullscreen = Full screen
+reconnect = Reconnect
+view_stopped = Your desktop has stopped.
+view_starting = Your desktop is starting …
+view_disconnected = The connection to the portal was lost. Check your network; it reconnects by itself.
+view_reconnect_hint = The connection is back. Reconnect the desktop if it no longer responds.
+live_offline = Live updates interrupted – reconnecting …
+err_network = No connection to the portal. Check your network and try again.
+noscript = Without JavaScript, start, stop and remove work, but states do not update live: reload the page to see them.
+reason_user = You stopped it. Your files are kept.
+reason_admin = An administrator stopped it. Your files are kept; you can start it again.
+reason_idle = Stopped because it was idle. Your files are kept; you can start it again.
+reason_max_age = Stopped after the longest allowed running time. You can start it again.
+reason_oom = It ran out of memory and was stopped. Start it again and open fewer programs at once.
+reason_crashed = It stopped unexpectedly. Start it again; if this keeps happening, tell the school's IT admin.
+reason_start_timeout = It did not answer in time while starting. Try again; if it fails again, tell the school's IT admin.
+reason_image = The desktop image could not be loaded. Please tell the school's IT admin.
+reason_failed = The start did not work. Try again; if it fails again, tell the school's IT admin.
+details = Technical details
+skip_to_content = Skip to content
+teacher_saved_hint = The change applies at once.
+teacher_title = My classes
+teacher_intro = Enable desktops for your groups and see which of your students' desktops run.
+teacher_assign_title = Desktops for your groups
+teacher_group = Group
+teacher_type = Desktop
+teacher_assign = Enable
+teacher_revoke = Disable
+teacher_granted_by = Enabled by
+teacher_no_grants = Nothing enabled yet.
+teacher_no_groups = You are not in any group. Groups come from IServ; ask the school's IT admin.
+teacher_no_types = There are no desktops you can enable.
+teacher_students_title = Your students' desktops
+teacher_student = Student
+teacher_groups_col = Groups
+teacher_no_students = Nobody in your groups has a desktop right now.
+teacher_saved = Saved.
+err_teacher_only = This page is for teachers and administrators only.
+err_not_your_group = You can only enable desktops for groups you are in yourself.
+err_type_not_grantable = You cannot enable this desktop: it is switched off or not enabled for you yourself.
+signed_in_as = Signed in as
+role_admin = Administrator
+role_teacher = Teacher
+role_student = Student
+language = Language
+back_to_start = Back to the start page
+error_title = Something went wrong
+
+## Errors: what happened and what to do.
+
+err_bad_credentials = The username or password is wrong.
+err_too_many_attempts = Too many failed sign-in attempts. Please wait 15 minutes, then try again.
+err_unauthorized = Please sign in first.
+err_forbidden_desktop = This desktop belongs to someone else. Open your own desktop from the start page.
+err_foreign_origin = The connection was refused because it did not come from the portal itself.
+err_csrf = The form has expired. Please reload the page and try again.
+err_not_found = This page does not exist.
+err_desktop_not_found = This desktop does not exist or is not running. Start it from the start page.
+err_no_desktop_selected = No desktop is selected. Open a desktop from the start page.
+err_bad_request = The request is invalid.
+err_bad_upgrade = The WebSocket request is invalid.
+err_too_large = The request is too large.
+err_desktop_unreachable = The desktop cannot be reached right now. It may still be starting – try again in a few seconds.
+err_desktop_timeout = The desktop did not answer in time. Try again in a moment; if that does not help, restart it.
+err_desktop_bad_response = The desktop sent an invalid answer. Please restart it; if this keeps happening, tell the school's IT admin.
+err_unavailable = The service is unavailable right now. Please try again in a minute.
+err_internal = An internal error occurred. Please try again; if it keeps happening, tell the school's IT admin.
+err_admin_only = Only administrators may do this.
+err_unknown_type = This kind of desktop does not exist. Pick one on the start page.
+err_type_disabled = This kind of desktop is switched off right now. Please pick another or ask the school's IT admin.
+err_type_not_allowed = This kind of desktop is not enabled for your group. Ask your teacher.
+err_limit_user = You already run as many desktops as allowed. Stop one before you start another.
+err_limit_total = The server runs as many desktops as it can right now. Please try again in a few minutes.
+err_too_many_starts = Many desktops are starting at the same time. Please try again in a minute.
+err_unsupported = This portal offers only pre-configured desktops; they cannot be started or stopped here.
+err_runtime_unavailable = Desktops cannot be started right now because the container service is unreachable. Please tell the school's IT admin.
+err_runtime_error = The container service reported an error. Try again; if it keeps happening, tell the school's IT admin.
+
+## Sign-in with IServ and local sign-in (oidc/, login.rs).
+
+sign_in_iserv = Sign in with IServ
+sign_in_local_hint = Without an IServ account (only for set-up local accounts):
+login_wait_minutes = Too many failed sign-in attempts. Please wait { $minutes } minute(s), then try again.
+err_local_login_off = Signing in with a username and password is switched off. Please sign in with IServ.
+err_oidc_config = Sign-in with IServ is set up wrongly. Please tell the school's IT admin.
+err_oidc_unavailable = IServ sign-in is currently unavailable. Please try again in a minute.
+err_oidc_state = This sign-in has expired, was already used or was started in another browser. Please sign in again.
+err_oidc_denied = You declined the sign-in at IServ. To use the portal, sign in again and allow the access.
+err_oidc_code_used = IServ's sign-in code has expired or was already used. Please sign in again.
+err_oidc_provider_error = IServ reported an error during sign-in. Please try again in a minute; if it keeps happening, tell the school's IT admin.
+err_oidc_token_invalid = IServ's answer could not be verified, so you were not signed in. Please try again; if it keeps happening, tell the school's IT admin.
+err_oidc_token_expired = IServ's sign-in had already expired when it arrived. Please try again; if it keeps happening, the school's IT admin must check the servers' clocks.
+err_oidc_no_username = IServ did not tell us your username. The school's IT admin must allow the portal the scope "profile" in IServ.
+err_oidc_not_allowed = Your IServ account is not allowed to use this portal. If you should be able to, ask your teacher or the school's IT admin.
+err_oidc_bad_username = Your IServ username cannot be used here. Please tell the school's IT admin.
+err_oidc_username_taken = Your username already belongs to another IServ account here (e.g. after a rename). Please tell the school's IT admin.
+
+## Admin pages (desktops, types, users, audit log, branding).
+
+admin_section_desktops = Desktops
+admin_section_types = Desktop types
+admin_section_users = Users
+admin_section_audit = Audit log
+admin_section_branding = Branding
+admin_confirm_cleanup = Remove all stopped desktops? The users' files are kept.
+admin_confirm_stop = Stop the desktop? Unsaved work in open programs is lost.
+admin_confirm_remove = Remove the desktop? Running programs end; the files in the home folder are kept.
+admin_select_all = Select all
+admin_selected = Selected:
+admin_type = Type
+admin_cpu = CPU
+admin_memory = Memory
+admin_recent_events = Recent events
+admin_all_events = Whole audit log
+admin_save = Save
+admin_back = Back
+admin_upload = Upload
+admin_upload_help = PNG, JPEG or WebP image, at most
+admin_image_remove = Remove image
+admin_types_new = New desktop type
+admin_types_config_note = Desktop types from the configuration file are taken from the file when their entry there is new or changes; changes made here are kept until then.
+admin_types_everyone = everyone signed in
+admin_type_key = Key
+admin_type_key_help = a–z, 0–9 and -, at most 32 characters; part of desktop addresses, cannot be changed later.
+admin_type_name = Name
+admin_type_description = Description
+admin_type_emoji = Symbol (emoji, when there is no image)
+admin_type_icon = Icon
+admin_type_image = Container image
+admin_type_port = Port in the container
+admin_type_protocol = Protocol
+admin_type_memory = Memory in MiB (empty = unlimited)
+admin_type_cpus = CPUs (empty = unlimited)
+admin_type_shm = /dev/shm in MiB
+admin_type_idle = Stop after minutes without input (0 = never)
+admin_type_max_age = Maximum run time in hours (0 = unlimited)
+admin_type_groups = Allowed groups
+admin_type_users = Allowed users
+admin_type_who = Who may use it
+admin_type_who_help = Separated by commas or lines. Both lists empty: everyone signed in.
+admin_type_env = Environment (NAME=value per line)
+admin_type_sort = Order
+admin_type_enabled = Enabled
+admin_type_disabled = Disabled
+admin_type_enable = Enable
+admin_type_disable = Disable
+admin_type_delete = Delete
+admin_type_confirm_delete = Delete the desktop type? This only works when no desktops of the type exist.
+admin_type_pull = Pull image
+admin_pull_done = Image pulled.
+admin_pull_failed = Pull failed:
+admin_user_name = Username
+admin_user_display = Display name
+admin_user_role = Role
+admin_user_groups = Groups
+admin_user_source = Source
+admin_user_local = Local
+admin_user_last_sign_in = Last sign-in
+admin_user_end_sessions = End sessions
+admin_user_confirm_end_sessions = End all sessions of this user? They have to sign in again.
+admin_sessions_ended = Sessions ended.
+admin_user_reset = New password
+admin_user_confirm_reset = Generate a new password? The old one stops working.
+admin_user_delete = Delete account
+admin_user_confirm_delete = Delete the account and its desktops? The files in its home volume stay on the server.
+admin_user_new = New local account
+admin_user_create = Create
+admin_user_password_help = Leave empty to generate a strong password (shown once).
+admin_password_for = New password for
+admin_password_once = Write it down or pass it on now: it is shown only this once.
+audit_when = When
+audit_kind = Event
+audit_actor = By
+audit_target = Concerns
+audit_detail = Details
+audit_system = Portal
+audit_none = No events.
+audit_all_kinds = All events
+audit_filter = Filter
+audit_retention = Audit log kept for days
+audit_pages = Pages
+audit_page = Page
+audit_newer = Newer
+audit_older = Older
+audit_desktop_started = Desktop started
+audit_desktop_stopped = Desktop stopped
+audit_desktop_failed = Desktop start failed
+audit_desktop_removed = Desktop removed
+audit_type_created = Desktop type created
+audit_type_changed = Desktop type changed
+audit_type_deleted = Desktop type deleted
+audit_sign_in = Sign-in
+audit_sign_in_failed = Failed sign-in
+audit_sign_out = Sign-out
+audit_user_created = Account created
+audit_user_changed = Account changed
+audit_user_deleted = Account deleted
+audit_settings_changed = Settings changed
+audit_admin_action = Admin action
+branding_school_name = School name
+branding_color = Primary colour
+branding_logo = Logo
+err_admin_invalid = The input is not valid.
+err_admin_conflict = This cannot be done.
+err_upload_too_large = The file is too large: at most 256 KiB.
+err_upload_type = Only PNG, JPEG or WebP images are allowed (no SVG).
+
+## Desktop origins
+err_desktop_own_origin = This desktop is served at an address of its own. Open it from the portal's start page.
+err_desktop_origin_required = Other people's desktops can be opened only once the school has set up desktop addresses of their own (setting desktop_origin). Until then only the desktop's owner may open it: otherwise a page inside the desktop could act in your name.
+err_desktop_origin_session = This desktop address does not know you (any more). Open the desktop from the portal.
+err_desktop_ticket = This link has expired or was already used. Open the desktop again from the portal.
+err_desktop_other_site = Requests from other sites to this desktop are refused. Open the desktop from the portal.
+desktop_origin_portal_link = Portal
+admin_open_desktop = Open
+admin_no_desktop_origin = Desktops share the portal's address (desktop_origin is not set). Only their owners can open them; administrators and teachers can open other people's desktops only once desktops have addresses of their own (see the deployment guide).
