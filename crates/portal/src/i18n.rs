@@ -423,12 +423,17 @@ mod tests {
             after(&text, ".t_with(\"").for_each(|k| add(&file, k));
             // Errors name their `err_…` key in code (web/error.rs, web/admin/mod.rs).
             after(&text, "\"err_").for_each(|k| add(&file, &format!("err_{k}")));
-            // Texts handed to the scripts (web/dashboard.rs).
-            if let Some(list) = text.split("const JS_TEXT_KEYS: &[&str] = &[").nth(1) {
-                let list = list.split("];").next().unwrap();
-                let listed: Vec<_> = list.split('"').skip(1).step_by(2).map(str::to_owned).collect();
-                listed.iter().for_each(|k| add(&file, k));
-                script_keys = Some(listed);
+            // Texts handed to the scripts (web/dashboard.rs, and the admin pages' in web/pages.rs).
+            for list_name in [
+                "const JS_TEXT_KEYS: &[&str] = &[",
+                "const ADMIN_JS_TEXT_KEYS: &[&str] = &[",
+            ] {
+                if let Some(list) = text.split(list_name).nth(1) {
+                    let list = list.split("];").next().unwrap();
+                    let listed: Vec<_> = list.split('"').skip(1).step_by(2).map(str::to_owned).collect();
+                    listed.iter().for_each(|k| add(&file, k));
+                    script_keys.get_or_insert_with(Vec::new).extend(listed);
+                }
             }
         }
         let script_keys = script_keys.expect("JS_TEXT_KEYS in the sources");

@@ -154,17 +154,17 @@ pub(crate) fn js_texts(lang: Lang, keys: &[&str]) -> String {
 
 /// The texts admin.js needs; every admin page carries them (see `admin_head.html`).
 pub(crate) fn admin_js_texts(lang: &Lang) -> String {
-    js_texts(
-        *lang,
-        &[
-            "admin_pull_done",
-            "admin_pull_failed",
-            "admin_sessions_ended",
-            "err_network",
-            "step_pulling",
-        ],
-    )
+    js_texts(*lang, ADMIN_JS_TEXT_KEYS)
 }
+
+/// Texts the admin pages' script needs (besides the shared ones).
+const ADMIN_JS_TEXT_KEYS: &[&str] = &[
+    "admin_pull_done",
+    "admin_pull_failed",
+    "admin_sessions_ended",
+    "err_network",
+    "step_pulling",
+];
 
 /// Paths the language logic leaves alone: the desktops' own traffic and fixed assets.
 fn language_free(path: &str) -> bool {
