@@ -75,6 +75,8 @@ async fn the_portal_image_runs_healthy_and_starts_a_desktop_it_can_reach() {
         &config,
         format!(
             r#"public_url = "http://127.0.0.1:{port}"
+# The image's wiring is what is tested here; desktop origins have their own tests.
+desktop_origin = "off"
 [docker]
 instance = "{instance}"
 network = "{instance}"
