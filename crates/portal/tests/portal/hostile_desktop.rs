@@ -36,6 +36,7 @@ use testkit::{Behaviour, FakeKasm, FakeKasmConfig, HostileSetup};
 
 use crate::browser::{Chrome, browser_ready};
 use crate::helpers::*;
+use crate::reverse_proxy::{ProxyKind, ReverseProxy, free_port, proxies_ready};
 
 const ATTACKER: &str = "mallory";
 const HOSTILE: &str = "mallory-hostile";
@@ -72,9 +73,16 @@ struct World {
     app: TestApp,
     hostile: FakeKasm,
     bob: FakeKasm,
+    /// Where mallory's desktop is served.
+    hostile_origin: String,
 }
 
 async fn world() -> World {
+    world_with(with_desktop_origins).await
+}
+
+/// The world with `tweak` applied to the portal's configuration.
+async fn world_with(tweak: impl FnOnce(&mut portal::Config)) -> World {
     let hostile = FakeKasm::start(FakeKasmConfig {
         behaviour: Behaviour::Hostile(HostileSetup::new(ATTACKER, OTHER)),
         ..FakeKasmConfig::new("pw-mallory")
@@ -87,7 +95,7 @@ async fn world() -> World {
             DesktopSpec::for_fake(HOSTILE, &hostile, "pw-mallory", &[ATTACKER]),
             DesktopSpec::for_fake(OTHER, &bob, "pw-bob", &["bob"]),
         ],
-        with_desktop_origins,
+        tweak,
     )
     .await;
     app.state
@@ -102,7 +110,13 @@ async fn world() -> World {
         .unwrap();
     // Only used if the page cannot see who frames it (see `testkit::hostile`).
     hostile.set_portal_origin_hint(&app.origin);
-    World { app, hostile, bob }
+    let hostile_origin = desktop_origin(&app, HOSTILE);
+    World {
+        app,
+        hostile,
+        bob,
+        hostile_origin,
+    }
 }
 
 /// Where the contract puts desktop `id` for a portal on loopback.
@@ -150,7 +164,8 @@ async fn attacks_as(chrome: &Chrome, app: &TestApp, who: &str) -> Value {
 }
 
 /// Fails listing every attack that succeeded (or did not run), with where the page ran.
-fn assert_every_attack_failed(report: &Value, app: &TestApp, who: &str) {
+fn assert_every_attack_failed(report: &Value, w: &World, who: &str) {
+    let app = &w.app;
     let attacks = report["attacks"].as_array().cloned().unwrap_or_default();
     let mut problems: Vec<String> = attacks
         .iter()
@@ -171,11 +186,7 @@ fn assert_every_attack_failed(report: &Value, app: &TestApp, who: &str) {
         report["frame_src"],
         problems.join("\n  ")
     );
-    assert_eq!(
-        report["origin"],
-        desktop_origin(app, HOSTILE),
-        "the desktop runs on its own origin"
-    );
+    assert_eq!(report["origin"], w.hostile_origin, "the desktop runs on its own origin");
     assert_eq!(
         report["portal_origin"], app.origin,
         "the page saw the portal framing it"
@@ -214,20 +225,15 @@ async fn portal_service_workers(chrome: &Chrome) -> Value {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_hostile_desktop_cannot_attack_an_admin_who_opens_it_in_the_browser() {
-    if !browser_ready() {
-        return;
-    }
-    let w = world().await;
-    let chrome = Chrome::start().await;
-    let report = attacks_as(&chrome, &w.app, "root").await;
-    chrome.screenshot("hostile-desktop-admin").await;
+/// An administrator opens mallory's desktop: every attack fails, nothing else happened.
+async fn admin_visit(w: &World, chrome: &Chrome, shot: &str) {
+    let report = attacks_as(chrome, &w.app, "root").await;
+    chrome.screenshot(shot).await;
     eprintln!("admin's report: {report:#}");
-    assert_every_attack_failed(&report, &w.app, "admin");
-    assert_nothing_else_happened(&w).await;
+    assert_every_attack_failed(&report, w, "admin");
+    assert_nothing_else_happened(w).await;
 
-    let scopes = portal_service_workers(&chrome).await;
+    let scopes = portal_service_workers(chrome).await;
     assert_eq!(scopes, serde_json::json!([]), "service workers on the portal origin");
     let cookie = chrome.client.execute("return document.cookie;", vec![]).await.unwrap();
     assert!(
@@ -242,20 +248,14 @@ async fn a_hostile_desktop_cannot_attack_an_admin_who_opens_it_in_the_browser() 
             &format!("return location.pathname === '/admin/users' && !!document.querySelector(\"tr[data-username='{ATTACKER}']\");"),
         )
         .await;
-    chrome.close().await;
 }
 
-#[tokio::test]
-async fn a_hostile_desktop_works_for_its_owner_but_reaches_nothing_else_in_the_browser() {
-    if !browser_ready() {
-        return;
-    }
-    let w = world().await;
-    let chrome = Chrome::start().await;
-    let report = attacks_as(&chrome, &w.app, ATTACKER).await;
-    chrome.screenshot("hostile-desktop-owner").await;
+/// Mallory opens her own desktop: it works (her WebSocket connects), nothing else is reached.
+async fn owner_visit(w: &World, chrome: &Chrome, shot: &str) {
+    let report = attacks_as(chrome, &w.app, ATTACKER).await;
+    chrome.screenshot(shot).await;
     eprintln!("owner's report: {report:#}");
-    assert_every_attack_failed(&report, &w.app, ATTACKER);
+    assert_every_attack_failed(&report, w, ATTACKER);
     assert_eq!(
         report["own_websocket"]["succeeded"],
         Value::Bool(true),
@@ -266,9 +266,121 @@ async fn a_hostile_desktop_works_for_its_owner_but_reaches_nothing_else_in_the_b
         w.hostile.websocket_sessions() >= 1,
         "mallory's desktop saw her WebSocket"
     );
-    assert_nothing_else_happened(&w).await;
-    let scopes = portal_service_workers(&chrome).await;
+    assert_nothing_else_happened(w).await;
+    let scopes = portal_service_workers(chrome).await;
     assert_eq!(scopes, serde_json::json!([]), "service workers on the portal origin");
+}
+
+#[tokio::test]
+async fn a_hostile_desktop_cannot_attack_an_admin_who_opens_it_in_the_browser() {
+    if !browser_ready() {
+        return;
+    }
+    let w = world().await;
+    let chrome = Chrome::start().await;
+    admin_visit(&w, &chrome, "hostile-desktop-admin").await;
+    chrome.close().await;
+}
+
+#[tokio::test]
+async fn a_hostile_desktop_works_for_its_owner_but_reaches_nothing_else_in_the_browser() {
+    if !browser_ready() {
+        return;
+    }
+    let w = world().await;
+    let chrome = Chrome::start().await;
+    owner_visit(&w, &chrome, "hostile-desktop-owner").await;
+    chrome.close().await;
+}
+
+/// The world behind the shipped Apache or nginx site: portal at `https://localhost:PORT`,
+/// desktops at `https://{id}.desktops.test:PORT` (wildcard certificate), Chromium told where
+/// `*.desktops.test` is and to accept the test certificates.
+async fn behind(kind: ProxyKind) -> (World, ReverseProxy, Chrome) {
+    let port = free_port();
+    let mut w = world_with(|c| {
+        c.public_url = Some(format!("https://localhost:{port}/").parse().unwrap());
+        c.desktop_origin = Some(format!("https://{{id}}.desktops.test:{port}"));
+        c.proxy.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let proxy = ReverseProxy::start_with(kind, port, w.app.addr, &["--desktop-domain", "desktops.test"]);
+    w.app.url = proxy.url.clone();
+    w.app.origin = proxy.url.clone();
+    w.hostile_origin = format!("https://{HOSTILE}.desktops.test:{port}");
+    w.hostile.set_portal_origin_hint(&w.app.origin);
+    let chrome = Chrome::start_with(&[
+        "--ignore-certificate-errors",
+        "--host-resolver-rules=MAP *.desktops.test 127.0.0.1",
+    ])
+    .await;
+    (w, proxy, chrome)
+}
+
+async fn through(kind: ProxyKind) {
+    if !browser_ready() || !proxies_ready() {
+        return;
+    }
+    let (w, proxy, chrome) = behind(kind).await;
+    admin_visit(&w, &chrome, &format!("hostile-desktop-admin-behind-{kind:?}")).await;
+    chrome.close().await;
+    let chrome = Chrome::start_with(&[
+        "--ignore-certificate-errors",
+        "--host-resolver-rules=MAP *.desktops.test 127.0.0.1",
+    ])
+    .await;
+    owner_visit(&w, &chrome, &format!("hostile-desktop-owner-behind-{kind:?}")).await;
+    chrome.close().await;
+    drop(proxy);
+}
+
+#[tokio::test]
+async fn behind_apache_a_hostile_desktop_cannot_attack_an_admin_and_works_for_its_owner() {
+    through(ProxyKind::Apache).await;
+}
+
+#[tokio::test]
+async fn behind_nginx_a_hostile_desktop_cannot_attack_an_admin_and_works_for_its_owner() {
+    through(ProxyKind::Nginx).await;
+}
+
+#[tokio::test]
+async fn without_desktop_origins_an_admin_is_refused_and_the_owner_still_works() {
+    if !browser_ready() {
+        return;
+    }
+    let w = world_with(|c| c.desktop_origin = Some("off".into())).await;
+    let chrome = Chrome::start().await;
+    chrome.sign_in(&w.app, "root").await;
+    for path in [format!("/view/{HOSTILE}"), format!("/desktop/{HOSTILE}/")] {
+        chrome.goto(&w.app, &path).await;
+        chrome
+            .wait_until(
+                "the explanation instead of the desktop",
+                "return document.body && document.body.innerText.includes('desktop_origin') && !document.querySelector('iframe');",
+            )
+            .await;
+    }
+    chrome.screenshot("hostile-desktop-admin-refused").await;
+    assert!(
+        w.hostile.requests().is_empty(),
+        "nothing of the hostile desktop loaded for the admin"
+    );
+    chrome.close().await;
+
+    // Mallory's own desktop on the shared origin: her client connects.
+    let chrome = Chrome::start().await;
+    chrome.sign_in(&w.app, ATTACKER).await;
+    chrome.goto(&w.app, &format!("/view/{HOSTILE}")).await;
+    let frame = chrome.client.find(Locator::Css("iframe#desktop")).await.unwrap();
+    frame.enter_frame().await.unwrap();
+    chrome
+        .wait_until("the hostile page finished", "return document.title === 'attacks-done';")
+        .await;
+    let report: Value = serde_json::from_str(&chrome.text("#results").await).unwrap();
+    assert_eq!(report["own_websocket"]["succeeded"], Value::Bool(true), "{report:#}");
+    chrome.client.enter_parent_frame().await.unwrap();
+    assert_nothing_else_happened(&w).await;
     chrome.close().await;
 }
 

@@ -78,6 +78,11 @@ pub(crate) struct ReverseProxy {
 impl ReverseProxy {
     /// Starts `kind` on `port` (and the HTTP redirect on a free port) in front of `backend`.
     pub(crate) fn start(kind: ProxyKind, port: u16, backend: SocketAddr) -> ReverseProxy {
+        Self::start_with(kind, port, backend, &[])
+    }
+
+    /// [`ReverseProxy::start`] with more of the script's options (e.g. `--desktop-domain`).
+    pub(crate) fn start_with(kind: ProxyKind, port: u16, backend: SocketAddr, extra: &[&str]) -> ReverseProxy {
         let dir = tempfile::tempdir().unwrap();
         let http_port = free_port();
         let out = Command::new(repo_root().join(SCRIPT))
@@ -85,6 +90,7 @@ impl ReverseProxy {
             .arg(dir.path())
             .args(["--port", &port.to_string(), "--http-port", &http_port.to_string()])
             .args(["--backend", &backend.to_string()])
+            .args(extra)
             .output()
             .expect("the reverse-proxy script runs");
         assert!(
@@ -93,7 +99,8 @@ impl ReverseProxy {
             kind.name(),
             String::from_utf8_lossy(&out.stderr)
         );
-        let url = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let url = stdout.lines().next().unwrap_or_default().trim().to_owned();
         assert_eq!(url, format!("https://localhost:{port}"));
         ReverseProxy {
             url,
