@@ -363,3 +363,43 @@ async fn redirects_never_leave_the_portal() {
         assert_eq!(to.as_deref(), Some("/"), "next={evil}");
     }
 }
+
+#[tokio::test]
+async fn losing_access_closes_an_open_desktop_within_seconds() {
+    let (app, a, _b) = world().await;
+    let client = desktop_client(&app);
+    // An administrator opens alice's desktop (allowed: it runs on its own origin)…
+    let root = sign_in(&app, "root").await;
+    let (_, cookie) = redeem(&client, &ticket_url(&root, DESK).await).await;
+    let cookie = cookie.unwrap();
+    let mut req = format!("ws://{DESK}.localhost:{}/websockify", app.addr.port())
+        .into_client_request()
+        .unwrap();
+    let h = req.headers_mut();
+    h.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    h.insert("Cookie", cookie.parse().unwrap());
+    h.insert("Origin", origin(&app, DESK).parse().unwrap());
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.unwrap();
+    expect_rfb_greeting(&mut ws).await;
+    // …and is then made a student: the open relay closes at the next sweep (every 2 s).
+    let user = app.state.store.user_by_username("root").await.unwrap().unwrap();
+    app.state
+        .store
+        .set_user_role(&user.id, portal_store::Role::Student)
+        .await
+        .unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(6), async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+    assert!(closed.is_ok(), "the relay outlived the loss of access");
+    let after = client
+        .get(format!("{}/", origin(&app, DESK)))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 401);
+    assert_eq!(a.websocket_sessions(), 1);
+}
