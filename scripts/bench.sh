@@ -198,6 +198,12 @@ NGINX_PORT=$(free_port)
 NGINX12_PORT=$(free_port)
 METRICS_PORT=$(free_port)
 PORTAL="http://127.0.0.1:$PORTAL_PORT"
+# A second portal with desktop_origin off: the path split (`/desktop/lab/…` on the portal's
+# origin) beside the desktop origin (`lab.localhost:PORT`, routed by Host), in one run.
+PORTAL_PATH_PORT=$(free_port)
+PORTAL_PATH_METRICS_PORT=$(free_port)
+PORTAL_PATH="http://127.0.0.1:$PORTAL_PATH_PORT"
+DESKTOP_HOST="lab.localhost:$PORTAL_PORT"
 FAKE_PW=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 BENCH_PW=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
 
@@ -241,13 +247,24 @@ for var in $(compgen -e); do
     [[ $var == IRD_* ]] && PORTAL_ENV+=(-u "$var")
 done
 
-log "starting the portal on $PORTAL"
+log "starting the portal on $PORTAL (desktops on their own origins, http://{id}.localhost:$PORTAL_PORT)"
 "${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal.toml" \
     >"$WORK/portal.log" 2>&1 &
 PORTAL_PID=$!
 STARTED_PIDS+=("$PORTAL_PID")
 wait_for_port "$PORTAL_PORT" "$PORTAL_PID" portal
 curl -fsS -o /dev/null "$PORTAL/healthz"
+
+sed -e "s|^listen = .*|listen = \"127.0.0.1:$PORTAL_PATH_PORT\"\ndesktop_origin = \"off\"|" \
+    -e "s|^data_dir = .*|data_dir = \"$WORK/data-path\"|" \
+    -e "s|127.0.0.1:$METRICS_PORT|127.0.0.1:$PORTAL_PATH_METRICS_PORT|" \
+    "$WORK/portal.toml" >"$WORK/portal-path.toml"
+log "starting the path-split portal on $PORTAL_PATH (desktop_origin off)"
+"${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal-path.toml" \
+    >"$WORK/portal-path.log" 2>&1 &
+PORTAL_PATH_PID=$!
+STARTED_PIDS+=("$PORTAL_PATH_PID")
+wait_for_port "$PORTAL_PATH_PORT" "$PORTAL_PATH_PID" portal-path
 
 # nginx: the proxy a school would otherwise put in front — TLS to the desktop without
 # verification (Kasm's certificates are self-signed), the desktop's Basic Auth injected, the
@@ -326,7 +343,7 @@ NGINX12_WORKER=$NGINX_STARTED
 # The approach of the product the portal replaces, as a labelled reference: Flask with
 # gevent-websocket relaying frame by frame (scripts/bench-flask; a venv from PyPI, cached).
 FLASK_NOTE="not measured (BENCH_FLASK=0)"
-PATHS=(direct portal nginx)
+PATHS=(direct portal portal-path nginx)
 if [[ ${BENCH_FLASK:-1} == 1 ]]; then
     # shellcheck source=SCRIPTDIR/bench-flask/start.sh
     source "$ROOT/scripts/bench-flask/start.sh"
@@ -342,9 +359,11 @@ if [[ ${BENCH_FLASK:-1} == 1 ]]; then
     fi
 fi
 
-printf '%s\n' "$BENCH_PW" |
-    "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
-        --config "$WORK/portal.toml" >&2
+for config in portal portal-path; do
+    printf '%s\n' "$BENCH_PW" |
+        "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
+            --config "$WORK/$config.toml" >&2
+done
 
 # Signs in as bench on the portal at $1; prints the session cookie, then the CSRF token.
 sign_in() {
@@ -365,8 +384,15 @@ sign_in() {
 }
 log "signing in as bench"
 { read -r COOKIE; read -r _; } < <(sign_in "$PORTAL")
-for url in "$PORTAL/desktop/lab/" "http://127.0.0.1:$NGINX_PORT/desktop/lab/" "http://127.0.0.1:$NGINX12_PORT/desktop/lab/"; do
-    STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$url")
+{ read -r PATH_COOKIE; read -r _; } < <(sign_in "$PORTAL_PATH")
+# The desktop origin's own cookie, through the ticket handover the view page uses.
+HANDOVER=$(curl -sS -o /dev/null -w '%{redirect_url}' -H "Cookie: $COOKIE" "$PORTAL/desktop/lab/")
+DESK_COOKIE=$(curl -sS -o /dev/null -D - --resolve "$DESKTOP_HOST:127.0.0.1" "$HANDOVER" |
+    sed -n 's/^[Ss]et-[Cc]ookie: \([^;]*\).*/\1/p' | head -n1)
+[[ -n $DESK_COOKIE ]] || { log "no desktop cookie from the handover $HANDOVER"; exit 1; }
+for url in "http://$DESKTOP_HOST/" "$PORTAL_PATH/desktop/lab/" "http://127.0.0.1:$NGINX_PORT/desktop/lab/" "http://127.0.0.1:$NGINX12_PORT/desktop/lab/"; do
+    STATUS=$(curl -sS -o /dev/null -w '%{http_code}' --resolve "$DESKTOP_HOST:127.0.0.1" \
+        -H "Cookie: $DESK_COOKIE; $PATH_COOKIE" "$url")
     [[ $STATUS == 200 ]] || { log "GET $url answered $STATUS"; exit 1; }
 done
 
@@ -374,7 +400,8 @@ done
 ws_opts() {
     case $1 in
     direct) echo "--url wss://127.0.0.1:$FAKE_PORT/websockify --basic-auth kasm_user:$FAKE_PW" ;;
-    portal) echo "--url ws://127.0.0.1:$PORTAL_PORT/desktop/lab/websockify --cookie $COOKIE --origin $PORTAL" ;;
+    portal) echo "--url ws://127.0.0.1:$PORTAL_PORT/websockify --host $DESKTOP_HOST --origin http://$DESKTOP_HOST --cookie $DESK_COOKIE" ;;
+    portal-path) echo "--url ws://127.0.0.1:$PORTAL_PATH_PORT/desktop/lab/websockify --cookie $PATH_COOKIE --origin $PORTAL_PATH" ;;
     nginx) echo "--url ws://127.0.0.1:$NGINX_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     nginx-tls12) echo "--url ws://127.0.0.1:$NGINX12_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     flask) echo "--url ws://127.0.0.1:$FLASK_PORT/desktop/lab/websockify --origin $PORTAL" ;;
@@ -383,7 +410,8 @@ ws_opts() {
 http_opts() {
     case $1 in
     direct) echo "--url https://127.0.0.1:$FAKE_PORT/app/ui.js --basic-auth kasm_user:$FAKE_PW" ;;
-    portal) echo "--url $PORTAL/desktop/lab/app/ui.js --cookie $COOKIE" ;;
+    portal) echo "--url http://127.0.0.1:$PORTAL_PORT/app/ui.js --host $DESKTOP_HOST --cookie $DESK_COOKIE" ;;
+    portal-path) echo "--url $PORTAL_PATH/desktop/lab/app/ui.js --cookie $PATH_COOKIE" ;;
     nginx) echo "--url http://127.0.0.1:$NGINX_PORT/desktop/lab/app/ui.js" ;;
     nginx-tls12) echo "--url http://127.0.0.1:$NGINX12_PORT/desktop/lab/app/ui.js" ;;
     flask) echo "--url http://127.0.0.1:$FLASK_PORT/desktop/lab/app/ui.js" ;;
@@ -392,13 +420,14 @@ http_opts() {
 proxy_pid() {
     case $1 in
     portal) echo "$PORTAL_PID" ;;
+    portal-path) echo "$PORTAL_PATH_PID" ;;
     nginx) echo "$NGINX_WORKER" ;;
     nginx-tls12) echo "$NGINX12_WORKER" ;;
     flask) echo "$FLASK_PID" ;;
     esac
 }
 # `/app/ui.js` is the fake's stand-in for the Kasm client's script: a small static file.
-STATUS=$(curl -sS -o /dev/null -w '%{http_code}' -H "Cookie: $COOKIE" "$PORTAL/desktop/lab/app/ui.js")
+STATUS=$(curl -sS -o /dev/null -w '%{http_code}' --resolve "$DESKTOP_HOST:127.0.0.1" -H "Cookie: $DESK_COOKIE" "http://$DESKTOP_HOST/app/ui.js")
 [[ $STATUS == 200 ]] || { log "GET of the desktop asset through the portal answered $STATUS"; exit 1; }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -560,6 +589,7 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
     echo
     echo "- Command: \`scripts/bench.sh\` (release build, commit $COMMIT)"
     echo "- Machine: $(nproc) CPUs ($CPU_MODEL), kernel $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
+    echo "- Paths: \`portal\` reaches the desktop through its own origin (\`lab.localhost:PORT\`, routed by Host, the desktop host's cookie), \`portal-path\` through a second portal with desktop_origin off (\`/desktop/lab/…\` on the portal's origin, the session cookie)"
     echo "- Proxies: the portal (relay buffer: $RELAY_NOTE); $(nginx -v 2>&1 | sed 's/^nginx version: //') from Debian, one worker," \
         "offering $NGINX_UPSTREAM_TLS to the desktop (\`nginx\`), and for comparison the same held to TLS ≤ 1.2 (\`nginx-tls12\`);" \
         "the old product's approach (\`flask\`): $FLASK_NOTE"
@@ -572,7 +602,7 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
         "$CONNECTS WebSocket set-ups, 8 at once; $HTTP_REQUESTS HTTP GETs, $HTTP_CONCURRENCY at once;" \
         "$IDLE idle WebSockets (open files limit $NOFILE); start: $START_NOTE"
     echo
-    "$BIN/wsbench" report --paths direct,portal,nginx,nginx-tls12,flask "${RESULTS[@]}"
+    "$BIN/wsbench" report --paths direct,portal,portal-path,nginx,nginx-tls12,flask "${RESULTS[@]}"
     if ((${#SAME_RESULTS[@]} > 0)); then
         echo "#### The same round trips with client, desktop and proxy all on CPU 0"
         echo

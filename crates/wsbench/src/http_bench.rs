@@ -59,7 +59,9 @@ async fn fetch_loop(job: Arc<Job>, total: usize) -> anyhow::Result<(Vec<u64>, us
     let mut samples = Vec::new();
     let mut body_bytes = 0;
     while job.next.fetch_add(1, Ordering::Relaxed) < total {
-        let mut req = Request::get(target.url.as_str()).header("User-Agent", "wsbench");
+        let mut req = Request::get(target.url.as_str())
+            .header("User-Agent", "wsbench")
+            .header("Host", target.host.as_str());
         if let Some(auth) = &target.authorization {
             req = req.header("Authorization", auth);
         }

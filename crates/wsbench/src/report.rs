@@ -524,6 +524,14 @@ fn start_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
         "| `ready` event | {} |",
         show(stat(runs.iter().map(|s| s.ready_ms).collect()), 0)
     )?;
+    let handovers: Vec<f64> = runs.iter().filter_map(|s| s.handover_ms).collect();
+    if !handovers.is_empty() {
+        writeln!(
+            out,
+            "| of which the handover: view page → ticket → desktop page's first byte | {} |",
+            show(stat(handovers), 0)
+        )?;
+    }
     writeln!(
         out,
         "| WebSocket open, RFB greeting read | {} |",

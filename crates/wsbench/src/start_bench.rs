@@ -63,6 +63,10 @@ pub(crate) struct StartRun {
     pub(crate) steps_ms: BTreeMap<String, f64>,
     /// The `ready` event arrived.
     pub(crate) ready_ms: f64,
+    /// With desktop origins: the handover alone — `GET /view/{id}`, the ticket's redemption on
+    /// the desktop's host, and the desktop page's first byte (ms for those three requests).
+    #[serde(default)]
+    pub(crate) handover_ms: Option<f64>,
     /// The WebSocket through the portal carried the desktop's RFB greeting.
     pub(crate) websocket_ms: f64,
 }
@@ -117,6 +121,7 @@ fn endpoint(args: &StartArgs, url: &str) -> Endpoint {
         url: url.to_owned(),
         cookie: Some(args.cookie.clone()),
         origin: None,
+        host: None,
         basic_auth: None,
         label: "start".into(),
     }
@@ -201,13 +206,31 @@ impl Portal<'_> {
         drop(body);
         let ready_ms = ms(Instant::now());
 
-        let ws_url = format!(
-            "ws://127.0.0.1:{}/desktop/{}/websockify",
-            self.base.rsplit(':').next().unwrap_or_default(),
-            started.id
-        );
-        let mut ws_endpoint = endpoint(self.args, &ws_url);
-        ws_endpoint.origin = Some(self.origin.clone());
+        let port = self.base.rsplit(':').next().unwrap_or_default().to_owned();
+        let handover_started = Instant::now();
+        let desktop = self.handover(&started.id).await?;
+        let handover_ms = desktop
+            .as_ref()
+            .map(|_| handover_started.elapsed().as_secs_f64() * 1000.0);
+        let mut ws_endpoint = match &desktop {
+            // Each desktop on its own origin: its host, its origin, its cookie.
+            Some(d) => {
+                let mut e = endpoint(self.args, &format!("ws://127.0.0.1:{port}/websockify"));
+                e.host = Some(d.host.clone());
+                e.origin = Some(format!("http://{}", d.host));
+                e.cookie = Some(d.cookie.clone());
+                e
+            }
+            None => {
+                let mut e = endpoint(
+                    self.args,
+                    &format!("ws://127.0.0.1:{port}/desktop/{}/websockify", started.id),
+                );
+                e.origin = Some(self.origin.clone());
+                e
+            }
+        };
+        ws_endpoint.label = "start".into();
         let connector = Connector::new(Target::parse(&ws_endpoint, true)?)?.with_read_buffer(4096);
         let ws = connector.connect().await.context("the desktop's WebSocket")?;
         let websocket_ms = ms(Instant::now());
@@ -227,9 +250,77 @@ impl Portal<'_> {
             accepted_ms,
             steps_ms,
             ready_ms,
+            handover_ms,
             websocket_ms,
         })
     }
+
+    /// Opens `/view/{id}` as the browser does and, when its frame is on a desktop origin,
+    /// redeems the ticket there and reads the desktop page's first byte. `None` when the
+    /// desktop shares the portal's origin.
+    async fn handover(&self, id: &str) -> anyhow::Result<Option<DesktopHost>> {
+        let resp = self
+            .client
+            .request(self.request(Method::GET, &format!("/view/{id}"), Bytes::new())?)
+            .await
+            .context("GET the view page")?;
+        ensure!(resp.status() == StatusCode::OK, "the view page answered {}", resp.status());
+        let page = resp.into_body().collect().await?.to_bytes();
+        let page = String::from_utf8_lossy(&page);
+        let src = frame_src(&page).context("the view page has no desktop frame")?;
+        let Some(rest) = src.strip_prefix("http://") else {
+            return Ok(None);
+        };
+        let (host, path) = rest.split_once('/').context("the frame's URL has no path")?;
+        let get = |path: &str, cookie: Option<&str>| {
+            let mut req = Request::builder()
+                .method(Method::GET)
+                .uri(format!("{}/{path}", self.base))
+                .header("Host", host);
+            if let Some(c) = cookie {
+                req = req.header("Cookie", c);
+            }
+            req.body(Full::new(Bytes::new()))
+        };
+        let resp = self.client.request(get(path, None)?).await.context("redeeming the ticket")?;
+        ensure!(resp.status() == StatusCode::OK, "the ticket's redemption answered {}", resp.status());
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .context("no cookie from the ticket's redemption")?
+            .to_owned();
+        let resp = self
+            .client
+            .request(get("?path=websockify", Some(&cookie))?)
+            .await
+            .context("the desktop's page")?;
+        ensure!(resp.status() == StatusCode::OK, "the desktop's page answered {}", resp.status());
+        // The first byte of the page is what the measurement ends with.
+        let mut body = resp.into_body();
+        let _ = body.frame().await;
+        Ok(Some(DesktopHost {
+            host: host.to_owned(),
+            cookie,
+        }))
+    }
+}
+
+/// A desktop's own origin, entered.
+struct DesktopHost {
+    /// `{label}.localhost:PORT`.
+    host: String,
+    /// The desktop host's cookie, `name=value`.
+    cookie: String,
+}
+
+/// The `src` of the view page's desktop frame, HTML entities decoded.
+fn frame_src(page: &str) -> Option<String> {
+    let tag = &page[page.find("<iframe id=\"desktop\"")?..];
+    let tag = &tag[..tag.find('>')?];
+    let src = tag.split(" src=\"").nth(1)?.split('"').next()?;
+    Some(src.replace("&amp;", "&"))
 }
 
 /// The `step` of a `progress` event, `None` for other events.

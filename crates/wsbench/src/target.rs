@@ -19,6 +19,10 @@ pub(crate) struct Endpoint {
     /// `Origin` header (WebSocket modes default to the URL's own origin).
     #[arg(long)]
     pub(crate) origin: Option<String>,
+    /// `Host` header, e.g. a desktop origin's `lab.localhost:PORT` (default: the URL's
+    /// `127.0.0.1:PORT`); the connection still goes to 127.0.0.1.
+    #[arg(long)]
+    pub(crate) host: Option<String>,
     /// Basic Auth credentials, sent as `Authorization: Basic …`.
     #[arg(long, value_name = "USER:PASSWORD")]
     pub(crate) basic_auth: Option<String>,
@@ -38,6 +42,8 @@ pub(crate) struct Target {
     pub(crate) authorization: Option<String>,
     pub(crate) cookie: Option<String>,
     pub(crate) origin: String,
+    /// `Host` header value.
+    pub(crate) host: String,
 }
 
 impl Target {
@@ -72,6 +78,7 @@ impl Target {
         for (name, value) in [
             ("--cookie", endpoint.cookie.as_deref()),
             ("--origin", Some(origin.as_str())),
+            ("--host", endpoint.host.as_deref()),
             ("--basic-auth", endpoint.basic_auth.as_deref()),
         ] {
             if value.is_some_and(|v| v.contains(['\r', '\n'])) {
@@ -86,6 +93,7 @@ impl Target {
             authorization,
             cookie: endpoint.cookie.clone(),
             origin,
+            host: endpoint.host.clone().unwrap_or_else(|| format!("127.0.0.1:{port}")),
         })
     }
 }
@@ -99,6 +107,7 @@ mod tests {
             url: url.into(),
             cookie: None,
             origin: None,
+            host: None,
             basic_auth: Some("u:p".into()),
             label: "t".into(),
         }

@@ -136,10 +136,10 @@ impl Connector {
     fn request_head(&self, key: &str) -> String {
         let t = &self.target;
         let mut head = format!(
-            "GET {} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+            "GET {} HTTP/1.1\r\nHost: {}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
              Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: binary\r\n\
              Origin: {}\r\nUser-Agent: wsbench\r\n",
-            t.path_and_query, t.port, t.origin
+            t.path_and_query, t.host, t.origin
         );
         if let Some(auth) = &t.authorization {
             head.push_str(&format!("Authorization: {auth}\r\n"));
