@@ -404,26 +404,7 @@ impl Config {
                 ));
             }
         }
-        if let Some(template) = self.desktop_origin.as_deref().filter(|t| !is_off(t)) {
-            let origin = DesktopOrigin::parse(template).map_err(|e| invalid("desktop_origin", e.to_string()))?;
-            if origin.covers(&self.public_url()) {
-                return Err(invalid(
-                    "desktop_origin",
-                    format!(
-                        "{template} would include the portal's own host ({}); use a domain of its own \
-                         for desktops, e.g. https://{{id}}.desktops.school.example",
-                        self.public_origin()
-                    ),
-                ));
-            }
-            if origin.scheme() == "http" && self.public_url().scheme() == "https" {
-                return Err(invalid(
-                    "desktop_origin",
-                    "must be https:// when public_url is https (a desktop over plain http would be \
-                     blocked as mixed content and its cookie would travel unencrypted)",
-                ));
-            }
-        }
+        self.validate_desktop_origin()?;
         if let Some(db) = &self.database_url
             && !(db.starts_with("sqlite:") || db.starts_with("postgres://") || db.starts_with("postgresql://"))
         {
@@ -518,6 +499,31 @@ impl Config {
         })
     }
 
+    /// `desktop_origin`: a usable template, not covering the portal, https with an https portal.
+    fn validate_desktop_origin(&self) -> Result<(), ConfigError> {
+        if let Some(template) = self.desktop_origin.as_deref().filter(|t| !is_off(t)) {
+            let origin = DesktopOrigin::parse(template).map_err(|e| invalid("desktop_origin", e.to_string()))?;
+            if origin.covers(&self.public_url()) {
+                return Err(invalid(
+                    "desktop_origin",
+                    format!(
+                        "{template} would include the portal's own host ({}); use a domain of its own \
+                         for desktops, e.g. https://{{id}}.desktops.school.example",
+                        self.public_origin()
+                    ),
+                ));
+            }
+            if origin.scheme() == "http" && self.public_url().scheme() == "https" {
+                return Err(invalid(
+                    "desktop_origin",
+                    "must be https:// when public_url is https (a desktop over plain http would be \
+                     blocked as mixed content and its cookie would travel unencrypted)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// Where desktops are served, if they have origins of their own (see `desktop_origin`).
     pub fn desktop_origins(&self) -> Option<DesktopOrigin> {
         match self.desktop_origin.as_deref() {
@@ -599,6 +605,17 @@ mod tests {
                 "proxy.trusted_proxies",
             ),
             ("unknown_key = 1", "unknown_key"),
+            ("desktop_origin = \"https://desktops.example\"", "desktop_origin"),
+            ("desktop_origin = \"https://x-{id}.example\"", "desktop_origin"),
+            (
+                "public_url = \"https://portal.school.example\"\ndesktop_origin = \"https://{id}.school.example\"",
+                "desktop_origin",
+            ),
+            (
+                "public_url = \"https://portal.school.example\"\ndesktop_origin = \"http://{id}.desktops.school.example\"",
+                "desktop_origin",
+            ),
+            ("[proxy]\nticket_ttl_secs = 61", "proxy.ticket_ttl_secs"),
             (
                 "[[static_desktops]]\nid = \"x\"\nurl = \"gopher://a\"",
                 "static_desktops",
@@ -607,6 +624,27 @@ mod tests {
             let err = load_toml(toml).unwrap_err().to_string();
             assert!(err.contains(needle), "{toml:?} → {err}");
         }
+    }
+
+    #[test]
+    fn desktop_origins_default_to_localhost_on_loopback_only() {
+        let dev = load_toml("").unwrap();
+        assert_eq!(
+            dev.desktop_origins().map(|o| o.to_string()).as_deref(),
+            Some("http://{id}.localhost:5020")
+        );
+        let prod = load_toml("public_url = \"https://portal.school.example\"").unwrap();
+        assert!(prod.desktop_origins().is_none(), "no guess for a real host name");
+        let off = load_toml("desktop_origin = \"off\"").unwrap();
+        assert!(off.desktop_origins().is_none());
+        let set = load_toml(
+            "public_url = \"https://portal.school.example\"\ndesktop_origin = \"https://{id}.desktops.school.example\"",
+        )
+        .unwrap();
+        assert_eq!(
+            set.desktop_origins().map(|o| o.origin_of("alice-ubuntu")).as_deref(),
+            Some("https://alice-ubuntu.desktops.school.example")
+        );
     }
 
     #[test]

@@ -173,37 +173,9 @@ impl Portal<'_> {
         let accepted_ms = ms(Instant::now());
         let started: Started = serde_json::from_slice(&bytes).context("the start response")?;
 
-        let mut steps_ms = BTreeMap::new();
-        let resp = self
-            .client
-            .request(self.request(Method::GET, &started.events_url, Bytes::new())?)
-            .await
-            .context("GET the start's events")?;
-        ensure!(resp.status() == StatusCode::OK, "events answered {}", resp.status());
-        let mut body = resp.into_body();
-        let mut pending = Vec::new();
-        let mut ready = false;
-        // An already running desktop (200) has no steps to wait for.
-        if status == StatusCode::OK {
-            ready = true;
-        }
-        while !ready {
-            let frame = body.frame().await.context("the event stream ended before `ready`")??;
-            let Some(data) = frame.data_ref() else { continue };
-            pending.extend_from_slice(data);
-            while let Some(end) = find(&pending, b"\n\n") {
-                let event: Vec<u8> = pending.drain(..end + 2).collect();
-                if let Some(step) = progress_step(&event)? {
-                    steps_ms.entry(step.clone()).or_insert_with(|| ms(Instant::now()));
-                    match step.as_str() {
-                        "ready" => ready = true,
-                        "failed" => bail!("the start failed: {}", String::from_utf8_lossy(&event)),
-                        _ => {}
-                    }
-                }
-            }
-        }
-        drop(body);
+        let steps_ms = self
+            .wait_until_ready(&started.events_url, t0, status == StatusCode::OK)
+            .await?;
         let ready_ms = ms(Instant::now());
 
         let port = self.base.rsplit(':').next().unwrap_or_default().to_owned();
@@ -255,6 +227,49 @@ impl Portal<'_> {
         })
     }
 
+    /// Follows the start's events until `ready`; the first time each step was seen, in ms
+    /// after `t0`. An already running desktop has no steps to wait for.
+    async fn wait_until_ready(
+        &self,
+        events_url: &str,
+        t0: Instant,
+        already_running: bool,
+    ) -> anyhow::Result<BTreeMap<String, f64>> {
+        let ms = |t: Instant| t.duration_since(t0).as_secs_f64() * 1000.0;
+        let mut steps_ms = BTreeMap::new();
+        let resp = self
+            .client
+            .request(self.request(Method::GET, events_url, Bytes::new())?)
+            .await
+            .context("GET the start's events")?;
+        ensure!(resp.status() == StatusCode::OK, "events answered {}", resp.status());
+        let mut body = resp.into_body();
+        let mut pending = Vec::new();
+        let mut ready = false;
+        // An already running desktop (200) has no steps to wait for.
+        if already_running {
+            ready = true;
+        }
+        while !ready {
+            let frame = body.frame().await.context("the event stream ended before `ready`")??;
+            let Some(data) = frame.data_ref() else { continue };
+            pending.extend_from_slice(data);
+            while let Some(end) = find(&pending, b"\n\n") {
+                let event: Vec<u8> = pending.drain(..end + 2).collect();
+                if let Some(step) = progress_step(&event)? {
+                    steps_ms.entry(step.clone()).or_insert_with(|| ms(Instant::now()));
+                    match step.as_str() {
+                        "ready" => ready = true,
+                        "failed" => bail!("the start failed: {}", String::from_utf8_lossy(&event)),
+                        _ => {}
+                    }
+                }
+            }
+        }
+        drop(body);
+        Ok(steps_ms)
+    }
+
     /// Opens `/view/{id}` as the browser does and, when its frame is on a desktop origin,
     /// redeems the ticket there and reads the desktop page's first byte. `None` when the
     /// desktop shares the portal's origin.
@@ -264,7 +279,11 @@ impl Portal<'_> {
             .request(self.request(Method::GET, &format!("/view/{id}"), Bytes::new())?)
             .await
             .context("GET the view page")?;
-        ensure!(resp.status() == StatusCode::OK, "the view page answered {}", resp.status());
+        ensure!(
+            resp.status() == StatusCode::OK,
+            "the view page answered {}",
+            resp.status()
+        );
         let page = resp.into_body().collect().await?.to_bytes();
         let page = String::from_utf8_lossy(&page);
         let src = frame_src(&page).context("the view page has no desktop frame")?;
@@ -282,8 +301,16 @@ impl Portal<'_> {
             }
             req.body(Full::new(Bytes::new()))
         };
-        let resp = self.client.request(get(path, None)?).await.context("redeeming the ticket")?;
-        ensure!(resp.status() == StatusCode::OK, "the ticket's redemption answered {}", resp.status());
+        let resp = self
+            .client
+            .request(get(path, None)?)
+            .await
+            .context("redeeming the ticket")?;
+        ensure!(
+            resp.status() == StatusCode::OK,
+            "the ticket's redemption answered {}",
+            resp.status()
+        );
         let cookie = resp
             .headers()
             .get("set-cookie")
@@ -296,7 +323,11 @@ impl Portal<'_> {
             .request(get("?path=websockify", Some(&cookie))?)
             .await
             .context("the desktop's page")?;
-        ensure!(resp.status() == StatusCode::OK, "the desktop's page answered {}", resp.status());
+        ensure!(
+            resp.status() == StatusCode::OK,
+            "the desktop's page answered {}",
+            resp.status()
+        );
         // The first byte of the page is what the measurement ends with.
         let mut body = resp.into_body();
         let _ = body.frame().await;
