@@ -214,7 +214,13 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
     let json = state.config.log_format == LogFormat::Json;
     if !json {
         println!("IServ Remote Desktop listening on http://{addr} — open {url}");
-        println!("WebSocket support enabled: desktops at {url}desktop/{{id}}/, relay at …/websockify");
+        match &state.desktop_origins {
+            Some(origins) => println!("WebSocket support enabled; each desktop on its own origin: {origins}"),
+            None => println!(
+                "WebSocket support enabled; desktop_origin is not set, so desktops share the portal's origin and only \
+                 their owners may open them (set desktop_origin, e.g. https://{{id}}.desktops.school.example)"
+            ),
+        }
     }
     // With the password form off, a bootstrap admin could never sign in: admins come from
     // IServ groups or roles (`oidc.admin_groups`, `oidc.admin_roles`).

@@ -169,6 +169,10 @@ async fn first_start_prints_url_websocket_support_and_how_to_sign_in() {
     let all = collected.join("\n");
     assert!(all.contains("listening on http://127.0.0.1:"), "{all}");
     assert!(all.contains("WebSocket support enabled"), "{all}");
+    assert!(
+        all.contains("each desktop on its own origin: http://{id}.localhost:"),
+        "{all}"
+    );
     let password = all
         .split("with password \"")
         .nth(1)
