@@ -2,8 +2,8 @@
 //!
 //! Handlers return [`AppError`]; its response carries an [`ErrorBody`] marker. The
 //! [`render_errors`] middleware, which knows the request's language and whether its sub-router
-//! is a page or the JSON API ([`ErrorFormat`]), turns the marker into a localised HTML page, a JSON error, or a
-//! redirect to the sign-in page.
+//! serves pages or the JSON API ([`ErrorFormat`]), turns the marker into a localised HTML page,
+//! a JSON error, or a redirect to the sign-in page.
 
 use std::sync::Arc;
 
