@@ -1,6 +1,7 @@
 //! The JSON API: desktop types, the user's desktops (start, stop, remove, live progress),
 //! input heartbeats, and the admin equivalents. Session-authenticated; writes need the
-//! session's CSRF token in `X-CSRF-Token` (and, if sent, the portal's `Origin`).
+//! session's CSRF token in `X-CSRF-Token` (and, if sent, the portal's `Origin`), checked by
+//! `web::csrf` before a handler runs.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -16,7 +17,7 @@ use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::auth::{CurrentUser, check_csrf};
+use crate::auth::CurrentUser;
 use crate::domain::lifecycle::{StartEvent, launch_url};
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -38,15 +39,6 @@ fn desktop_json(d: &Desktop) -> Value {
         "stopped_at": d.stopped_at,
         "last_activity_at": d.last_activity_at,
     })
-}
-
-fn csrf(state: &AppState, user: &CurrentUser, headers: &HeaderMap) -> Result<(), AppError> {
-    Ok(check_csrf(
-        headers,
-        None,
-        &user.session.csrf_token,
-        &state.public_origin,
-    )?)
 }
 
 fn require_admin(user: &CurrentUser) -> Result<(), AppError> {
@@ -103,10 +95,8 @@ pub(crate) struct StartRequest {
 pub(crate) async fn start(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     body: Result<Json<StartRequest>, JsonRejection>,
 ) -> Result<Response, AppError> {
-    csrf(&state, &user, &headers)?;
     let Json(req) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
     let d = state.desktops.start(&user.user, &req.type_key).await?;
     let status = if d.state == DesktopState::Running {
@@ -130,10 +120,8 @@ pub(crate) async fn show(
 pub(crate) async fn stop(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    csrf(&state, &user, &headers)?;
     state.desktops.owned(&user.user, &id).await?;
     let reason = if user.is_admin() && !id.starts_with(&format!("{}-", user.user.username)) {
         "stopped by an administrator"
@@ -148,10 +136,8 @@ pub(crate) async fn stop(
 pub(crate) async fn remove(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
-    csrf(&state, &user, &headers)?;
     state.desktops.owned(&user.user, &id).await?;
     state.desktops.remove(&id).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -169,11 +155,9 @@ pub(crate) struct ActivityRequest {
 pub(crate) async fn activity(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     Path(id): Path<String>,
     body: Option<Json<ActivityRequest>>,
 ) -> Result<StatusCode, AppError> {
-    csrf(&state, &user, &headers)?;
     let d = state.desktops.owned(&user.user, &id).await?;
     // Only the owner's input counts: an admin looking in does not keep a desktop alive.
     if d.user_id != user.user.id {
@@ -237,13 +221,8 @@ pub(crate) async fn admin_list(State(state): State<AppState>, user: CurrentUser)
 }
 
 /// `POST /api/admin/stop-all`.
-pub(crate) async fn admin_stop_all(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+pub(crate) async fn admin_stop_all(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
     require_admin(&user)?;
-    csrf(&state, &user, &headers)?;
     let stopped = state
         .desktops
         .stop_all("stopped by an administrator (stop all)")
@@ -252,13 +231,8 @@ pub(crate) async fn admin_stop_all(
 }
 
 /// `POST /api/admin/cleanup-stopped`.
-pub(crate) async fn admin_cleanup(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+pub(crate) async fn admin_cleanup(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
     require_admin(&user)?;
-    csrf(&state, &user, &headers)?;
     let removed = state.desktops.cleanup_stopped().await?;
     Ok(Json(json!({ "removed": removed })))
 }

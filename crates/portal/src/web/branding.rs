@@ -91,19 +91,9 @@ pub(crate) fn version() -> String {
         .to_owned()
 }
 
-/// Paths that render no page (the desktops' traffic, assets, JSON).
-fn pageless(path: &str) -> bool {
-    ["/desktop/", "/static/", "/api/", "/icons/", "/branding"]
-        .iter()
-        .any(|p| path.starts_with(p))
-        || matches!(path, "/websockify" | "/healthz" | "/readyz")
-}
-
-/// Middleware: the branding for the pages rendered while handling this request.
+/// Middleware: the branding for the pages rendered while handling this request. A layer on
+/// the page sub-router only; the API, assets and desktops render no page and skip the query.
 pub(crate) async fn scope(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if pageless(req.uri().path()) {
-        return next.run(req).await;
-    }
     let branding = match Branding::load(&state.store).await {
         Ok(b) => b,
         Err(e) => {
@@ -245,14 +235,13 @@ pub(crate) async fn save(
     Ok(Redirect::to("/admin/branding"))
 }
 
-/// `POST /admin/branding/logo` (multipart: `csrf_token`, `file`).
+/// `POST /admin/branding/logo` (multipart: `csrf_token` first, then `file`).
 pub(crate) async fn upload_logo(
     State(state): State<AppState>,
     admin: Admin,
-    headers: HeaderMap,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Redirect, AdminError> {
-    let (file, content_type) = crate::web::uploads::read_image_form(&state, &admin, &headers, multipart).await?;
+    let (file, content_type) = crate::web::uploads::read_image_form(multipart).await?;
     state.store.put_image(LOGO, content_type, &file).await?;
     state
         .store

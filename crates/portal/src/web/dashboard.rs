@@ -23,7 +23,7 @@ use crate::web::desktop::{handover_url, launch_url, may_use};
 use crate::web::error::AppError;
 pub(crate) use crate::web::events::state_key;
 use crate::web::events::{ago, reason_key};
-use crate::web::pages::{CsrfForm, DashboardPage, DesktopTile, Me, TypeTile, ViewPage, checked_form, html, js_texts};
+use crate::web::pages::{DashboardPage, DesktopTile, Me, TypeTile, ViewPage, form_fields, html, js_texts};
 
 /// Texts the dashboard's and the view's scripts need, in the page's language.
 const JS_TEXT_KEYS: &[&str] = &[
@@ -235,17 +235,9 @@ impl Frame {
 
 #[derive(Deserialize)]
 pub(crate) struct ActionForm {
-    #[serde(default)]
-    csrf_token: String,
     /// The type to start (start only).
     #[serde(rename = "type", default)]
     type_key: String,
-}
-
-impl CsrfForm for ActionForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
 }
 
 /// `POST /desktops/start` (`type`): the form behind the Start button, for browsers without
@@ -253,10 +245,9 @@ impl CsrfForm for ActionForm {
 pub(crate) async fn start_form(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let f = checked_form(&state, &user, &headers, form)?;
+    let f = form_fields(form)?;
     state.desktops.start(&user.user, &f.type_key).await?;
     Ok(Redirect::to("/").into_response())
 }
@@ -266,11 +257,10 @@ pub(crate) async fn start_form(
 pub(crate) async fn desktop_form(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     Path((id, action)): Path<(String, String)>,
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    checked_form(&state, &user, &headers, form)?;
+    form_fields(form)?;
     let d = state.desktops.owned(&user.user, &id).await?;
     // The audit log and the owner's page tell an admin's stop from the owner's own.
     let reason = if d.user_id == user.user.id {

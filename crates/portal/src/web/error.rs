@@ -1,14 +1,14 @@
 //! The one error type at the HTTP edge, and the middleware that renders it per request.
 //!
 //! Handlers return [`AppError`]; its response carries an [`ErrorBody`] marker. The
-//! [`render_errors`] middleware, which knows the request's language and whether it came from a
-//! page or the JSON API, turns the marker into a localised HTML page, a JSON error, or a
-//! redirect to the sign-in page.
+//! [`render_errors`] middleware, which knows the request's language and whether its sub-router
+//! serves pages or the JSON API ([`ErrorFormat`]), turns the marker into a localised HTML page,
+//! a JSON error, or a redirect to the sign-in page.
 
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::Request;
+use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use desktop_proxy::{ProxyError, UpgradeError};
@@ -232,10 +232,19 @@ impl std::fmt::Display for ChainDisplay<'_> {
     }
 }
 
+/// How a sub-router's errors are shown; the router picks it per sub-router (`web/mod.rs`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ErrorFormat {
+    /// The JSON API: always JSON.
+    Json,
+    /// Pages and everything else: JSON only for clients that ask for it, otherwise a page.
+    Negotiate,
+}
+
 /// Renders [`AppError`] markers for the request that caused them.
-pub(crate) async fn render_errors(req: Request, next: Next) -> Response {
+pub(crate) async fn render_errors(State(format): State<ErrorFormat>, req: Request, next: Next) -> Response {
     let lang = Lang::from_headers(req.headers());
-    let wants_json = req.uri().path().starts_with("/api/")
+    let wants_json = format == ErrorFormat::Json
         || req
             .headers()
             .get(ACCEPT)

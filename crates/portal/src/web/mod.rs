@@ -5,6 +5,7 @@ pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod branding;
+pub mod csrf;
 pub mod dashboard;
 pub mod desktop;
 pub mod desktop_host;
@@ -21,19 +22,73 @@ pub mod uploads;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post};
 
 use crate::state::AppState;
-use error::AppError;
+use csrf::{Csrf, Expect};
+use error::{AppError, ErrorFormat};
 
 /// Form posts to the portal itself are small; desktop uploads have their own limit.
 pub(crate) const FORM_BODY_LIMIT: usize = 64 * 1024;
 
-/// The whole application as a router.
+/// The whole application as a router: sub-routers by kind of response, each with the layers
+/// it needs (see each function), under the layers every request gets.
 pub fn router(state: AppState) -> Router {
+    let security = from_fn_with_state(security_headers::for_config(&state.config), security_headers::apply);
+    // Pages: the language switch, branding, error pages (JSON for clients that ask), the
+    // portal's security headers. Unknown paths get the page 404.
     let pages = Router::new()
-        .route("/", get(dashboard::show))
+        .merge(page_routes(&state))
+        .merge(admin_routes(&state))
+        .fallback(|| async { AppError::NotFound })
+        .layer(from_fn_with_state(state.clone(), pages::language_switch))
+        .layer(from_fn_with_state(ErrorFormat::Negotiate, error::render_errors))
+        .layer(from_fn_with_state(state.clone(), branding::scope))
+        .layer(security.clone());
+    // The JSON API: errors always JSON; no page, so no branding.
+    let api = api_routes(&state)
+        .layer(from_fn_with_state(state.clone(), pages::language_switch))
+        .layer(from_fn_with_state(ErrorFormat::Json, error::render_errors))
+        .layer(security.clone());
+    // Assets and health checks: no language, no branding; the portal's headers.
+    let plain = Router::new()
+        .merge(asset_routes())
+        .merge(health_routes())
+        .layer(from_fn_with_state(ErrorFormat::Negotiate, error::render_errors))
+        .layer(security);
+    Router::new()
+        .merge(pages)
+        .merge(api)
+        .merge(desktop_routes())
+        .merge(plain)
+        .layer(from_fn_with_state(
+            state.metrics.clone(),
+            crate::telemetry::metrics::track_requests,
+        ))
+        // Outermost: a desktop host's requests never reach the portal's routes or layers.
+        .layer(from_fn_with_state(state.clone(), desktop_host::route_by_host))
+        .with_state(state)
+}
+
+/// The session's CSRF token on every state-changing request of a sub-router whose bodies may
+/// be `body_limit` long (`csrf.rs`).
+fn session_csrf(state: &AppState, body_limit: usize) -> Csrf {
+    Csrf::new(state, Expect::Session, body_limit)
+}
+
+/// The user's pages and their form posts, and signing in and out.
+fn page_routes(state: &AppState) -> Router<AppState> {
+    // No session yet: the sign-in form's own token is double-submitted (form field and cookie).
+    let sign_in = Router::new()
         .route("/login", get(signin::local::form).post(signin::local::submit))
+        .layer(from_fn_with_state(
+            Csrf::new(state, Expect::SignInCookie, FORM_BODY_LIMIT),
+            csrf::require,
+        ))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
+    Router::new()
+        .route("/", get(dashboard::show))
         .route("/logout", post(signin::local::logout))
         .route("/auth/login", get(signin::iserv::login))
         .route(iserv_oidc::CALLBACK_PATH, get(signin::iserv::callback))
@@ -43,46 +98,16 @@ pub fn router(state: AppState) -> Router {
         .route("/teacher/students", get(teacher::students))
         .route("/teacher/grants", post(teacher::grant))
         .route("/teacher/grants/remove", post(teacher::revoke))
-        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
-    Router::new()
-        .merge(pages)
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/static/{*file}", get(assets::serve))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
         .route("/admin", get(admin::show))
-        .merge(admin_routes())
-        .merge(api_routes())
-        .route("/desktop/{id}", any(desktop::bare))
-        .route("/desktop/{id}/", any(desktop::proxy_path))
-        .route("/desktop/{id}/{*rest}", any(desktop::proxy_path))
-        .route("/websockify", any(desktop::root_websockify))
-        .fallback(|| async { AppError::NotFound })
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            pages::language_switch,
-        ))
-        .layer(axum::middleware::from_fn(error::render_errors))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), branding::scope))
-        .layer(axum::middleware::from_fn_with_state(
-            state.metrics.clone(),
-            crate::telemetry::metrics::track_requests,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            security_headers::for_config(&state.config),
-            security_headers::apply,
-        ))
-        // Outermost: a desktop host's requests never reach the portal's routes or layers.
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            desktop_host::route_by_host,
-        ))
-        .with_state(state)
+        .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
+        .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
+        .merge(sign_in)
 }
 
-/// The admin pages (forms), their JSON helpers, and the branding and icon assets.
-fn admin_routes() -> Router<AppState> {
+/// The admin pages (forms) and their uploads.
+fn admin_routes(state: &AppState) -> Router<AppState> {
     let forms = Router::new()
         .route("/admin/desktops", post(admin::act))
         .route("/admin/types", get(admin::types::list_page).post(admin::types::create))
@@ -102,25 +127,21 @@ fn admin_routes() -> Router<AppState> {
         .route("/admin/audit", get(admin::audit::show))
         .route("/admin/branding", get(branding::show).post(branding::save))
         .route("/admin/branding/logo/delete", post(branding::delete_logo))
-        .route("/api/admin/desktops/stats", get(admin::stats))
-        .route("/api/admin/desktop-types/{key}/pull", post(admin::types::pull_api))
-        .route(
-            "/api/admin/desktop-types/{key}/pull/events",
-            get(admin::types::pull_events),
-        )
+        .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
     let uploads = Router::new()
         .route("/admin/types/{key}/icon", post(admin::types::upload_icon))
         .route("/admin/branding/logo", post(branding::upload_logo))
+        .layer(from_fn_with_state(
+            session_csrf(state, uploads::UPLOAD_BODY_LIMIT),
+            csrf::require,
+        ))
         .layer(DefaultBodyLimit::max(uploads::UPLOAD_BODY_LIMIT));
-    forms
-        .merge(uploads)
-        .route("/icons/{key}", get(uploads::icon))
-        .route("/branding.css", get(branding::stylesheet))
-        .route("/branding/logo", get(branding::logo))
+    forms.merge(uploads)
 }
 
-fn api_routes() -> Router<AppState> {
+/// JSON under `/api/`; unknown `/api/…` paths answer JSON 404.
+fn api_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/api/desktop-types", get(api::desktop_types))
         .route("/api/events", get(events::stream))
@@ -139,6 +160,40 @@ fn api_routes() -> Router<AppState> {
             "/api/admin/users/{username}/end-sessions",
             post(admin::users::end_user_sessions),
         )
+        .route("/api/admin/desktops/stats", get(admin::stats))
+        .route("/api/admin/desktop-types/{key}/pull", post(admin::types::pull_api))
+        .route(
+            "/api/admin/desktop-types/{key}/pull/events",
+            get(admin::types::pull_events),
+        )
+        .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .route("/api/{*rest}", any(|| async { AppError::NotFound }))
+}
+
+/// The desktops' own traffic on the portal's origin. Their responses come from the desktop and
+/// pass untouched: no security headers, language or branding; only the portal's own refusals
+/// are rendered. Desktop hosts (`desktop_host`) never get here.
+fn desktop_routes() -> Router<AppState> {
+    Router::new()
+        .route("/desktop/{id}", any(desktop::bare))
+        .route("/desktop/{id}/", any(desktop::proxy_path))
+        .route("/desktop/{id}/{*rest}", any(desktop::proxy_path))
+        .route("/websockify", any(desktop::root_websockify))
+        .layer(from_fn_with_state(ErrorFormat::Negotiate, error::render_errors))
+}
+
+/// Static files, uploaded icons and the school's logo and colour.
+fn asset_routes() -> Router<AppState> {
+    Router::new()
+        .route("/static/{*file}", get(assets::serve))
+        .route("/icons/{key}", get(uploads::icon))
+        .route("/branding.css", get(branding::stylesheet))
+        .route("/branding/logo", get(branding::logo))
+}
+
+fn health_routes() -> Router<AppState> {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
 }

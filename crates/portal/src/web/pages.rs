@@ -1,5 +1,5 @@
 //! Server-rendered pages (askama templates, checked at compile time) and what they share:
-//! texts for their scripts, the language switch, CSRF-checked forms.
+//! texts for their scripts, the language switch, form parsing.
 
 use askama::Template;
 use axum::extract::{OptionalFromRequestParts as _, Request, State};
@@ -166,15 +166,6 @@ const ADMIN_JS_TEXT_KEYS: &[&str] = &[
     "step_pulling",
 ];
 
-/// Paths the language logic leaves alone: the desktops' own traffic and fixed assets.
-fn language_free(path: &str) -> bool {
-    path.starts_with("/desktop/")
-        || path.starts_with("/static/")
-        || path == "/websockify"
-        || path == "/healthz"
-        || path == "/readyz"
-}
-
 fn lang_cookie(lang: Lang) -> String {
     format!("lang={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code())
 }
@@ -182,10 +173,8 @@ fn lang_cookie(lang: Lang) -> String {
 /// `?lang=<code>` on any page sets the `lang` cookie, remembers the choice for a signed-in
 /// user, and reloads the page without the parameter, so links stay clean. A signed-in user
 /// whose browser has no `lang` cookie yet (a new device) gets their remembered choice.
+/// A layer on the pages and the API only: the desktops' traffic and fixed assets have no language.
 pub(crate) async fn language_switch(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    if language_free(req.uri().path()) {
-        return next.run(req).await;
-    }
     let query = req.uri().query().unwrap_or("").to_owned();
     let chosen = url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == "lang")
@@ -243,25 +232,12 @@ pub(crate) async fn language_switch(State(state): State<AppState>, req: Request,
     resp
 }
 
-/// A page form that carries the session's CSRF token as `csrf_token`.
-pub(crate) trait CsrfForm {
-    fn csrf_token(&self) -> &str;
-}
-
-/// The form's fields, once it parsed and its token matched the session's.
-pub(crate) fn checked_form<T: CsrfForm>(
-    state: &AppState,
-    user: &CurrentUser,
-    headers: &http::HeaderMap,
+/// The form's fields; a form that does not parse is a bad request. (Its CSRF token was
+/// checked before the handler ran, by `web::csrf`.)
+pub(crate) fn form_fields<T>(
     form: Result<axum::Form<T>, axum::extract::rejection::FormRejection>,
 ) -> Result<T, AppError> {
     let axum::Form(f) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    crate::auth::check_csrf(
-        headers,
-        Some(f.csrf_token()),
-        &user.session.csrf_token,
-        &state.public_origin,
-    )?;
     Ok(f)
 }
 

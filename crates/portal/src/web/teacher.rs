@@ -22,7 +22,7 @@ use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::error::AppError;
 use crate::web::events::{ago, state_key};
-use crate::web::pages::{CsrfForm, Me, checked_form, html};
+use crate::web::pages::{Me, form_fields, html};
 
 /// Why a teacher's request was refused.
 #[derive(Debug, thiserror::Error)]
@@ -259,29 +259,16 @@ pub(crate) async fn students(
 
 #[derive(Deserialize)]
 pub(crate) struct GrantForm {
-    #[serde(default)]
-    csrf_token: String,
     #[serde(rename = "type", default)]
     type_key: String,
     #[serde(default)]
     group: String,
 }
 
-impl CsrfForm for GrantForm {
-    fn csrf_token(&self) -> &str {
-        &self.csrf_token
-    }
-}
-
-/// The form, once its token matched and the user may change grants of its group: teachers
-/// their own groups, admins any.
-fn authorized(
-    state: &AppState,
-    user: &CurrentUser,
-    headers: &HeaderMap,
-    form: Result<Form<GrantForm>, FormRejection>,
-) -> Result<GrantForm, AppError> {
-    let f = checked_form(state, user, headers, form)?;
+/// The form, once the user may change grants of its group: teachers their own groups, admins
+/// any.
+fn authorized(user: &CurrentUser, form: Result<Form<GrantForm>, FormRejection>) -> Result<GrantForm, AppError> {
+    let f = form_fields(form)?;
     require_teacher(user)?;
     let group = f.group.trim();
     if !user.is_admin() && !user.user.groups.iter().any(|g| g == group) {
@@ -294,10 +281,9 @@ fn authorized(
 pub(crate) async fn grant(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     form: Result<Form<GrantForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let f = authorized(&state, &user, &headers, form)?;
+    let f = authorized(&user, form)?;
     let not_grantable = || TeacherError::TypeNotGrantable(f.type_key.clone());
     let t = state.store.desktop_type(&f.type_key).await?.ok_or_else(not_grantable)?;
     // A teacher passes on only what they may use themselves.
@@ -314,10 +300,9 @@ pub(crate) async fn grant(
 pub(crate) async fn revoke(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
     form: Result<Form<GrantForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let f = authorized(&state, &user, &headers, form)?;
+    let f = authorized(&user, form)?;
     state.store.revoke_type(&f.type_key, &f.group).await?;
     tracing::info!(teacher = %user.user.username, desktop_type = %f.type_key, group = %f.group.trim(), "desktop type grant withdrawn");
     Ok(Redirect::to("/teacher?saved=1").into_response())

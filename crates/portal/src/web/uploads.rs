@@ -13,7 +13,7 @@ use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, I
 use http::{HeaderMap, StatusCode};
 
 use crate::state::AppState;
-use crate::web::admin::{Admin, AdminError};
+use crate::web::admin::AdminError;
 use crate::web::error::AppError;
 
 /// Largest image accepted.
@@ -63,27 +63,15 @@ fn multipart_error(e: MultipartError) -> AdminError {
     }
 }
 
-/// The text fields and the one file (`file`) of an upload form.
+/// The one file (`file`) of an upload form; its other fields (the CSRF token) were read by
+/// `web::csrf`.
 pub(crate) struct Upload {
-    pub fields: Vec<(String, String)>,
     pub file: Vec<u8>,
-}
-
-impl Upload {
-    pub(crate) fn field(&self, name: &str) -> &str {
-        self.fields
-            .iter()
-            .find(|(k, _)| k == name)
-            .map_or("", |(_, v)| v.as_str())
-    }
 }
 
 /// Reads a multipart form, stopping as soon as the file passes the limit.
 pub(crate) async fn read_upload(mut multipart: Multipart) -> Result<Upload, AdminError> {
-    let mut upload = Upload {
-        fields: Vec::new(),
-        file: Vec::new(),
-    };
+    let mut upload = Upload { file: Vec::new() };
     while let Some(mut field) = multipart.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or_default().to_owned();
         if name == "file" {
@@ -93,29 +81,18 @@ pub(crate) async fn read_upload(mut multipart: Multipart) -> Result<Upload, Admi
                 }
                 upload.file.extend_from_slice(&chunk);
             }
-        } else {
-            let value = field.text().await.map_err(multipart_error)?;
-            upload.fields.push((name, value));
         }
     }
     Ok(upload)
 }
 
-/// Reads an upload form, checks its CSRF token and its image; the image and its type.
+/// Reads an upload form and checks its image; the image and its type. (Its CSRF token, the
+/// first field, was checked before the handler ran, by `web::csrf`.)
 pub(crate) async fn read_image_form(
-    state: &AppState,
-    admin: &Admin,
-    headers: &HeaderMap,
     multipart: Result<Multipart, MultipartRejection>,
 ) -> Result<(Vec<u8>, &'static str), AdminError> {
     let multipart = multipart.map_err(|e| AdminError::Invalid(format!("file: {}", e.body_text())))?;
     let upload = read_upload(multipart).await?;
-    crate::auth::check_csrf(
-        headers,
-        Some(upload.field("csrf_token")),
-        &admin.0.session.csrf_token,
-        &state.public_origin,
-    )?;
     let content_type = check_image(&upload.file)?;
     Ok((upload.file, content_type))
 }

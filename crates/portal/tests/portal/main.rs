@@ -9,6 +9,7 @@ mod browser_admin;
 mod browser_real;
 mod cli;
 mod container_image;
+mod csrf;
 mod desktop_origins;
 mod docker;
 mod docker_admin;

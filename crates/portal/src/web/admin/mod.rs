@@ -1,6 +1,7 @@
 //! `/admin`: every desktop with its state, resource use and the admin's controls (stop or
 //! remove one or many, stop all, clean up), and what the other admin pages share: the
-//! [`Admin`] extractor, form parsing with CSRF checks, the error type and dates.
+//! [`Admin`] extractor, form parsing, the error type and dates. (CSRF tokens are checked
+//! before a handler runs, by `web::csrf`.)
 //!
 //! The admin pages are plain HTML forms (they work without JavaScript); `static/admin.js`
 //! adds confirmations, select-all, live resource use and image pull progress.
@@ -22,7 +23,7 @@ use http::{HeaderMap, StatusCode};
 use portal_store::{AuditEntry, AuditEvent, AuditFilter, AuditKind, DesktopState, StoreError};
 use serde_json::{Value, json};
 
-use crate::auth::{CurrentUser, check_csrf};
+use crate::auth::CurrentUser;
 use crate::domain::audit as audit_log;
 use crate::domain::lifecycle::LifecycleError;
 use crate::i18n::Lang;
@@ -64,16 +65,6 @@ impl Admin {
         let event = AuditEvent::new(kind, detail).actor(self.username()).user(username);
         audit_log::record(&state.store, event).await;
     }
-
-    /// Checks the CSRF token of a JSON call (`X-CSRF-Token`).
-    pub(crate) fn check_api(&self, state: &AppState, headers: &HeaderMap) -> Result<(), AdminError> {
-        Ok(check_csrf(
-            headers,
-            None,
-            &self.0.session.csrf_token,
-            &state.public_origin,
-        )?)
-    }
 }
 
 /// What an admin action can fail with, beyond the portal's common errors.
@@ -90,12 +81,6 @@ pub(crate) enum AdminError {
     UnsupportedImage(String),
     #[error(transparent)]
     App(#[from] AppError),
-}
-
-impl From<crate::auth::CsrfRejected> for AdminError {
-    fn from(e: crate::auth::CsrfRejected) -> Self {
-        AdminError::App(e.into())
-    }
 }
 
 impl From<StoreError> for AdminError {
@@ -139,28 +124,17 @@ impl IntoResponse for AdminError {
     }
 }
 
-/// A submitted `application/x-www-form-urlencoded` form, after its CSRF token was checked.
-/// Repeated names (checkboxes) keep every value.
+/// A submitted `application/x-www-form-urlencoded` form. Repeated names (checkboxes) keep
+/// every value.
 pub(crate) struct Form(Vec<(String, String)>);
 
 impl Form {
-    pub(crate) fn parse(
-        state: &AppState,
-        admin: &Admin,
-        headers: &HeaderMap,
-        body: &Bytes,
-    ) -> Result<Form, AdminError> {
-        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        let form = Form(pairs);
-        check_csrf(
-            headers,
-            Some(form.get("csrf_token")),
-            &admin.0.session.csrf_token,
-            &state.public_origin,
-        )?;
-        Ok(form)
+    pub(crate) fn parse(body: &Bytes) -> Form {
+        Form(
+            url::form_urlencoded::parse(body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
     }
 
     /// The first value of `name`, or "".
@@ -177,7 +151,7 @@ impl Form {
     }
 }
 
-/// A form an admin submitted: who, the fields (CSRF token checked), and the page language.
+/// A form an admin submitted: who, the fields, and the page language.
 pub(crate) struct AdminForm {
     pub admin: Admin,
     pub form: Form,
@@ -199,7 +173,7 @@ impl FromRequest<AppState> for AdminForm {
                 }),
                 _ => AdminError::Invalid(e.body_text()),
             })?;
-        let form = Form::parse(state, &admin, &headers, &body)?;
+        let form = Form::parse(&body);
         Ok(AdminForm {
             admin,
             form,

@@ -369,16 +369,15 @@ pub(crate) async fn delete(
     Ok(Redirect::to("/admin/types"))
 }
 
-/// `POST /admin/types/{key}/icon` (multipart: `csrf_token`, `file`).
+/// `POST /admin/types/{key}/icon` (multipart: `csrf_token` first, then `file`).
 pub(crate) async fn upload_icon(
     State(state): State<AppState>,
     admin: Admin,
-    headers: HeaderMap,
     Path(key): Path<String>,
     multipart: Result<Multipart, axum::extract::multipart::MultipartRejection>,
 ) -> Result<Redirect, AdminError> {
     state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
-    let (file, content_type) = crate::web::uploads::read_image_form(&state, &admin, &headers, multipart).await?;
+    let (file, content_type) = crate::web::uploads::read_image_form(multipart).await?;
     state.store.put_image(&icon_key(&key), content_type, &file).await?;
     let detail = format!("icon uploaded ({content_type}, {} bytes)", file.len());
     admin.on_target(&state, AuditKind::TypeChanged, &key, detail).await;
@@ -420,10 +419,8 @@ async fn begin_pull(state: &AppState, admin: &Admin, key: &str) -> Result<String
 pub(crate) async fn pull_api(
     State(state): State<AppState>,
     admin: Admin,
-    headers: HeaderMap,
     Path(key): Path<String>,
 ) -> Result<Response, AdminError> {
-    admin.check_api(&state, &headers)?;
     let events_url = begin_pull(&state, &admin, &key).await?;
     Ok((StatusCode::ACCEPTED, Json(json!({ "events_url": events_url }))).into_response())
 }

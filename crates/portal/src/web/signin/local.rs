@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use portal_store::{AuditEvent, AuditKind, User};
 use serde::Deserialize;
 
-use crate::auth::{CurrentUser, check_csrf, cookie_value, random_token, tokens_match};
+use crate::auth::{CurrentUser, cookie_value, random_token};
 use crate::domain::audit;
 use crate::i18n::Lang;
 use crate::net::client_addr::ClientAddr;
@@ -65,12 +65,11 @@ pub(crate) struct LoginForm {
     username: String,
     #[serde(default)]
     password: String,
-    #[serde(default)]
-    csrf_token: String,
     next: Option<String>,
 }
 
 /// `POST /login`: checks the form, the password and the brake; 303 with a session cookie.
+/// The form's double-submit token was checked before, by `web::csrf` (`Expect::SignInCookie`).
 pub(crate) async fn submit(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -81,11 +80,8 @@ pub(crate) async fn submit(
         return Err(OidcError::LocalLoginOff.into());
     }
     let Form(form) = form.map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let expected = cookie_value(&headers, state.cookies.login_csrf).unwrap_or("");
-    if !tokens_match(&form.csrf_token, expected) {
-        return Err(AppError::Csrf);
-    }
-    check_csrf(&headers, Some(&form.csrf_token), expected, &state.public_origin)?;
+    // A failed attempt shows the form again with the same token.
+    let token = cookie_value(&headers, state.cookies.login_csrf).unwrap_or("");
     let username = form.username.trim().to_lowercase();
     if username.is_empty() || form.password.is_empty() {
         return Err(AppError::BadRequest("username and password are required".into()));
@@ -98,7 +94,7 @@ pub(crate) async fn submit(
     let retry = |status: StatusCode, message: String| -> Result<Response, AppError> {
         let page = LoginPage {
             lang,
-            csrf_token: expected,
+            csrf_token: token,
             next,
             username: &username,
             error: Some(message),
@@ -186,25 +182,12 @@ async fn start_session(state: &AppState, user: &User, next: &str) -> Result<Resp
     Ok(resp)
 }
 
-#[derive(Deserialize)]
-pub(crate) struct LogoutForm {
-    csrf_token: Option<String>,
-}
-
 /// `POST /logout`: ends the session in the store, not just in the browser.
 pub(crate) async fn logout(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Result<Response, AppError> {
-    let submitted = form.ok().and_then(|Form(f)| f.csrf_token);
-    check_csrf(
-        &headers,
-        submitted.as_deref(),
-        &user.session.csrf_token,
-        &state.public_origin,
-    )?;
     if let Some(token) = cookie_value(&headers, state.cookies.session) {
         state.store.delete_session(token).await?;
     }
