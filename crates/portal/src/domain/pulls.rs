@@ -107,3 +107,39 @@ impl Pulls {
         Some(self.lock().get(key).cloned()?.follow())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The admin page's script reads these names and payloads; they must not change.
+    #[test]
+    fn pull_steps_keep_their_event_names_and_payloads() {
+        let json = |s: &PullStep| (s.name(), s.is_last(), serde_json::to_value(s).ok());
+        let pulling = PullStep::Progress(desktop_runtime::Progress::Pulling {
+            image: "i".into(),
+            layer: None,
+            status: "Waiting".into(),
+            current: None,
+            total: None,
+        });
+        assert_eq!(
+            json(&pulling),
+            (
+                "progress",
+                false,
+                Some(
+                    serde_json::json!({"step": "pulling", "image": "i", "layer": null, "status": "Waiting", "current": null, "total": null})
+                )
+            )
+        );
+        assert_eq!(
+            json(&PullStep::Done { image: "i".into() }),
+            ("done", true, Some(serde_json::json!({"image": "i"})))
+        );
+        assert_eq!(
+            json(&PullStep::Failed { reason: "no".into() }),
+            ("failed", true, Some(serde_json::json!({"reason": "no"})))
+        );
+    }
+}
