@@ -695,5 +695,12 @@ mod tests {
             json(&StartEvent::Waiting { seconds: 3 }),
             serde_json::json!({"step": "waiting", "seconds": 3})
         );
+        // A failure's reason is its English account, as before reasons were typed.
+        assert_eq!(
+            json(&StartEvent::Failed {
+                reason: StopReason::StartTimeout { seconds: 300 }
+            }),
+            serde_json::json!({"step": "failed", "reason": "the desktop did not answer within 300 seconds"})
+        );
     }
 }
