@@ -93,7 +93,8 @@ pub struct Desktop {
     /// Random per desktop (32 URL-safe characters); the container's `VNC_PW`.
     pub vnc_password: SecretString,
     pub state: DesktopState,
-    /// Why it stopped or failed ("idle for 30 min", "out of memory", …).
+    /// Why it stopped or failed: the portal's stable code (`user`, `idle:30`, `oom:…`); rows
+    /// from before the codes hold an English sentence. The portal reads both.
     pub state_reason: Option<String>,
     /// Kept after a stop, so the container can be restarted or removed.
     pub container_id: Option<String>,

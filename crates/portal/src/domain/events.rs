@@ -8,6 +8,8 @@
 use portal_store::{Desktop, DesktopState, Store};
 use tokio::sync::broadcast;
 
+use super::stop_reason::StopReason;
+
 /// Changes kept for slow subscribers before they lag (and get a snapshot instead).
 const CAPACITY: usize = 1024;
 /// One desktop's new state.
@@ -19,7 +21,7 @@ pub struct DesktopChange {
     pub type_key: String,
     /// `None`: the desktop (its container) was removed.
     pub state: Option<DesktopState>,
-    pub reason: Option<String>,
+    pub reason: Option<StopReason>,
     /// Last input, else start, else stop (unix seconds).
     pub last_used: Option<i64>,
 }
@@ -31,7 +33,7 @@ impl DesktopChange {
             desktop_id: d.id.clone(),
             type_key: d.type_key.clone(),
             state: Some(d.state),
-            reason: d.state_reason.clone(),
+            reason: StopReason::of(d),
             last_used: last_used(d),
         }
     }

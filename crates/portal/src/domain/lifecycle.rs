@@ -19,6 +19,8 @@ use tokio::sync::{Semaphore, broadcast};
 use tracing::{info, warn};
 
 use crate::config::Config;
+use crate::domain::progress::{Progress as Steps, Step};
+use crate::domain::stop_reason::StopReason;
 
 /// One step of a start, as sent to the browser over server-sent events.
 #[derive(Clone, Debug, Serialize, PartialEq)]
@@ -32,51 +34,30 @@ pub enum StartEvent {
         launch_url: String,
     },
     Failed {
-        reason: String,
+        /// Serialised as its English account, as the page shows it.
+        reason: StopReason,
     },
     /// The runtime's own steps (`pulling`, `creating`, `starting`), which carry their `step` tag.
     #[serde(untagged)]
     Runtime(Progress),
 }
 
-/// The steps of one start so far, and the channel for the ones to come. A browser that
-/// subscribes late (after the pull began) still sees every step.
-pub struct StartProgress {
-    tx: broadcast::Sender<StartEvent>,
-    history: Mutex<Vec<StartEvent>>,
+impl Step for StartEvent {
+    /// Every start step is one `progress` event; its `step` field tells them apart.
+    fn name(&self) -> &'static str {
+        "progress"
+    }
+
+    fn is_last(&self) -> bool {
+        matches!(self, StartEvent::Ready { .. } | StartEvent::Failed { .. })
+    }
 }
 
-/// Steps kept for late subscribers; a pull of a large image reports many, the first and the
-/// latest matter.
+/// The steps of one start so far, and the channel for the ones to come.
+pub type StartProgress = Steps<StartEvent>;
+
+/// Steps kept for late subscribers of a start.
 const HISTORY: usize = 256;
-
-impl StartProgress {
-    fn new() -> Self {
-        Self {
-            tx: broadcast::channel(HISTORY).0,
-            history: Mutex::new(Vec::new()),
-        }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<StartEvent>> {
-        self.history.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records and sends a step; under the history lock, so no subscriber misses or doubles it.
-    fn emit(&self, event: StartEvent) {
-        let mut history = self.lock();
-        if history.len() >= HISTORY {
-            history.remove(1);
-        }
-        history.push(event.clone());
-        let _ = self.tx.send(event);
-    }
-
-    fn subscribe(&self) -> (Vec<StartEvent>, broadcast::Receiver<StartEvent>) {
-        let history = self.lock();
-        (history.clone(), self.tx.subscribe())
-    }
-}
 
 /// Why a lifecycle action was refused or failed.
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +107,13 @@ fn now() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
+}
+
+/// The id of `username`'s desktop of type `type_key` when it is first created. Only for
+/// creating one (and naming one not created yet): an existing desktop keeps the id it was
+/// created with, even after a rename, so look those up in the store.
+pub fn desktop_id(username: &str, type_key: &str) -> String {
+    format!("{username}-{type_key}")
 }
 
 /// The launch URL of a desktop: the trailing slash and `path=` make the Kasm client connect
@@ -186,7 +174,7 @@ impl Lifecycle {
         }
         let desktop = self
             .store
-            .ensure_desktop(&format!("{}-{}", user.username, t.key), &user.id, &t.key)
+            .ensure_desktop(&desktop_id(&user.username, &t.key), &user.id, &t.key)
             .await?;
         // An existing desktop keeps its id even if the username changed since.
         let id = desktop.id.clone();
@@ -221,7 +209,7 @@ impl Lifecycle {
             return self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id));
         }
         self.changes.publish(&self.store, &id).await;
-        let tx = Arc::new(StartProgress::new());
+        let tx = Arc::new(StartProgress::new(HISTORY));
         self.lock_progress().insert(id.clone(), tx.clone());
         let spec = self.spec(&desktop, &t, user);
         let this = self.clone();
@@ -276,10 +264,9 @@ impl Lifecycle {
         let timed_out = outcome.is_err();
         let result = match outcome {
             Ok(r) => r,
-            Err(_) => Err(format!(
-                "the desktop did not answer within {} seconds",
-                timeout.as_secs()
-            )),
+            Err(_) => Err(StopReason::StartTimeout {
+                seconds: timeout.as_secs(),
+            }),
         };
         // Stopped (by its user, an admin or stop-all) while it was starting: keep it stopped,
         // and leave the state `stop` recorded.
@@ -291,7 +278,7 @@ impl Lifecycle {
                 warn!(desktop = %id, error = %e, "stopping a desktop stopped during its start failed");
             }
             tx.emit(StartEvent::Failed {
-                reason: d.state_reason.unwrap_or_else(|| "stopped while starting".into()),
+                reason: StopReason::of(&d).unwrap_or(StopReason::StartCancelled),
             });
             self.metrics
                 .start_finished(crate::telemetry::metrics::StartOutcome::Cancelled, started.elapsed());
@@ -318,14 +305,26 @@ impl Lifecycle {
                         }
                     }
                     Err(e) => StartEvent::Failed {
-                        reason: format!("saving the desktop's state failed: {e}"),
+                        reason: StopReason::Failed {
+                            detail: format!("saving the desktop's state failed: {e}"),
+                        },
                     },
                 }
             }
             Err(reason) => {
                 warn!(desktop = %id, %reason, "desktop start failed");
-                crate::domain::audit::desktop(&self.store, portal_store::AuditKind::DesktopFailed, &id, &reason).await;
-                if let Err(e) = self.store.mark_state(&id, DesktopState::Failed, Some(&reason)).await {
+                crate::domain::audit::desktop(
+                    &self.store,
+                    portal_store::AuditKind::DesktopFailed,
+                    &id,
+                    &reason.to_string(),
+                )
+                .await;
+                if let Err(e) = self
+                    .store
+                    .mark_state(&id, DesktopState::Failed, Some(&reason.code()))
+                    .await
+                {
                     warn!(desktop = %id, error = %e, "could not record the failed start");
                 }
                 StartEvent::Failed { reason }
@@ -342,7 +341,7 @@ impl Lifecycle {
         self.lock_progress().remove(&id);
     }
 
-    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &Arc<StartProgress>) -> Result<Target, String> {
+    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &Arc<StartProgress>) -> Result<Target, StopReason> {
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {
@@ -350,7 +349,13 @@ impl Lifecycle {
                 forward_tx.emit(StartEvent::Runtime(p));
             }
         });
-        let endpoint = self.runtime.start(spec, ptx).await.map_err(|e| e.to_string());
+        // The runtime words its failures (exit codes, OOM, a missing image) in English: they
+        // are classified once, here.
+        let endpoint = self
+            .runtime
+            .start(spec, ptx)
+            .await
+            .map_err(|e| StopReason::from_text(&e.to_string()));
         let _ = forward.await;
         let target = target_for(&spec.id, &spec.username, endpoint?, Some(spec.credentials.clone()));
         let waited = std::time::Instant::now();
@@ -369,9 +374,10 @@ impl Lifecycle {
         }
     }
 
-    /// Progress of a start in flight, if one is.
-    pub fn subscribe(&self, id: &str) -> Option<(Vec<StartEvent>, broadcast::Receiver<StartEvent>)> {
-        self.lock_progress().get(id).map(|p| p.subscribe())
+    /// Progress of a start in flight, if one is: the steps so far and, unless it ended, the
+    /// channel for the rest.
+    pub fn subscribe(&self, id: &str) -> Option<(Vec<StartEvent>, Option<broadcast::Receiver<StartEvent>>)> {
+        self.lock_progress().get(id).map(|p| p.follow())
     }
 
     fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StartProgress>>> {
@@ -391,26 +397,41 @@ impl Lifecycle {
         Ok(d)
     }
 
+    /// Stops desktop `id` because `actor` asked: its owner, or an administrator (the reason
+    /// says which, by [`StopReason::stopped_by`]).
+    pub async fn stop_by(&self, actor: &User, id: &str) -> Result<(), LifecycleError> {
+        let d = self.owned(actor, id).await?;
+        self.stop(id, &StopReason::stopped_by(actor, &d)).await
+    }
+
     /// Stops the desktop; container and files stay.
-    pub async fn stop(&self, id: &str, reason: &str) -> Result<(), LifecycleError> {
-        self.store.mark_state(id, DesktopState::Stopping, Some(reason)).await?;
+    pub async fn stop(&self, id: &str, reason: &StopReason) -> Result<(), LifecycleError> {
+        let code = reason.code();
+        self.store.mark_state(id, DesktopState::Stopping, Some(&code)).await?;
         self.changes.publish(&self.store, id).await;
         self.routes.remove(id);
         match self.runtime.stop(id).await {
             Ok(()) | Err(RuntimeError::NotFound(_)) => {}
             Err(e) => {
                 // Still stopping in Docker's eyes is unknown; say so rather than lie "stopped".
+                let failed = StopReason::StopFailed { detail: e.to_string() };
                 self.store
-                    .mark_state(id, DesktopState::Failed, Some(&format!("stopping failed: {e}")))
+                    .mark_state(id, DesktopState::Failed, Some(&failed.code()))
                     .await?;
                 self.changes.publish(&self.store, id).await;
                 return Err(e.into());
             }
         }
-        self.store.mark_state(id, DesktopState::Stopped, Some(reason)).await?;
+        self.store.mark_state(id, DesktopState::Stopped, Some(&code)).await?;
         self.changes.publish(&self.store, id).await;
         info!(desktop = %id, %reason, "desktop stopped");
-        crate::domain::audit::desktop(&self.store, portal_store::AuditKind::DesktopStopped, id, reason).await;
+        crate::domain::audit::desktop(
+            &self.store,
+            portal_store::AuditKind::DesktopStopped,
+            id,
+            &reason.to_string(),
+        )
+        .await;
         Ok(())
     }
 
@@ -433,11 +454,11 @@ impl Lifecycle {
     }
 
     /// Stops every running desktop (admin).
-    pub async fn stop_all(&self, reason: &str) -> Result<usize, LifecycleError> {
+    pub async fn stop_all(&self) -> Result<usize, LifecycleError> {
         let mut n = 0;
         for d in self.store.all_desktops().await? {
             if matches!(d.state, DesktopState::Running | DesktopState::Starting) {
-                self.stop(&d.id, reason).await?;
+                self.stop(&d.id, &StopReason::StopAll).await?;
                 n += 1;
             }
         }
@@ -499,11 +520,11 @@ impl Lifecycle {
                 ) && !self.lock_progress().contains_key(&d.id) =>
                 {
                     let reason = seen
-                        .and_then(|o| o.stop_reason.clone())
-                        .unwrap_or_else(|| "the container is gone".into());
+                        .and_then(|o| o.stop_reason.as_deref())
+                        .map_or(StopReason::Gone, StopReason::from_text);
                     self.routes.remove(&d.id);
                     self.store
-                        .mark_state(&d.id, DesktopState::Stopped, Some(&reason))
+                        .mark_state(&d.id, DesktopState::Stopped, Some(&reason.code()))
                         .await?;
                     self.changes.publish(&self.store, &d.id).await;
                     report.marked_stopped.push(d.id.clone());
@@ -545,8 +566,9 @@ impl Lifecycle {
 
     async fn on_event(&self, event: RuntimeEvent) -> Result<(), LifecycleError> {
         let (id, reason) = match event {
-            RuntimeEvent::Stopped { id, reason } => (id, reason),
-            RuntimeEvent::Removed { id } => (id, "the container was removed".to_owned()),
+            // The runtime words exits in English (exit code, OOM); classified once, here.
+            RuntimeEvent::Stopped { id, reason } => (id, StopReason::from_text(&reason)),
+            RuntimeEvent::Removed { id } => (id, StopReason::Removed),
         };
         let Some(d) = self.store.desktop(&id).await? else {
             return Ok(());
@@ -554,10 +576,18 @@ impl Lifecycle {
         // Our own stops are recorded by `stop`; a start in flight handles its own failure.
         if matches!(d.state, DesktopState::Running) {
             self.routes.remove(&id);
-            self.store.mark_state(&id, DesktopState::Stopped, Some(&reason)).await?;
+            self.store
+                .mark_state(&id, DesktopState::Stopped, Some(&reason.code()))
+                .await?;
             self.changes.publish(&self.store, &id).await;
             info!(desktop = %id, %reason, "desktop stopped by itself");
-            crate::domain::audit::desktop(&self.store, portal_store::AuditKind::DesktopStopped, &id, &reason).await;
+            crate::domain::audit::desktop(
+                &self.store,
+                portal_store::AuditKind::DesktopStopped,
+                &id,
+                &reason.to_string(),
+            )
+            .await;
         }
         Ok(())
     }
@@ -581,9 +611,13 @@ impl Lifecycle {
             let since_input = now - d.last_activity_at.or(d.started_at).unwrap_or(now);
             let age = now - d.started_at.unwrap_or(now);
             let reason = if t.idle_timeout_secs > 0 && since_input >= t.idle_timeout_secs {
-                format!("idle for {} minutes", since_input / 60)
+                StopReason::Idle {
+                    minutes: since_input / 60,
+                }
             } else if t.max_age_secs > 0 && age >= t.max_age_secs {
-                format!("reached the maximum age of {} hours", t.max_age_secs / 3600)
+                StopReason::MaxAge {
+                    hours: t.max_age_secs / 3600,
+                }
             } else {
                 continue;
             };
@@ -660,6 +694,13 @@ mod tests {
         assert_eq!(
             json(&StartEvent::Waiting { seconds: 3 }),
             serde_json::json!({"step": "waiting", "seconds": 3})
+        );
+        // A failure's reason is its English account, as before reasons were typed.
+        assert_eq!(
+            json(&StartEvent::Failed {
+                reason: StopReason::StartTimeout { seconds: 300 }
+            }),
+            serde_json::json!({"step": "failed", "reason": "the desktop did not answer within 300 seconds"})
         );
     }
 }

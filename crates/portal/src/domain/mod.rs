@@ -1,15 +1,19 @@
 //! What the portal does, without the web: desktop lifecycle, who may use what, the audit log,
-//! the desktop-type catalogue, live state changes and image pulls.
+//! the desktop-type catalogue, live state changes, image pulls, progress streams, why desktops
+//! stop, and the administrators' actions.
 //!
 //! Nothing here knows axum, askama or HTTP; handlers in [`crate::web`] call into it and turn
 //! results into pages and JSON. Texts are translation keys at most: words are chosen at the edge.
 
 pub mod access;
+pub mod admin;
 pub mod audit;
 pub mod catalog;
 pub mod events;
 pub mod lifecycle;
+pub mod progress;
 pub mod pulls;
+pub mod stop_reason;
 
 /// Now in unix seconds.
 pub fn unix_now() -> i64 {

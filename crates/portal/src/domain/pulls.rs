@@ -6,38 +6,49 @@ use std::sync::{Arc, Mutex};
 
 use desktop_runtime::ContainerRuntime;
 use portal_store::{AuditEvent, AuditKind, Store};
-use serde_json::{Value, json};
+use serde::Serialize;
 use tokio::sync::broadcast;
 
-/// A pull's step: its event name (`progress`, `done`, `failed`) and data.
-pub type PullStep = (String, Value);
+use super::progress::{Progress, Step};
 
-/// One image pull: the events so far (for late subscribers) and the live channel.
-struct Pull {
-    tx: broadcast::Sender<PullStep>,
-    history: Mutex<Vec<PullStep>>,
+/// A pull's step. In JSON each is its payload alone (the event name says which it is), as
+/// the admin page's script reads them.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum PullStep {
+    /// The runtime's own report (`{"step": "pulling", …}`).
+    Progress(desktop_runtime::Progress),
+    Done {
+        image: String,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl Step for PullStep {
+    fn name(&self) -> &'static str {
+        match self {
+            PullStep::Progress(_) => "progress",
+            PullStep::Done { .. } => "done",
+            PullStep::Failed { .. } => "failed",
+        }
+    }
+
+    fn is_last(&self) -> bool {
+        !matches!(self, PullStep::Progress(_))
+    }
 }
 
 /// Steps kept per pull for late subscribers.
 const PULL_HISTORY: usize = 512;
 
-impl Pull {
-    fn emit(&self, event: &str, data: Value) {
-        let mut history = self.history.lock().unwrap_or_else(|p| p.into_inner());
-        if history.len() >= PULL_HISTORY {
-            history.remove(1);
-        }
-        history.push((event.to_owned(), data.clone()));
-        let _ = self.tx.send((event.to_owned(), data));
-    }
-}
-
 /// Image pulls in flight, by desktop type; one at a time per type.
 #[derive(Default)]
-pub struct Pulls(Mutex<HashMap<String, Arc<Pull>>>);
+pub struct Pulls(Mutex<HashMap<String, Arc<Progress<PullStep>>>>);
 
 impl Pulls {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Pull>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Progress<PullStep>>>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -56,10 +67,7 @@ impl Pulls {
             if pulls.contains_key(key) {
                 return;
             }
-            let pull = Arc::new(Pull {
-                tx: broadcast::channel(PULL_HISTORY).0,
-                history: Mutex::new(Vec::new()),
-            });
+            let pull = Arc::new(Progress::new(PULL_HISTORY));
             pulls.insert(key.to_owned(), pull.clone());
             pull
         };
@@ -69,17 +77,16 @@ impl Pulls {
             let forward_pull = pull.clone();
             let forward = tokio::spawn(async move {
                 while let Some(p) = prx.recv().await {
-                    forward_pull.emit("progress", json!(p));
+                    forward_pull.emit(PullStep::Progress(p));
                 }
             });
             let result = runtime.pull(&image, ptx).await;
             let _ = forward.await;
-            let (detail, event, data) = match result {
-                Ok(()) => (format!("pulled image {image}"), "done", json!({ "image": image })),
+            let (detail, last) = match result {
+                Ok(()) => (format!("pulled image {image}"), PullStep::Done { image }),
                 Err(e) => (
                     format!("pulling image {image} failed: {e}"),
-                    "failed",
-                    json!({ "reason": e.to_string() }),
+                    PullStep::Failed { reason: e.to_string() },
                 ),
             };
             super::audit::record(
@@ -89,7 +96,7 @@ impl Pulls {
                     .target(&key),
             )
             .await;
-            pull.emit(event, data);
+            pull.emit(last);
             pulls.lock().remove(&key);
         });
     }
@@ -97,15 +104,42 @@ impl Pulls {
     /// The steps so far of `key`'s pull and, unless it ended, the live channel; `None` when
     /// no pull of it runs.
     pub fn follow(&self, key: &str) -> Option<(Vec<PullStep>, Option<broadcast::Receiver<PullStep>>)> {
-        let pull = self.lock().get(key).cloned()?;
-        let history = pull.history.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let rx = pull.tx.subscribe();
-        let finished = history.iter().any(|(n, _)| is_last(n));
-        Some((history, (!finished).then_some(rx)))
+        Some(self.lock().get(key).cloned()?.follow())
     }
 }
 
-/// Whether `event` ends a pull.
-pub fn is_last(event: &str) -> bool {
-    event == "done" || event == "failed"
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The admin page's script reads these names and payloads; they must not change.
+    #[test]
+    fn pull_steps_keep_their_event_names_and_payloads() {
+        let json = |s: &PullStep| (s.name(), s.is_last(), serde_json::to_value(s).ok());
+        let pulling = PullStep::Progress(desktop_runtime::Progress::Pulling {
+            image: "i".into(),
+            layer: None,
+            status: "Waiting".into(),
+            current: None,
+            total: None,
+        });
+        assert_eq!(
+            json(&pulling),
+            (
+                "progress",
+                false,
+                Some(
+                    serde_json::json!({"step": "pulling", "image": "i", "layer": null, "status": "Waiting", "current": null, "total": null})
+                )
+            )
+        );
+        assert_eq!(
+            json(&PullStep::Done { image: "i".into() }),
+            ("done", true, Some(serde_json::json!({"image": "i"})))
+        );
+        assert_eq!(
+            json(&PullStep::Failed { reason: "no".into() }),
+            ("failed", true, Some(serde_json::json!({"reason": "no"})))
+        );
+    }
 }

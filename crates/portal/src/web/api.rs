@@ -4,24 +4,26 @@
 //! `web::csrf` before a handler runs.
 
 use std::convert::Infallible;
-use std::time::Duration;
 
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::extract::{MatchedPath, Path, State};
+use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt as _};
+use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::auth::CurrentUser;
-use crate::domain::lifecycle::{StartEvent, launch_url};
+use crate::domain::admin::AdminActions;
+use crate::domain::lifecycle::launch_url;
+use crate::domain::stop_reason::StopReason;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::error::AppError;
+use crate::web::events::progress_sse;
 
 /// The JSON view of a desktop; never includes its password.
 fn desktop_json(d: &Desktop) -> Value {
@@ -30,7 +32,7 @@ fn desktop_json(d: &Desktop) -> Value {
         "type": d.type_key,
         "owner": d.username,
         "state": d.state,
-        "state_reason": d.state_reason,
+        "state_reason": StopReason::of(d).map(|r| r.to_string()),
         "launch_url": launch_url(&d.id),
         "view_url": format!("/view/{}", d.id),
         "events_url": format!("/api/desktops/{}/events", d.id),
@@ -116,30 +118,43 @@ pub(crate) async fn show(
     Ok(Json(desktop_json(&state.desktops.owned(&user.user, &id).await?)))
 }
 
-/// `POST /api/desktops/{id}/stop`.
+/// Whether the request came in under `/api/admin/`: an administrator's action there leaves
+/// the same audit entry as the admin page's form.
+fn admin_route(path: &MatchedPath) -> bool {
+    path.as_str().starts_with("/api/admin/")
+}
+
+/// The administrator's actions, on an admin route and for an admin only.
+fn admin_actions<'a>(state: &'a AppState, user: &'a CurrentUser, path: &MatchedPath) -> Option<AdminActions<'a>> {
+    (admin_route(path) && user.is_admin()).then(|| admin_actions_of(state, user))
+}
+
+/// `POST /api/desktops/{id}/stop` and `/api/admin/desktops/{id}/stop`.
 pub(crate) async fn stop(
     State(state): State<AppState>,
     user: CurrentUser,
+    path: MatchedPath,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
-    state.desktops.owned(&user.user, &id).await?;
-    let reason = if user.is_admin() && !id.starts_with(&format!("{}-", user.user.username)) {
-        "stopped by an administrator"
-    } else {
-        "stopped by its user"
-    };
-    state.desktops.stop(&id, reason).await?;
+    match admin_actions(&state, &user, &path) {
+        Some(admin) => admin.stop(&[&id]).await?,
+        None => state.desktops.stop_by(&user.user, &id).await?,
+    }
     Ok(Json(desktop_json(&state.desktops.owned(&user.user, &id).await?)))
 }
 
-/// `DELETE /api/desktops/{id}`: container gone, home kept.
+/// `DELETE /api/desktops/{id}` and `/api/admin/desktops/{id}`: container gone, home kept.
 pub(crate) async fn remove(
     State(state): State<AppState>,
     user: CurrentUser,
+    path: MatchedPath,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     state.desktops.owned(&user.user, &id).await?;
-    state.desktops.remove(&id).await?;
+    match admin_actions(&state, &user, &path) {
+        Some(admin) => admin.remove(&[&id]).await?,
+        None => state.desktops.remove(&id).await?,
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -164,7 +179,7 @@ pub(crate) async fn activity(
         return Ok(StatusCode::NO_CONTENT);
     }
     if body.is_some_and(|Json(b)| b.idle_session_timeout) {
-        state.desktops.stop(&id, "idle (reported by the desktop)").await?;
+        state.desktops.stop(&id, &StopReason::IdleReported).await?;
     } else {
         state.desktops.touch(&id).await?;
     }
@@ -181,36 +196,16 @@ pub(crate) async fn events(
     // Subscribe before reading the state, so no step falls between the two.
     let live = state.desktops.subscribe(&id);
     let d = state.desktops.owned(&user.user, &id).await?;
-    let progress = |step: &StartEvent| Event::default().event("progress").json_data(step).unwrap_or_default();
-    let is_last = |step: &StartEvent| matches!(step, StartEvent::Ready { .. } | StartEvent::Failed { .. });
-    let mut initial = vec![
-        Event::default()
-            .event("state")
-            .json_data(desktop_json(&d))
-            .unwrap_or_default(),
-    ];
-    let mut follow = None;
-    if let (Some((history, rx)), DesktopState::Starting) = (live, d.state) {
-        // Steps before this request (a pull that began earlier) come first.
-        let finished = history.iter().any(is_last);
-        initial.extend(history.iter().map(progress));
-        follow = (!finished).then_some(rx);
-    }
-    let live = futures_util::stream::unfold(follow, move |rx| async move {
-        let mut rx = rx?;
-        loop {
-            match rx.recv().await {
-                Ok(step) => {
-                    let next = (!is_last(&step)).then_some(rx);
-                    return Some((progress(&step), next));
-                }
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
-    let stream = futures_util::stream::iter(initial).chain(live).map(Ok::<_, Infallible>);
-    Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let first = Event::default()
+        .event("state")
+        .json_data(desktop_json(&d))
+        .unwrap_or_default();
+    // Steps before this request (a pull that began earlier) come first.
+    let steps = match (live, d.state) {
+        (Some(steps), DesktopState::Starting) => steps,
+        _ => (Vec::new(), None),
+    };
+    Ok(progress_sse(vec![first], steps))
 }
 
 /// `GET /api/admin/desktops`: every desktop.
@@ -223,16 +218,22 @@ pub(crate) async fn admin_list(State(state): State<AppState>, user: CurrentUser)
 /// `POST /api/admin/stop-all`.
 pub(crate) async fn admin_stop_all(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
     require_admin(&user)?;
-    let stopped = state
-        .desktops
-        .stop_all("stopped by an administrator (stop all)")
-        .await?;
+    let stopped = admin_actions_of(&state, &user).stop_all().await?;
     Ok(Json(json!({ "stopped": stopped })))
 }
 
 /// `POST /api/admin/cleanup-stopped`.
 pub(crate) async fn admin_cleanup(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
     require_admin(&user)?;
-    let removed = state.desktops.cleanup_stopped().await?;
+    let removed = admin_actions_of(&state, &user).cleanup().await?;
     Ok(Json(json!({ "removed": removed })))
+}
+
+/// The administrator's actions for a route only admins reach.
+fn admin_actions_of<'a>(state: &'a AppState, user: &'a CurrentUser) -> AdminActions<'a> {
+    AdminActions {
+        desktops: &state.desktops,
+        store: &state.store,
+        admin: &user.user,
+    }
 }

@@ -15,7 +15,8 @@ use crate::auth::CurrentUser;
 use crate::domain::access::owns_desktop;
 use crate::domain::access::usable_types;
 use crate::domain::events::last_used;
-use crate::domain::lifecycle::LifecycleError;
+use crate::domain::lifecycle::{LifecycleError, desktop_id};
+use crate::domain::stop_reason::StopReason;
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -61,7 +62,7 @@ const JS_TEXT_KEYS: &[&str] = &[
 /// The reason of a stopped or failed desktop in words; none while it runs.
 fn reason_of(d: &Desktop) -> Option<&'static str> {
     if matches!(d.state, DesktopState::Stopped | DesktopState::Failed) {
-        d.state_reason.as_deref().and_then(|r| reason_key(Some(d.state), r))
+        StopReason::of(d).and_then(|r| reason_key(Some(d.state), &r))
     } else {
         None
     }
@@ -89,13 +90,14 @@ pub(crate) async fn show(
                     icon: t.icon.clone(),
                     desktop_id: d
                         .map(|d| d.id.clone())
-                        .unwrap_or_else(|| format!("{}-{}", user.user.username, t.key)),
+                        .unwrap_or_else(|| desktop_id(&user.user.username, &t.key)),
                     state: d.map(|d| d.state.as_str()).unwrap_or("none"),
                     state_key: state_key(d.map(|d| d.state)),
                     reason_text: d.and_then(reason_of).map(|k| lang.t(k)),
                     reason: d
                         .filter(|d| reason_of(d).is_some() || d.state == DesktopState::Failed)
-                        .and_then(|d| d.state_reason.clone()),
+                        .and_then(StopReason::of)
+                        .map(|r| r.to_string()),
                     last_used: used,
                     last_used_text: used
                         .map(|t| ago(lang, t, now))
@@ -261,15 +263,10 @@ pub(crate) async fn desktop_form(
     form: Result<Form<ActionForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     form_fields(form)?;
-    let d = state.desktops.owned(&user.user, &id).await?;
-    // The audit log and the owner's page tell an admin's stop from the owner's own.
-    let reason = if d.user_id == user.user.id {
-        "stopped by its user"
-    } else {
-        "stopped by an administrator"
-    };
+    state.desktops.owned(&user.user, &id).await?;
     match action.as_str() {
-        "stop" => state.desktops.stop(&id, reason).await?,
+        // The audit log and the owner's page tell an admin's stop from the owner's own.
+        "stop" => state.desktops.stop_by(&user.user, &id).await?,
         "remove" => state.desktops.remove(&id).await?,
         _ => return Err(AppError::NotFound),
     }

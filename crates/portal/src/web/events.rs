@@ -9,7 +9,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt as _};
 use http::HeaderMap;
 use portal_store::{DesktopState, Store};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use tokio::sync::broadcast;
@@ -17,6 +17,8 @@ use tokio::sync::broadcast;
 use crate::auth::CurrentUser;
 use crate::auth::desktop_sessions::Owner;
 use crate::domain::events::DesktopChange;
+use crate::domain::progress::Step;
+use crate::domain::stop_reason::StopReason;
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -37,33 +39,52 @@ pub(crate) fn state_key(state: Option<DesktopState>) -> &'static str {
     }
 }
 
-/// A stop or failure reason as the lifecycle and Docker word it (English, technical), in
-/// words a student understands, with what to do. Unknown reasons get the generic text of
-/// their state; the raw reason stays available as detail.
-pub(crate) fn reason_key(state: Option<DesktopState>, reason: &str) -> Option<&'static str> {
-    let r = reason.to_ascii_lowercase();
-    let key = if r.starts_with("stopped by its user") {
-        "reason_user"
-    } else if r.starts_with("stopped by an administrator") {
-        "reason_admin"
-    } else if r.starts_with("idle") {
-        "reason_idle"
-    } else if r.starts_with("reached the maximum age") {
-        "reason_max_age"
-    } else if r.contains("out of memory") {
-        "reason_oom"
-    } else if r.contains("did not answer within") {
-        "reason_start_timeout"
-    } else if r.contains("is not available") || r.contains("pull") {
-        "reason_image"
-    } else if state == Some(DesktopState::Failed) {
-        "reason_failed"
-    } else if r.starts_with("exited") || r.contains("container is gone") || r.contains("container was removed") {
-        "reason_crashed"
-    } else {
-        return None;
+/// A stop or failure reason in words a student understands, with what to do: its translation
+/// key. Reasons without their own text get the generic text of a failure, or none when the
+/// desktop is merely stopped; the technical account stays available as detail.
+pub(crate) fn reason_key(state: Option<DesktopState>, reason: &StopReason) -> Option<&'static str> {
+    let key = match reason {
+        StopReason::ByUser => "reason_user",
+        StopReason::ByAdmin | StopReason::StopAll => "reason_admin",
+        StopReason::Idle { .. } | StopReason::IdleReported => "reason_idle",
+        StopReason::MaxAge { .. } => "reason_max_age",
+        StopReason::OutOfMemory { .. } => "reason_oom",
+        StopReason::StartTimeout { .. } => "reason_start_timeout",
+        StopReason::ImageUnavailable { .. } => "reason_image",
+        _ if state == Some(DesktopState::Failed) => "reason_failed",
+        StopReason::Crashed { .. } | StopReason::Gone | StopReason::Removed => "reason_crashed",
+        StopReason::StartCancelled | StopReason::StopFailed { .. } | StopReason::Failed { .. } => return None,
     };
     Some(key)
+}
+
+/// The steps of a job ([`crate::domain::progress`]) as server-sent events: `first`, then the
+/// steps so far, then live ones until the last. Each step is an event named by its kind with
+/// the step as JSON data.
+pub(crate) fn progress_sse<S: Step + Serialize>(
+    first: Vec<Event>,
+    (history, follow): (Vec<S>, Option<broadcast::Receiver<S>>),
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    fn event<S: Step + Serialize>(step: &S) -> Event {
+        Event::default().event(step.name()).json_data(step).unwrap_or_default()
+    }
+    let initial: Vec<Event> = first.into_iter().chain(history.iter().map(event)).collect();
+    let live = futures_util::stream::unfold(follow, |rx| async move {
+        let mut rx = rx?;
+        loop {
+            match rx.recv().await {
+                Ok(step) => {
+                    let next = (!step.is_last()).then_some(rx);
+                    return Some((event(&step), next));
+                }
+                // Lost steps are progress only; the last one still arrives.
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    let stream = futures_util::stream::iter(initial).chain(live).map(Ok::<_, Infallible>);
+    Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
 /// "just now", "5 minutes ago", … for `ts`, in `lang`.
@@ -82,7 +103,7 @@ pub(crate) fn ago(lang: Lang, ts: i64, now: i64) -> String {
 pub(crate) fn state_json(lang: Lang, c: &DesktopChange) -> Value {
     let reason_text = c
         .reason
-        .as_deref()
+        .as_ref()
         .and_then(|r| reason_key(c.state, r))
         .map(|k| lang.t(k));
     json!({
@@ -90,7 +111,7 @@ pub(crate) fn state_json(lang: Lang, c: &DesktopChange) -> Value {
         "type": c.type_key,
         "state": c.state.map(|s| s.as_str()).unwrap_or("none"),
         "state_text": lang.t(state_key(c.state)),
-        "reason": c.reason,
+        "reason": c.reason.as_ref().map(ToString::to_string),
         "reason_text": reason_text,
         "last_used": c.last_used,
         "last_used_text": c.last_used.map(|t| ago(lang, t, unix_now())),
@@ -190,6 +211,11 @@ async fn snapshot(store: &Store, user_id: &str, all: bool, lang: Lang) -> Result
 mod tests {
     use super::*;
 
+    /// A reason as stored (a code, or a sentence from before the codes) to its text's key.
+    fn reason_key(state: Option<DesktopState>, stored: &str) -> Option<&'static str> {
+        super::reason_key(state, &StopReason::from_stored(stored))
+    }
+
     #[test]
     fn reasons_get_friendly_texts() {
         let stopped = Some(DesktopState::Stopped);
@@ -211,6 +237,28 @@ mod tests {
         );
         assert_eq!(reason_key(failed, "something odd"), Some("reason_failed"));
         assert_eq!(reason_key(stopped, "something odd"), None);
+    }
+
+    #[test]
+    fn stored_codes_get_the_same_texts() {
+        let stopped = Some(DesktopState::Stopped);
+        let failed = Some(DesktopState::Failed);
+        assert_eq!(reason_key(stopped, "user"), Some("reason_user"));
+        assert_eq!(reason_key(stopped, "admin:all"), Some("reason_admin"));
+        assert_eq!(reason_key(stopped, "idle:desktop"), Some("reason_idle"));
+        assert_eq!(reason_key(stopped, "max_age:8"), Some("reason_max_age"));
+        assert_eq!(
+            reason_key(stopped, "crashed:exited with code 2"),
+            Some("reason_crashed")
+        );
+        assert_eq!(reason_key(failed, "crashed:exited with code 2"), Some("reason_failed"));
+        assert_eq!(reason_key(stopped, "gone"), Some("reason_crashed"));
+        assert_eq!(
+            reason_key(failed, "image:image x is not available: 404"),
+            Some("reason_image")
+        );
+        assert_eq!(reason_key(failed, "stop_failed:busy"), Some("reason_failed"));
+        assert_eq!(reason_key(stopped, "failed:odd"), None);
     }
 
     #[test]

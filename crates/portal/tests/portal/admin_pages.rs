@@ -1028,3 +1028,41 @@ async fn admin_edits_of_configured_types_survive_restarts_until_the_file_changes
         ("Fake lab", "iserv-rd/fake-kasm:next")
     );
 }
+
+/// Stop all and clean up through the admin JSON API leave the same audit entries as the admin
+/// page's buttons (one domain function each writes them).
+#[tokio::test]
+async fn json_and_form_admin_actions_leave_the_same_audit_entries() {
+    use portal_store::AuditFilter;
+    let app = spawn_app(&[]).await;
+    let root = sign_in(&app, "root").await;
+    let csrf = root.csrf().await;
+    let latest = || {
+        let store = app.state.store.clone();
+        async move {
+            let filter = AuditFilter {
+                kind: Some(AuditKind::AdminAction),
+                user: None,
+                offset: 0,
+                limit: 1,
+            };
+            let entry = store.audit_page(&filter).await.unwrap().0.remove(0);
+            (entry.kind, entry.actor, entry.detail)
+        }
+    };
+    for (api, action) in [
+        ("/api/admin/stop-all", "stop_all"),
+        ("/api/admin/cleanup-stopped", "cleanup"),
+    ] {
+        let answer = root.post_json(api, &csrf).await;
+        assert!(answer.is_object(), "{answer}");
+        let by_json = latest().await;
+        let (status, _) = post_form(&root, "/admin/desktops", &csrf, &[("action", action)]).await;
+        assert_eq!(status, 303);
+        assert_eq!(latest().await, by_json, "{action}");
+    }
+    assert_eq!(
+        latest().await.2,
+        "clean up: removed 0 stopped desktops by administrator root"
+    );
+}

@@ -191,3 +191,56 @@ async fn a_desktop_stopped_while_starting_stays_stopped() {
     assert_ne!(running, "true", "the container does not run");
     assert_eq!(alice.get("/desktop/alice-fake/").send().await.unwrap().status(), 404);
 }
+
+/// The admin JSON API and the admin page's form leave the same trace: a stop through either
+/// records one admin action with the same kind, actor and words.
+#[tokio::test]
+async fn a_json_stop_and_a_form_stop_leave_the_same_audit_entry() {
+    use portal_store::{AuditFilter, AuditKind};
+    if !docker_ready() {
+        return;
+    }
+    let (app, _scope) = docker_app("auditstop", |_| {}).await;
+    let alice = sign_in(&app, "alice").await;
+    let root = sign_in(&app, "root").await;
+    let csrf = root.csrf().await;
+    let admin_actions = || {
+        let store = app.state.store.clone();
+        async move {
+            let filter = AuditFilter {
+                kind: Some(AuditKind::AdminAction),
+                user: None,
+                offset: 0,
+                limit: 10,
+            };
+            store.audit_page(&filter).await.unwrap().0
+        }
+    };
+
+    let (status, _, _) = start_desktop(&alice, "fake").await;
+    assert_eq!(status, 202);
+    let stopped = root.post_json("/api/admin/desktops/alice-fake/stop", &csrf).await;
+    assert_eq!(stopped["state"], "stopped", "{stopped}");
+    assert_eq!(stopped["state_reason"], "stopped by an administrator");
+    let by_json = admin_actions().await;
+    assert_eq!(by_json.len(), 1, "{by_json:?}");
+
+    start_desktop(&alice, "fake").await;
+    let resp = root
+        .post("/admin/desktops")
+        .form(&[("csrf_token", csrf.as_str()), ("row", "stop:alice-fake")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let d = wait_for_state(&alice, "alice-fake", "stopped", Duration::from_secs(20)).await;
+    assert_eq!(d["state_reason"], "stopped by an administrator");
+    let both = admin_actions().await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    let (form, json) = (&both[0], &both[1]);
+    assert_eq!(
+        (&form.kind, &form.actor, &form.detail),
+        (&json.kind, &json.actor, &json.detail)
+    );
+    assert_eq!(json.detail, "stopped alice-fake by administrator root");
+}

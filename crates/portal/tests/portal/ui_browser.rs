@@ -314,13 +314,14 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
     chrome.close().await;
 }
 
-/// Waits until the store has the desktop stopped; returns the recorded reason.
+/// Waits until the store has the desktop stopped; returns the recorded reason (its English
+/// account; the store keeps a code).
 async fn wait_for_stopped(app: &TestApp, id: &str) -> Option<String> {
     let deadline = Instant::now() + WAIT;
     loop {
         let d = app.state.store.desktop(id).await.unwrap().unwrap();
         if d.state == portal_store::DesktopState::Stopped {
-            return d.state_reason;
+            return portal::domain::stop_reason::StopReason::of(&d).map(|r| r.to_string());
         }
         assert!(Instant::now() < deadline, "{id} did not stop: {d:?}");
         tokio::time::sleep(Duration::from_millis(100)).await;

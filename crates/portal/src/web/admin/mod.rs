@@ -24,8 +24,10 @@ use portal_store::{AuditEntry, AuditEvent, AuditFilter, AuditKind, DesktopState,
 use serde_json::{Value, json};
 
 use crate::auth::CurrentUser;
+use crate::domain::admin::AdminActions;
 use crate::domain::audit as audit_log;
 use crate::domain::lifecycle::LifecycleError;
+use crate::domain::stop_reason::StopReason;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::dashboard::state_key;
@@ -270,7 +272,7 @@ pub(crate) async fn show(
         .map(|d| AdminRow {
             running: matches!(d.state, DesktopState::Running | DesktopState::Starting),
             state_key: state_key(Some(d.state)),
-            reason: d.state_reason,
+            reason: StopReason::of(&d).map(|r| r.to_string()),
             started: when(d.started_at),
             last_input: when(d.last_activity_at),
             owner: d.username,
@@ -311,45 +313,29 @@ pub(crate) async fn act(
         Some((action, id)) => (action, vec![id]),
         None => (form.get("action"), form.all("id").collect()),
     };
-    let by = format!("by administrator {}", admin.username());
-    let detail = match action {
+    let actions = AdminActions {
+        desktops: &state.desktops,
+        store: &state.store,
+        admin: &admin.0.user,
+    };
+    match action {
         "stop" | "remove" if ids.is_empty() => {
             return Err(AdminError::Invalid("id: choose at least one desktop".into()));
         }
-        "stop" => {
-            for id in &ids {
-                state.desktops.stop(id, "stopped by an administrator").await?;
-            }
-            format!("stopped {} {by}", ids.join(", "))
-        }
-        "remove" => {
-            for id in &ids {
-                state.desktops.remove(id).await?;
-            }
-            format!("removed {} {by}", ids.join(", "))
-        }
+        "stop" => actions.stop(&ids).await?,
+        "remove" => actions.remove(&ids).await?,
         "stop_all" => {
-            let n = state
-                .desktops
-                .stop_all("stopped by an administrator (stop all)")
-                .await?;
-            format!("stop all: {n} desktops {by}")
+            actions.stop_all().await?;
         }
         "cleanup" => {
-            let n = state.desktops.cleanup_stopped().await?;
-            format!("clean up: removed {n} stopped desktops {by}")
+            actions.cleanup().await?;
         }
         other => {
             return Err(AdminError::Invalid(format!(
                 "action: {other:?} is not one of stop, remove, stop_all, cleanup"
             )));
         }
-    };
-    audit_log::record(
-        &state.store,
-        AuditEvent::new(AuditKind::AdminAction, detail).actor(admin.username()),
-    )
-    .await;
+    }
     Ok(Redirect::to("/admin"))
 }
 

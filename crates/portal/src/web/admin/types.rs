@@ -4,18 +4,16 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::time::Duration;
 
 use askama::Template;
 use axum::Json;
 use axum::extract::{Multipart, Path, State};
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use futures_util::{Stream, StreamExt as _};
+use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 use portal_store::{AuditKind, DesktopType, Store};
-use serde_json::{Value, json};
-use tokio::sync::broadcast;
+use serde_json::json;
 
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -442,27 +440,14 @@ pub(crate) async fn pull_events(
     _admin: Admin,
     Path(key): Path<String>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let to_event = |(name, data): &(String, Value)| Event::default().event(name).json_data(data).unwrap_or_default();
-    let (initial, follow) = state
-        .pulls
-        .follow(&key)
-        .unwrap_or_else(|| (vec![("idle".to_owned(), json!({}))], None));
-    let initial: Vec<Event> = initial.iter().map(to_event).collect();
-    let live = futures_util::stream::unfold(follow, move |rx| async move {
-        let mut rx = rx?;
-        loop {
-            match rx.recv().await {
-                Ok(step) => {
-                    let next = (!crate::domain::pulls::is_last(&step.0)).then_some(rx);
-                    return Some((to_event(&step), next));
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    });
-    let stream = futures_util::stream::iter(initial).chain(live).map(Ok::<_, Infallible>);
-    Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    match state.pulls.follow(&key) {
+        Some(steps) => crate::web::events::progress_sse(Vec::new(), steps),
+        // Nothing runs (never began, or ended and forgotten): say so, and end.
+        None => crate::web::events::progress_sse(
+            vec![Event::default().event("idle").json_data(json!({})).unwrap_or_default()],
+            (Vec::<crate::domain::pulls::PullStep>::new(), None),
+        ),
+    }
 }
 
 #[cfg(test)]

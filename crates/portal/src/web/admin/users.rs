@@ -8,12 +8,13 @@ use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::HeaderMap;
 use http::header::CACHE_CONTROL;
-use portal_store::{AuditEvent, AuditKind, Role, User};
+use portal_store::{AuditKind, Role, User};
 use secrecy::SecretString;
 
 use axum::Json;
 
 use crate::auth::CurrentUser;
+use crate::domain::admin::AdminActions;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::admin::{Admin, AdminError, AdminForm, when};
@@ -247,13 +248,13 @@ pub(crate) async fn end_user_sessions(
         .user_by_username(&username)
         .await?
         .ok_or(AppError::NotFound)?;
-    let ended = state.store.delete_user_sessions(&user.id).await?;
-    tracing::info!(admin = %me.user.username, username = %user.username, ended, "ended a user's sessions");
-    let detail = format!("ended {ended} sessions");
-    let event = AuditEvent::new(AuditKind::AdminAction, detail)
-        .actor(&me.user.username)
-        .user(&user.username);
-    crate::domain::audit::record(&state.store, event).await;
+    let ended = AdminActions {
+        desktops: &state.desktops,
+        store: &state.store,
+        admin: &me.user,
+    }
+    .end_sessions(&user)
+    .await?;
     Ok(Json(serde_json::json!({ "username": user.username, "ended": ended })))
 }
 
