@@ -14,30 +14,24 @@ use futures_util::{Stream, StreamExt as _};
 use http::{HeaderMap, StatusCode};
 use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::auth::{CurrentUser, check_csrf};
-use crate::domain::lifecycle::{StartEvent, launch_url};
+use crate::domain::lifecycle::StartEvent;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::error::AppError;
 
-/// The JSON view of a desktop; never includes its password.
-fn desktop_json(d: &Desktop) -> Value {
-    json!({
-        "id": d.id,
-        "type": d.type_key,
-        "owner": d.username,
-        "state": d.state,
-        "state_reason": d.state_reason,
-        "launch_url": launch_url(&d.id),
-        "view_url": format!("/view/{}", d.id),
-        "events_url": format!("/api/desktops/{}/events", d.id),
-        "created_at": d.created_at,
-        "started_at": d.started_at,
-        "stopped_at": d.stopped_at,
-        "last_activity_at": d.last_activity_at,
-    })
+pub(crate) mod openapi;
+pub(crate) mod types;
+
+use types::{
+    Csrf, DesktopEvent, DesktopId, DesktopList, DesktopTypeList, DesktopTypeView, DesktopView, ErrorResponse, RemovedCount, StartStep,
+    StoppedCount,
+};
+
+fn desktop_json(d: &Desktop) -> Json<DesktopView> {
+    Json(DesktopView::from(d))
 }
 
 fn csrf(state: &AppState, user: &CurrentUser, headers: &HeaderMap) -> Result<(), AppError> {
@@ -58,48 +52,72 @@ fn require_admin(user: &CurrentUser) -> Result<(), AppError> {
 }
 
 /// `GET /api/desktop-types`: the types this user may start, in their language.
+#[utoipa::path(get, path = "/api/desktop-types", tag = "desktops",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The types this user may start (teachers' grants included), texts in the request's language", body = DesktopTypeList),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn desktop_types(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DesktopTypeList>, AppError> {
     let lang = Lang::from_headers(&headers).code();
     // Teachers' grants count as they do on the dashboard.
-    let types: Vec<Value> = crate::domain::access::usable_types(&state.store, &user.user)
+    let desktop_types = crate::domain::access::usable_types(&state.store, &user.user)
         .await?
-        .into_iter()
-        .map(|t| {
-            json!({
-                "key": t.key,
-                "name": t.name(lang),
-                "description": t.description(lang),
-                "icon": t.icon,
-                "idle_timeout_secs": t.idle_timeout_secs,
-            })
-        })
+        .iter()
+        .map(|t| DesktopTypeView::new(t, lang))
         .collect();
-    Ok(Json(json!({ "desktop_types": types })))
+    Ok(Json(DesktopTypeList { desktop_types }))
 }
 
 /// `GET /api/desktops`: the user's own desktops.
-pub(crate) async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
-    let desktops: Vec<Value> = state
+#[utoipa::path(get, path = "/api/desktops", tag = "desktops",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user's own desktops", body = DesktopList),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+    ),
+)]
+pub(crate) async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<DesktopList>, AppError> {
+    let desktops = state
         .store
         .desktops_of_user(&user.user.id)
         .await?
         .iter()
-        .map(desktop_json)
+        .map(DesktopView::from)
         .collect();
-    Ok(Json(json!({ "desktops": desktops })))
+    Ok(Json(DesktopList { desktops }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct StartRequest {
+    /// The desktop type's key.
     #[serde(rename = "type")]
+    #[schema(example = "debian")]
     type_key: String,
 }
 
 /// `POST /api/desktops {"type": KEY}`: 202 with the desktop; follow `events_url`.
+#[utoipa::path(post, path = "/api/desktops", tag = "desktops",
+    security(("session" = [])),
+    params(Csrf),
+    request_body = StartRequest,
+    responses(
+        (status = 200, description = "The desktop already runs", body = DesktopView),
+        (status = 202, description = "Starting; follow `events_url`", body = DesktopView),
+        (status = 400, description = "No JSON body with `type`", body = ErrorResponse),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or the type is not available to this user", body = ErrorResponse),
+        (status = 404, description = "Unknown type", body = ErrorResponse),
+        (status = 409, description = "The type is disabled, or this portal starts no desktops", body = ErrorResponse),
+        (status = 429, description = "The user runs as many desktops as allowed", body = ErrorResponse),
+        (status = 503, description = "The portal's limits are reached or the runtime is unavailable", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn start(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -114,25 +132,45 @@ pub(crate) async fn start(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(desktop_json(&d))).into_response())
+    Ok((status, desktop_json(&d)).into_response())
 }
 
 /// `GET /api/desktops/{id}`.
+#[utoipa::path(get, path = "/api/desktops/{id}", tag = "desktops",
+    security(("session" = [])),
+    params(DesktopId),
+    responses(
+        (status = 200, description = "The desktop", body = DesktopView),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(desktop_json(&state.desktops.owned(&user.user, &id).await?)))
+) -> Result<Json<DesktopView>, AppError> {
+    Ok(desktop_json(&state.desktops.owned(&user.user, &id).await?))
 }
 
 /// `POST /api/desktops/{id}/stop`.
+#[utoipa::path(post, path = "/api/desktops/{id}/stop", tag = "desktops",
+    security(("session" = [])),
+    params(DesktopId, Csrf),
+    responses(
+        (status = 200, description = "Stopped; the desktop as it is now", body = DesktopView),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn stop(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DesktopView>, AppError> {
     csrf(&state, &user, &headers)?;
     state.desktops.owned(&user.user, &id).await?;
     let reason = if user.is_admin() && !id.starts_with(&format!("{}-", user.user.username)) {
@@ -141,10 +179,20 @@ pub(crate) async fn stop(
         "stopped by its user"
     };
     state.desktops.stop(&id, reason).await?;
-    Ok(Json(desktop_json(&state.desktops.owned(&user.user, &id).await?)))
+    Ok(desktop_json(&state.desktops.owned(&user.user, &id).await?))
 }
 
 /// `DELETE /api/desktops/{id}`: container gone, home kept.
+#[utoipa::path(delete, path = "/api/desktops/{id}", tag = "desktops",
+    security(("session" = [])),
+    params(DesktopId, Csrf),
+    responses(
+        (status = 204, description = "Removed (the container; the home volume is kept)"),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -157,7 +205,7 @@ pub(crate) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 pub(crate) struct ActivityRequest {
     /// Kasm's `idle_session_timeout` message: the desktop's own idle limit was reached.
     #[serde(default)]
@@ -166,6 +214,17 @@ pub(crate) struct ActivityRequest {
 
 /// `POST /api/desktops/{id}/activity`: a heartbeat of keyboard or mouse input from the
 /// desktop page (or Kasm's idle report).
+#[utoipa::path(post, path = "/api/desktops/{id}/activity", tag = "desktops",
+    security(("session" = [])),
+    params(DesktopId, Csrf),
+    request_body(content = Option<ActivityRequest>, description = "Optional; without it the call is a heartbeat"),
+    responses(
+        (status = 204, description = "Counted (only the owner's input keeps a desktop alive), or the desktop stopped as idle"),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn activity(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -189,6 +248,16 @@ pub(crate) async fn activity(
 
 /// `GET /api/desktops/{id}/events`: server-sent events. First the current state, then each
 /// start step until `ready` or `failed`.
+#[utoipa::path(get, path = "/api/desktops/{id}/events", tag = "desktops",
+    security(("session" = [])),
+    params(DesktopId),
+    responses(
+        (status = 200, description = "Server-sent events: `state` (a desktop) first; while it starts, `progress` (a start step) until `ready` or `failed`", content_type = "text/event-stream", body = DesktopEvent),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn events(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -197,12 +266,17 @@ pub(crate) async fn events(
     // Subscribe before reading the state, so no step falls between the two.
     let live = state.desktops.subscribe(&id);
     let d = state.desktops.owned(&user.user, &id).await?;
-    let progress = |step: &StartEvent| Event::default().event("progress").json_data(step).unwrap_or_default();
+    let progress = |step: &StartEvent| {
+        Event::default()
+            .event("progress")
+            .json_data(StartStep::from(step))
+            .unwrap_or_default()
+    };
     let is_last = |step: &StartEvent| matches!(step, StartEvent::Ready { .. } | StartEvent::Failed { .. });
     let mut initial = vec![
         Event::default()
             .event("state")
-            .json_data(desktop_json(&d))
+            .json_data(DesktopView::from(&d))
             .unwrap_or_default(),
     ];
     let mut follow = None;
@@ -230,35 +304,61 @@ pub(crate) async fn events(
 }
 
 /// `GET /api/admin/desktops`: every desktop.
-pub(crate) async fn admin_list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
+#[utoipa::path(get, path = "/api/admin/desktops", tag = "admin",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Every desktop", body = DesktopList),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator", body = ErrorResponse),
+    ),
+)]
+pub(crate) async fn admin_list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<DesktopList>, AppError> {
     require_admin(&user)?;
-    let desktops: Vec<Value> = state.store.all_desktops().await?.iter().map(desktop_json).collect();
-    Ok(Json(json!({ "desktops": desktops })))
+    let desktops = state.store.all_desktops().await?.iter().map(DesktopView::from).collect();
+    Ok(Json(DesktopList { desktops }))
 }
 
 /// `POST /api/admin/stop-all`.
+#[utoipa::path(post, path = "/api/admin/stop-all", tag = "admin",
+    security(("session" = [])),
+    params(Csrf),
+    responses(
+        (status = 200, description = "Every running desktop was stopped", body = StoppedCount),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator, or CSRF token missing or wrong", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn admin_stop_all(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<StoppedCount>, AppError> {
     require_admin(&user)?;
     csrf(&state, &user, &headers)?;
     let stopped = state
         .desktops
         .stop_all("stopped by an administrator (stop all)")
         .await?;
-    Ok(Json(json!({ "stopped": stopped })))
+    Ok(Json(StoppedCount { stopped }))
 }
 
 /// `POST /api/admin/cleanup-stopped`.
+#[utoipa::path(post, path = "/api/admin/cleanup-stopped", tag = "admin",
+    security(("session" = [])),
+    params(Csrf),
+    responses(
+        (status = 200, description = "Stopped desktops removed (their homes are kept)", body = RemovedCount),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator, or CSRF token missing or wrong", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn admin_cleanup(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<RemovedCount>, AppError> {
     require_admin(&user)?;
     csrf(&state, &user, &headers)?;
     let removed = state.desktops.cleanup_stopped().await?;
-    Ok(Json(json!({ "removed": removed })))
+    Ok(Json(RemovedCount { removed }))
 }

@@ -122,6 +122,7 @@ fn admin_routes() -> Router<AppState> {
 
 fn api_routes() -> Router<AppState> {
     Router::new()
+        .route("/api/openapi.json", get(api::openapi::serve))
         .route("/api/desktop-types", get(api::desktop_types))
         .route("/api/events", get(events::stream))
         .route("/api/desktops", get(api::list).post(api::start))

@@ -14,11 +14,12 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use futures_util::{Stream, StreamExt as _};
 use http::{HeaderMap, StatusCode};
 use portal_store::{AuditKind, DesktopType, Store};
-use serde_json::{Value, json};
 use tokio::sync::broadcast;
 
 use crate::i18n::Lang;
 use crate::state::AppState;
+use crate::domain::pulls::PullStep;
+use crate::web::api::types::{Csrf, ErrorResponse, PullEvent, PullIdle, PullStarted, TypeKey};
 use crate::web::admin::{Admin, AdminError, AdminForm, Form};
 use crate::web::error::AppError;
 use crate::web::pages::{Me, html};
@@ -417,6 +418,17 @@ async fn begin_pull(state: &AppState, admin: &Admin, key: &str) -> Result<String
 }
 
 /// `POST /api/admin/desktop-types/{key}/pull`: 202 with `events_url`.
+#[utoipa::path(post, path = "/api/admin/desktop-types/{key}/pull", tag = "admin",
+    security(("session" = [])),
+    params(TypeKey, Csrf),
+    responses(
+        (status = 202, description = "Pulling (or already pulling); follow `events_url`", body = PullStarted),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator, or CSRF token missing or wrong", body = ErrorResponse),
+        (status = 404, description = "No such desktop type", body = ErrorResponse),
+        (status = 409, description = "This portal runs only pre-configured desktops and pulls no images", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn pull_api(
     State(state): State<AppState>,
     admin: Admin,
@@ -425,7 +437,7 @@ pub(crate) async fn pull_api(
 ) -> Result<Response, AdminError> {
     admin.check_api(&state, &headers)?;
     let events_url = begin_pull(&state, &admin, &key).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "events_url": events_url }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(PullStarted { events_url })).into_response())
 }
 
 /// `POST /admin/types/{key}/pull`: the same without JavaScript; the result lands in the log.
@@ -440,17 +452,28 @@ pub(crate) async fn pull_form(
 
 /// `GET /api/admin/desktop-types/{key}/pull/events`: server-sent `progress` events, then
 /// `done` or `failed`. A pull that is not running sends `idle` and ends.
+#[utoipa::path(get, path = "/api/admin/desktop-types/{key}/pull/events", tag = "admin",
+    security(("session" = [])),
+    params(TypeKey),
+    responses(
+        (status = 200, description = "Server-sent events: the pull's `progress` steps so far and to come, then `done` or `failed`; `idle` alone when no pull of this type runs", content_type = "text/event-stream", body = PullEvent),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn pull_events(
     State(state): State<AppState>,
     _admin: Admin,
     Path(key): Path<String>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let to_event = |(name, data): &(String, Value)| Event::default().event(name).json_data(data).unwrap_or_default();
-    let (initial, follow) = state
-        .pulls
-        .follow(&key)
-        .unwrap_or_else(|| (vec![("idle".to_owned(), json!({}))], None));
-    let initial: Vec<Event> = initial.iter().map(to_event).collect();
+    let to_event = |(name, data): &PullStep| Event::default().event(name).json_data(data).unwrap_or_default();
+    let (initial, follow) = match state.pulls.follow(&key) {
+        Some((history, follow)) => (history.iter().map(to_event).collect(), follow),
+        None => {
+            let idle = Event::default().event("idle").json_data(PullIdle {}).unwrap_or_default();
+            (vec![idle], None)
+        }
+    };
     let live = futures_util::stream::unfold(follow, move |rx| async move {
         let mut rx = rx?;
         loop {
