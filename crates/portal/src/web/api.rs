@@ -26,8 +26,8 @@ pub(crate) mod openapi;
 pub(crate) mod types;
 
 use types::{
-    Csrf, DesktopEvent, DesktopId, DesktopList, DesktopTypeList, DesktopTypeView, DesktopView, ErrorResponse, RemovedCount, StartStep,
-    StoppedCount,
+    Csrf, DesktopEvent, DesktopId, DesktopList, DesktopTypeList, DesktopTypeView, DesktopView, ErrorResponse,
+    RemovedCount, StartStep, StoppedCount,
 };
 
 fn desktop_json(d: &Desktop) -> Json<DesktopView> {
@@ -53,6 +53,7 @@ fn require_admin(user: &CurrentUser) -> Result<(), AppError> {
 
 /// `GET /api/desktop-types`: the types this user may start, in their language.
 #[utoipa::path(get, path = "/api/desktop-types", tag = "desktops",
+    summary = "The desktop types this user may start",
     security(("session" = [])),
     responses(
         (status = 200, description = "The types this user may start (teachers' grants included), texts in the request's language", body = DesktopTypeList),
@@ -76,6 +77,7 @@ pub(crate) async fn desktop_types(
 
 /// `GET /api/desktops`: the user's own desktops.
 #[utoipa::path(get, path = "/api/desktops", tag = "desktops",
+    summary = "The user's own desktops",
     security(("session" = [])),
     responses(
         (status = 200, description = "The user's own desktops", body = DesktopList),
@@ -103,6 +105,7 @@ pub(crate) struct StartRequest {
 
 /// `POST /api/desktops {"type": KEY}`: 202 with the desktop; follow `events_url`.
 #[utoipa::path(post, path = "/api/desktops", tag = "desktops",
+    summary = "Start a desktop",
     security(("session" = [])),
     params(Csrf),
     request_body = StartRequest,
@@ -137,6 +140,7 @@ pub(crate) async fn start(
 
 /// `GET /api/desktops/{id}`.
 #[utoipa::path(get, path = "/api/desktops/{id}", tag = "desktops",
+    summary = "One desktop",
     security(("session" = [])),
     params(DesktopId),
     responses(
@@ -156,6 +160,7 @@ pub(crate) async fn show(
 
 /// `POST /api/desktops/{id}/stop`.
 #[utoipa::path(post, path = "/api/desktops/{id}/stop", tag = "desktops",
+    summary = "Stop a desktop",
     security(("session" = [])),
     params(DesktopId, Csrf),
     responses(
@@ -184,6 +189,7 @@ pub(crate) async fn stop(
 
 /// `DELETE /api/desktops/{id}`: container gone, home kept.
 #[utoipa::path(delete, path = "/api/desktops/{id}", tag = "desktops",
+    summary = "Remove a desktop's container (its home is kept)",
     security(("session" = [])),
     params(DesktopId, Csrf),
     responses(
@@ -215,6 +221,7 @@ pub(crate) struct ActivityRequest {
 /// `POST /api/desktops/{id}/activity`: a heartbeat of keyboard or mouse input from the
 /// desktop page (or Kasm's idle report).
 #[utoipa::path(post, path = "/api/desktops/{id}/activity", tag = "desktops",
+    summary = "Report input on the desktop (keeps it from stopping as idle)",
     security(("session" = [])),
     params(DesktopId, Csrf),
     request_body(content = Option<ActivityRequest>, description = "Optional; without it the call is a heartbeat"),
@@ -249,6 +256,7 @@ pub(crate) async fn activity(
 /// `GET /api/desktops/{id}/events`: server-sent events. First the current state, then each
 /// start step until `ready` or `failed`.
 #[utoipa::path(get, path = "/api/desktops/{id}/events", tag = "desktops",
+    summary = "A desktop's state and start progress, live",
     security(("session" = [])),
     params(DesktopId),
     responses(
@@ -305,6 +313,7 @@ pub(crate) async fn events(
 
 /// `GET /api/admin/desktops`: every desktop.
 #[utoipa::path(get, path = "/api/admin/desktops", tag = "admin",
+    summary = "Every desktop",
     security(("session" = [])),
     responses(
         (status = 200, description = "Every desktop", body = DesktopList),
@@ -312,14 +321,24 @@ pub(crate) async fn events(
         (status = 403, description = "Not an administrator", body = ErrorResponse),
     ),
 )]
-pub(crate) async fn admin_list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<DesktopList>, AppError> {
+pub(crate) async fn admin_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<DesktopList>, AppError> {
     require_admin(&user)?;
-    let desktops = state.store.all_desktops().await?.iter().map(DesktopView::from).collect();
+    let desktops = state
+        .store
+        .all_desktops()
+        .await?
+        .iter()
+        .map(DesktopView::from)
+        .collect();
     Ok(Json(DesktopList { desktops }))
 }
 
 /// `POST /api/admin/stop-all`.
 #[utoipa::path(post, path = "/api/admin/stop-all", tag = "admin",
+    summary = "Stop every running desktop",
     security(("session" = [])),
     params(Csrf),
     responses(
@@ -344,6 +363,7 @@ pub(crate) async fn admin_stop_all(
 
 /// `POST /api/admin/cleanup-stopped`.
 #[utoipa::path(post, path = "/api/admin/cleanup-stopped", tag = "admin",
+    summary = "Remove every stopped desktop's container",
     security(("session" = [])),
     params(Csrf),
     responses(

@@ -109,6 +109,7 @@ pub(crate) struct EventsQuery {
 /// `GET /api/events`: first a `snapshot` of the user's desktops, then a `desktop` event per
 /// state change. `?scope=all` gives admins every desktop.
 #[utoipa::path(get, path = "/api/events", tag = "desktops",
+    summary = "State changes of the user's desktops (or all, for admins), live",
     security(("session" = [])),
     params(EventsQuery),
     responses(

@@ -146,8 +146,15 @@ async fn openapi_document_is_public_and_covers_every_api_route() {
     );
     let routed = api_routes(&src);
     // A parser that found nothing would pass everything below.
-    assert!(routed.len() >= 15, "only {} /api routes parsed: {routed:?}", routed.len());
-    assert_eq!(routed["/api/desktops/{id}"], BTreeSet::from(["get".to_owned(), "delete".to_owned()]));
+    assert!(
+        routed.len() >= 15,
+        "only {} /api routes parsed: {routed:?}",
+        routed.len()
+    );
+    assert_eq!(
+        routed["/api/desktops/{id}"],
+        BTreeSet::from(["get".to_owned(), "delete".to_owned()])
+    );
 
     let docs = documented(&doc);
     for (path, methods) in &routed {
@@ -159,7 +166,10 @@ async fn openapi_document_is_public_and_covers_every_api_route() {
         );
     }
     for path in docs.keys() {
-        assert!(routed.contains_key(path), "{path} is documented but no route of web/mod.rs");
+        assert!(
+            routed.contains_key(path),
+            "{path} is documented but no route of web/mod.rs"
+        );
     }
 
     // Every schema a path refers to is in the document.

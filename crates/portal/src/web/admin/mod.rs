@@ -382,6 +382,7 @@ pub(crate) async fn act(
 /// `GET /api/admin/desktops/stats`: CPU and memory of each running desktop, read in
 /// parallel (each reading takes the engine about a second). Left out where the runtime reports none.
 #[utoipa::path(get, path = "/api/admin/desktops/stats", tag = "admin",
+    summary = "CPU and memory of the running desktops",
     security(("session" = [])),
     responses(
         (status = 200, description = "CPU and memory of each running desktop, by id", body = StatsResponse),

@@ -16,11 +16,11 @@ use http::{HeaderMap, StatusCode};
 use portal_store::{AuditKind, DesktopType, Store};
 use tokio::sync::broadcast;
 
+use crate::domain::pulls::PullStep;
 use crate::i18n::Lang;
 use crate::state::AppState;
-use crate::domain::pulls::PullStep;
-use crate::web::api::types::{Csrf, ErrorResponse, PullEvent, PullIdle, PullStarted, TypeKey};
 use crate::web::admin::{Admin, AdminError, AdminForm, Form};
+use crate::web::api::types::{Csrf, ErrorResponse, PullEvent, PullIdle, PullStarted, TypeKey};
 use crate::web::error::AppError;
 use crate::web::pages::{Me, html};
 use crate::web::uploads::icon_key;
@@ -419,6 +419,7 @@ async fn begin_pull(state: &AppState, admin: &Admin, key: &str) -> Result<String
 
 /// `POST /api/admin/desktop-types/{key}/pull`: 202 with `events_url`.
 #[utoipa::path(post, path = "/api/admin/desktop-types/{key}/pull", tag = "admin",
+    summary = "Pull a desktop type's image again",
     security(("session" = [])),
     params(TypeKey, Csrf),
     responses(
@@ -453,6 +454,7 @@ pub(crate) async fn pull_form(
 /// `GET /api/admin/desktop-types/{key}/pull/events`: server-sent `progress` events, then
 /// `done` or `failed`. A pull that is not running sends `idle` and ends.
 #[utoipa::path(get, path = "/api/admin/desktop-types/{key}/pull/events", tag = "admin",
+    summary = "An image pull's progress, live",
     security(("session" = [])),
     params(TypeKey),
     responses(
@@ -470,7 +472,10 @@ pub(crate) async fn pull_events(
     let (initial, follow) = match state.pulls.follow(&key) {
         Some((history, follow)) => (history.iter().map(to_event).collect(), follow),
         None => {
-            let idle = Event::default().event("idle").json_data(PullIdle {}).unwrap_or_default();
+            let idle = Event::default()
+                .event("idle")
+                .json_data(PullIdle {})
+                .unwrap_or_default();
             (vec![idle], None)
         }
     };

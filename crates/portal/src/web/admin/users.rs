@@ -16,8 +16,8 @@ use axum::Json;
 use crate::auth::{CurrentUser, check_csrf};
 use crate::i18n::Lang;
 use crate::state::AppState;
-use crate::web::api::types::{Csrf, EndedSessions, ErrorResponse};
 use crate::web::admin::{Admin, AdminError, AdminForm, when};
+use crate::web::api::types::{Csrf, EndedSessions, ErrorResponse};
 use crate::web::error::AppError;
 use crate::web::pages::{Me, html, role_key};
 
@@ -237,6 +237,7 @@ pub(crate) async fn delete(
 /// `POST /api/admin/users/{username}/end-sessions`: signs a user out everywhere (admins only,
 /// CSRF token required). Answers `{"ended": n}`; 404 for an unknown user.
 #[utoipa::path(post, path = "/api/admin/users/{username}/end-sessions", tag = "admin",
+    summary = "Sign a user out everywhere",
     security(("session" = [])),
     params(("username" = String, Path, description = "The user's username"), Csrf),
     responses(

@@ -48,6 +48,7 @@ pub(crate) struct ApiDoc;
 
 /// `GET /api/openapi.json`.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "meta",
+    summary = "This document",
     responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json")),
 )]
 pub(crate) async fn serve() -> Json<utoipa::openapi::OpenApi> {
@@ -101,6 +102,7 @@ impl Modify for AdminAliases {
                 // Operation ids must be unique in a document.
                 op.operation_id = op.operation_id.as_ref().map(|id| format!("admin_{id}"));
                 op.tags = Some(vec!["admin".to_owned()]);
+                op.summary = op.summary.as_ref().map(|s| format!("{s} (any user's)"));
             }
             openapi.paths.paths.insert(alias.to_owned(), item);
         }

@@ -14,8 +14,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::domain::lifecycle::{StartEvent, launch_url};
 
-/// The session's CSRF token, required on every call that changes something (documentation
-/// only: handlers read the header through `auth::check_csrf`).
+/// The session's CSRF token, required on every call that changes something.
+// Documentation only: handlers read the header through `auth::check_csrf`.
 #[derive(IntoParams)]
 #[into_params(names("X-CSRF-Token"), parameter_in = Header)]
 #[allow(dead_code)]
@@ -24,7 +24,8 @@ pub(crate) struct Csrf(
     String,
 );
 
-/// A desktop's id (documentation only).
+/// A desktop's id.
+// Documentation only, as are the other parameter types: handlers take `Path<String>`.
 #[derive(IntoParams)]
 #[into_params(names("id"), parameter_in = Path)]
 #[allow(dead_code)]
@@ -33,7 +34,7 @@ pub(crate) struct DesktopId(
     String,
 );
 
-/// A desktop type's key (documentation only).
+/// A desktop type's key.
 #[derive(IntoParams)]
 #[into_params(names("key"), parameter_in = Path)]
 #[allow(dead_code)]
@@ -42,7 +43,8 @@ pub(crate) struct TypeKey(
     String,
 );
 
-/// The error body of every failed API call (`web/error.rs` renders it).
+/// The body of every failed API call.
+// `web/error.rs` renders it.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorResponse {
     pub(crate) error: ErrorDetail,
@@ -50,8 +52,8 @@ pub(crate) struct ErrorResponse {
 
 #[derive(Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
-    /// Stable, for scripts: `unauthorized`, `forbidden`, `not_found`, `bad_request`,
-    /// `conflict`, `csrf`, …
+    /// Stable, for scripts: `unauthorized`, `csrf`, `admin_only`, `not_found`,
+    /// `desktop_not_found`, `bad_request`, `limit_user`, …
     #[schema(example = "not_found")]
     pub(crate) code: &'static str,
     /// Technical detail (English), when there is any.
@@ -61,9 +63,8 @@ pub(crate) struct ErrorDetail {
 }
 
 /// Where a desktop is in its life cycle.
-///
-/// Its own type (not the store's) so the schema lives in the web layer; the exhaustive
-/// `From` makes a new store state a compile error here rather than an undocumented value.
+// Its own type (not the store's) so the schema lives in the web layer; the exhaustive `From`
+// makes a new store state a compile error here rather than an undocumented value.
 #[derive(Clone, Copy, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum StateName {
@@ -229,8 +230,8 @@ impl From<ResourceStats> for StatsView {
 /// Resource use of the running desktops.
 #[derive(Serialize, ToSchema)]
 pub(crate) struct StatsResponse {
-    /// By desktop id; a desktop whose runtime reports nothing is left out. A `BTreeMap`, so
-    /// the ids come sorted (as they did before this was typed).
+    /// By desktop id; a desktop whose runtime reports nothing is left out.
+    // A `BTreeMap`: the ids come sorted, as they did before this was typed.
     pub(crate) stats: BTreeMap<String, StatsView>,
 }
 
@@ -264,10 +265,9 @@ pub(crate) struct Snapshot {
 
 /// One step of a start (event `progress` of `/api/desktops/{id}/events`), or of an image pull
 /// (the runtime's steps `pulling`, `creating`, `starting`).
-///
-/// The web layer's copy of the lifecycle's and the runtime's step types: the `From` below
-/// names every variant and field, so a change there fails to compile until this (and the
-/// schema) follows. Field order is theirs, which is what the wire has always carried.
+// The web layer's copy of the lifecycle's and the runtime's step types: the `From` below
+// names every variant and field, so a change there fails to compile until this (and the
+// schema) follows. Field order is theirs, which is what the wire has always carried.
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub(crate) enum StartStep {
@@ -284,11 +284,17 @@ pub(crate) enum StartStep {
     Creating,
     Starting,
     /// The container runs; waiting until its web server answers.
-    Waiting { seconds: u64 },
+    Waiting {
+        seconds: u64,
+    },
     /// The desktop answers; the last step.
-    Ready { launch_url: String },
+    Ready {
+        launch_url: String,
+    },
     /// The start failed; the last step.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 impl From<&Progress> for StartStep {
@@ -343,27 +349,32 @@ pub(crate) struct PullFailed {
 #[derive(Serialize, ToSchema)]
 pub(crate) struct PullIdle {}
 
-/// The payloads of `/api/desktops/{id}/events` (documentation only: the event's name tells
-/// which): `state` first, then `progress` steps until `ready` or `failed`.
+/// The payloads of `/api/desktops/{id}/events`, told apart by the event's name: `state` (a
+/// desktop) first, then `progress` steps until `ready` or `failed`.
+// Documentation only, as are the other `…Event` unions: the handlers send each payload type
+// under its event name. Untagged, so the schema is a plain `oneOf` of the payloads.
 #[derive(ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 pub(crate) enum DesktopEvent {
     State(DesktopView),
     Progress(StartStep),
 }
 
-/// The payloads of `/api/events` (documentation only): a `snapshot`, then a `desktop` per
-/// change.
+/// The payloads of `/api/events`, told apart by the event's name: a `snapshot`, then a
+/// `desktop` (status) per change.
 #[derive(ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 pub(crate) enum LiveEvent {
     Snapshot(Snapshot),
     Desktop(DesktopStatus),
 }
 
-/// The payloads of a pull's events (documentation only): `progress` steps, then `done` or
-/// `failed`; `idle` alone when no pull runs.
+/// The payloads of a pull's events, told apart by the event's name: `progress` steps, then
+/// `done` or `failed`; `idle` alone when no pull runs.
 #[derive(ToSchema)]
+#[serde(untagged)]
 #[allow(dead_code)]
 pub(crate) enum PullEvent {
     Progress(StartStep),
