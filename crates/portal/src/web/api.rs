@@ -14,33 +14,26 @@ use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use crate::auth::CurrentUser;
 use crate::domain::admin::AdminActions;
-use crate::domain::lifecycle::launch_url;
 use crate::domain::stop_reason::StopReason;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::error::AppError;
 use crate::web::events::progress_sse;
 
-/// The JSON view of a desktop; never includes its password.
-fn desktop_json(d: &Desktop) -> Value {
-    json!({
-        "id": d.id,
-        "type": d.type_key,
-        "owner": d.username,
-        "state": d.state,
-        "state_reason": StopReason::of(d).map(|r| r.to_string()),
-        "launch_url": launch_url(&d.id),
-        "view_url": format!("/view/{}", d.id),
-        "events_url": format!("/api/desktops/{}/events", d.id),
-        "created_at": d.created_at,
-        "started_at": d.started_at,
-        "stopped_at": d.stopped_at,
-        "last_activity_at": d.last_activity_at,
-    })
+pub(crate) mod openapi;
+pub(crate) mod types;
+
+use types::{
+    Csrf, DesktopEvent, DesktopId, DesktopList, DesktopTypeList, DesktopTypeView, DesktopView, ErrorResponse,
+    RemovedCount, StoppedCount,
+};
+
+fn desktop_json(d: &Desktop) -> Json<DesktopView> {
+    Json(DesktopView::from(d))
 }
 
 fn require_admin(user: &CurrentUser) -> Result<(), AppError> {
@@ -52,48 +45,75 @@ fn require_admin(user: &CurrentUser) -> Result<(), AppError> {
 }
 
 /// `GET /api/desktop-types`: the types this user may start, in their language.
+#[utoipa::path(get, path = "/api/desktop-types", tag = "desktops",
+    summary = "The desktop types this user may start",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The types this user may start (teachers' grants included), texts in the request's language", body = DesktopTypeList),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn desktop_types(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DesktopTypeList>, AppError> {
     let lang = Lang::from_headers(&headers).code();
     // Teachers' grants count as they do on the dashboard.
-    let types: Vec<Value> = crate::domain::access::usable_types(&state.store, &user.user)
+    let desktop_types = crate::domain::access::usable_types(&state.store, &user.user)
         .await?
-        .into_iter()
-        .map(|t| {
-            json!({
-                "key": t.key,
-                "name": t.name(lang),
-                "description": t.description(lang),
-                "icon": t.icon,
-                "idle_timeout_secs": t.idle_timeout_secs,
-            })
-        })
+        .iter()
+        .map(|t| DesktopTypeView::new(t, lang))
         .collect();
-    Ok(Json(json!({ "desktop_types": types })))
+    Ok(Json(DesktopTypeList { desktop_types }))
 }
 
 /// `GET /api/desktops`: the user's own desktops.
-pub(crate) async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
-    let desktops: Vec<Value> = state
+#[utoipa::path(get, path = "/api/desktops", tag = "desktops",
+    summary = "The user's own desktops",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "The user's own desktops", body = DesktopList),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+    ),
+)]
+pub(crate) async fn list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<DesktopList>, AppError> {
+    let desktops = state
         .store
         .desktops_of_user(&user.user.id)
         .await?
         .iter()
-        .map(desktop_json)
+        .map(DesktopView::from)
         .collect();
-    Ok(Json(json!({ "desktops": desktops })))
+    Ok(Json(DesktopList { desktops }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub(crate) struct StartRequest {
+    /// The desktop type's key.
     #[serde(rename = "type")]
+    #[schema(example = "debian")]
     type_key: String,
 }
 
 /// `POST /api/desktops {"type": KEY}`: 202 with the desktop; follow `events_url`.
+#[utoipa::path(post, path = "/api/desktops", tag = "desktops",
+    summary = "Start a desktop",
+    security(("session" = [])),
+    params(Csrf),
+    request_body = StartRequest,
+    responses(
+        (status = 200, description = "The desktop already runs", body = DesktopView),
+        (status = 202, description = "Starting; follow `events_url`", body = DesktopView),
+        (status = 400, description = "No JSON body with `type`", body = ErrorResponse),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or the type is not available to this user", body = ErrorResponse),
+        (status = 404, description = "Unknown type", body = ErrorResponse),
+        (status = 409, description = "The type is disabled, or this portal starts no desktops", body = ErrorResponse),
+        (status = 429, description = "The user runs as many desktops as allowed", body = ErrorResponse),
+        (status = 503, description = "The portal's limits are reached or the runtime is unavailable", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn start(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -106,16 +126,27 @@ pub(crate) async fn start(
     } else {
         StatusCode::ACCEPTED
     };
-    Ok((status, Json(desktop_json(&d))).into_response())
+    Ok((status, desktop_json(&d)).into_response())
 }
 
 /// `GET /api/desktops/{id}`.
+#[utoipa::path(get, path = "/api/desktops/{id}", tag = "desktops",
+    summary = "One desktop",
+    security(("session" = [])),
+    params(DesktopId),
+    responses(
+        (status = 200, description = "The desktop", body = DesktopView),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    Ok(Json(desktop_json(&state.desktops.owned(&user.user, &id).await?)))
+) -> Result<Json<DesktopView>, AppError> {
+    Ok(desktop_json(&state.desktops.owned(&user.user, &id).await?))
 }
 
 /// Whether the request came in under `/api/admin/`: an administrator's action there leaves
@@ -130,20 +161,42 @@ fn admin_actions<'a>(state: &'a AppState, user: &'a CurrentUser, path: &MatchedP
 }
 
 /// `POST /api/desktops/{id}/stop` and `/api/admin/desktops/{id}/stop`.
+#[utoipa::path(post, path = "/api/desktops/{id}/stop", tag = "desktops",
+    summary = "Stop a desktop",
+    security(("session" = [])),
+    params(DesktopId, Csrf),
+    responses(
+        (status = 200, description = "Stopped; the desktop as it is now", body = DesktopView),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn stop(
     State(state): State<AppState>,
     user: CurrentUser,
     path: MatchedPath,
     Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
+) -> Result<Json<DesktopView>, AppError> {
     match admin_actions(&state, &user, &path) {
         Some(admin) => admin.stop(&[&id]).await?,
         None => state.desktops.stop_by(&user.user, &id).await?,
     }
-    Ok(Json(desktop_json(&state.desktops.owned(&user.user, &id).await?)))
+    Ok(desktop_json(&state.desktops.owned(&user.user, &id).await?))
 }
 
 /// `DELETE /api/desktops/{id}` and `/api/admin/desktops/{id}`: container gone, home kept.
+#[utoipa::path(delete, path = "/api/desktops/{id}", tag = "desktops",
+    summary = "Remove a desktop's container (its home is kept)",
+    security(("session" = [])),
+    params(DesktopId, Csrf),
+    responses(
+        (status = 204, description = "Removed (the container; the home volume is kept)"),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn remove(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -158,7 +211,7 @@ pub(crate) async fn remove(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 pub(crate) struct ActivityRequest {
     /// Kasm's `idle_session_timeout` message: the desktop's own idle limit was reached.
     #[serde(default)]
@@ -167,6 +220,18 @@ pub(crate) struct ActivityRequest {
 
 /// `POST /api/desktops/{id}/activity`: a heartbeat of keyboard or mouse input from the
 /// desktop page (or Kasm's idle report).
+#[utoipa::path(post, path = "/api/desktops/{id}/activity", tag = "desktops",
+    summary = "Report input on the desktop (keeps it from stopping as idle)",
+    security(("session" = [])),
+    params(DesktopId, Csrf),
+    request_body(content = Option<ActivityRequest>, description = "Optional; without it the call is a heartbeat"),
+    responses(
+        (status = 204, description = "Counted (only the owner's input keeps a desktop alive), or the desktop stopped as idle"),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "CSRF token missing or wrong, or someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn activity(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -188,6 +253,17 @@ pub(crate) async fn activity(
 
 /// `GET /api/desktops/{id}/events`: server-sent events. First the current state, then each
 /// start step until `ready` or `failed`.
+#[utoipa::path(get, path = "/api/desktops/{id}/events", tag = "desktops",
+    summary = "A desktop's state and start progress, live",
+    security(("session" = [])),
+    params(DesktopId),
+    responses(
+        (status = 200, description = "Server-sent events: `state` (a desktop) first; while it starts, `progress` (a start step) until `ready` or `failed`", content_type = "text/event-stream", body = DesktopEvent),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Someone else's desktop", body = ErrorResponse),
+        (status = 404, description = "No such desktop", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn events(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -198,7 +274,7 @@ pub(crate) async fn events(
     let d = state.desktops.owned(&user.user, &id).await?;
     let first = Event::default()
         .event("state")
-        .json_data(desktop_json(&d))
+        .json_data(DesktopView::from(&d))
         .unwrap_or_default();
     // Steps before this request (a pull that began earlier) come first.
     let steps = match (live, d.state) {
@@ -209,24 +285,68 @@ pub(crate) async fn events(
 }
 
 /// `GET /api/admin/desktops`: every desktop.
-pub(crate) async fn admin_list(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
+#[utoipa::path(get, path = "/api/admin/desktops", tag = "admin",
+    summary = "Every desktop",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "Every desktop", body = DesktopList),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator", body = ErrorResponse),
+    ),
+)]
+pub(crate) async fn admin_list(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<DesktopList>, AppError> {
     require_admin(&user)?;
-    let desktops: Vec<Value> = state.store.all_desktops().await?.iter().map(desktop_json).collect();
-    Ok(Json(json!({ "desktops": desktops })))
+    let desktops = state
+        .store
+        .all_desktops()
+        .await?
+        .iter()
+        .map(DesktopView::from)
+        .collect();
+    Ok(Json(DesktopList { desktops }))
 }
 
 /// `POST /api/admin/stop-all`.
-pub(crate) async fn admin_stop_all(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
+#[utoipa::path(post, path = "/api/admin/stop-all", tag = "admin",
+    summary = "Stop every running desktop",
+    security(("session" = [])),
+    params(Csrf),
+    responses(
+        (status = 200, description = "Every running desktop was stopped", body = StoppedCount),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator, or CSRF token missing or wrong", body = ErrorResponse),
+    ),
+)]
+pub(crate) async fn admin_stop_all(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<StoppedCount>, AppError> {
     require_admin(&user)?;
     let stopped = admin_actions_of(&state, &user).stop_all().await?;
-    Ok(Json(json!({ "stopped": stopped })))
+    Ok(Json(StoppedCount { stopped }))
 }
 
 /// `POST /api/admin/cleanup-stopped`.
-pub(crate) async fn admin_cleanup(State(state): State<AppState>, user: CurrentUser) -> Result<Json<Value>, AppError> {
+#[utoipa::path(post, path = "/api/admin/cleanup-stopped", tag = "admin",
+    summary = "Remove every stopped desktop's container",
+    security(("session" = [])),
+    params(Csrf),
+    responses(
+        (status = 200, description = "Stopped desktops removed (their homes are kept)", body = RemovedCount),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator, or CSRF token missing or wrong", body = ErrorResponse),
+    ),
+)]
+pub(crate) async fn admin_cleanup(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Json<RemovedCount>, AppError> {
     require_admin(&user)?;
     let removed = admin_actions_of(&state, &user).cleanup().await?;
-    Ok(Json(json!({ "removed": removed })))
+    Ok(Json(RemovedCount { removed }))
 }
 
 /// The administrator's actions for a route only admins reach.

@@ -19,6 +19,7 @@ use tracing::{error, warn};
 
 use crate::domain::lifecycle::LifecycleError;
 use crate::i18n::Lang;
+use crate::web::api::types::{ErrorDetail, ErrorResponse};
 use crate::web::pages;
 use desktop_runtime::RuntimeError;
 
@@ -267,9 +268,13 @@ pub(crate) async fn render_errors(State(format): State<ErrorFormat>, req: Reques
     }
     let message = lang.t(body.message_key);
     let mut out = if wants_json {
-        Json(serde_json::json!({
-            "error": { "code": body.code, "message": message, "detail": body.detail }
-        }))
+        Json(ErrorResponse {
+            error: ErrorDetail {
+                code: body.code,
+                detail: body.detail.clone(),
+                message: message.to_owned(),
+            },
+        })
         .into_response()
     } else {
         let page = pages::ErrorPage::new(lang, status, message, body.detail.as_deref());

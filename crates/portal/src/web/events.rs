@@ -10,9 +10,9 @@ use futures_util::{Stream, StreamExt as _};
 use http::HeaderMap;
 use portal_store::{DesktopState, Store};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
 
 use tokio::sync::broadcast;
+use utoipa::IntoParams;
 
 use crate::auth::CurrentUser;
 use crate::auth::desktop_sessions::Owner;
@@ -22,6 +22,7 @@ use crate::domain::stop_reason::StopReason;
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
+use crate::web::api::types::{DesktopStatus, ErrorResponse, LiveEvent, Snapshot};
 use crate::web::error::AppError;
 
 /// Proxies and browsers drop idle connections; a comment line every 15 s keeps them open.
@@ -100,34 +101,46 @@ pub(crate) fn ago(lang: Lang, ts: i64, now: i64) -> String {
 }
 
 /// A desktop's state as the pages show it, texts in `lang`.
-pub(crate) fn state_json(lang: Lang, c: &DesktopChange) -> Value {
+pub(crate) fn state_json(lang: Lang, c: &DesktopChange) -> DesktopStatus {
     let reason_text = c
         .reason
         .as_ref()
         .and_then(|r| reason_key(c.state, r))
-        .map(|k| lang.t(k));
-    json!({
-        "id": c.desktop_id,
-        "type": c.type_key,
-        "state": c.state.map(|s| s.as_str()).unwrap_or("none"),
-        "state_text": lang.t(state_key(c.state)),
-        "reason": c.reason.as_ref().map(ToString::to_string),
-        "reason_text": reason_text,
-        "last_used": c.last_used,
-        "last_used_text": c.last_used.map(|t| ago(lang, t, unix_now())),
-        "view_url": format!("/view/{}", c.desktop_id),
-    })
+        .map(|k| lang.t(k).to_owned());
+    DesktopStatus {
+        id: c.desktop_id.clone(),
+        last_used: c.last_used,
+        last_used_text: c.last_used.map(|t| ago(lang, t, unix_now())),
+        reason: c.reason.as_ref().map(ToString::to_string),
+        reason_text,
+        state: c.state.map(|s| s.as_str()).unwrap_or("none"),
+        state_text: lang.t(state_key(c.state)).to_owned(),
+        type_key: c.type_key.clone(),
+        view_url: format!("/view/{}", c.desktop_id),
+    }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, IntoParams)]
 pub(crate) struct EventsQuery {
-    /// `all`: every desktop (admins only).
+    /// `mine` (the default): the user's own desktops; `all`: every desktop (admins only).
     #[serde(default)]
+    #[param(example = "all")]
     scope: Option<String>,
 }
 
 /// `GET /api/events`: first a `snapshot` of the user's desktops, then a `desktop` event per
 /// state change. `?scope=all` gives admins every desktop.
+#[utoipa::path(get, path = "/api/events", tag = "desktops",
+    summary = "State changes of the user's desktops (or all, for admins), live",
+    security(("session" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 200, description = "Server-sent events: `snapshot` (every desktop the stream covers) first, then `desktop` per state change; a new `snapshot` after missed changes. Ends with the session.", content_type = "text/event-stream", body = LiveEvent),
+        (status = 400, description = "Unknown scope", body = ErrorResponse),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "`scope=all` by someone who is no administrator", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn stream(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -197,13 +210,13 @@ async fn snapshot(store: &Store, user_id: &str, all: bool, lang: Lang) -> Result
     } else {
         store.desktops_of_user(user_id).await?
     };
-    let list: Vec<Value> = desktops
+    let desktops = desktops
         .iter()
         .map(|d| state_json(lang, &DesktopChange::of(d)))
         .collect();
     Ok(Event::default()
         .event("snapshot")
-        .json_data(json!({ "desktops": list }))
+        .json_data(Snapshot { desktops })
         .unwrap_or_default())
 }
 

@@ -143,6 +143,7 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
 /// JSON under `/api/`; unknown `/api/…` paths answer JSON 404.
 fn api_routes(state: &AppState) -> Router<AppState> {
     Router::new()
+        .route("/api/openapi.json", get(api::openapi::serve))
         .route("/api/desktop-types", get(api::desktop_types))
         .route("/api/events", get(events::stream))
         .route("/api/desktops", get(api::list).post(api::start))

@@ -19,6 +19,7 @@ mod hostile_desktop;
 mod login;
 mod metrics;
 mod oidc;
+mod openapi;
 mod proxy_http;
 mod proxy_ws;
 mod reverse_proxy;

@@ -10,7 +10,7 @@ pub mod audit;
 pub mod types;
 pub mod users;
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use askama::Template;
@@ -21,7 +21,6 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use http::request::Parts;
 use http::{HeaderMap, StatusCode};
 use portal_store::{AuditEntry, AuditEvent, AuditFilter, AuditKind, DesktopState, StoreError};
-use serde_json::{Value, json};
 
 use crate::auth::CurrentUser;
 use crate::domain::admin::AdminActions;
@@ -30,6 +29,7 @@ use crate::domain::lifecycle::LifecycleError;
 use crate::domain::stop_reason::StopReason;
 use crate::i18n::Lang;
 use crate::state::AppState;
+use crate::web::api::types::{ErrorResponse, StatsResponse, StatsView};
 use crate::web::dashboard::state_key;
 use crate::web::error::AppError;
 use crate::web::error::ErrorBody;
@@ -340,8 +340,17 @@ pub(crate) async fn act(
 }
 
 /// `GET /api/admin/desktops/stats`: CPU and memory of each running desktop, read in
-/// parallel (each reading takes the engine about a second). `{}` where the runtime reports none.
-pub(crate) async fn stats(State(state): State<AppState>, _admin: Admin) -> Result<Json<Value>, AppError> {
+/// parallel (each reading takes the engine about a second). Left out where the runtime reports none.
+#[utoipa::path(get, path = "/api/admin/desktops/stats", tag = "admin",
+    summary = "CPU and memory of the running desktops",
+    security(("session" = [])),
+    responses(
+        (status = 200, description = "CPU and memory of each running desktop, by id", body = StatsResponse),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator", body = ErrorResponse),
+    ),
+)]
+pub(crate) async fn stats(State(state): State<AppState>, _admin: Admin) -> Result<Json<StatsResponse>, AppError> {
     let running: Vec<String> = state
         .store
         .all_desktops()
@@ -358,18 +367,18 @@ pub(crate) async fn stats(State(state): State<AppState>, _admin: Admin) -> Resul
         }
     }))
     .await;
-    let mut out = HashMap::new();
+    let mut stats = BTreeMap::new();
     for (id, reading) in readings {
         match reading {
             Ok(Ok(Some(s))) => {
-                out.insert(id, json!(s));
+                stats.insert(id, StatsView::from(s));
             }
             Ok(Ok(None)) => {}
             Ok(Err(e)) => tracing::debug!(desktop = %id, error = %e, "no resource stats"),
             Err(_) => tracing::debug!(desktop = %id, "resource stats timed out"),
         }
     }
-    Ok(Json(json!({ "stats": out })))
+    Ok(Json(StatsResponse { stats }))
 }
 
 #[cfg(test)]

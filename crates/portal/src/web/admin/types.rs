@@ -13,11 +13,11 @@ use axum::response::{Html, IntoResponse, Redirect, Response};
 use futures_util::Stream;
 use http::{HeaderMap, StatusCode};
 use portal_store::{AuditKind, DesktopType, Store};
-use serde_json::json;
 
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::admin::{Admin, AdminError, AdminForm, Form};
+use crate::web::api::types::{Csrf, ErrorResponse, PullEvent, PullIdle, PullStarted, TypeKey};
 use crate::web::error::AppError;
 use crate::web::pages::{Me, html};
 use crate::web::uploads::icon_key;
@@ -414,13 +414,25 @@ async fn begin_pull(state: &AppState, admin: &Admin, key: &str) -> Result<String
 }
 
 /// `POST /api/admin/desktop-types/{key}/pull`: 202 with `events_url`.
+#[utoipa::path(post, path = "/api/admin/desktop-types/{key}/pull", tag = "admin",
+    summary = "Pull a desktop type's image again",
+    security(("session" = [])),
+    params(TypeKey, Csrf),
+    responses(
+        (status = 202, description = "Pulling (or already pulling); follow `events_url`", body = PullStarted),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator, or CSRF token missing or wrong", body = ErrorResponse),
+        (status = 404, description = "No such desktop type", body = ErrorResponse),
+        (status = 409, description = "This portal runs only pre-configured desktops and pulls no images", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn pull_api(
     State(state): State<AppState>,
     admin: Admin,
     Path(key): Path<String>,
 ) -> Result<Response, AdminError> {
     let events_url = begin_pull(&state, &admin, &key).await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({ "events_url": events_url }))).into_response())
+    Ok((StatusCode::ACCEPTED, Json(PullStarted { events_url })).into_response())
 }
 
 /// `POST /admin/types/{key}/pull`: the same without JavaScript; the result lands in the log.
@@ -435,6 +447,16 @@ pub(crate) async fn pull_form(
 
 /// `GET /api/admin/desktop-types/{key}/pull/events`: server-sent `progress` events, then
 /// `done` or `failed`. A pull that is not running sends `idle` and ends.
+#[utoipa::path(get, path = "/api/admin/desktop-types/{key}/pull/events", tag = "admin",
+    summary = "An image pull's progress, live",
+    security(("session" = [])),
+    params(TypeKey),
+    responses(
+        (status = 200, description = "Server-sent events: the pull's `progress` steps so far and to come, then `done` or `failed`; `idle` alone when no pull of this type runs", content_type = "text/event-stream", body = PullEvent),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn pull_events(
     State(state): State<AppState>,
     _admin: Admin,
@@ -444,7 +466,12 @@ pub(crate) async fn pull_events(
         Some(steps) => crate::web::events::progress_sse(Vec::new(), steps),
         // Nothing runs (never began, or ended and forgotten): say so, and end.
         None => crate::web::events::progress_sse(
-            vec![Event::default().event("idle").json_data(json!({})).unwrap_or_default()],
+            vec![
+                Event::default()
+                    .event("idle")
+                    .json_data(PullIdle {})
+                    .unwrap_or_default(),
+            ],
             (Vec::<crate::domain::pulls::PullStep>::new(), None),
         ),
     }

@@ -18,6 +18,7 @@ use crate::domain::admin::AdminActions;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::admin::{Admin, AdminError, AdminForm, when};
+use crate::web::api::types::{Csrf, EndedSessions, ErrorResponse};
 use crate::web::error::AppError;
 use crate::web::pages::{Me, html, role_key};
 
@@ -235,11 +236,22 @@ pub(crate) async fn delete(
 }
 
 /// `POST /api/admin/users/{username}/end-sessions`: signs a user out everywhere (admins only). Answers `{"ended": n}`; 404 for an unknown user.
+#[utoipa::path(post, path = "/api/admin/users/{username}/end-sessions", tag = "admin",
+    summary = "Sign a user out everywhere",
+    security(("session" = [])),
+    params(("username" = String, Path, description = "The user's username"), Csrf),
+    responses(
+        (status = 200, description = "The user is signed out everywhere", body = EndedSessions),
+        (status = 401, description = "Not signed in", body = ErrorResponse),
+        (status = 403, description = "Not an administrator, or CSRF token missing or wrong", body = ErrorResponse),
+        (status = 404, description = "No such user", body = ErrorResponse),
+    ),
+)]
 pub(crate) async fn end_user_sessions(
     State(state): State<AppState>,
     me: CurrentUser,
     Path(username): Path<String>,
-) -> Result<Json<serde_json::Value>, AppError> {
+) -> Result<Json<EndedSessions>, AppError> {
     if !me.is_admin() {
         return Err(AppError::AdminOnly);
     }
@@ -255,7 +267,10 @@ pub(crate) async fn end_user_sessions(
     }
     .end_sessions(&user)
     .await?;
-    Ok(Json(serde_json::json!({ "username": user.username, "ended": ended })))
+    Ok(Json(EndedSessions {
+        ended,
+        username: user.username,
+    }))
 }
 
 #[cfg(test)]
