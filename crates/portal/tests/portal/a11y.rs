@@ -7,7 +7,8 @@
 //!
 //! axe-core comes from a registry package that `scripts/install-axe.sh` installs (PyPI's
 //! `axe-playwright-python`, which ships `axe.min.js`); `AXE_JS` names the file. Without it
-//! these tests fail under `CI=true` and say why they did nothing elsewhere. The script is
+//! the axe checks fail under `CI=true` and are skipped with a note elsewhere (the focus checks
+//! still run). The script is
 //! injected over WebDriver, which the page's Content-Security-Policy (`script-src 'self'`) does
 //! not govern; the page itself stays as served. The framed desktop is not the portal's page and
 //! is left out (`iframes: false`); the frame element itself is checked.
@@ -342,7 +343,8 @@ async fn the_view_pages_dialog_is_modal_keeps_focus_and_gives_it_back() {
     if !browser_ready() || !docker_ready() {
         return;
     }
-    let Some(source) = axe_source() else { return };
+    // The focus checks need no axe-core; its checks of the dialog run when it is there.
+    let mut axe = axe_source().map(Axe::new);
     let (app, _scope) = docker_app("a11yfocus", with_desktop_origins).await;
     let alice = sign_in(&app, "alice").await;
     let (status, body, _) = start_desktop(&alice, "fake").await;
@@ -426,9 +428,10 @@ async fn the_view_pages_dialog_is_modal_keeps_focus_and_gives_it_back() {
     }
 
     // The stopped overlay passes axe too.
-    let mut axe = Axe::new(source);
-    axe.current(&chrome, "the view's stopped dialog, focus kept", "en")
-        .await;
+    if let Some(axe) = axe.as_mut() {
+        axe.current(&chrome, "the view's stopped dialog, focus kept", "en")
+            .await;
+    }
     chrome.screenshot("a11y-view-stopped-dialog").await;
 
     // Started again from the dialog: it closes, the page behind comes back, and the focus returns
@@ -453,8 +456,12 @@ async fn the_view_pages_dialog_is_modal_keeps_focus_and_gives_it_back() {
         )
         .await;
     assert_eq!(c.execute(inert, vec![]).await.unwrap(), json!([false, false]));
-    axe.current(&chrome, "the view running again", "en").await;
+    if let Some(axe) = axe.as_mut() {
+        axe.current(&chrome, "the view running again", "en").await;
+    }
     chrome.screenshot("a11y-view-running").await;
     chrome.close().await;
-    axe.assert_clean();
+    if let Some(axe) = axe {
+        axe.assert_clean();
+    }
 }
