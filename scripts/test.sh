@@ -27,6 +27,11 @@ if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null
         fonts-noto-color-emoji
 fi
 
+log "axe-core for the accessibility test"
+# From PyPI (a wheel that ships axe.min.js, pinned by hash); nothing is fetched at test time.
+AXE_JS="$(scripts/install-axe.sh)"
+export AXE_JS
+
 log "Apache and nginx for the reverse-proxy tests"
 # Debian's packages; each test starts its own instance from deploy/ on free ports.
 scripts/start-reverse-proxies.sh install

@@ -37,6 +37,43 @@
   // The desktop may have finished loading before this deferred script ran.
   try { if (frame.contentDocument && frame.contentDocument.readyState === "complete") watchFrame(); } catch (_) {}
 
+  // --- the overlay: a modal dialog -------------------------------------------------------------
+  // While it is shown, what is behind it is inert and Tab goes round inside it; when it closes,
+  // the focus goes back to where it was before (or to the desktop).
+  const dialog = overlay.querySelector('[role="alertdialog"]');
+  const behind = [document.querySelector(".viewbar"), document.getElementById("main")];
+  let returnTo = null;
+  const focusables = () => [...dialog.querySelectorAll("a[href], button, input:not([type=hidden]), select, textarea")]
+    .filter((e) => !e.disabled && e.getClientRects().length);
+
+  function openOverlay() {
+    if (!overlay.hidden) return;
+    const active = document.activeElement;
+    returnTo = active && active !== document.body ? active : null;
+    overlay.hidden = false;
+    for (const e of behind) e.inert = true;
+  }
+
+  function closeOverlay() {
+    if (overlay.hidden) return;
+    const hadFocus = dialog.contains(document.activeElement) || document.activeElement === document.body;
+    overlay.hidden = true;
+    for (const e of behind) e.inert = false;
+    const back = returnTo && returnTo.isConnected && returnTo.getClientRects().length ? returnTo : frame;
+    returnTo = null;
+    if (hadFocus) back.focus();
+  }
+
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Tab" || overlay.hidden) return;
+    const list = focusables();
+    const at = list.indexOf(document.activeElement);
+    e.preventDefault();
+    if (!list.length) dialog.focus();
+    else if (at < 0) (e.shiftKey ? list[list.length - 1] : list[0]).focus();
+    else list[(at + (e.shiftKey ? list.length - 1 : 1)) % list.length].focus();
+  });
+
   // --- states -----------------------------------------------------------------------------
   function load() {
     frame.src = body.dataset.launchUrl;
@@ -47,7 +84,7 @@
     body.dataset.state = state;
     document.querySelector('[data-role="state"]').textContent = stateText;
     if (state === "running") {
-      overlay.hidden = true;
+      closeOverlay();
       q("error").textContent = "";
       // Freshly running (started again): load the client; still running: keep it.
       if (was !== "running" || !frame.getAttribute("src")) load();
@@ -56,14 +93,18 @@
     q("overlay-title").textContent = state === "starting" ? t("view_starting") : t("view_stopped");
     q("overlay-reason").textContent = reasonText || "";
     overlay.classList.toggle("in-progress", state === "starting");
-    overlay.hidden = false;
+    openOverlay();
     reconnectButton.hidden = true;
     if (state !== "starting") {
       // Nothing to show behind the overlay: drop the client and its WebSocket.
       frame.removeAttribute("src");
       frame.src = "about:blank";
       for (const b of document.querySelectorAll("button")) busy(b, false);
-      overlay.querySelector('[data-action="start"] button')?.focus();
+    }
+    // Into the dialog, unless the user is already in it: on Start again when it can start.
+    if (!dialog.contains(document.activeElement) || document.activeElement === dialog) {
+      const start = state !== "starting" && overlay.querySelector('[data-action="start"] button');
+      (start || dialog).focus();
     }
   }
 

@@ -41,6 +41,7 @@ state_failed = Fehlgeschlagen
 step_pulling = Image wird geladen
 step_creating = Desktop wird angelegt
 step_starting = Desktop startet
+start_progress = Fortschritt des Starts
 step_waiting = Warte auf den Desktop
 
 ## Dashboard, desktop view, teacher page, language switch (live states and actions).

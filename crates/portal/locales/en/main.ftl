@@ -40,6 +40,7 @@ state_failed = Failed
 step_pulling = Downloading image
 step_creating = Creating desktop
 step_starting = Starting desktop
+start_progress = Start progress
 step_waiting = Waiting for the desktop
 
 ## Dashboard, desktop view, teacher page, language switch (live states and actions).

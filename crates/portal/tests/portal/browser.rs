@@ -116,8 +116,26 @@ impl Chrome {
         }
     }
 
+    /// Opens `path` of the portal. Docker adding or removing a network interface (any test's
+    /// containers) makes Chromium drop a navigation with `ERR_NETWORK_CHANGED` and show its own
+    /// error page; such a navigation is tried again, a few times.
     pub(crate) async fn goto(&self, app: &TestApp, path: &str) {
-        self.client.goto(&format!("{}{path}", app.url)).await.unwrap();
+        let url = format!("{}{path}", app.url);
+        for _ in 0..3 {
+            self.client.goto(&url).await.unwrap();
+            let dropped = self
+                .client
+                .execute(
+                    "return location.protocol === 'chrome-error:' && document.body.innerText.includes('ERR_NETWORK_CHANGED');",
+                    vec![],
+                )
+                .await;
+            if !matches!(dropped, Ok(Value::Bool(true))) {
+                return;
+            }
+            eprintln!("{url}: Chromium dropped the navigation (ERR_NETWORK_CHANGED); trying again");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     /// Runs `js` (a function body) until it returns `true`; on timeout, fails showing the page.

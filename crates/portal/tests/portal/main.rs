@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
+mod a11y;
 mod admin_pages;
 mod browser;
 mod browser_admin;
