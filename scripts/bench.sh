@@ -255,10 +255,13 @@ STARTED_PIDS+=("$PORTAL_PID")
 wait_for_port "$PORTAL_PORT" "$PORTAL_PID" portal
 curl -fsS -o /dev/null "$PORTAL/healthz"
 
-sed -e "s|^listen = .*|listen = \"127.0.0.1:$PORTAL_PATH_PORT\"\ndesktop_origin = \"off\"|" \
-    -e "s|^data_dir = .*|data_dir = \"$WORK/data-path\"|" \
-    -e "s|127.0.0.1:$METRICS_PORT|127.0.0.1:$PORTAL_PATH_METRICS_PORT|" \
-    "$WORK/portal.toml" >"$WORK/portal-path.toml"
+{
+    echo 'desktop_origin = "off"'
+    sed -e "s|^listen = \"127.0.0.1:$PORTAL_PORT\"|listen = \"127.0.0.1:$PORTAL_PATH_PORT\"|" \
+        -e "s|^data_dir = .*|data_dir = \"$WORK/data-path\"|" \
+        -e "s|127.0.0.1:$METRICS_PORT|127.0.0.1:$PORTAL_PATH_METRICS_PORT|" \
+        "$WORK/portal.toml"
+} >"$WORK/portal-path.toml"
 log "starting the path-split portal on $PORTAL_PATH (desktop_origin off)"
 "${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal-path.toml" \
     >"$WORK/portal-path.log" 2>&1 &
