@@ -11,7 +11,7 @@ use axum::extract::{MatchedPath, Path, State};
 use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::Stream;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
 use utoipa::ToSchema;
@@ -56,9 +56,9 @@ fn require_admin(user: &CurrentUser) -> Result<(), AppError> {
 pub(crate) async fn desktop_types(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
+    lang: Lang,
 ) -> Result<Json<DesktopTypeList>, AppError> {
-    let lang = Lang::from_headers(&headers).code();
+    let lang = lang.code();
     // Teachers' grants count as they do on the dashboard.
     let desktop_types = crate::domain::access::usable_types(&state.store, &user.user)
         .await?

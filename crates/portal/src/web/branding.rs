@@ -178,14 +178,10 @@ pub(crate) struct BrandingPage<'a> {
 }
 
 /// `GET /admin/branding`.
-pub(crate) async fn show(
-    State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
-) -> Result<Html<String>, AppError> {
+pub(crate) async fn show(State(state): State<AppState>, admin: Admin, lang: Lang) -> Result<Html<String>, AppError> {
     let b = Branding::load(&state.store).await?;
     html(&BrandingPage {
-        lang: Lang::from_headers(&headers),
+        lang: lang,
         me: Me::new(&admin.0),
         section: "branding",
         school_name: b.school_name.unwrap_or_default(),

@@ -7,7 +7,6 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use http::HeaderMap;
 use portal_store::{Desktop, DesktopState};
 use serde::Deserialize;
 
@@ -71,9 +70,9 @@ fn reason_of(d: &Desktop) -> Option<&'static str> {
 pub(crate) async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
+    lang: Lang,
 ) -> Result<Html<String>, AppError> {
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let mine = state.store.desktops_of_user(&user.user.id).await?;
     let starts = state.runtime.starts_desktops();
     let now = unix_now();
@@ -138,10 +137,10 @@ pub(crate) async fn show(
 pub(crate) async fn view(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
+    lang: Lang,
     Path(id): Path<String>,
 ) -> Result<Html<String>, AppError> {
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let texts = js_texts(lang, JS_TEXT_KEYS);
     if state.store.desktop(&id).await?.is_some() {
         let d = state.desktops.owned(&user.user, &id).await.map_err(|e| match e {

@@ -7,7 +7,6 @@ use std::time::Duration;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt as _};
-use http::HeaderMap;
 use portal_store::{DesktopState, Store};
 use serde::{Deserialize, Serialize};
 
@@ -144,10 +143,10 @@ pub(crate) struct EventsQuery {
 pub(crate) async fn stream(
     State(state): State<AppState>,
     user: CurrentUser,
-    headers: HeaderMap,
+    lang: Lang,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let all = match q.scope.as_deref() {
         None | Some("mine") => false,
         Some("all") if user.is_admin() => true,

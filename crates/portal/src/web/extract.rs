@@ -7,6 +7,7 @@ use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
 use crate::auth::{CurrentUser, cookie_value};
+use crate::i18n::Lang;
 use crate::net::client_addr::ClientAddr;
 use crate::state::AppState;
 use crate::web::error::AppError;
@@ -56,5 +57,14 @@ impl FromRequestParts<AppState> for ClientAddr {
             .map_or(SocketAddr::from(([0, 0, 0, 0], 0)), |c| c.0);
         let ip = state.config.proxy.trusted_proxies.client_ip(peer.ip(), &parts.headers);
         Ok(ClientAddr { ip, peer })
+    }
+}
+
+/// The page's language: the `lang` cookie (the switch), else `Accept-Language`, else German.
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Lang::from_headers(&parts.headers))
     }
 }

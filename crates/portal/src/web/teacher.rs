@@ -5,13 +5,15 @@
 //! users); a type open to everyone stays open. Grants live in their own table, so they never
 //! rewrite an admin's settings. The page is plain forms: it works without JavaScript.
 
+use axum::extract::FromRequestParts;
+use http::request::Parts;
 use std::collections::BTreeSet;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use portal_store::{DesktopType, Role, User};
 use serde::Deserialize;
 
@@ -53,10 +55,18 @@ impl TeacherError {
     }
 }
 
-fn require_teacher(user: &CurrentUser) -> Result<(), TeacherError> {
-    match user.user.role {
-        Role::Teacher | Role::Admin => Ok(()),
-        Role::Student => Err(TeacherError::TeacherOnly),
+/// A signed-in teacher or administrator; students get 403, nobody signed in the sign-in page.
+pub(crate) struct Teacher(pub CurrentUser);
+
+impl FromRequestParts<AppState> for Teacher {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let user = CurrentUser::from_request_parts(parts, state).await?;
+        match user.user.role {
+            Role::Teacher | Role::Admin => Ok(Teacher(user)),
+            Role::Student => Err(TeacherError::TeacherOnly.into()),
+        }
     }
 }
 
@@ -117,11 +127,11 @@ pub(crate) struct ShowQuery {
 /// `GET /teacher`.
 pub(crate) async fn show(
     State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
+    Teacher(user): Teacher,
+    lang: Lang,
     Query(q): Query<ShowQuery>,
 ) -> Result<Html<String>, AppError> {
-    let view = View::load(&state, &user, &headers).await?;
+    let view = View::load(&state, &user, lang).await?;
     let lang = view.lang;
     let type_name = |key: &str| type_name(&view.all_types, lang, key);
     let grants = state.store.type_grants().await?;
@@ -167,12 +177,11 @@ struct View {
 }
 
 impl View {
-    /// Refuses everyone but teachers and admins, then reads users and types.
-    async fn load(state: &AppState, user: &CurrentUser, headers: &HeaderMap) -> Result<View, AppError> {
-        require_teacher(user)?;
+    /// Reads users and types (the [`Teacher`] extractor already refused everyone else).
+    async fn load(state: &AppState, user: &CurrentUser, lang: Lang) -> Result<View, AppError> {
         let everyone = state.store.list_users().await?;
         Ok(View {
-            lang: Lang::from_headers(headers),
+            lang,
             groups: my_groups(&user.user, &everyone),
             everyone,
             all_types: state.store.list_desktop_types().await?,
@@ -246,10 +255,10 @@ pub(crate) struct StudentList {
 /// same rules (teachers and admins; a teacher sees the students of her own groups only).
 pub(crate) async fn students(
     State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
+    Teacher(user): Teacher,
+    lang: Lang,
 ) -> Result<Html<String>, AppError> {
-    let view = View::load(&state, &user, &headers).await?;
+    let view = View::load(&state, &user, lang).await?;
     let students = student_rows(&state, &user, &view).await?;
     html(&StudentList {
         lang: view.lang,
@@ -269,7 +278,6 @@ pub(crate) struct GrantForm {
 /// any.
 fn authorized(user: &CurrentUser, form: Result<Form<GrantForm>, FormRejection>) -> Result<GrantForm, AppError> {
     let f = form_fields(form)?;
-    require_teacher(user)?;
     let group = f.group.trim();
     if !user.is_admin() && !user.user.groups.iter().any(|g| g == group) {
         return Err(TeacherError::NotYourGroup(group.to_owned()).into());
@@ -280,7 +288,7 @@ fn authorized(user: &CurrentUser, form: Result<Form<GrantForm>, FormRejection>) 
 /// `POST /teacher/grants` (`type`, `group`): enable a type for one of my groups.
 pub(crate) async fn grant(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Teacher(user): Teacher,
     form: Result<Form<GrantForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f = authorized(&user, form)?;
@@ -299,7 +307,7 @@ pub(crate) async fn grant(
 /// `POST /teacher/grants/remove` (`type`, `group`): withdraw a grant of one of my groups.
 pub(crate) async fn revoke(
     State(state): State<AppState>,
-    user: CurrentUser,
+    Teacher(user): Teacher,
     form: Result<Form<GrantForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     let f = authorized(&user, form)?;

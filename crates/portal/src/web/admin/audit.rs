@@ -4,7 +4,6 @@
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::response::Html;
-use http::HeaderMap;
 use portal_store::{AuditFilter, AuditKind};
 use serde::Deserialize;
 
@@ -56,11 +55,11 @@ fn page_url(kind: &str, user: &str, page: i64) -> String {
 pub(crate) async fn show(
     State(state): State<AppState>,
     admin: Admin,
-    headers: HeaderMap,
+    lang: Lang,
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Html<String>, AdminError> {
     let Query(q) = query.map_err(|e| AdminError::Invalid(format!("page: {}", e.body_text())))?;
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let kind = if q.kind.is_empty() {
         None
     } else {

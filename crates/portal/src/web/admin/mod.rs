@@ -18,8 +18,8 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use http::StatusCode;
 use http::request::Parts;
-use http::{HeaderMap, StatusCode};
 use portal_store::{AuditEntry, AuditEvent, AuditFilter, AuditKind, DesktopState, StoreError};
 
 use crate::auth::CurrentUser;
@@ -258,12 +258,8 @@ pub(crate) struct AdminPage<'a> {
 }
 
 /// `GET /admin`.
-pub(crate) async fn show(
-    State(state): State<AppState>,
-    admin: Admin,
-    headers: HeaderMap,
-) -> Result<Html<String>, AppError> {
-    let lang = Lang::from_headers(&headers);
+pub(crate) async fn show(State(state): State<AppState>, admin: Admin, lang: Lang) -> Result<Html<String>, AppError> {
+    let lang = lang;
     let desktops: Vec<AdminRow> = state
         .store
         .all_desktops()

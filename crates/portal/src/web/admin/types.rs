@@ -11,7 +11,7 @@ use axum::extract::{Multipart, Path, State};
 use axum::response::sse::{Event, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use futures_util::Stream;
-use http::{HeaderMap, StatusCode};
+use http::StatusCode;
 use portal_store::{AuditKind, DesktopType, Store};
 
 use crate::i18n::Lang;
@@ -219,9 +219,9 @@ fn who(lang: Lang, t: &DesktopType) -> String {
 pub(crate) async fn list_page(
     State(state): State<AppState>,
     admin: Admin,
-    headers: HeaderMap,
+    lang: Lang,
 ) -> Result<Html<String>, AppError> {
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let mut per_type: HashMap<String, usize> = HashMap::new();
     for d in state.store.all_desktops().await? {
         *per_type.entry(d.type_key).or_default() += 1;
@@ -271,31 +271,25 @@ fn type_page<'a>(lang: Lang, admin: &'a Admin, is_new: bool, f: TypeForm, has_ic
 }
 
 /// `GET /admin/types/new`.
-pub(crate) async fn new_page(admin: Admin, headers: HeaderMap) -> Result<Html<String>, AppError> {
+pub(crate) async fn new_page(admin: Admin, lang: Lang) -> Result<Html<String>, AppError> {
     let f = TypeForm::of(&DesktopType {
         idle_timeout_secs: 3600,
         max_age_secs: 10 * 3600,
         ..DesktopType::default()
     });
-    html(&type_page(Lang::from_headers(&headers), &admin, true, f, false))
+    html(&type_page(lang, &admin, true, f, false))
 }
 
 /// `GET /admin/types/{key}`.
 pub(crate) async fn edit_page(
     State(state): State<AppState>,
     admin: Admin,
-    headers: HeaderMap,
+    lang: Lang,
     Path(key): Path<String>,
 ) -> Result<Html<String>, AppError> {
     let t = state.store.desktop_type(&key).await?.ok_or(AppError::NotFound)?;
     let has_icon = state.store.image(&icon_key(&key)).await?.is_some();
-    html(&type_page(
-        Lang::from_headers(&headers),
-        &admin,
-        false,
-        TypeForm::of(&t),
-        has_icon,
-    ))
+    html(&type_page(lang, &admin, false, TypeForm::of(&t), has_icon))
 }
 
 /// `POST /admin/types`: a new type.

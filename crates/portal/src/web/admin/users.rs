@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use http::HeaderMap;
 use http::header::CACHE_CONTROL;
 use portal_store::{AuditKind, Role, User};
 use secrecy::SecretString;
@@ -64,9 +63,9 @@ fn generate_password() -> String {
 pub(crate) async fn list_page(
     State(state): State<AppState>,
     admin: Admin,
-    headers: HeaderMap,
+    lang: Lang,
 ) -> Result<Html<String>, AppError> {
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let by_log: HashMap<String, i64> = state.store.last_sign_ins().await?.into_iter().collect();
     let by_session: HashMap<String, i64> = state.store.latest_session_starts().await?.into_iter().collect();
     let users = state

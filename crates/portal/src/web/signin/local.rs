@@ -33,14 +33,14 @@ pub(crate) fn safe_next(next: Option<&str>) -> &str {
 pub(crate) async fn form(
     State(state): State<AppState>,
     user: Option<CurrentUser>,
-    headers: HeaderMap,
+    lang: Lang,
     Query(q): Query<NextParam>,
 ) -> Result<Response, AppError> {
     let next = safe_next(q.next.as_deref());
     if user.is_some() {
         return Ok(Redirect::to(next).into_response());
     }
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let token = random_token();
     let page = LoginPage {
         lang,
@@ -74,6 +74,7 @@ pub(crate) async fn submit(
     State(state): State<AppState>,
     client: ClientAddr,
     headers: HeaderMap,
+    lang: Lang,
     form: Result<Form<LoginForm>, FormRejection>,
 ) -> Result<Response, AppError> {
     if !state.config.local_login {
@@ -89,7 +90,7 @@ pub(crate) async fn submit(
     if username.len() > 64 || form.password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    let lang = Lang::from_headers(&headers);
+    let lang = lang;
     let next = safe_next(form.next.as_deref());
     let retry = |status: StatusCode, message: String| -> Result<Response, AppError> {
         let page = LoginPage {
