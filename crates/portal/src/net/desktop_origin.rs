@@ -94,6 +94,11 @@ impl DesktopOrigin {
         &self.scheme
     }
 
+    /// Desktop hosts under `localhost` (dev): browsers treat them as secure contexts.
+    pub fn is_localhost(&self) -> bool {
+        self.suffix == ".localhost"
+    }
+
     /// `:port` when the port is not the scheme's default.
     fn port_suffix(&self) -> String {
         self.port.map(|p| format!(":{p}")).unwrap_or_default()

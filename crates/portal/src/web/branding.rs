@@ -181,7 +181,7 @@ pub(crate) struct BrandingPage<'a> {
 pub(crate) async fn show(State(state): State<AppState>, admin: Admin, lang: Lang) -> Result<Html<String>, AppError> {
     let b = Branding::load(&state.store).await?;
     html(&BrandingPage {
-        lang: lang,
+        lang,
         me: Me::new(&admin.0),
         section: "branding",
         school_name: b.school_name.unwrap_or_default(),

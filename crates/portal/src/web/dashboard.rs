@@ -72,7 +72,6 @@ pub(crate) async fn show(
     user: CurrentUser,
     lang: Lang,
 ) -> Result<Html<String>, AppError> {
-    let lang = lang;
     let mine = state.store.desktops_of_user(&user.user.id).await?;
     let starts = state.runtime.starts_desktops();
     let now = unix_now();
@@ -140,7 +139,6 @@ pub(crate) async fn view(
     lang: Lang,
     Path(id): Path<String>,
 ) -> Result<Html<String>, AppError> {
-    let lang = lang;
     let texts = js_texts(lang, JS_TEXT_KEYS);
     if state.store.desktop(&id).await?.is_some() {
         let d = state.desktops.owned(&user.user, &id).await.map_err(|e| match e {

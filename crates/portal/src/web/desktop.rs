@@ -99,6 +99,13 @@ fn check_request<'a>(
         return Err(AppError::ForeignOrigin(ws.origin.clone()));
     }
     let user = user.ok_or(AppError::Unauthorized)?;
+    check_declared_length(state, req)?;
+    Ok((user, ws))
+}
+
+/// A body declared larger than `proxy.max_body_bytes` is refused before anything is forwarded
+/// (one that only turns out larger is cut off by the limited body).
+pub(crate) fn check_declared_length(state: &AppState, req: &Request) -> Result<(), AppError> {
     let limit = state.config.proxy.max_body_bytes;
     let declared = req
         .headers()
@@ -108,7 +115,7 @@ fn check_request<'a>(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(AppError::TooLarge { limit });
     }
-    Ok((user, ws))
+    Ok(())
 }
 
 /// Whether `user` may use `target`: its owners, its groups, and admins.

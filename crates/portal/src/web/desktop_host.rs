@@ -14,12 +14,9 @@ use axum::extract::{FromRequestParts as _, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use desktop_proxy::{ForwardContext, Target, classify_upgrade};
-use http::header::{
-    CACHE_CONTROL, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, REFERRER_POLICY, SET_COOKIE,
-};
+use http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HOST, REFERRER_POLICY, SET_COOKIE};
 use http::{HeaderValue, Method, StatusCode};
 use http_body_util::Limited;
-use serde::Deserialize;
 
 use crate::auth::cookie_value;
 use crate::auth::desktop_sessions::Owner;
@@ -28,6 +25,7 @@ use crate::i18n::Lang;
 use crate::net::client_addr::ClientAddr;
 use crate::net::desktop_origin::{DesktopOrigin, host_label};
 use crate::state::AppState;
+use crate::web::desktop::check_declared_length;
 use crate::web::redirect::safe_path;
 
 /// The handover: `GET /.ird/enter?ticket=…&to=/path` on the desktop's host.
@@ -171,15 +169,8 @@ async fn serve(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
         state.desktop_sessions.end(&owner);
         return Err(Refusal::NotFound);
     }
+    check_declared_length(state, &req)?;
     let limit = state.config.proxy.max_body_bytes;
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(crate::web::error::AppError::TooLarge { limit }.into());
-    }
     let (mut parts, body) = req.into_parts();
     let client = ClientAddr::from_request_parts(&mut parts, state)
         .await
@@ -213,7 +204,7 @@ fn sec_fetch_site(req: &Request) -> Option<&str> {
     req.headers().get("sec-fetch-site").and_then(|v| v.to_str().ok())
 }
 
-#[derive(Deserialize)]
+/// The handover's query.
 struct EnterQuery {
     ticket: Option<String>,
     to: Option<String>,
@@ -226,7 +217,7 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
     if req.method() != Method::GET {
         return Err(Refusal::NotFound);
     }
-    let q: EnterQuery = serde_urlencoded_query(req.uri().query()).ok_or(Refusal::Ticket)?;
+    let q = enter_query(req.uri().query());
     let ticket = q
         .ticket
         .filter(|t| !t.is_empty() && t.len() <= 128)
@@ -253,7 +244,7 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
     });
     tracing::info!(desktop = %id, username = %user.username, "entered a desktop origin");
     let cookie = desktop_cookie(state.cookies.desktop, &key, origins);
-    let escaped = askama_escape(&to);
+    let escaped = html_attr_escape(&to);
     let body = format!(
         "<!doctype html><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"0;url={escaped}\"><title>…</title>"
     );
@@ -281,7 +272,7 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
 /// `*.localhost`); a plain-http lab host gets `SameSite=Lax` and works where portal and
 /// desktops share a site.
 fn desktop_cookie(name: &str, value: &str, origins: &DesktopOrigin) -> String {
-    let secure_context = origins.scheme() == "https" || origins.origin_of("x").contains(".localhost");
+    let secure_context = origins.scheme() == "https" || origins.is_localhost();
     if secure_context {
         format!("{name}={value}; Path=/; HttpOnly; Secure; SameSite=None; Partitioned")
     } else {
@@ -289,7 +280,7 @@ fn desktop_cookie(name: &str, value: &str, origins: &DesktopOrigin) -> String {
     }
 }
 
-fn serde_urlencoded_query(query: Option<&str>) -> Option<EnterQuery> {
+fn enter_query(query: Option<&str>) -> EnterQuery {
     let mut q = EnterQuery { ticket: None, to: None };
     for (k, v) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
         match k.as_ref() {
@@ -298,11 +289,11 @@ fn serde_urlencoded_query(query: Option<&str>) -> Option<EnterQuery> {
             _ => {}
         }
     }
-    Some(q)
+    q
 }
 
 /// HTML attribute escaping for the refresh URL (already a safe path; this keeps it so).
-fn askama_escape(s: &str) -> String {
+fn html_attr_escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('"', "&quot;")
         .replace('<', "&lt;")

@@ -146,7 +146,6 @@ pub(crate) async fn stream(
     lang: Lang,
     Query(q): Query<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let lang = lang;
     let all = match q.scope.as_deref() {
         None | Some("mine") => false,
         Some("all") if user.is_admin() => true,

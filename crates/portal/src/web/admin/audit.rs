@@ -59,7 +59,6 @@ pub(crate) async fn show(
     query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Html<String>, AdminError> {
     let Query(q) = query.map_err(|e| AdminError::Invalid(format!("page: {}", e.body_text())))?;
-    let lang = lang;
     let kind = if q.kind.is_empty() {
         None
     } else {

@@ -259,7 +259,6 @@ pub(crate) struct AdminPage<'a> {
 
 /// `GET /admin`.
 pub(crate) async fn show(State(state): State<AppState>, admin: Admin, lang: Lang) -> Result<Html<String>, AppError> {
-    let lang = lang;
     let desktops: Vec<AdminRow> = state
         .store
         .all_desktops()

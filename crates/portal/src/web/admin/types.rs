@@ -221,7 +221,6 @@ pub(crate) async fn list_page(
     admin: Admin,
     lang: Lang,
 ) -> Result<Html<String>, AppError> {
-    let lang = lang;
     let mut per_type: HashMap<String, usize> = HashMap::new();
     for d in state.store.all_desktops().await? {
         *per_type.entry(d.type_key).or_default() += 1;

@@ -65,7 +65,6 @@ pub(crate) async fn list_page(
     admin: Admin,
     lang: Lang,
 ) -> Result<Html<String>, AppError> {
-    let lang = lang;
     let by_log: HashMap<String, i64> = state.store.last_sign_ins().await?.into_iter().collect();
     let by_session: HashMap<String, i64> = state.store.latest_session_starts().await?.into_iter().collect();
     let users = state

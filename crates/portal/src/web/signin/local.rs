@@ -40,7 +40,6 @@ pub(crate) async fn form(
     if user.is_some() {
         return Ok(Redirect::to(next).into_response());
     }
-    let lang = lang;
     let token = random_token();
     let page = LoginPage {
         lang,
@@ -90,7 +89,6 @@ pub(crate) async fn submit(
     if username.len() > 64 || form.password.len() > 1024 {
         return Err(AppError::BadCredentials);
     }
-    let lang = lang;
     let next = safe_next(form.next.as_deref());
     let retry = |status: StatusCode, message: String| -> Result<Response, AppError> {
         let page = LoginPage {
