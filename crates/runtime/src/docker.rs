@@ -25,8 +25,8 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use secrecy::ExposeSecret;
 
 use crate::{
-    Audience, ContainerRuntime, DesktopSpec, Endpoint, ObservedDesktop, Progress, ProgressSink, ResourceStats,
-    RunningDesktop, RuntimeError, RuntimeEvent, VolumeMount, valid_id,
+    Audience, ContainerRuntime, DesktopSpec, Endpoint, ExitReason, ObservedDesktop, Progress, ProgressSink,
+    ResourceStats, RunningDesktop, RuntimeError, RuntimeEvent, VolumeMount, valid_id,
 };
 
 /// Portal instance that owns a container, volume or network.
@@ -471,8 +471,11 @@ impl DockerRuntime {
                 .state
                 .as_ref()
                 .map(stop_reason_of_state)
-                .unwrap_or_else(|| "stopped".to_owned());
-            return Err(RuntimeError::Start(format!("container {name} {reason}")));
+                .unwrap_or(ExitReason::Exited { code: None });
+            return Err(RuntimeError::Exited {
+                name: name.to_owned(),
+                reason,
+            });
         }
         self.endpoint_of(docker, name, info, target).await
     }
@@ -844,7 +847,8 @@ impl DockerRuntime {
                 Err(err) if status_of(&err) == Some(404) => return None,
                 Err(_) => None,
             };
-            (None, reason.or_else(|| summary.status.clone()))
+            // Docker's own summary ("Exited (1) 2 minutes ago") when inspect failed.
+            (None, reason.or_else(|| summary.status.clone().map(ExitReason::Failed)))
         };
         Some(ObservedDesktop {
             id,
@@ -864,34 +868,33 @@ fn event_of(message: EventMessage) -> Option<RuntimeEvent> {
     let id = attributes.get(LABEL_DESKTOP_ID)?.clone();
     match message.action.as_deref()? {
         "die" => {
-            let reason = match attributes.get("exitCode") {
-                Some(code) => format!("exited with code {code}"),
-                None => "exited".to_owned(),
-            };
-            Some(RuntimeEvent::Stopped { id, reason })
+            let code = attributes.get("exitCode").and_then(|c| c.parse().ok());
+            Some(RuntimeEvent::Stopped {
+                id,
+                reason: ExitReason::Exited { code },
+            })
         }
         "oom" => Some(RuntimeEvent::Stopped {
             id,
-            reason: "out of memory".to_owned(),
+            reason: ExitReason::OutOfMemory { code: None },
         }),
         "destroy" => Some(RuntimeEvent::Removed { id }),
         _ => None,
     }
 }
 
-fn stop_reason_of_state(state: &bollard::models::ContainerState) -> String {
-    let code = state.exit_code.unwrap_or_default();
+fn stop_reason_of_state(state: &bollard::models::ContainerState) -> ExitReason {
+    let code = Some(state.exit_code.unwrap_or_default());
     if state.oom_killed == Some(true) {
-        return format!("exited with code {code} (out of memory)");
+        return ExitReason::OutOfMemory { code };
     }
     if let Some(error) = state.error.as_deref().filter(|e| !e.is_empty()) {
-        return format!("failed: {error}");
+        return ExitReason::Failed(error.to_owned());
     }
     match state.status {
-        Some(ContainerStateStatusEnum::CREATED) => "created, never started".to_owned(),
-        Some(ContainerStateStatusEnum::RUNNING) => "running".to_owned(),
-        Some(ContainerStateStatusEnum::PAUSED) => "paused".to_owned(),
-        _ => format!("exited with code {code}"),
+        Some(ContainerStateStatusEnum::CREATED) => ExitReason::NeverStarted,
+        Some(ContainerStateStatusEnum::PAUSED) => ExitReason::Paused,
+        _ => ExitReason::Exited { code },
     }
 }
 
@@ -1040,14 +1043,14 @@ mod tests {
             event_of(event("die", &[(LABEL_DESKTOP_ID, "alice-ubuntu"), ("exitCode", "137")])),
             Some(RuntimeEvent::Stopped {
                 id: "alice-ubuntu".to_owned(),
-                reason: "exited with code 137".to_owned()
+                reason: ExitReason::Exited { code: Some(137) }
             })
         );
         assert_eq!(
             event_of(event("oom", &[(LABEL_DESKTOP_ID, "a")])),
             Some(RuntimeEvent::Stopped {
                 id: "a".to_owned(),
-                reason: "out of memory".to_owned()
+                reason: ExitReason::OutOfMemory { code: None }
             })
         );
         assert_eq!(
@@ -1066,13 +1069,16 @@ mod tests {
             oom_killed: Some(true),
             ..Default::default()
         };
-        assert_eq!(stop_reason_of_state(&state), "exited with code 137 (out of memory)");
+        assert_eq!(
+            stop_reason_of_state(&state).to_string(),
+            "exited with code 137 (out of memory)"
+        );
         let state = bollard::models::ContainerState {
             oom_killed: Some(false),
             exit_code: Some(2),
             status: Some(ContainerStateStatusEnum::EXITED),
             ..Default::default()
         };
-        assert_eq!(stop_reason_of_state(&state), "exited with code 2");
+        assert_eq!(stop_reason_of_state(&state).to_string(), "exited with code 2");
     }
 }

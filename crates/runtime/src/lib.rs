@@ -128,14 +128,44 @@ pub struct ObservedDesktop {
     /// Where to reach it, when running.
     pub endpoint: Option<Endpoint>,
     /// Why it stopped, when not running (exit code, OOM).
-    pub stop_reason: Option<String>,
+    pub stop_reason: Option<ExitReason>,
 }
 
 /// A change the runtime noticed by itself (a container died, was OOM-killed, removed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RuntimeEvent {
-    Stopped { id: String, reason: String },
+    Stopped { id: String, reason: ExitReason },
     Removed { id: String },
+}
+
+/// Why a desktop's container is not running, as the runtime saw it. Typed, so the portal
+/// never has to read it back from words; `Display` gives the technical English account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ExitReason {
+    /// The kernel's OOM killer ended it (exit code if known).
+    OutOfMemory { code: Option<i64> },
+    /// Its main process exited (exit code if known).
+    Exited { code: Option<i64> },
+    /// The runtime reports an error for it (e.g. a failed mount).
+    Failed(String),
+    /// Created but never started.
+    NeverStarted,
+    /// Paused.
+    Paused,
+}
+
+impl std::fmt::Display for ExitReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ExitReason::OutOfMemory { code: Some(code) } => write!(f, "exited with code {code} (out of memory)"),
+            ExitReason::OutOfMemory { code: None } => f.write_str("out of memory"),
+            ExitReason::Exited { code: Some(code) } => write!(f, "exited with code {code}"),
+            ExitReason::Exited { code: None } => f.write_str("exited"),
+            ExitReason::Failed(error) => write!(f, "failed: {error}"),
+            ExitReason::NeverStarted => f.write_str("created, never started"),
+            ExitReason::Paused => f.write_str("paused"),
+        }
+    }
 }
 
 /// Errors from a runtime backend.
@@ -153,6 +183,9 @@ pub enum RuntimeError {
     Image { image: String, reason: String },
     #[error("the desktop could not be started: {0}")]
     Start(String),
+    /// The container stopped right after its start.
+    #[error("the desktop could not be started: container {name} {reason}")]
+    Exited { name: String, reason: ExitReason },
     #[error("container runtime error: {0}")]
     Other(String),
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use bollard::Docker;
 use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, KillContainerOptionsBuilder};
 use desktop_runtime::{
-    ContainerRuntime, Credentials, DesktopSpec, DockerRuntime, DockerSettings, Endpoint, LABEL_INSTANCE, Progress,
-    RuntimeError, RuntimeEvent, VolumeMount,
+    ContainerRuntime, Credentials, DesktopSpec, DockerRuntime, DockerSettings, Endpoint, ExitReason, LABEL_INSTANCE,
+    Progress, RuntimeError, RuntimeEvent, VolumeMount,
 };
 use futures_util::StreamExt;
 use secrecy::SecretString;
@@ -266,7 +266,11 @@ async fn lifecycle_keeps_the_container_and_home_across_stop_and_start() {
     assert_eq!(observed.len(), 1, "the container stays after stop");
     assert!(!observed[0].running);
     assert!(observed[0].endpoint.is_none());
-    let reason = observed[0].stop_reason.clone().unwrap_or_default();
+    let reason = observed[0]
+        .stop_reason
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     assert!(reason.starts_with("exited with code"), "{reason}");
     assert!(h.volume_exists(&spec.home.volume).await);
 
@@ -397,7 +401,7 @@ async fn a_killed_desktop_is_reported_by_the_event_stream() {
         event,
         RuntimeEvent::Stopped {
             id: spec.id.clone(),
-            reason: "exited with code 137".to_owned()
+            reason: ExitReason::Exited { code: Some(137) }
         }
     );
     println!("die event {} ms after kill", killed.elapsed().as_millis());
@@ -440,9 +444,13 @@ async fn a_desktop_that_exits_at_once_is_a_start_error() {
     // fake-kasm refuses a port it cannot parse and exits with code 2.
     spec.env.push(("FAKE_KASM_PORT".to_owned(), "not-a-port".to_owned()));
     let err = h.start(&spec).await.expect_err("the container dies at once");
+    assert!(err.to_string().contains("exited with code 2"), "{err}");
     match err {
-        RuntimeError::Start(message) => assert!(message.contains("exited with code 2"), "{message}"),
-        other => panic!("expected a start error, got {other:?}"),
+        RuntimeError::Exited {
+            reason: ExitReason::Exited { code: Some(2) },
+            ..
+        } => {}
+        other => panic!("expected the container's exit as a start error, got {other:?}"),
     }
 }
 

@@ -349,13 +349,11 @@ impl Lifecycle {
                 forward_tx.emit(StartEvent::Runtime(p));
             }
         });
-        // The runtime words its failures (exit codes, OOM, a missing image) in English: they
-        // are classified once, here.
         let endpoint = self
             .runtime
             .start(spec, ptx)
             .await
-            .map_err(|e| StopReason::from_text(&e.to_string()));
+            .map_err(|e| StopReason::from_start_error(&e));
         let _ = forward.await;
         let target = target_for(&spec.id, &spec.username, endpoint?, Some(spec.credentials.clone()));
         let waited = std::time::Instant::now();
@@ -520,8 +518,8 @@ impl Lifecycle {
                 ) && !self.lock_progress().contains_key(&d.id) =>
                 {
                     let reason = seen
-                        .and_then(|o| o.stop_reason.as_deref())
-                        .map_or(StopReason::Gone, StopReason::from_text);
+                        .and_then(|o| o.stop_reason.as_ref())
+                        .map_or(StopReason::Gone, StopReason::from_exit);
                     self.routes.remove(&d.id);
                     self.store
                         .mark_state(&d.id, DesktopState::Stopped, Some(&reason.code()))
@@ -566,8 +564,7 @@ impl Lifecycle {
 
     async fn on_event(&self, event: RuntimeEvent) -> Result<(), LifecycleError> {
         let (id, reason) = match event {
-            // The runtime words exits in English (exit code, OOM); classified once, here.
-            RuntimeEvent::Stopped { id, reason } => (id, StopReason::from_text(&reason)),
+            RuntimeEvent::Stopped { id, reason } => (id, StopReason::from_exit(&reason)),
             RuntimeEvent::Removed { id } => (id, StopReason::Removed),
         };
         let Some(d) = self.store.desktop(&id).await? else {

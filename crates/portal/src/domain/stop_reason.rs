@@ -6,6 +6,7 @@
 //! English sentences; [`StopReason::from_stored`] maps those once, here, so old databases
 //! still show sensible reasons and nothing above the domain ever parses words.
 
+use desktop_runtime::{ExitReason, RuntimeError};
 use std::fmt;
 
 use portal_store::{Desktop, User};
@@ -124,9 +125,31 @@ impl StopReason {
         })
     }
 
-    /// Classifies an English sentence: a row written before the codes existed, or an exit
-    /// as the runtime words it (Docker's exit codes and OOM flag arrive as text). The
-    /// original words are kept as detail wherever a variant has one.
+    /// Why the runtime says a container stopped (typed there; the words stay as detail).
+    pub fn from_exit(exit: &ExitReason) -> StopReason {
+        let detail = exit.to_string();
+        match exit {
+            ExitReason::OutOfMemory { .. } => StopReason::OutOfMemory { detail },
+            ExitReason::Exited { .. } => StopReason::Crashed { detail },
+            ExitReason::Failed(_) | ExitReason::NeverStarted | ExitReason::Paused => StopReason::Failed { detail },
+        }
+    }
+
+    /// Why a start failed in the runtime.
+    pub fn from_start_error(error: &RuntimeError) -> StopReason {
+        let detail = error.to_string();
+        match error {
+            RuntimeError::Image { .. } => StopReason::ImageUnavailable { detail },
+            RuntimeError::Exited {
+                reason: ExitReason::OutOfMemory { .. },
+                ..
+            } => StopReason::OutOfMemory { detail },
+            _ => StopReason::Failed { detail },
+        }
+    }
+
+    /// Classifies an English sentence: a row written before the codes existed. The original
+    /// words are kept as detail wherever a variant has one.
     pub fn from_text(text: &str) -> StopReason {
         let text = text.trim();
         let r = text.to_ascii_lowercase();
@@ -314,5 +337,33 @@ mod tests {
         // Accounts, not ids: "alice-fake" stays alice's after a rename.
         assert_eq!(StopReason::stopped_by_account("u1", "u1"), StopReason::ByUser);
         assert_eq!(StopReason::stopped_by_account("u2", "u1"), StopReason::ByAdmin);
+    }
+
+    #[test]
+    fn the_runtimes_typed_exits_keep_their_words_as_detail() {
+        let oom = StopReason::from_exit(&ExitReason::OutOfMemory { code: Some(137) });
+        assert!(matches!(&oom, StopReason::OutOfMemory { detail } if detail == "exited with code 137 (out of memory)"));
+        let crash = StopReason::from_exit(&ExitReason::Exited { code: Some(2) });
+        assert!(matches!(&crash, StopReason::Crashed { detail } if detail == "exited with code 2"));
+        assert!(matches!(
+            StopReason::from_exit(&ExitReason::NeverStarted),
+            StopReason::Failed { .. }
+        ));
+        let start = RuntimeError::Exited {
+            name: "c".into(),
+            reason: ExitReason::OutOfMemory { code: Some(137) },
+        };
+        assert!(matches!(
+            StopReason::from_start_error(&start),
+            StopReason::OutOfMemory { .. }
+        ));
+        let image = RuntimeError::Image {
+            image: "i".into(),
+            reason: "no".into(),
+        };
+        assert!(matches!(
+            StopReason::from_start_error(&image),
+            StopReason::ImageUnavailable { .. }
+        ));
     }
 }
