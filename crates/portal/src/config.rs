@@ -171,11 +171,20 @@ pub struct Limits {
 #[serde(deny_unknown_fields)]
 pub struct DesktopTypeConfig {
     pub key: String,
+    /// The German name (required).
     pub name: String,
+    /// The English name; without it English shows `name` (or `names.en`).
     pub name_en: Option<String>,
     #[serde(default)]
     pub description: String,
     pub description_en: Option<String>,
+    /// Names in further languages, e.g. `names = { fr = "Bureau", uk = "…" }`. `name` and
+    /// `name_en` win over `names.de` and `names.en`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub names: std::collections::BTreeMap<String, String>,
+    /// Descriptions in further languages, as `names`.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub descriptions: std::collections::BTreeMap<String, String>,
     #[serde(default)]
     pub icon: String,
     pub image: String,

@@ -1,6 +1,6 @@
 //! Desktop types: the images the portal offers, their limits and who may use them.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use sha2::{Digest as _, Sha256};
 use sqlx::Row;
@@ -16,6 +16,10 @@ pub const DEFAULT_CONTAINER_PORT: u16 = 6901;
 pub const DEFAULT_SHM_SIZE_BYTES: i64 = 512 * 1024 * 1024;
 
 const MAX_KEY_CHARS: usize = 32;
+/// Longest language code accepted for a type's texts (`de`, `en`, `pt-BR`, `sr-Latn-RS`, …).
+const MAX_LANG_CHARS: usize = 16;
+/// The language every type must have a name in, and the fallback for all others.
+pub const DEFAULT_LANG: &str = "de";
 const MAX_NAME_CHARS: usize = 128;
 const MAX_DESCRIPTION_CHARS: usize = 2000;
 const MAX_ICON_CHARS: usize = 64;
@@ -31,13 +35,11 @@ const RESERVED_ENV: &str = "VNC_PW";
 pub struct DesktopType {
     /// `^[a-z0-9][a-z0-9-]{0,31}$`; part of desktop ids and container names.
     pub key: String,
-    /// Required.
-    pub name_de: String,
-    /// Empty falls back to `name_de`.
-    pub name_en: String,
-    pub description_de: String,
-    /// Empty falls back to `description_de`.
-    pub description_en: String,
+    /// Name per language code (`de`, `en`, …); the German one is required. Languages without
+    /// a name fall back to German, see [`DesktopType::name`]. Stored trimmed, empty ones dropped.
+    pub names: BTreeMap<String, String>,
+    /// Description per language code; all optional, same fallback as `names`.
+    pub descriptions: BTreeMap<String, String>,
     /// A short name such as `ubuntu`, `vscode`, `chromium`, or an emoji; at most 64 characters.
     pub icon: String,
     /// Docker image reference, at most 255 characters.
@@ -78,10 +80,8 @@ impl Default for DesktopType {
     fn default() -> Self {
         DesktopType {
             key: String::new(),
-            name_de: String::new(),
-            name_en: String::new(),
-            description_de: String::new(),
-            description_en: String::new(),
+            names: BTreeMap::new(),
+            descriptions: BTreeMap::new(),
             icon: String::new(),
             image: String::new(),
             container_port: DEFAULT_CONTAINER_PORT,
@@ -103,14 +103,36 @@ impl Default for DesktopType {
 }
 
 impl DesktopType {
-    /// The English name for `en` (and `en-GB` etc.) when one is set, else the German one.
+    /// The name in `lang` (`en-GB` also finds `en`) when one is set, else the German one, else
+    /// the key.
     pub fn name(&self, lang: &str) -> &str {
-        pick(lang, &self.name_de, &self.name_en)
+        pick(&self.names, lang).unwrap_or(&self.key)
     }
 
-    /// The English description for `en` (and `en-GB` etc.) when one is set, else the German one.
+    /// The description in `lang` when one is set, else the German one, else empty.
     pub fn description(&self, lang: &str) -> &str {
-        pick(lang, &self.description_de, &self.description_en)
+        pick(&self.descriptions, lang).unwrap_or_default()
+    }
+
+    /// Sets the name in `lang` (builder style, for callers and tests).
+    pub fn with_name(mut self, lang: &str, name: impl Into<String>) -> Self {
+        self.names.insert(lang.to_owned(), name.into());
+        self
+    }
+
+    /// Sets the description in `lang` (builder style).
+    pub fn with_description(mut self, lang: &str, description: impl Into<String>) -> Self {
+        self.descriptions.insert(lang.to_owned(), description.into());
+        self
+    }
+
+    /// Every language this type has a name or a description in.
+    pub fn text_langs(&self) -> BTreeSet<&str> {
+        self.names
+            .keys()
+            .chain(self.descriptions.keys())
+            .map(String::as_str)
+            .collect()
     }
 
     /// Whether a user may use this type: both lists empty, the username listed, or one of
@@ -127,13 +149,53 @@ impl DesktopType {
     }
 }
 
-fn pick<'a>(lang: &str, de: &'a str, en: &'a str) -> &'a str {
-    let primary = lang.trim().split(['-', '_']).next().unwrap_or_default();
-    if primary.eq_ignore_ascii_case("en") && !en.is_empty() {
-        en
+/// The non-empty text for `lang`, then for its primary subtag, then German.
+fn pick<'a>(texts: &'a BTreeMap<String, String>, lang: &str) -> Option<&'a str> {
+    let lang = lang.trim();
+    let primary = lang.split(['-', '_']).next().unwrap_or_default();
+    let find = |code: &str| {
+        texts
+            .iter()
+            .find(|(k, v)| k.eq_ignore_ascii_case(code) && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    };
+    find(lang).or_else(|| find(primary)).or_else(|| find(DEFAULT_LANG))
+}
+
+/// `^[a-z]{2,3}(-[A-Za-z0-9]{1,8})*$`, at most [`MAX_LANG_CHARS`]: a BCP 47 tag's shape.
+fn check_lang(field: &str, lang: &str) -> Result<(), StoreError> {
+    let mut parts = lang.split('-');
+    let primary = parts.next().unwrap_or_default();
+    let primary_ok = (2..=3).contains(&primary.len()) && primary.chars().all(|c| c.is_ascii_lowercase());
+    let rest_ok = parts.all(|p| (1..=8).contains(&p.len()) && p.chars().all(|c| c.is_ascii_alphanumeric()));
+    if primary_ok && rest_ok && lang.len() <= MAX_LANG_CHARS {
+        Ok(())
     } else {
-        de
+        Err(invalid(
+            field,
+            format_args!("{lang:?} is not a language code such as de, en or pt-BR"),
+        ))
     }
+}
+
+/// Trimmed texts per language, empty ones dropped; `field` is `name` or `description`, and
+/// errors name `field.lang`.
+fn clean_texts(
+    field: &str,
+    texts: &BTreeMap<String, String>,
+    max: usize,
+) -> Result<BTreeMap<String, String>, StoreError> {
+    let mut out = BTreeMap::new();
+    for (lang, text) in texts {
+        let lang = lang.trim();
+        let name = format!("{field}.{lang}");
+        check_lang(&name, lang)?;
+        let text = clean_text(&name, text, max, false)?;
+        if !text.is_empty() && out.insert(lang.to_owned(), text).is_some() {
+            return Err(invalid(&name, "given twice"));
+        }
+    }
+    Ok(out)
 }
 
 fn invalid(field: &str, why: impl std::fmt::Display) -> StoreError {
@@ -284,12 +346,14 @@ fn validate(t: &DesktopType) -> Result<DesktopType, StoreError> {
     if t.max_age_secs < 0 {
         return Err(invalid("max_age_secs", "must not be negative (0 = never)"));
     }
+    let names = clean_texts("name", &t.names, MAX_NAME_CHARS)?;
+    if !names.contains_key(DEFAULT_LANG) {
+        return Err(invalid(&format!("name.{DEFAULT_LANG}"), "must not be empty"));
+    }
     Ok(DesktopType {
         key: t.key.clone(),
-        name_de: clean_text("name_de", &t.name_de, MAX_NAME_CHARS, true)?,
-        name_en: clean_text("name_en", &t.name_en, MAX_NAME_CHARS, false)?,
-        description_de: clean_text("description_de", &t.description_de, MAX_DESCRIPTION_CHARS, false)?,
-        description_en: clean_text("description_en", &t.description_en, MAX_DESCRIPTION_CHARS, false)?,
+        names,
+        descriptions: clean_texts("description", &t.descriptions, MAX_DESCRIPTION_CHARS)?,
         icon: clean_text("icon", &t.icon, MAX_ICON_CHARS, false)?,
         image,
         container_port: t.container_port,
@@ -323,7 +387,7 @@ fn from_json<T: serde::de::DeserializeOwned>(row: &AnyRow, column: &str) -> Resu
 macro_rules! select_types {
     ($tail:literal) => {
         concat!(
-            "SELECT key, name_de, name_en, description_de, description_en, icon, image, container_port, ",
+            "SELECT key, icon, image, container_port, ",
             "protocol, env, shm_size_bytes, memory_bytes, nano_cpus, enabled, idle_timeout_secs, ",
             "max_age_secs, allowed_groups, allowed_users, sort_order, created_at, updated_at ",
             "FROM desktop_types ",
@@ -339,10 +403,8 @@ fn type_from_row(row: &AnyRow) -> Result<DesktopType, StoreError> {
     let enabled: i64 = row.try_get("enabled")?;
     Ok(DesktopType {
         key: row.try_get("key")?,
-        name_de: row.try_get("name_de")?,
-        name_en: row.try_get("name_en")?,
-        description_de: row.try_get("description_de")?,
-        description_en: row.try_get("description_en")?,
+        names: BTreeMap::new(),
+        descriptions: BTreeMap::new(),
         icon: row.try_get("icon")?,
         image: row.try_get("image")?,
         container_port,
@@ -362,6 +424,20 @@ fn type_from_row(row: &AnyRow) -> Result<DesktopType, StoreError> {
     })
 }
 
+/// Adds one `desktop_type_texts` row to `t`; empty texts are left out.
+fn add_text(t: &mut DesktopType, row: &AnyRow) -> Result<(), StoreError> {
+    let lang: String = row.try_get("lang")?;
+    let name: String = row.try_get("name")?;
+    let description: String = row.try_get("description")?;
+    if !name.is_empty() {
+        t.names.insert(lang.clone(), name);
+    }
+    if !description.is_empty() {
+        t.descriptions.insert(lang, description);
+    }
+    Ok(())
+}
+
 /// What [`Store::seed_desktop_type`] did with a type from the configuration file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Seeded {
@@ -370,6 +446,66 @@ pub enum Seeded {
     /// The file's definition is the one seen before: what is stored (possibly edited, or
     /// deleted, by an admin since) stays.
     Kept,
+}
+
+/// The JSON whose hash fingerprints a configured type. Types with German and English texts
+/// only hash as they did when those were columns of their own (`name_de`, `name_en`, …), so
+/// upgrading does not count as a change of the file (which would overwrite an admin's edits).
+fn definition_json(t: &DesktopType) -> Result<Vec<u8>, StoreError> {
+    #[derive(serde::Serialize)]
+    struct Legacy<'a> {
+        key: &'a str,
+        name_de: &'a str,
+        name_en: &'a str,
+        description_de: &'a str,
+        description_en: &'a str,
+        icon: &'a str,
+        image: &'a str,
+        container_port: u16,
+        protocol: &'a str,
+        env: &'a [(String, String)],
+        shm_size_bytes: i64,
+        memory_bytes: Option<i64>,
+        nano_cpus: Option<i64>,
+        enabled: bool,
+        idle_timeout_secs: i64,
+        max_age_secs: i64,
+        allowed_groups: &'a [String],
+        allowed_users: &'a [String],
+        sort_order: i64,
+        created_at: i64,
+        updated_at: i64,
+    }
+    let encode = |r: serde_json::Result<Vec<u8>>| r.map_err(|e| StoreError::Invalid(e.to_string()));
+    if !t.text_langs().iter().all(|l| *l == "de" || *l == "en") {
+        return encode(serde_json::to_vec(t));
+    }
+    let text = |texts: &BTreeMap<String, String>, lang: &str| texts.get(lang).cloned().unwrap_or_default();
+    let (name_de, name_en) = (text(&t.names, "de"), text(&t.names, "en"));
+    let (description_de, description_en) = (text(&t.descriptions, "de"), text(&t.descriptions, "en"));
+    encode(serde_json::to_vec(&Legacy {
+        key: &t.key,
+        name_de: &name_de,
+        name_en: &name_en,
+        description_de: &description_de,
+        description_en: &description_en,
+        icon: &t.icon,
+        image: &t.image,
+        container_port: t.container_port,
+        protocol: &t.protocol,
+        env: &t.env,
+        shm_size_bytes: t.shm_size_bytes,
+        memory_bytes: t.memory_bytes,
+        nano_cpus: t.nano_cpus,
+        enabled: t.enabled,
+        idle_timeout_secs: t.idle_timeout_secs,
+        max_age_secs: t.max_age_secs,
+        allowed_groups: &t.allowed_groups,
+        allowed_users: &t.allowed_users,
+        sort_order: t.sort_order,
+        created_at: t.created_at,
+        updated_at: t.updated_at,
+    }))
 }
 
 /// The settings key under which the fingerprint of a configured type's definition is kept.
@@ -391,7 +527,7 @@ impl Store {
             updated_at: 0,
             ..validate(t)?
         };
-        let json = serde_json::to_vec(&definition).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        let json = definition_json(&definition)?;
         let fingerprint = crate::hex(&Sha256::digest(&json));
         let setting = seed_setting(&t.key);
         if self.setting(&setting).await?.as_deref() == Some(fingerprint.as_str()) {
@@ -410,6 +546,10 @@ impl Store {
     pub async fn upsert_desktop_type(&self, t: &DesktopType) -> Result<DesktopType, StoreError> {
         let mut t = validate(t)?;
         let now = now();
+        // The old per-language columns are not read any more (see migration 0007) but are
+        // NOT NULL; they get the German and English texts, for a portal of the previous version.
+        let legacy = |texts: &BTreeMap<String, String>, lang: &str| texts.get(lang).cloned().unwrap_or_default();
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "INSERT INTO desktop_types (key, name_de, name_en, description_de, description_en, icon, image, \
              container_port, protocol, env, shm_size_bytes, memory_bytes, nano_cpus, enabled, idle_timeout_secs, \
@@ -426,10 +566,10 @@ impl Store {
              RETURNING created_at",
         )
         .bind(&t.key)
-        .bind(&t.name_de)
-        .bind(&t.name_en)
-        .bind(&t.description_de)
-        .bind(&t.description_en)
+        .bind(legacy(&t.names, "de"))
+        .bind(legacy(&t.names, "en"))
+        .bind(legacy(&t.descriptions, "de"))
+        .bind(legacy(&t.descriptions, "en"))
         .bind(&t.icon)
         .bind(&t.image)
         .bind(i64::from(t.container_port))
@@ -445,8 +585,22 @@ impl Store {
         .bind(to_json(&t.allowed_users)?)
         .bind(t.sort_order)
         .bind(now)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM desktop_type_texts WHERE type_key = $1")
+            .bind(&t.key)
+            .execute(&mut *tx)
+            .await?;
+        for lang in t.text_langs() {
+            sqlx::query("INSERT INTO desktop_type_texts (type_key, lang, name, description) VALUES ($1, $2, $3, $4)")
+                .bind(&t.key)
+                .bind(lang)
+                .bind(t.names.get(lang).map(String::as_str).unwrap_or_default())
+                .bind(t.descriptions.get(lang).map(String::as_str).unwrap_or_default())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         t.created_at = row.try_get("created_at")?;
         t.updated_at = now;
         Ok(t)
@@ -476,7 +630,17 @@ impl Store {
             .bind(key)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(type_from_row).transpose()
+        let Some(mut t) = row.as_ref().map(type_from_row).transpose()? else {
+            return Ok(None);
+        };
+        let texts = sqlx::query("SELECT type_key, lang, name, description FROM desktop_type_texts WHERE type_key = $1")
+            .bind(key)
+            .fetch_all(&self.pool)
+            .await?;
+        for row in &texts {
+            add_text(&mut t, row)?;
+        }
+        Ok(Some(t))
     }
 
     /// Every type, enabled or not, by `sort_order` and then key (bytewise).
@@ -484,7 +648,19 @@ impl Store {
         let rows = sqlx::query(select_types!("ORDER BY sort_order, key"))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(type_from_row).collect()
+        let mut types = rows.iter().map(type_from_row).collect::<Result<Vec<_>, _>>()?;
+        let texts = sqlx::query("SELECT type_key, lang, name, description FROM desktop_type_texts")
+            .fetch_all(&self.pool)
+            .await?;
+        let index: HashMap<String, usize> = types.iter().enumerate().map(|(i, t)| (t.key.clone(), i)).collect();
+        for row in &texts {
+            let key: String = row.try_get("type_key")?;
+            // A type added between the two reads has texts but no row here: skip them.
+            if let Some(&i) = index.get(&key) {
+                add_text(&mut types[i], row)?;
+            }
+        }
+        Ok(types)
     }
 
     /// Removes a type. `Conflict` while desktops of the type exist (delete those first, or
@@ -511,10 +687,59 @@ mod tests {
     fn valid() -> DesktopType {
         DesktopType {
             key: "ubuntu".to_owned(),
-            name_de: "Ubuntu".to_owned(),
+            names: [("de".to_owned(), "Ubuntu".to_owned())].into(),
             image: "kasmweb/ubuntu-focal-desktop:1.16.0".to_owned(),
             ..DesktopType::default()
         }
+    }
+
+    #[test]
+    fn langs() {
+        for ok in ["de", "en", "fr", "pt-BR", "sr-Latn-RS", "gsw"] {
+            assert!(check_lang("l", ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "d",
+            "DE",
+            "deutsch",
+            "de_DE",
+            "de-",
+            "e1",
+            "de-toolongsubtag",
+            "de-Latn-RS-x-abcdef",
+        ] {
+            assert!(check_lang("l", bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn validation_trims_texts_and_drops_empty_ones() {
+        let t = valid()
+            .with_name("fr", "  Bureau ")
+            .with_name("en", " ")
+            .with_description("fr", " Un bureau. ");
+        let v = validate(&t).expect("valid");
+        assert_eq!(v.names.get("fr").map(String::as_str), Some("Bureau"));
+        assert!(!v.names.contains_key("en"));
+        assert_eq!(v.descriptions.get("fr").map(String::as_str), Some("Un bureau."));
+    }
+
+    /// A type defined with German and English texts fingerprints as it did before texts were
+    /// per language, so the upgrade does not re-apply the configuration file over admins' edits.
+    #[test]
+    fn fingerprint_of_de_en_types_is_unchanged() {
+        let t = valid()
+            .with_name("en", "Ubuntu (en)")
+            .with_description("de", "Beschreibung");
+        let json = String::from_utf8(definition_json(&t).expect("json")).expect("utf-8");
+        let legacy = r#"{"key":"ubuntu","name_de":"Ubuntu","name_en":"Ubuntu (en)","description_de":"Beschreibung","description_en":"","#;
+        assert!(json.starts_with(legacy), "{json}");
+        let json = String::from_utf8(definition_json(&t.with_name("fr", "Bureau")).expect("json")).expect("utf-8");
+        assert!(
+            json.contains(r#""names":{"de":"Ubuntu","en":"Ubuntu (en)","fr":"Bureau"}"#),
+            "{json}"
+        );
     }
 
     #[test]
@@ -555,9 +780,17 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let cases: [(&str, Breakage); 11] = [
+        let cases: [(&str, Breakage); 13] = [
             ("key", |t| t.key = "Bad".into()),
-            ("name_de", |t| t.name_de = "  ".into()),
+            ("name.de", |t| {
+                t.names = [("de".into(), "  ".into()), ("en".into(), "x".into())].into()
+            }),
+            ("name.EN", |t| {
+                t.names = [("de".into(), "x".into()), ("EN".into(), "x".into())].into()
+            }),
+            ("description.fr", |t| {
+                t.descriptions = [("fr".into(), "d".repeat(2001))].into()
+            }),
             ("icon", |t| t.icon = "i".repeat(65)),
             ("image", |t| t.image = "a b".into()),
             ("container_port", |t| t.container_port = 0),
@@ -580,15 +813,20 @@ mod tests {
 
     #[test]
     fn names_and_permissions() {
-        let mut t = valid();
+        let t = valid();
         assert_eq!(t.name("en"), "Ubuntu", "no English name: German");
-        t.name_en = "Ubuntu (en)".into();
-        t.description_de = "Beschreibung".into();
+        let mut t = t.with_name("en", "Ubuntu (en)").with_description("de", "Beschreibung");
+        t = t.with_name("pt-BR", "Ubuntu (pt-BR)").with_name("fr", "");
         assert_eq!(t.name("en"), "Ubuntu (en)");
         assert_eq!(t.name("en-GB"), "Ubuntu (en)");
         assert_eq!(t.name("de"), "Ubuntu");
-        assert_eq!(t.name("fr"), "Ubuntu");
+        assert_eq!(t.name("fr"), "Ubuntu", "empty French name: German");
+        assert_eq!(t.name("pt-BR"), "Ubuntu (pt-BR)");
+        assert_eq!(t.name("pt"), "Ubuntu");
         assert_eq!(t.description("en"), "Beschreibung");
+        t.names.clear();
+        assert_eq!(t.name("de"), "ubuntu", "no names at all: the key");
+        t.names.insert("de".into(), "Ubuntu".into());
 
         let groups = ["klasse-7a".to_owned()];
         assert!(t.allows("anyone", &[]), "no lists: everyone");

@@ -28,7 +28,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditKind, MAX_AUDIT_PAGE};
-pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_SHM_SIZE_BYTES, DesktopType, Seeded};
+pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_LANG, DEFAULT_SHM_SIZE_BYTES, DesktopType, Seeded};
 pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
 pub use grants::TypeGrant;

@@ -40,8 +40,11 @@ fn external(subject: &str, username: &str, groups: &[&str]) -> ExternalUser {
 fn desktop_type(key: &str, sort_order: i64) -> DesktopType {
     DesktopType {
         key: key.to_owned(),
-        name_de: format!("Typ {key}"),
-        name_en: format!("Type {key}"),
+        names: [
+            ("de".to_owned(), format!("Typ {key}")),
+            ("en".to_owned(), format!("Type {key}")),
+        ]
+        .into(),
         image: format!("kasmweb/{key}:1.16.0"),
         sort_order,
         ..DesktopType::default()
@@ -182,6 +185,7 @@ both_backends!(
         list_users_is_ordered_by_username,
         user_language,
         desktop_type_round_trip,
+        desktop_type_texts_in_any_language,
         invalid_desktop_types_are_rejected,
         desktop_types_are_listed_by_sort_order_then_key,
         desktop_type_update_keeps_created_at,
@@ -200,7 +204,11 @@ both_backends!(
         settings_and_images_round_trip,
         admins_change_roles_and_delete_users,
     ],
-    with_url: [migrations_are_idempotent, deleting_a_user_deletes_their_desktops]
+    with_url: [
+        migrations_are_idempotent,
+        deleting_a_user_deletes_their_desktops,
+        migration_0007_carries_de_en_texts_over,
+    ]
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -543,10 +551,12 @@ async fn desktop_type_round_trip(store: Store) {
     assert_eq!(store.desktop_type("ubuntu").await.expect("get"), None);
     let wanted = DesktopType {
         key: "ubuntu".to_owned(),
-        name_de: "  Ubuntu-Desktop ".to_owned(),
-        name_en: "Ubuntu desktop".to_owned(),
-        description_de: "Ein vollständiger Desktop.".to_owned(),
-        description_en: String::new(),
+        names: [("de", "  Ubuntu-Desktop "), ("en", "Ubuntu desktop")]
+            .map(|(l, n)| (l.to_owned(), n.to_owned()))
+            .into(),
+        descriptions: [("de", "Ein vollständiger Desktop."), ("en", "")]
+            .map(|(l, n)| (l.to_owned(), n.to_owned()))
+            .into(),
         icon: "🐧".to_owned(),
         image: "kasmweb/ubuntu-focal-desktop:1.16.0".to_owned(),
         container_port: 6901,
@@ -568,7 +578,8 @@ async fn desktop_type_round_trip(store: Store) {
         updated_at: 1,
     };
     let stored = store.upsert_desktop_type(&wanted).await.expect("upsert");
-    assert_eq!(stored.name_de, "Ubuntu-Desktop", "trimmed");
+    assert_eq!(stored.name("de"), "Ubuntu-Desktop", "trimmed");
+    assert!(!stored.descriptions.contains_key("en"), "empty texts are not kept");
     assert_eq!(stored.protocol, "https", "lowercased");
     assert_eq!(
         stored.allowed_groups,
@@ -605,17 +616,154 @@ async fn desktop_type_round_trip(store: Store) {
     assert!(read.env.is_empty() && read.allowed_groups.is_empty() && read.allowed_users.is_empty());
 }
 
+/// Texts in languages other than German and English are stored and read back, replaced as a
+/// whole on update, and gone with the type.
+async fn desktop_type_texts_in_any_language(store: Store) {
+    let t = desktop_type("ubuntu", 0)
+        .with_name("fr", "Bureau Ubuntu")
+        .with_description("fr", "Un bureau complet.")
+        .with_name("pt-BR", "Área de trabalho")
+        .with_description("uk", "Повний робочий стіл.");
+    let stored = store.upsert_desktop_type(&t).await.expect("upsert");
+    let read = store.desktop_type("ubuntu").await.expect("get").expect("exists");
+    assert_eq!(read, stored);
+    assert_eq!(read.name("fr"), "Bureau Ubuntu");
+    assert_eq!(read.name("fr-CH"), "Bureau Ubuntu", "primary subtag");
+    assert_eq!(read.description("fr"), "Un bureau complet.");
+    assert_eq!(read.name("pt-BR"), "Área de trabalho");
+    assert_eq!(
+        read.name("uk"),
+        "Typ ubuntu",
+        "description only: the name falls back to German"
+    );
+    assert_eq!(read.description("uk"), "Повний робочий стіл.");
+    assert_eq!(read.description("de"), "");
+    assert_eq!(
+        store.list_desktop_types().await.expect("list"),
+        std::slice::from_ref(&read)
+    );
+
+    // An update replaces the texts: French is gone, Italian is new.
+    let mut edited = read.clone().with_name("it", "Desktop Ubuntu");
+    edited.names.remove("fr");
+    edited.descriptions.remove("fr");
+    let stored = store.upsert_desktop_type(&edited).await.expect("update");
+    let read = store.desktop_type("ubuntu").await.expect("get").expect("exists");
+    assert_eq!(read, stored);
+    assert_eq!(read.name("fr"), "Typ ubuntu");
+    assert_eq!(read.name("it"), "Desktop Ubuntu");
+
+    // Deleting the type deletes its texts: a new type with the key starts without them.
+    store.delete_desktop_type("ubuntu").await.expect("delete");
+    let fresh = store
+        .upsert_desktop_type(&desktop_type("ubuntu", 0))
+        .await
+        .expect("recreate");
+    assert_eq!(fresh.text_langs().into_iter().collect::<Vec<_>>(), ["de", "en"]);
+    assert_eq!(store.desktop_type("ubuntu").await.expect("get"), Some(fresh));
+}
+
+/// Migration 0007 copies the old `name_de`/`name_en`/`description_*` columns into
+/// `desktop_type_texts`. The database is put back to version 6 (0007's table dropped and its
+/// row removed from `_sqlx_migrations`), a type is written the old way, and connecting again
+/// runs the real migration.
+async fn migration_0007_carries_de_en_texts_over(store: Store, url: String) {
+    store.close().await;
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    sqlx::query("DROP TABLE desktop_type_texts")
+        .execute(&pool)
+        .await
+        .expect("drop");
+    sqlx::query("DELETE FROM _sqlx_migrations WHERE version = 7")
+        .execute(&pool)
+        .await
+        .expect("forget 0007");
+    for (key, name_de, name_en, description_de, description_en) in [
+        (
+            "ubuntu",
+            "Ubuntu-Desktop",
+            "Ubuntu desktop",
+            "Ein Desktop.",
+            "A desktop.",
+        ),
+        ("vscode", "VS Code", "", "Programmieren.", ""),
+    ] {
+        sqlx::query(
+            "INSERT INTO desktop_types (key, name_de, name_en, description_de, description_en, icon, image, \
+             container_port, protocol, env, shm_size_bytes, memory_bytes, nano_cpus, enabled, idle_timeout_secs, \
+             max_age_secs, allowed_groups, allowed_users, sort_order, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, '', 'kasmweb/x:1', 6901, 'https', '[]', 0, NULL, NULL, 1, 0, 0, '[]', '[]', \
+             0, 1, 1)",
+        )
+        .bind(key)
+        .bind(name_de)
+        .bind(name_en)
+        .bind(description_de)
+        .bind(description_en)
+        .execute(&pool)
+        .await
+        .expect("insert the old way");
+    }
+    pool.close().await;
+
+    let store = Store::connect(&url).await.expect("migrate to 0007");
+    let ubuntu = store.desktop_type("ubuntu").await.expect("get").expect("kept");
+    assert_eq!(
+        (
+            ubuntu.name("de"),
+            ubuntu.name("en"),
+            ubuntu.description("de"),
+            ubuntu.description("en")
+        ),
+        ("Ubuntu-Desktop", "Ubuntu desktop", "Ein Desktop.", "A desktop.")
+    );
+    let vscode = store.desktop_type("vscode").await.expect("get").expect("kept");
+    assert_eq!(
+        vscode.text_langs().into_iter().collect::<Vec<_>>(),
+        ["de"],
+        "no empty English row"
+    );
+    assert_eq!(
+        (vscode.name("en"), vscode.description("en")),
+        ("VS Code", "Programmieren.")
+    );
+
+    // Written through the new store, the old columns still get German and English (for a
+    // portal of the previous version), and other languages live only in the new table.
+    store
+        .upsert_desktop_type(&vscode.with_name("en", "VS Code (en)").with_name("fr", "VS Code (fr)"))
+        .await
+        .expect("update");
+    store.close().await;
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    let row: (String, String) = sqlx::query_as("SELECT name_de, name_en FROM desktop_types WHERE key = 'vscode'")
+        .fetch_one(&pool)
+        .await
+        .expect("old columns");
+    assert_eq!(row, ("VS Code".to_owned(), "VS Code (en)".to_owned()));
+    pool.close().await;
+}
+
 async fn invalid_desktop_types_are_rejected(store: Store) {
     let cases: Vec<(&str, DesktopType)> = vec![
         ("key", desktop_type("Ubuntu", 0)),
         ("key", desktop_type("a_b", 0)),
         ("key", desktop_type(&"k".repeat(33), 0)),
         (
-            "name_de",
+            "name.de",
             DesktopType {
-                name_de: " ".to_owned(),
+                names: [("de".to_owned(), " ".to_owned())].into(),
                 ..desktop_type("a", 0)
             },
+        ),
+        (
+            "name.de",
+            desktop_type("a", 0).with_name("de", "").with_name("fr", "Bureau"),
+        ),
+        ("name.fr", desktop_type("a", 0).with_name("fr", "x".repeat(129))),
+        (
+            "description.Deutsch",
+            desktop_type("a", 0).with_description("Deutsch", "Ein Desktop"),
         ),
         (
             "icon",
@@ -801,15 +949,14 @@ async fn configured_type_is_written_when_new_or_changed_and_admin_edits_are_kept
     let stored = store.desktop_type("vscode").await.expect("get").expect("exists");
     store
         .upsert_desktop_type(&DesktopType {
-            name_de: "Programmieren".to_owned(),
             enabled: false,
-            ..stored
+            ..stored.with_name("de", "Programmieren")
         })
         .await
         .expect("edit");
     assert_eq!(store.seed_desktop_type(&from_file).await.expect("seed"), Seeded::Kept);
     let kept = store.desktop_type("vscode").await.expect("get").expect("exists");
-    assert_eq!((kept.name_de.as_str(), kept.enabled), ("Programmieren", false));
+    assert_eq!((kept.name("de"), kept.enabled), ("Programmieren", false));
 
     // The file's entry changes: the file wins.
     let changed = DesktopType {
@@ -819,7 +966,7 @@ async fn configured_type_is_written_when_new_or_changed_and_admin_edits_are_kept
     assert_eq!(store.seed_desktop_type(&changed).await.expect("seed"), Seeded::Written);
     let now = store.desktop_type("vscode").await.expect("get").expect("exists");
     assert_eq!(now.image, "kasmweb/vs-code:1.17.0");
-    assert_eq!((now.name_de.as_str(), now.enabled), (from_file.name_de.as_str(), true));
+    assert_eq!((now.name("de"), now.enabled), (from_file.name("de"), true));
 
     // Deleted by an admin: stays deleted while the file is unchanged, returns when it changes.
     store.delete_desktop_type("vscode").await.expect("delete");

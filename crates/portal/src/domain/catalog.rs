@@ -1,6 +1,8 @@
 //! Desktop types: defaults for a school, the seed's `KASM_IMAGE`, and the configuration's
 //! `[[desktop_types]]`, written to the database at start.
 
+use std::collections::BTreeMap;
+
 use portal_store::{DesktopType, Seeded, Store, StoreError};
 
 use crate::config::{Config, DesktopTypeConfig};
@@ -14,6 +16,8 @@ fn school_defaults() -> Vec<DesktopTypeConfig> {
         name_en: Some(name_en.into()),
         description: de.into(),
         description_en: Some(en.into()),
+        names: Default::default(),
+        descriptions: Default::default(),
         icon: icon.into(),
         image: image.into(),
         container_port: 6901,
@@ -59,14 +63,30 @@ fn school_defaults() -> Vec<DesktopTypeConfig> {
     ]
 }
 
+/// A configured type's texts per language: `others` (the `names`/`descriptions` table), then
+/// `de` (German, the plain `name`/`description`) and `en` over them. English without its own
+/// text repeats the German one, as before texts were per language, so types configured then
+/// keep their fingerprint and are not written again on upgrade.
+fn texts(others: &BTreeMap<String, String>, de: &str, en: Option<&str>) -> BTreeMap<String, String> {
+    let mut texts = others.clone();
+    texts.insert("de".to_owned(), de.to_owned());
+    match en {
+        Some(en) => {
+            texts.insert("en".to_owned(), en.to_owned());
+        }
+        None => {
+            texts.entry("en".to_owned()).or_insert_with(|| de.to_owned());
+        }
+    }
+    texts
+}
+
 /// Converts a configured type into the stored form.
 pub(crate) fn to_stored(c: &DesktopTypeConfig, config: &Config, sort_order: i64) -> DesktopType {
     DesktopType {
         key: c.key.clone(),
-        name_de: c.name.clone(),
-        name_en: c.name_en.clone().unwrap_or_else(|| c.name.clone()),
-        description_de: c.description.clone(),
-        description_en: c.description_en.clone().unwrap_or_else(|| c.description.clone()),
+        names: texts(&c.names, &c.name, c.name_en.as_deref()),
+        descriptions: texts(&c.descriptions, &c.description, c.description_en.as_deref()),
         icon: c.icon.clone(),
         image: c.image.clone(),
         container_port: c.container_port,
@@ -188,6 +208,60 @@ mod tests {
             .unwrap()
     }
 
+    /// `name`/`name_en`/`description`/`description_en` keep working; `names`/`descriptions`
+    /// add languages, and the plain fields win for German and English.
+    #[test]
+    fn configured_texts_per_language() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(
+            &path,
+            r#"[[desktop_types]]
+key = "old"
+name = "Labor"
+description = "Ein Labor"
+image = "kasmweb/x:1"
+
+[[desktop_types]]
+key = "lab"
+name = "Labor"
+name_en = "Lab"
+names = { de = "ignored", en = "ignored", fr = "Labo", uk = "Лабораторія" }
+descriptions = { fr = "Un labo" }
+image = "kasmweb/x:1"
+"#,
+        )
+        .unwrap();
+        let config = Config::load(Some(&path)).unwrap();
+        let old_style = &config.desktop_types[0];
+        let t = to_stored(old_style, &config, 0);
+        assert_eq!(
+            (t.name("de"), t.name("en"), t.description("en")),
+            ("Labor", "Labor", "Ein Labor")
+        );
+        assert_eq!(t.text_langs().into_iter().collect::<Vec<_>>(), ["de", "en"]);
+
+        let with_table = &config.desktop_types[1];
+        let t = Store::validate_desktop_type(&to_stored(with_table, &config, 0)).unwrap();
+        assert_eq!(
+            (
+                t.name("de"),
+                t.name("en"),
+                t.name("fr"),
+                t.name("uk"),
+                t.description("fr")
+            ),
+            ("Labor", "Lab", "Labo", "Лабораторія", "Un labo")
+        );
+        let mut only_table = with_table.clone();
+        only_table.name_en = None;
+        assert_eq!(
+            to_stored(&only_table, &config, 0).name("en"),
+            "ignored",
+            "names.en without name_en"
+        );
+    }
+
     #[tokio::test]
     async fn the_local_desktop_is_withdrawn_when_its_image_is_gone_and_left_alone_when_types_are_configured() {
         let dir = tempfile::tempdir().unwrap();
@@ -206,7 +280,7 @@ mod tests {
         offer_local_desktop(&offered, &config, &without_image).await.unwrap();
         let t = offered.desktop_type(LOCAL_DEBIAN_KEY).await.unwrap().unwrap();
         assert!(!t.enabled, "withdrawn, not deleted");
-        assert_eq!(t.name_de, "Debian-Desktop (lokal gebaut)");
+        assert_eq!(t.name("de"), "Debian-Desktop (lokal gebaut)");
 
         // Never offered, image absent: nothing is written.
         let fresh = tempfile::tempdir().unwrap();

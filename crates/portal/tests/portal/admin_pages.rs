@@ -80,10 +80,10 @@ async fn page(b: &Browser, path: &str) -> (u16, String) {
 fn type_fields<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
     let mut fields = vec![
         ("key", "lab"),
-        ("name_de", "Labor"),
-        ("name_en", "Lab"),
-        ("description_de", "Ein Testdesktop"),
-        ("description_en", "A test desktop"),
+        ("name.de", "Labor"),
+        ("name.en", "Lab"),
+        ("description.de", "Ein Testdesktop"),
+        ("description.en", "A test desktop"),
         ("icon", "🧪"),
         ("image", "kasmweb/ubuntu-focal-desktop:1.16.0"),
         ("container_port", "6901"),
@@ -212,12 +212,23 @@ async fn desktop_types_are_created_edited_switched_and_deleted_with_precise_mess
     let csrf = root.csrf().await;
 
     // Every rule, broken once: 400 and a message naming the field and what is allowed.
-    let broken: [(&str, &str, &str); 17] = [
+    let broken: [(&str, &str, &str); 20] = [
         ("key", "Bad Key", "key: \"Bad Key\" is invalid"),
         ("key", "new", "key: \"new\" is reserved"),
         ("key", "-lab", "use 1 to 32 characters a-z, 0-9 or '-'"),
         ("key", &"k".repeat(33), "key:"),
-        ("name_de", " ", "name_de: must not be empty"),
+        ("name.de", " ", "name.de: must not be empty"),
+        ("name.fr", &"x".repeat(129), "name.fr: at most 128 characters"),
+        (
+            "description.en",
+            &"x".repeat(2001),
+            "description.en: at most 2000 characters",
+        ),
+        (
+            "name.Français",
+            "Labo",
+            "name.Français: \"Français\" is not a language code",
+        ),
         ("image", "evil image; rm -rf /", "image:"),
         ("image", "", "image: must not be empty"),
         (
@@ -258,6 +269,10 @@ async fn desktop_types_are_created_edited_switched_and_deleted_with_precise_mess
     let (status, location) = post_form(&root, "/admin/types", &csrf, &type_fields(&[])).await;
     assert_eq!((status, location.as_str()), (303, "/admin/types/lab"));
     let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
+    assert_eq!(
+        (t.name("de"), t.name("en"), t.description("en")),
+        ("Labor", "Lab", "A test desktop")
+    );
     assert_eq!(t.memory_bytes, Some(2048 * 1024 * 1024));
     assert_eq!(t.nano_cpus, Some(1_500_000_000));
     assert_eq!(t.idle_timeout_secs, 1800);
@@ -266,7 +281,7 @@ async fn desktop_types_are_created_edited_switched_and_deleted_with_precise_mess
     assert_eq!(t.allowed_users, ["alice"]);
     assert_eq!(t.env, [("LANG".to_owned(), "de_DE.UTF-8".to_owned())]);
     // The same key again is a conflict, not an overwrite.
-    let (status, body) = post_form(&root, "/admin/types", &csrf, &type_fields(&[("name_de", "Anders")])).await;
+    let (status, body) = post_form(&root, "/admin/types", &csrf, &type_fields(&[("name.de", "Anders")])).await;
     assert_eq!(status, 409, "{body}");
     assert!(body.contains(&esc("a desktop type \"lab\" exists already")), "{body}");
 
@@ -287,6 +302,37 @@ async fn desktop_types_are_created_edited_switched_and_deleted_with_precise_mess
     assert_eq!((status, location.as_str()), (303, "/admin/types/lab"));
     let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
     assert_eq!((t.nano_cpus, t.memory_bytes, t.enabled), (None, None, false));
+
+    // One name and description field per UI language, German required; a language the UI
+    // does not speak (here French, as from the configuration's `names`) is kept and shown too.
+    for l in portal::i18n::Lang::all() {
+        let code = l.code();
+        assert!(form.contains(&format!("name=\"name.{code}\"")), "{code}: {form}");
+        assert!(form.contains(&format!("name=\"description.{code}\"")), "{code}: {form}");
+    }
+    assert!(
+        form.contains("name=\"name.de\" lang=\"de\" value=\"Labor\" required"),
+        "{form}"
+    );
+    let edit = type_fields(&[
+        ("key", "<omit>"),
+        ("name.fr", " Labo "),
+        ("description.fr", "Un bureau"),
+    ]);
+    let (status, _) = post_form(&root, "/admin/types/lab", &csrf, &edit).await;
+    assert_eq!(status, 303);
+    let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
+    assert_eq!(
+        (t.name("fr"), t.description("fr"), t.name("en")),
+        ("Labo", "Un bureau", "Lab")
+    );
+    let (_, form) = page(&root, "/admin/types/lab").await;
+    assert!(form.contains("name=\"name.fr\" lang=\"fr\" value=\"Labo\""), "{form}");
+    // Emptied, a language's texts go; German then stands in for it.
+    let edit = type_fields(&[("key", "<omit>"), ("name.en", ""), ("enabled", "<omit>")]);
+    assert_eq!(post_form(&root, "/admin/types/lab", &csrf, &edit).await.0, 303);
+    let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
+    assert_eq!((t.name("en"), t.names.contains_key("fr")), ("Labor", false));
     assert_eq!(post_form(&root, "/admin/types/nope", &csrf, &edit).await.0, 404);
 
     // Enable from the list.
@@ -904,10 +950,10 @@ async fn on_docker_admins_see_resource_use_stop_many_and_pull_images_live() {
     // A pull that cannot succeed (nothing listens on port 1) reports its failure live.
     let broken = DesktopType {
         key: "broken".into(),
-        name_de: "Kaputt".into(),
         image: "127.0.0.1:1/nothing/here:1".into(),
         ..DesktopType::default()
-    };
+    }
+    .with_name("de", "Kaputt");
     app.state.store.upsert_desktop_type(&broken).await.unwrap();
     let resp = root
         .post("/api/admin/desktop-types/broken/pull")
@@ -954,10 +1000,10 @@ async fn an_admin_pulls_a_types_image_from_a_registry_with_layer_progress() {
     let (app, _scope) = docker_app("adminpull", |_| {}).await;
     let t = DesktopType {
         key: "pulled".into(),
-        name_de: "Geladen".into(),
         image: image.clone(),
         ..DesktopType::default()
-    };
+    }
+    .with_name("de", "Geladen");
     app.state.store.upsert_desktop_type(&t).await.unwrap();
     let root = sign_in(&app, "root").await;
     let csrf = root.csrf().await;
@@ -1008,14 +1054,14 @@ async fn admin_edits_of_configured_types_survive_restarts_until_the_file_changes
     let app = spawn_app_with(&[], |c| c.desktop_types = vec![crate::docker::fake_type("lab")]).await;
     let root = sign_in(&app, "root").await;
     let csrf = root.csrf().await;
-    let edit = type_fields(&[("name_de", "Informatikraum"), ("image", "kasmweb/vs-code:1.16.0")]);
+    let edit = type_fields(&[("name.de", "Informatikraum"), ("image", "kasmweb/vs-code:1.16.0")]);
     let (status, body) = post_form(&root, "/admin/types/lab", &csrf, &edit).await;
     assert_eq!(status, 303, "{body}");
 
     let app = app.restart().await;
     let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
     assert_eq!(
-        (t.name_de.as_str(), t.image.as_str()),
+        (t.name("de"), t.image.as_str()),
         ("Informatikraum", "kasmweb/vs-code:1.16.0")
     );
 
@@ -1024,7 +1070,7 @@ async fn admin_edits_of_configured_types_survive_restarts_until_the_file_changes
         .await;
     let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
     assert_eq!(
-        (t.name_de.as_str(), t.image.as_str()),
+        (t.name("de"), t.image.as_str()),
         ("Fake lab", "iserv-rd/fake-kasm:next")
     );
 }

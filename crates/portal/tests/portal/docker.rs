@@ -72,6 +72,8 @@ pub(crate) fn fake_type(key: &str) -> DesktopTypeConfig {
         name_en: None,
         description: "Testdesktop".into(),
         description_en: Some("Test desktop".into()),
+        names: Default::default(),
+        descriptions: Default::default(),
         icon: "🧪".into(),
         image: IMAGE.into(),
         container_port: 6901,

@@ -128,7 +128,7 @@ impl IntoResponse for AdminError {
 
 /// A submitted `application/x-www-form-urlencoded` form. Repeated names (checkboxes) keep
 /// every value.
-pub(crate) struct Form(Vec<(String, String)>);
+pub(crate) struct Form(pub(crate) Vec<(String, String)>);
 
 impl Form {
     pub(crate) fn parse(body: &Bytes) -> Form {

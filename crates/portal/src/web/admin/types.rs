@@ -44,13 +44,23 @@ pub(crate) struct TypesPage<'a> {
     pub can_pull: bool,
 }
 
+/// A type's name and description in one language, for the form's `name.{code}` and
+/// `description.{code}` fields.
+pub(crate) struct TypeText {
+    pub code: String,
+    /// The language's name in itself, or the code for a language the UI does not speak.
+    pub label: String,
+    /// German: the one required name.
+    pub required: bool,
+    pub name: String,
+    pub description: String,
+}
+
 /// The edit form's values, as text (what the admin typed, or the stored type).
 pub(crate) struct TypeForm {
     pub key: String,
-    pub name_de: String,
-    pub name_en: String,
-    pub description_de: String,
-    pub description_en: String,
+    /// Every UI language, German first, then languages only the type has texts in.
+    pub texts: Vec<TypeText>,
     pub icon: String,
     pub image: String,
     pub container_port: String,
@@ -69,14 +79,31 @@ pub(crate) struct TypeForm {
 
 const MIB: i64 = 1024 * 1024;
 
+/// One [`TypeText`] per UI language, then one per further language `t` has texts in (e.g.
+/// from the configuration's `names`), so saving the form keeps those.
+fn type_texts(t: &DesktopType) -> Vec<TypeText> {
+    let ui = Lang::all().map(|l| (l.code().to_owned(), l.name().to_owned()));
+    let langs = t.text_langs();
+    let extra = langs
+        .iter()
+        .filter(|code| Lang::all().all(|l| l.code() != **code))
+        .map(|code| ((*code).to_owned(), (*code).to_owned()));
+    ui.chain(extra)
+        .map(|(code, label)| TypeText {
+            required: code == portal_store::DEFAULT_LANG,
+            name: t.names.get(&code).cloned().unwrap_or_default(),
+            description: t.descriptions.get(&code).cloned().unwrap_or_default(),
+            code,
+            label,
+        })
+        .collect()
+}
+
 impl TypeForm {
     fn of(t: &DesktopType) -> TypeForm {
         TypeForm {
             key: t.key.clone(),
-            name_de: t.name_de.clone(),
-            name_en: t.name_en.clone(),
-            description_de: t.description_de.clone(),
-            description_en: t.description_en.clone(),
+            texts: type_texts(t),
             icon: t.icon.clone(),
             image: t.image.clone(),
             container_port: t.container_port.to_string(),
@@ -172,12 +199,17 @@ fn parse_type(form: &Form, key: &str) -> Result<DesktopType, AdminError> {
             }
         }
     };
+    // `name.{code}` and `description.{code}` for each language; the store checks the codes.
+    let texts = |prefix: &str| {
+        form.0
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(prefix)?.to_owned(), v.clone())))
+            .collect()
+    };
     let t = DesktopType {
         key: key.trim().to_owned(),
-        name_de: form.get("name_de").to_owned(),
-        name_en: form.get("name_en").to_owned(),
-        description_de: form.get("description_de").to_owned(),
-        description_en: form.get("description_en").to_owned(),
+        names: texts("name."),
+        descriptions: texts("description."),
         icon: form.get("icon").to_owned(),
         image: form.get("image").to_owned(),
         container_port: u16::try_from(port).unwrap_or(0),
