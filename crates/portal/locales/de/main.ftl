@@ -281,7 +281,7 @@ err_upload_type = Nur PNG-, JPEG- oder WebP-Bilder sind erlaubt (kein SVG).
 ## Desktop origins
 err_desktop_own_origin = Dieser Desktop läuft unter einer eigenen Adresse. Öffne ihn über die Startseite des Portals.
 err_desktop_origin_required = Fremde Desktops lassen sich erst öffnen, wenn die Schule eigene Desktop-Adressen eingerichtet hat (Einstellung desktop_origin). Bis dahin kann nur die Besitzerin oder der Besitzer den Desktop öffnen: Sonst könnte eine Seite aus dem Desktop in deinem Namen handeln.
-err_desktop_origin_session = Diese Desktop-Adresse kennt dich nicht (mehr). Öffne den Desktop über das Portal.
+err_desktop_origin_session = Dieser Desktop läuft hier nicht, oder diese Adresse kennt dich nicht (mehr). Öffne den Desktop über das Portal.
 err_desktop_ticket = Dieser Link ist abgelaufen oder wurde schon benutzt. Öffne den Desktop erneut über das Portal.
 err_desktop_other_site = Anfragen von anderen Seiten an diesen Desktop werden abgewiesen. Öffne den Desktop über das Portal.
 desktop_origin_portal_link = Portal

@@ -280,7 +280,7 @@ err_upload_type = Only PNG, JPEG or WebP images are allowed (no SVG).
 ## Desktop origins
 err_desktop_own_origin = This desktop is served at an address of its own. Open it from the portal's start page.
 err_desktop_origin_required = Other people's desktops can be opened only once the school has set up desktop addresses of their own (setting desktop_origin). Until then only the desktop's owner may open it: otherwise a page inside the desktop could act in your name.
-err_desktop_origin_session = This desktop address does not know you (any more). Open the desktop from the portal.
+err_desktop_origin_session = This desktop does not run here, or this address does not know you (any more). Open the desktop from the portal.
 err_desktop_ticket = This link has expired or was already used. Open the desktop again from the portal.
 err_desktop_other_site = Requests from other sites to this desktop are refused. Open the desktop from the portal.
 desktop_origin_portal_link = Portal

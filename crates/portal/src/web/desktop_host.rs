@@ -56,9 +56,10 @@ pub(crate) async fn route_by_host(State(state): State<AppState>, req: Request, n
 /// pages (scripts, styles, links with tokens) is ever served on a desktop's origin.
 #[derive(Debug)]
 enum Refusal {
-    /// Unknown desktop, or one this user may not use: one answer for both (no oracle).
+    /// Unknown desktop, or one this user may not use.
     NotFound,
-    /// No valid cookie for this host: open the desktop from the portal.
+    /// No valid cookie for this host: open the desktop from the portal. Answered exactly
+    /// like [`Refusal::NotFound`] (no oracle for which desktops run).
     NoSession,
     /// A ticket that is unknown, used, expired or for another desktop.
     Ticket,
@@ -73,8 +74,9 @@ enum Refusal {
 impl Refusal {
     fn response(self, state: &AppState, label: &str) -> Response {
         let (status, key) = match &self {
-            Refusal::NotFound => (StatusCode::NOT_FOUND, "err_desktop_not_found"),
-            Refusal::NoSession => (StatusCode::UNAUTHORIZED, "err_desktop_origin_session"),
+            // One answer for "no such desktop", "not yours" and "no cookie (any more)": a
+            // desktop host must not tell a prober which desktops run.
+            Refusal::NotFound | Refusal::NoSession => (StatusCode::NOT_FOUND, "err_desktop_origin_session"),
             Refusal::Ticket => (StatusCode::FORBIDDEN, "err_desktop_ticket"),
             Refusal::OtherSite => (StatusCode::FORBIDDEN, "err_desktop_other_site"),
             Refusal::ForeignOrigin => (StatusCode::FORBIDDEN, "err_foreign_origin"),

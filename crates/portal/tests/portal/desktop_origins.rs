@@ -134,7 +134,11 @@ async fn a_ticket_works_once_for_its_desktop_and_session_only() {
         .send()
         .await
         .unwrap();
-    assert_eq!(other.status(), 401);
+    assert_eq!(
+        other.status(),
+        404,
+        "no cookie for that host: the same answer as no desktop"
+    );
     // An unknown desktop's host is a plain 404.
     let unknown = reqwest::Client::builder()
         .resolve("nobody-lab.localhost", app.addr)
@@ -145,6 +149,16 @@ async fn a_ticket_works_once_for_its_desktop_and_session_only() {
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404);
+    let unknown_body = unknown.text().await.unwrap();
+    let other_body = client
+        .get(format!("{}/", origin(&app, "bob-lab")))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(unknown_body, other_body, "a running desktop and none answer alike");
     // Bob's session cannot redeem a ticket for alice's desktop either: he gets no view.
     let bob = sign_in(&app, "bob").await;
     assert_eq!(bob.get(&format!("/view/{DESK}")).send().await.unwrap().status(), 403);
@@ -248,7 +262,7 @@ async fn signing_out_closes_the_desktops_websockets_and_its_cookie() {
         .send()
         .await
         .unwrap();
-    assert_eq!(after.status(), 401, "the desktop cookie died with the session");
+    assert_eq!(after.status(), 404, "the desktop cookie died with the session");
     assert_eq!(a.websocket_sessions(), 1);
 }
 
@@ -279,12 +293,12 @@ async fn an_administrator_ending_a_session_closes_its_desktop_within_seconds() {
             .unwrap()
             .status()
             .as_u16();
-        if status == 401 {
+        if status == 404 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(status, 401);
+    assert_eq!(status, 404);
 }
 
 #[tokio::test]
@@ -400,6 +414,6 @@ async fn losing_access_closes_an_open_desktop_within_seconds() {
         .send()
         .await
         .unwrap();
-    assert_eq!(after.status(), 401);
+    assert_eq!(after.status(), 404);
     assert_eq!(a.websocket_sessions(), 1);
 }
