@@ -140,8 +140,24 @@ fn load(path: Option<PathBuf>) -> anyhow::Result<Config> {
 }
 
 fn toml_preview(config: &Config) -> anyhow::Result<String> {
-    // Secrets serialise as placeholders (see StaticDesktop) or not at all (secret_key).
-    Ok(serde_json::to_string_pretty(config)?)
+    // Secrets serialise as placeholders (see StaticDesktop) or not at all (secret_key); the
+    // database URL may carry a password, which is masked here.
+    let mut value = serde_json::to_value(config)?;
+    if let Some(url) = value.get_mut("database_url").and_then(|u| u.as_str().map(redact_url)) {
+        value["database_url"] = url.into();
+    }
+    Ok(serde_json::to_string_pretty(&value)?)
+}
+
+/// `postgres://user:secret@db/ird` → `postgres://user:***@db/ird`; anything else unchanged.
+fn redact_url(raw: &str) -> String {
+    match url::Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("***"));
+            url.to_string()
+        }
+        _ => raw.to_owned(),
+    }
 }
 
 fn read_password() -> anyhow::Result<SecretString> {

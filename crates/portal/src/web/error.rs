@@ -178,7 +178,8 @@ impl AppError {
             AppError::BadUpgrade(_)
             | AppError::BadRequest(_)
             | AppError::TooLarge { .. }
-            | AppError::Proxy(_)
+            // The desktop's address and the TLS or socket error stay in the log.
+            | AppError::Proxy(ProxyError::Timeout(_))
             | AppError::Store(StoreError::Conflict(_) | StoreError::Invalid(_))
             | AppError::Lifecycle(
                 LifecycleError::LimitUser { .. }

@@ -108,6 +108,22 @@ fn config_errors_name_the_setting() {
 }
 
 #[test]
+fn check_config_masks_the_database_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let out = portal_cmd()
+        .args(["check-config", "--config"])
+        .arg(&config)
+        .env("DATABASE_URL", "postgres://ird:s3cret-pw@db.school.example/ird")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!stdout.contains("s3cret-pw"), "{stdout}");
+    assert!(stdout.contains("postgres://ird:***@db.school.example/ird"), "{stdout}");
+}
+
+#[test]
 fn seed_environment_names_are_accepted_and_ird_names_win() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), "");

@@ -514,6 +514,16 @@ async fn docker_unreachable_gives_503_and_the_rest_keeps_working() {
     assert_eq!(ready.status(), 503);
     let body: Value = ready.json().await.unwrap();
     assert_eq!(body["runtime"]["status"]["ok"], false);
+    // Why is for the log and administrators: the socket path is no one else's business.
+    assert!(body["runtime"]["status"].get("error").is_none(), "{body}");
+    let root = sign_in(&app, "root").await;
+    let detailed: Value = root.get("/readyz").send().await.unwrap().json().await.unwrap();
+    assert!(
+        detailed["runtime"]["status"]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty()),
+        "{detailed}"
+    );
     let dash = alice.get("/").header("accept-language", "en").send().await.unwrap();
     assert_eq!(dash.status(), 200);
     assert!(dash.text().await.unwrap().contains("container service is unreachable"));

@@ -158,7 +158,10 @@ async fn desktop_down_gives_502_with_an_actionable_message() {
         .await
         .unwrap();
     assert_eq!(page.status(), 502);
-    assert!(page.text().await.unwrap().contains("cannot be reached right now"));
+    let text = page.text().await.unwrap();
+    assert!(text.contains("cannot be reached right now"));
+    // The desktop's address stays in the log.
+    assert!(!text.contains(&closed.to_string()), "{text}");
     let api = alice
         .get("/desktop/gone/app/ui.js")
         .header("accept", "application/json")
@@ -170,6 +173,7 @@ async fn desktop_down_gives_502_with_an_actionable_message() {
     let body: serde_json::Value = api.json().await.unwrap();
     assert_eq!(body["error"]["code"], "desktop_unreachable");
     assert!(body["error"]["message"].as_str().unwrap().contains("nicht erreichbar"));
+    assert!(!body.to_string().contains(&closed.port().to_string()), "{body}");
 }
 
 #[tokio::test]
