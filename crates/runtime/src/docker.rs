@@ -39,6 +39,12 @@ pub const LABEL_USER: &str = "org.iserv-remote-desktop.user";
 pub const LABEL_TYPE: &str = "org.iserv-remote-desktop.type";
 /// Port the desktop serves on inside the container, so `observe()` needs no spec.
 pub const LABEL_PORT: &str = "org.iserv-remote-desktop.port";
+/// Memory for a desktop whose type sets none: enough for a browser and an IDE.
+const DEFAULT_MEMORY_BYTES: i64 = 4 << 30;
+/// Processes and threads one desktop may have (Chromium and VS Code together use a few
+/// hundred threads).
+const PIDS_LIMIT: i64 = 4096;
+
 /// `true` when the desktop serves HTTPS (Kasm does), for the same reason.
 pub const LABEL_HTTPS: &str = "org.iserv-remote-desktop.https";
 
@@ -396,7 +402,13 @@ impl DockerRuntime {
             exposed_ports: self.settings.publish_loopback.then(|| vec![port_key]),
             host_config: Some(HostConfig {
                 shm_size: Some(spec.shm_size_bytes),
-                memory: spec.memory_bytes,
+                // Contained: a memory limit always, a bound on processes and threads (a fork
+                // bomb stays inside), no capabilities (Kasm images run KasmVNC as their own
+                // user, uid 1000, and need none), and no way to gain privileges (setuid).
+                memory: Some(spec.memory_bytes.unwrap_or(DEFAULT_MEMORY_BYTES)),
+                pids_limit: Some(PIDS_LIMIT),
+                cap_drop: Some(vec!["ALL".to_owned()]),
+                security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
                 nano_cpus: spec.nano_cpus,
                 mounts: Some(mounts),
                 network_mode: Some(self.settings.network.clone()),

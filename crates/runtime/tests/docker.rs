@@ -298,7 +298,9 @@ async fn lifecycle_keeps_the_container_and_home_across_stop_and_start() {
 async fn two_desktops_get_their_own_containers_passwords_and_nothing_published() {
     let Some(h) = harness("two", false).await else { return };
     let alice = h.spec("alice", "pw-alice-2");
-    let bob = h.spec("bob", "pw-bob-2");
+    let mut bob = h.spec("bob", "pw-bob-2");
+    // A type without a memory setting still gets a limit.
+    bob.memory_bytes = None;
     let (a, b) = tokio::join!(h.start(&alice), h.start(&bob));
     let (a, b) = (a.expect("start alice"), b.expect("start bob"));
     assert_ne!(a.host, b.host, "each desktop has its own address");
@@ -329,6 +331,23 @@ async fn two_desktops_get_their_own_containers_passwords_and_nothing_published()
     assert_eq!(host_config.memory, Some(256 << 20));
     assert_eq!(host_config.nano_cpus, Some(500_000_000));
     assert_eq!(host_config.init, Some(false));
+    // Contained: no capabilities, no new privileges, a bound on processes.
+    assert_eq!(host_config.cap_drop, Some(vec!["ALL".to_owned()]));
+    assert_eq!(host_config.cap_add.clone().unwrap_or_default(), Vec::<String>::new());
+    assert_eq!(
+        host_config.security_opt,
+        Some(vec!["no-new-privileges:true".to_owned()])
+    );
+    assert!(
+        host_config.pids_limit.is_some_and(|p| p > 0),
+        "{:?}",
+        host_config.pids_limit
+    );
+    let bob_memory = ib.host_config.as_ref().and_then(|c| c.memory);
+    assert!(
+        bob_memory.is_some_and(|m| m > 0),
+        "a default memory limit: {bob_memory:?}"
+    );
     assert!(
         host_config.port_bindings.unwrap_or_default().is_empty(),
         "nothing published by default"
