@@ -124,7 +124,6 @@ error_title = Das hat nicht geklappt
 err_bad_credentials = Benutzername oder Passwort ist falsch.
 err_too_many_attempts = Zu viele fehlgeschlagene Anmeldeversuche. Bitte warte 15 Minuten und versuche es dann erneut.
 err_unauthorized = Bitte melde dich zuerst an.
-err_forbidden_desktop = Dieser Desktop gehört jemand anderem. Öffne deinen eigenen Desktop über die Startseite.
 err_foreign_origin = Die Verbindung wurde abgelehnt, weil sie nicht vom Portal selbst kam.
 err_csrf = Das Formular ist abgelaufen. Bitte lade die Seite neu und versuche es noch einmal.
 err_not_found = Diese Seite gibt es nicht.

@@ -123,7 +123,6 @@ error_title = Something went wrong
 err_bad_credentials = The username or password is wrong.
 err_too_many_attempts = Too many failed sign-in attempts. Please wait 15 minutes, then try again.
 err_unauthorized = Please sign in first.
-err_forbidden_desktop = This desktop belongs to someone else. Open your own desktop from the start page.
 err_foreign_origin = The connection was refused because it did not come from the portal itself.
 err_csrf = The form has expired. Please reload the page and try again.
 err_not_found = This page does not exist.

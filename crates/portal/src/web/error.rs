@@ -88,12 +88,14 @@ impl AppError {
         match self {
             AppError::Unauthorized | AppError::BadCredentials => StatusCode::UNAUTHORIZED,
             AppError::TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
-            AppError::ForbiddenDesktop
-            | AppError::ForeignOrigin(_)
-            | AppError::Csrf
-            | AppError::DesktopOnOwnOrigin(_)
-            | AppError::OwnerOnly => StatusCode::FORBIDDEN,
-            AppError::NotFound | AppError::DesktopNotFound(_) | AppError::NoDesktopSelected => StatusCode::NOT_FOUND,
+            AppError::ForeignOrigin(_) | AppError::Csrf | AppError::DesktopOnOwnOrigin(_) | AppError::OwnerOnly => {
+                StatusCode::FORBIDDEN
+            }
+            // Someone else's desktop answers like a missing one: no oracle for who has which.
+            AppError::NotFound
+            | AppError::DesktopNotFound(_)
+            | AppError::ForbiddenDesktop
+            | AppError::NoDesktopSelected => StatusCode::NOT_FOUND,
             AppError::BadUpgrade(_) | AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::Proxy(e) => e.status(),
@@ -108,7 +110,8 @@ impl AppError {
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) | LifecycleError::NotFound(_) => StatusCode::NOT_FOUND,
                 LifecycleError::TypeDisabled(_) | LifecycleError::Unsupported => StatusCode::CONFLICT,
-                LifecycleError::TypeNotAllowed(_) | LifecycleError::Forbidden => StatusCode::FORBIDDEN,
+                LifecycleError::TypeNotAllowed(_) => StatusCode::FORBIDDEN,
+                LifecycleError::Forbidden => StatusCode::NOT_FOUND,
                 LifecycleError::LimitUser { .. } => StatusCode::TOO_MANY_REQUESTS,
                 LifecycleError::LimitTotal { .. } | LifecycleError::TooManyStarts { .. } => {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -131,7 +134,7 @@ impl AppError {
             AppError::Unauthorized => ("unauthorized", "err_unauthorized"),
             AppError::BadCredentials => ("bad_credentials", "err_bad_credentials"),
             AppError::TooManyAttempts => ("too_many_attempts", "err_too_many_attempts"),
-            AppError::ForbiddenDesktop => ("forbidden", "err_forbidden_desktop"),
+            AppError::ForbiddenDesktop => ("desktop_not_found", "err_desktop_not_found"),
             AppError::ForeignOrigin(_) => ("foreign_origin", "err_foreign_origin"),
             AppError::Csrf => ("csrf", "err_csrf"),
             AppError::NotFound => ("not_found", "err_not_found"),
@@ -161,7 +164,7 @@ impl AppError {
                 LifecycleError::LimitTotal { .. } => ("limit_total", "err_limit_total"),
                 LifecycleError::TooManyStarts { .. } => ("too_many_starts", "err_too_many_starts"),
                 LifecycleError::NotFound(_) => ("desktop_not_found", "err_desktop_not_found"),
-                LifecycleError::Forbidden => ("forbidden", "err_forbidden_desktop"),
+                LifecycleError::Forbidden => ("desktop_not_found", "err_desktop_not_found"),
                 LifecycleError::Unsupported => ("unsupported", "err_unsupported"),
                 LifecycleError::Runtime(RuntimeError::Unavailable(_)) => {
                     ("runtime_unavailable", "err_runtime_unavailable")

@@ -161,7 +161,7 @@ async fn a_ticket_works_once_for_its_desktop_and_session_only() {
     assert_eq!(unknown_body, other_body, "a running desktop and none answer alike");
     // Bob's session cannot redeem a ticket for alice's desktop either: he gets no view.
     let bob = sign_in(&app, "bob").await;
-    assert_eq!(bob.get(&format!("/view/{DESK}")).send().await.unwrap().status(), 403);
+    assert_eq!(bob.get(&format!("/view/{DESK}")).send().await.unwrap().status(), 404);
     let _ = a;
 }
 

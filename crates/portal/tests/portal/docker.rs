@@ -267,8 +267,9 @@ async fn two_users_get_their_own_containers_passwords_and_no_published_ports() {
     let listed = alice.get("/api/desktops").send().await.unwrap().text().await.unwrap();
     assert!(!listed.contains(&pa));
     // Each reaches only their own.
-    assert_eq!(bob.get("/desktop/alice-fake/").send().await.unwrap().status(), 403);
-    assert_eq!(bob.get("/api/desktops/alice-fake").send().await.unwrap().status(), 403);
+    // Someone else's desktop answers like a missing one.
+    assert_eq!(bob.get("/desktop/alice-fake/").send().await.unwrap().status(), 404);
+    assert_eq!(bob.get("/api/desktops/alice-fake").send().await.unwrap().status(), 404);
     open_ws(&app, &bob, "bob-fake").await;
 }
 

@@ -121,7 +121,7 @@ async fn websocket_without_session_is_401() {
 }
 
 #[tokio::test]
-async fn another_users_desktop_is_forbidden_by_path_referer_and_session() {
+async fn another_users_desktop_answers_like_a_missing_one_by_path_referer_and_session() {
     let (a, b) = two_desktops().await;
     let app = spawn_app(&specs(&a, &b)).await;
     let bob = sign_in(&app, "bob").await;
@@ -134,7 +134,7 @@ async fn another_users_desktop_is_forbidden_by_path_referer_and_session() {
     let by_path = ws_connect(&app, "/desktop/alice-ubuntu/websockify", opts(None))
         .await
         .unwrap_err();
-    assert_eq!(refused_status(by_path), 403);
+    assert_eq!(refused_status(by_path), 404);
     // By Referer on the root endpoint.
     let by_referer = ws_connect(
         &app,
@@ -143,16 +143,16 @@ async fn another_users_desktop_is_forbidden_by_path_referer_and_session() {
     )
     .await
     .unwrap_err();
-    assert_eq!(refused_status(by_referer), 403);
+    assert_eq!(refused_status(by_referer), 404);
     // By session: loading alice's page must not make it bob's current desktop.
-    assert_eq!(bob.get("/desktop/alice-ubuntu/").send().await.unwrap().status(), 403);
+    assert_eq!(bob.get("/desktop/alice-ubuntu/").send().await.unwrap().status(), 404);
     let by_session = ws_connect(&app, "/websockify", opts(None)).await.unwrap_err();
     assert_eq!(refused_status(by_session), 404, "bob has no current desktop");
     // A query string naming alice's desktop grants nothing either.
     let by_query = ws_connect(&app, "/desktop/alice-ubuntu/websockify?token=x&owner=bob", opts(None))
         .await
         .unwrap_err();
-    assert_eq!(refused_status(by_query), 403);
+    assert_eq!(refused_status(by_query), 404);
     assert!(a.requests().is_empty(), "nothing reached alice's desktop");
     assert_eq!(a.websocket_sessions(), 0);
 }
