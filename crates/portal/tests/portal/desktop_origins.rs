@@ -417,3 +417,22 @@ async fn losing_access_closes_an_open_desktop_within_seconds() {
     assert_eq!(after.status(), 404);
     assert_eq!(a.websocket_sessions(), 1);
 }
+
+#[tokio::test]
+async fn a_ticket_dies_with_the_session_that_asked_for_it() {
+    let (app, a, _b) = world().await;
+    let client = desktop_client(&app);
+    let alice = sign_in(&app, "alice").await;
+    let url = ticket_url(&alice, DESK).await;
+    // Alice signs out before her frame redeemed the ticket: it is worth nothing now, to anyone.
+    let csrf = alice.csrf().await;
+    alice.post("/logout").form(&[("csrf_token", csrf)]).send().await.unwrap();
+    assert_eq!(redeem(&client, &url).await, (403, None));
+    assert!(a.requests().is_empty(), "nothing reached the desktop");
+    // A ticket of bob's session does not open alice's desktop's host, and is used up by trying.
+    let bob = sign_in(&app, "bob").await;
+    let bobs = ticket_url(&bob, "bob-lab").await;
+    let on_alices_host = bobs.replace(&origin(&app, "bob-lab"), &origin(&app, DESK));
+    assert_eq!(redeem(&client, &on_alices_host).await, (403, None));
+    assert_eq!(redeem(&client, &bobs).await, (403, None));
+}
