@@ -426,7 +426,12 @@ async fn a_ticket_dies_with_the_session_that_asked_for_it() {
     let url = ticket_url(&alice, DESK).await;
     // Alice signs out before her frame redeemed the ticket: it is worth nothing now, to anyone.
     let csrf = alice.csrf().await;
-    alice.post("/logout").form(&[("csrf_token", csrf)]).send().await.unwrap();
+    alice
+        .post("/logout")
+        .form(&[("csrf_token", csrf)])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(redeem(&client, &url).await, (403, None));
     assert!(a.requests().is_empty(), "nothing reached the desktop");
     // A ticket of bob's session does not open alice's desktop's host, and is used up by trying.
