@@ -577,14 +577,34 @@ fn targets_table(out: &mut String, r: &Results, conditions: Option<&str>) -> any
     Ok(())
 }
 
+/// 64 KiB bulk throughput of path `label` (1 connection), MB/s.
+fn bulk_64k(r: &Results, label: &str) -> Option<Stat> {
+    let key = throughput_keys(r, &[&label.to_owned()])
+        .into_iter()
+        .find(|k| k.0 == 64 * 1024 && k.1 == 1)?;
+    throughput_stat(r, label, key, |t| Some(t.mb_per_s))
+}
+
+/// WebSocket set-ups per second of path `label`.
+fn setup_rate(r: &Results, label: &str) -> Option<Stat> {
+    stat(r.connect.get(label).into_iter().flatten().map(|c| c.per_s).collect())
+}
+
+/// HTTP requests per second of measurement `label` (e.g. `asset/portal`).
+fn http_rate(r: &Results, label: &str) -> Option<Stat> {
+    stat(
+        r.http
+            .get(label)
+            .into_iter()
+            .flatten()
+            .map(|h| h.requests_per_s)
+            .collect(),
+    )
+}
+
 /// 64 KiB bulk throughput against direct, nginx and the old approach.
 fn bulk_rows(r: &Results, rows: &mut Vec<Row>) {
-    let tp = |label: &str| {
-        let key = throughput_keys(r, &[&label.to_owned()])
-            .into_iter()
-            .find(|k| k.0 == 64 * 1024 && k.1 == 1)?;
-        throughput_stat(r, label, key, |t| Some(t.mb_per_s))
-    };
+    let tp = |label: &str| bulk_64k(r, label);
     let (d, p, n) = (tp("direct"), tp("portal"), tp("nginx"));
     if let (Some(d), Some(p)) = (d, p) {
         let v = p.median / d.median;
@@ -679,7 +699,7 @@ fn idle_rows(r: &Results, rows: &mut Vec<Row>) {
 
 /// WebSocket set-ups, asset GETs, the dashboard and starts.
 fn rate_rows(r: &Results, rows: &mut Vec<Row>) {
-    let cr = |label: &str| stat(r.connect.get(label).into_iter().flatten().map(|c| c.per_s).collect());
+    let cr = |label: &str| setup_rate(r, label);
     if let (Some(p), Some(n)) = (cr("portal"), cr("nginx")) {
         let v = p.median / n.median;
         rows.push(("WS set-up rate ≥ 0.8× nginx".into(), format!("{v:.2}×"), Some(v >= 0.8)));
@@ -700,16 +720,7 @@ fn rate_rows(r: &Results, rows: &mut Vec<Row>) {
             None,
         ));
     }
-    let hr = |label: &str| {
-        stat(
-            r.http
-                .get(label)
-                .into_iter()
-                .flatten()
-                .map(|h| h.requests_per_s)
-                .collect(),
-        )
-    };
+    let hr = |label: &str| http_rate(r, label);
     if let (Some(p), Some(n)) = (hr("asset/portal"), hr("asset/nginx")) {
         let v = p.median / n.median;
         rows.push((
@@ -751,23 +762,9 @@ fn rate_rows(r: &Results, rows: &mut Vec<Row>) {
 
 /// Issue 13: the desktop origin (routing by Host) against the path split, same run.
 fn origin_rows(r: &Results, rows: &mut Vec<Row>) {
-    let tp = |label: &str| {
-        let key = throughput_keys(r, &[&label.to_owned()])
-            .into_iter()
-            .find(|k| k.0 == 64 * 1024 && k.1 == 1)?;
-        throughput_stat(r, label, key, |t| Some(t.mb_per_s))
-    };
-    let cr = |label: &str| stat(r.connect.get(label).into_iter().flatten().map(|c| c.per_s).collect());
-    let hr = |label: &str| {
-        stat(
-            r.http
-                .get(label)
-                .into_iter()
-                .flatten()
-                .map(|h| h.requests_per_s)
-                .collect(),
-        )
-    };
+    let tp = |label: &str| bulk_64k(r, label);
+    let cr = |label: &str| setup_rate(r, label);
+    let hr = |label: &str| http_rate(r, label);
     // Within noise: the same run's repeats of one path spread by about 10 %.
     for (what, origin, path) in [
         ("64 KiB bulk", tp("portal"), tp(PATH_SPLIT)),

@@ -39,6 +39,24 @@ fn desktop_client(app: &TestApp) -> reqwest::Client {
     b.build().unwrap()
 }
 
+/// A WebSocket to `/websockify` on alice's desktop host with `cookie`, sent from `from`.
+async fn desktop_ws(
+    app: &TestApp,
+    cookie: &str,
+    from: &str,
+) -> Result<(Ws, tokio_tungstenite::tungstenite::handshake::client::Response), tokio_tungstenite::tungstenite::Error> {
+    let mut req = format!("ws://{DESK}.localhost:{}/websockify", app.addr.port())
+        .into_client_request()
+        .unwrap();
+    let h = req.headers_mut();
+    h.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
+    h.insert("Cookie", cookie.parse().unwrap());
+    h.insert("Origin", from.parse().unwrap());
+    // Connected by hand: the host name is the desktop's, the address the portal's.
+    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    tokio_tungstenite::client_async(req, stream).await
+}
+
 /// The ticket URL in the view page's frame.
 async fn ticket_url(browser: &Browser, id: &str) -> String {
     let page = browser
@@ -203,15 +221,7 @@ async fn other_sites_and_other_origins_are_refused_on_a_desktop_host() {
         (origin(&app, "bob-lab"), Some(403)),
         (origin(&app, DESK), None),
     ] {
-        let mut req = format!("ws://{DESK}.localhost:{}/websockify", app.addr.port())
-            .into_client_request()
-            .unwrap();
-        let h = req.headers_mut();
-        h.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-        h.insert("Cookie", cookie.parse().unwrap());
-        h.insert("Origin", from.parse().unwrap());
-        let stream = tokio_tungstenite::MaybeTlsStream::Plain(tokio::net::TcpStream::connect(app.addr).await.unwrap());
-        let result = tokio_tungstenite::client_async(req, stream).await;
+        let result = desktop_ws(&app, &cookie, &from).await;
         match expected {
             Some(status) => assert_eq!(refused_status(result.unwrap_err()), status, "from {from}"),
             None => {
@@ -230,15 +240,7 @@ async fn signing_out_closes_the_desktops_websockets_and_its_cookie() {
     let alice = sign_in(&app, "alice").await;
     let (_, cookie) = redeem(&client, &ticket_url(&alice, DESK).await).await;
     let cookie = cookie.unwrap();
-    let mut req = format!("ws://{DESK}.localhost:{}/websockify", app.addr.port())
-        .into_client_request()
-        .unwrap();
-    let h = req.headers_mut();
-    h.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-    h.insert("Cookie", cookie.parse().unwrap());
-    h.insert("Origin", origin(&app, DESK).parse().unwrap());
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tokio::net::TcpStream::connect(app.addr).await.unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.unwrap();
+    let (mut ws, _) = desktop_ws(&app, &cookie, &origin(&app, DESK)).await.unwrap();
     expect_rfb_greeting(&mut ws).await;
 
     let csrf = alice.csrf().await;
@@ -386,15 +388,7 @@ async fn losing_access_closes_an_open_desktop_within_seconds() {
     let root = sign_in(&app, "root").await;
     let (_, cookie) = redeem(&client, &ticket_url(&root, DESK).await).await;
     let cookie = cookie.unwrap();
-    let mut req = format!("ws://{DESK}.localhost:{}/websockify", app.addr.port())
-        .into_client_request()
-        .unwrap();
-    let h = req.headers_mut();
-    h.insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-    h.insert("Cookie", cookie.parse().unwrap());
-    h.insert("Origin", origin(&app, DESK).parse().unwrap());
-    let stream = tokio_tungstenite::MaybeTlsStream::Plain(tokio::net::TcpStream::connect(app.addr).await.unwrap());
-    let (mut ws, _) = tokio_tungstenite::client_async(req, stream).await.unwrap();
+    let (mut ws, _) = desktop_ws(&app, &cookie, &origin(&app, DESK)).await.unwrap();
     expect_rfb_greeting(&mut ws).await;
     // …and is then made a student: the open relay closes at the next sweep (every 2 s).
     let user = app.state.store.user_by_username("root").await.unwrap().unwrap();
