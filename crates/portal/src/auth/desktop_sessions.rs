@@ -24,6 +24,9 @@ pub const MAX_TICKET_TTL: Duration = Duration::from_secs(60);
 /// Bounds on what unauthenticated or runaway use can grow: beyond them the oldest go.
 const MAX_TICKETS: usize = 20_000;
 const MAX_BINDINGS: usize = 100_000;
+/// What one portal session may hold at once (a tab per desktop and a few reloads): beyond it the
+/// session's own oldest goes, so no one can push out other people's tickets or connections.
+const MAX_PER_SESSION: usize = 64;
 
 /// What a ticket or binding belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -78,6 +81,7 @@ impl DesktopSessions {
         let ticket = random_token();
         let mut tickets = self.tickets.lock().unwrap_or_else(|p| p.into_inner());
         tickets.retain(|_, t| t.created.elapsed() < self.ttl);
+        evict_oldest_of_session(&mut tickets, session_id, |t| (&t.owner, t.created));
         evict_oldest(&mut tickets, MAX_TICKETS, |t| t.created);
         tickets.insert(
             ticket.clone(),
@@ -141,6 +145,9 @@ impl DesktopSessions {
     fn insert(&self, key: String, owner: Owner) -> CancellationToken {
         let stop = CancellationToken::new();
         let mut bindings = self.bindings.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(evicted) = evict_oldest_of_session(&mut bindings, &owner.session_id, |b| (&b.owner, b.created)) {
+            evicted.stop.cancel();
+        }
         if let Some(evicted) = evict_oldest(&mut bindings, MAX_BINDINGS, |b| b.created) {
             evicted.stop.cancel();
         }
@@ -244,6 +251,31 @@ impl DesktopSessions {
     }
 }
 
+/// Removes `session_id`'s oldest entry when it holds [`MAX_PER_SESSION`]; returns it.
+fn evict_oldest_of_session<V>(
+    map: &mut HashMap<String, V>,
+    session_id: &str,
+    owner_and_created: impl Fn(&V) -> (&Owner, Instant),
+) -> Option<V> {
+    let mut own = map
+        .iter()
+        .filter(|(_, v)| owner_and_created(v).0.session_id == session_id);
+    let first = own.next()?;
+    let (count, oldest) = own.fold((1, first), |(n, old), e| {
+        let older = if owner_and_created(e.1).1 < owner_and_created(old.1).1 {
+            e
+        } else {
+            old
+        };
+        (n + 1, older)
+    });
+    if count < MAX_PER_SESSION {
+        return None;
+    }
+    let key = oldest.0.clone();
+    map.remove(&key)
+}
+
 /// Removes the oldest entry when `map` is full; returns it.
 fn evict_oldest<V>(map: &mut HashMap<String, V>, max: usize, created: impl Fn(&V) -> Instant) -> Option<V> {
     if map.len() < max {
@@ -298,5 +330,29 @@ mod tests {
         assert_eq!(s.end(&owner("s1", "a")), 2);
         assert!(stop.is_cancelled() && relay.is_cancelled() && !other.is_cancelled());
         assert!(s.cookie(&cookie).is_none());
+    }
+
+    #[test]
+    fn one_session_cannot_push_out_anothers_tickets_or_connections() {
+        let s = DesktopSessions::new(Duration::from_secs(60));
+        let alices_ticket = s.issue_ticket("alice", "a");
+        let alices_cookie = s.bind_cookie(owner("alice", "a"));
+        let (_, alices_stop) = s.cookie(&alices_cookie).unwrap();
+        let first_of_mallory = s.bind_cookie(owner("mallory", "m"));
+        for _ in 0..(MAX_PER_SESSION * 3) {
+            let _ = s.issue_ticket("mallory", "m");
+            let _ = s.bind_cookie(owner("mallory", "m"));
+        }
+        assert_eq!(s.redeem(&alices_ticket, "a").unwrap(), "alice");
+        assert!(s.cookie(&alices_cookie).is_some() && !alices_stop.is_cancelled());
+        assert!(s.cookie(&first_of_mallory).is_none(), "mallory's own oldest went");
+        let mallorys = s
+            .bindings
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|b| b.owner.session_id == "mallory")
+            .count();
+        assert_eq!(mallorys, MAX_PER_SESSION);
     }
 }
