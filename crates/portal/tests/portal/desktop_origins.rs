@@ -57,6 +57,24 @@ async fn desktop_ws(
     tokio_tungstenite::client_async(req, stream).await
 }
 
+/// The status of alice's desktop page on its host with `cookie`.
+async fn desktop_page(client: &reqwest::Client, app: &TestApp, cookie: &str) -> u16 {
+    let resp = client
+        .get(format!("{}/", origin(app, DESK)))
+        .header("Cookie", cookie)
+        .send()
+        .await
+        .unwrap();
+    resp.status().as_u16()
+}
+
+/// Whether the server closes `ws` within `limit` (frames until then are read and dropped).
+async fn closes_within(ws: &mut Ws, limit: Duration) -> bool {
+    tokio::time::timeout(limit, async { while let Some(Ok(_)) = ws.next().await {} })
+        .await
+        .is_ok()
+}
+
 /// The ticket URL in the view page's frame.
 async fn ticket_url(browser: &Browser, id: &str) -> String {
     let page = browser
@@ -253,18 +271,12 @@ async fn signing_out_closes_the_desktops_websockets_and_its_cookie() {
     assert_eq!(out.status(), 303);
     assert_eq!(out.headers()["clear-site-data"], "\"cache\", \"storage\"");
     // The relay closes within seconds (at once at sign-out; the sweep is the backstop).
-    let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
-    assert!(closed.is_ok(), "the WebSocket outlived the sign-out");
-    let after = client
-        .get(format!("{}/", origin(&app, DESK)))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.status(), 404, "the desktop cookie died with the session");
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(5)).await,
+        "the WebSocket outlived the sign-out"
+    );
+    let after = desktop_page(&client, &app, &cookie).await;
+    assert_eq!(after, 404, "the desktop cookie died with the session");
     assert_eq!(a.websocket_sessions(), 1);
 }
 
@@ -287,14 +299,7 @@ async fn an_administrator_ending_a_session_closes_its_desktop_within_seconds() {
     // The sweep runs every 2 s.
     let mut status = 0;
     for _ in 0..40 {
-        status = client
-            .get(format!("{}/", origin(&app, DESK)))
-            .header("Cookie", &cookie)
-            .send()
-            .await
-            .unwrap()
-            .status()
-            .as_u16();
+        status = desktop_page(&client, &app, &cookie).await;
         if status == 404 {
             break;
         }
@@ -397,18 +402,12 @@ async fn losing_access_closes_an_open_desktop_within_seconds() {
         .set_user_role(&user.id, portal_store::Role::Student)
         .await
         .unwrap();
-    let closed = tokio::time::timeout(Duration::from_secs(6), async {
-        while let Some(Ok(_)) = ws.next().await {}
-    })
-    .await;
-    assert!(closed.is_ok(), "the relay outlived the loss of access");
-    let after = client
-        .get(format!("{}/", origin(&app, DESK)))
-        .header("Cookie", &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(after.status(), 404);
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(6)).await,
+        "the relay outlived the loss of access"
+    );
+    let after = desktop_page(&client, &app, &cookie).await;
+    assert_eq!(after, 404);
     assert_eq!(a.websocket_sessions(), 1);
 }
 
