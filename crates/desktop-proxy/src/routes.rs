@@ -60,8 +60,12 @@ pub struct Target {
     /// Verify the desktop's TLS certificate (Kasm's are self-signed, so usually off).
     pub verify_tls: bool,
     pub basic_auth: Option<BasicAuth>,
-    /// Usernames that may use this desktop (admins may always).
-    pub owners: Vec<String>,
+    /// Ids of the users who may use this desktop: a started desktop's owner. Ids, never
+    /// usernames: a username can be renamed away and then taken by someone else, who must not
+    /// inherit a running desktop. (Admins may always; the caller decides that.)
+    pub owner_ids: Vec<String>,
+    /// Usernames named in the configuration of a static desktop (a shared lab machine).
+    pub usernames: Vec<String>,
     /// Groups whose members may use this desktop (shared lab machines).
     pub groups: Vec<String>,
 }
@@ -76,9 +80,11 @@ impl Target {
         }
     }
 
-    /// Whether a user with this name and these groups is among the desktop's audience.
-    pub fn allows(&self, username: &str, groups: &[String]) -> bool {
-        self.owners.iter().any(|o| o == username) || self.groups.iter().any(|g| groups.contains(g))
+    /// Whether the user with this id, name and these groups is among the desktop's audience.
+    pub fn allows(&self, user_id: &str, username: &str, groups: &[String]) -> bool {
+        self.owner_ids.iter().any(|o| o == user_id)
+            || self.usernames.iter().any(|u| u == username)
+            || self.groups.iter().any(|g| groups.contains(g))
     }
 }
 

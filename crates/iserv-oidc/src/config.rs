@@ -2,6 +2,7 @@
 //!
 //! Seed names (`OAUTH_*`, `ROLE_ADMIN`, `ROLE_TEACHER`) map onto these keys in `config.rs`.
 
+use openidconnect::core::CoreJwsSigningAlgorithm;
 use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize};
 use url::Url;
@@ -62,9 +63,28 @@ pub struct OidcConfig {
     /// When not empty, only members of these groups may use the portal at all.
     #[serde(deserialize_with = "string_or_list")]
     pub allowed_groups: Vec<String>,
+    /// Signature algorithms accepted on ID tokens (default `RS256`, IServ's). Whatever discovery
+    /// lists does not widen this. Shared-secret (`HS256`, …) and unsigned (`none`) tokens are
+    /// refused even here: with them anyone who knows the client secret could forge a sign-in.
+    #[serde(deserialize_with = "string_or_list")]
+    pub id_token_algorithms: Vec<String>,
     /// Timeout of every request to IServ.
     pub timeout_secs: u64,
 }
+
+/// The ID-token algorithms that may be configured: signatures by the provider's private key.
+const ASYMMETRIC_ALGORITHMS: [(&str, CoreJwsSigningAlgorithm); 10] = [
+    ("RS256", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256),
+    ("RS384", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384),
+    ("RS512", CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512),
+    ("PS256", CoreJwsSigningAlgorithm::RsaSsaPssSha256),
+    ("PS384", CoreJwsSigningAlgorithm::RsaSsaPssSha384),
+    ("PS512", CoreJwsSigningAlgorithm::RsaSsaPssSha512),
+    ("ES256", CoreJwsSigningAlgorithm::EcdsaP256Sha256),
+    ("ES384", CoreJwsSigningAlgorithm::EcdsaP384Sha384),
+    ("ES512", CoreJwsSigningAlgorithm::EcdsaP521Sha512),
+    ("EdDSA", CoreJwsSigningAlgorithm::EdDsa),
+];
 
 impl Default for OidcConfig {
     fn default() -> Self {
@@ -84,6 +104,7 @@ impl Default for OidcConfig {
             admin_roles: vec!["ROLE_ADMIN".into()],
             teacher_roles: vec!["ROLE_TEACHER".into()],
             allowed_groups: Vec::new(),
+            id_token_algorithms: vec!["RS256".into()],
             timeout_secs: 10,
         }
     }
@@ -136,8 +157,34 @@ impl OidcConfig {
         }
     }
 
+    /// The configured ID-token algorithms; the error says which one is refused and why.
+    pub fn id_token_algorithms(&self) -> Result<Vec<CoreJwsSigningAlgorithm>, String> {
+        if self.id_token_algorithms.is_empty() {
+            return Err("must name at least one algorithm, e.g. [\"RS256\"]".into());
+        }
+        self.id_token_algorithms
+            .iter()
+            .map(|name| {
+                if let Some((_, alg)) = ASYMMETRIC_ALGORITHMS.iter().find(|(n, _)| n == name) {
+                    Ok(alg.clone())
+                } else if name.to_ascii_uppercase().starts_with("HS") || name.eq_ignore_ascii_case("none") {
+                    Err(format!(
+                        "{name:?} is refused: with a shared-secret or unsigned ID token anyone who knows the \
+                         client secret (or nobody at all) could forge a sign-in; use IServ's RS256"
+                    ))
+                } else {
+                    let known: Vec<&str> = ASYMMETRIC_ALGORITHMS.iter().map(|(n, _)| *n).collect();
+                    Err(format!("unknown algorithm {name:?}; known: {}", known.join(", ")))
+                }
+            })
+            .collect()
+    }
+
     /// Checks the section; the error names the setting.
     pub fn validate(&self, public_url: &Url) -> Result<(), (&'static str, String)> {
+        // Checked even when sign-in is off, so a wrong value is noticed before it matters.
+        self.id_token_algorithms()
+            .map_err(|e| ("oidc.id_token_algorithms", e))?;
         if !self.is_configured() {
             return Ok(());
         }
@@ -214,6 +261,29 @@ mod tests {
         assert_eq!(c.admin_groups, ["admins", "it"]);
         assert_eq!(c.teacher_groups, ["lehrer"]);
         assert_eq!(c.teacher_roles, ["ROLE_TEACHER"]);
+    }
+
+    #[test]
+    fn only_asymmetric_id_token_algorithms_may_be_configured() {
+        let with = |algs: &[&str]| OidcConfig {
+            id_token_algorithms: algs.iter().map(|a| (*a).to_owned()).collect(),
+            ..OidcConfig::default()
+        };
+        let public: Url = "https://desk.example/".parse().unwrap();
+        assert_eq!(
+            OidcConfig::default().id_token_algorithms().unwrap(),
+            [CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        );
+        assert_eq!(with(&["RS256", "ES256"]).id_token_algorithms().unwrap().len(), 2);
+        for bad in [&["RS256", "HS256"][..], &["none"], &["hs512"], &[]] {
+            let (setting, message) = with(bad).validate(&public).unwrap_err();
+            assert_eq!(setting, "oidc.id_token_algorithms", "{bad:?}");
+            assert!(
+                message.contains("refused") || message.contains("at least one"),
+                "{message}"
+            );
+        }
+        assert!(with(&["RS257"]).id_token_algorithms().unwrap_err().contains("unknown"));
     }
 
     #[test]

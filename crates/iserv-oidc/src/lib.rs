@@ -111,6 +111,10 @@ pub enum OidcError {
     BadUsername(String),
     #[error("{0}")]
     UsernameTaken(String),
+    /// The username is a local account with a password or an administrator's, which an IServ
+    /// sign-in may take over only after an administrator allowed it.
+    #[error("the local account {0:?} is linked to IServ only after an administrator allows it")]
+    LinkNeedsAdmin(String),
 }
 
 impl OidcError {
@@ -123,7 +127,7 @@ impl OidcError {
             OidcError::Unreachable(_) => S::SERVICE_UNAVAILABLE,
             OidcError::StateUnknown | OidcError::OtherBrowser => S::BAD_REQUEST,
             OidcError::TokenRefused(e) if e == "invalid_grant" => S::BAD_REQUEST,
-            OidcError::UsernameTaken(_) => S::CONFLICT,
+            OidcError::UsernameTaken(_) | OidcError::LinkNeedsAdmin(_) => S::CONFLICT,
             OidcError::ProviderError(_)
             | OidcError::TokenRefused(_)
             | OidcError::TokenEndpoint(_)
@@ -156,6 +160,7 @@ impl OidcError {
             OidcError::NotAllowed => ("oidc_not_allowed", "err_oidc_not_allowed"),
             OidcError::BadUsername(_) => ("oidc_bad_username", "err_oidc_bad_username"),
             OidcError::UsernameTaken(_) => ("oidc_username_taken", "err_oidc_username_taken"),
+            OidcError::LinkNeedsAdmin(_) => ("oidc_link_needs_admin", "err_oidc_link_needs_admin"),
         }
     }
 

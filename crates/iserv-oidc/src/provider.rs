@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreResponseType, CoreSubjectIdentifierType,
+    CoreAuthenticationFlow, CoreClient, CoreIdTokenVerifier, CoreJsonWebKeySet, CoreJwsSigningAlgorithm,
+    CoreProviderMetadata, CoreResponseType, CoreSubjectIdentifierType,
 };
 use openidconnect::{
     AuthType, AuthUrl, AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken,
@@ -26,6 +26,16 @@ use super::{ClientAuthMethod, OidcConfig, OidcError, TokenProblem};
 /// misbehaving provider cannot make the portal fetch keys on every sign-in.
 const MIN_KEY_REFRESH: Duration = Duration::from_secs(10);
 
+/// The client of one sign-in, as [`Provider::client`] builds it.
+type Client = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 /// The signing keys and when they were last fetched because of an unknown `kid`.
 struct Keys {
     set: CoreJsonWebKeySet,
@@ -41,6 +51,8 @@ pub(crate) struct Provider {
     redirect: RedirectUrl,
     auth_type: AuthType,
     scopes: Vec<String>,
+    /// ID-token algorithms accepted, from the configuration; discovery does not widen them.
+    algorithms: Vec<CoreJwsSigningAlgorithm>,
     http: HttpClient,
 }
 
@@ -138,6 +150,7 @@ impl Provider {
                 ClientAuthMethod::ClientSecretBasic => AuthType::BasicAuth,
             },
             scopes,
+            algorithms: cfg.id_token_algorithms().map_err(OidcError::Config)?,
             http,
         })
     }
@@ -147,17 +160,7 @@ impl Provider {
         &self.scopes
     }
 
-    fn client(
-        &self,
-        keys: CoreJsonWebKeySet,
-    ) -> CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    > {
+    fn client(&self, keys: CoreJsonWebKeySet) -> Client {
         CoreClient::from_provider_metadata(
             self.metadata.clone().set_jwks(keys),
             self.client_id.clone(),
@@ -165,6 +168,12 @@ impl Provider {
         )
         .set_redirect_uri(self.redirect.clone())
         .set_auth_type(self.auth_type.clone())
+    }
+
+    /// The ID-token verifier of `client`, limited to the configured algorithms: the client's
+    /// own accepts whatever discovery lists, HS256 (checked with the client secret) included.
+    fn verifier<'c>(&self, client: &'c Client) -> CoreIdTokenVerifier<'c> {
+        client.id_token_verifier().set_allowed_algs(self.algorithms.clone())
     }
 
     /// Step 1: the authorization URL with a fresh state, nonce and PKCE S256 challenge.
@@ -207,12 +216,12 @@ impl Provider {
             .map_err(token_error)?;
         let id_token = token.id_token().ok_or(OidcError::Token(TokenProblem::Missing))?;
         let nonce = Nonce::new(nonce.to_owned());
-        let verified = match id_token.claims(&client.id_token_verifier(), &nonce) {
+        let verified = match id_token.claims(&self.verifier(&client), &nonce) {
             Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
                 // The provider may have rotated its keys since we fetched them.
                 let client = self.client(self.refresh_keys().await?);
                 id_token
-                    .claims(&client.id_token_verifier(), &nonce)
+                    .claims(&self.verifier(&client), &nonce)
                     .map(|c| c.subject().as_str().to_owned())
             }
             other => other.map(|c| c.subject().as_str().to_owned()),

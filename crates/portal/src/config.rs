@@ -75,6 +75,8 @@ pub struct Config {
     pub runtime: RuntimeKind,
     pub docker: DockerConfig,
     pub limits: Limits,
+    /// What happens to deleted accounts' files.
+    pub accounts: AccountSettings,
     /// Desktop types written to the database at every start (the database keeps others).
     pub desktop_types: Vec<DesktopTypeConfig>,
     pub static_desktops: Vec<StaticDesktop>,
@@ -164,6 +166,70 @@ pub struct Limits {
     pub max_concurrent_starts: usize,
     /// How often the idle and max-age culler looks.
     pub cull_interval_secs: u64,
+}
+
+/// Deleted accounts: their desktops go at once, their files (the home volume) after a
+/// retention during which an administrator can restore the account.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountSettings {
+    /// Days a deleted account's home volume is kept (default 30); 0: removed by the next purge.
+    pub home_retention_days: u64,
+    /// Exact override of `home_retention_days` in seconds (tests, labs); unset normally.
+    pub home_retention_secs: Option<u64>,
+    /// How often the portal removes the homes whose retention ended.
+    pub purge_interval_secs: u64,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self {
+            home_retention_days: 30,
+            home_retention_secs: None,
+            purge_interval_secs: 3600,
+        }
+    }
+}
+
+/// At most ten years: longer is a typo, and the seconds must fit a timestamp.
+const MAX_RETENTION_DAYS: u64 = 3650;
+
+impl AccountSettings {
+    /// How long a deleted account's files are kept.
+    pub fn home_retention(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(
+            self.home_retention_secs
+                .unwrap_or(self.home_retention_days.saturating_mul(86_400)),
+        )
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.home_retention_days > MAX_RETENTION_DAYS {
+            return Err(invalid(
+                "accounts.home_retention_days",
+                format!(
+                    "must be at most {MAX_RETENTION_DAYS} days, got {}",
+                    self.home_retention_days
+                ),
+            ));
+        }
+        if self
+            .home_retention_secs
+            .is_some_and(|s| s > MAX_RETENTION_DAYS * 86_400)
+        {
+            return Err(invalid(
+                "accounts.home_retention_secs",
+                format!("must be at most {} seconds (ten years)", MAX_RETENTION_DAYS * 86_400),
+            ));
+        }
+        if !(1..=86_400).contains(&self.purge_interval_secs) {
+            return Err(invalid(
+                "accounts.purge_interval_secs",
+                format!("must be 1–86400 seconds, got {}", self.purge_interval_secs),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// A desktop type as written in the configuration.
@@ -304,6 +370,7 @@ impl Default for Config {
             runtime: RuntimeKind::Docker,
             docker: DockerConfig::default(),
             limits: Limits::default(),
+            accounts: AccountSettings::default(),
             desktop_types: Vec::new(),
             static_desktops: Vec::new(),
             metrics: MetricsSettings::default(),
@@ -497,6 +564,7 @@ impl Config {
         }
         desktop_runtime::StaticRuntime::new(&self.static_desktops)
             .map_err(|e| invalid("static_desktops", e.to_string()))?;
+        self.accounts.validate()?;
         Ok(())
     }
 
@@ -594,6 +662,16 @@ mod tests {
     }
 
     #[test]
+    fn deleted_homes_are_kept_30_days_unless_configured() {
+        let c = load_toml("").unwrap();
+        assert_eq!(c.accounts.home_retention().as_secs(), 30 * 86_400);
+        let c = load_toml("[accounts]\nhome_retention_days = 7").unwrap();
+        assert_eq!(c.accounts.home_retention().as_secs(), 7 * 86_400);
+        let c = load_toml("[accounts]\nhome_retention_secs = 2").unwrap();
+        assert_eq!(c.accounts.home_retention().as_secs(), 2);
+    }
+
+    #[test]
     fn defaults_listen_on_loopback_5020() {
         let c = load_toml("").unwrap();
         assert_eq!(c.listen.to_string(), "127.0.0.1:5020");
@@ -625,6 +703,17 @@ mod tests {
                 "desktop_origin",
             ),
             ("[proxy]\nticket_ttl_secs = 61", "proxy.ticket_ttl_secs"),
+            (
+                "[accounts]\nhome_retention_days = 36500",
+                "accounts.home_retention_days",
+            ),
+            ("[accounts]\nhome_retention_days = -1", "home_retention_days"),
+            ("[accounts]\npurge_interval_secs = 0", "accounts.purge_interval_secs"),
+            (
+                "[oidc]\nid_token_algorithms = [\"RS256\", \"HS256\"]",
+                "oidc.id_token_algorithms",
+            ),
+            ("[oidc]\nid_token_algorithms = \"none\"", "oidc.id_token_algorithms"),
             (
                 "[[static_desktops]]\nid = \"x\"\nurl = \"gopher://a\"",
                 "static_desktops",

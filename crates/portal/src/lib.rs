@@ -61,6 +61,12 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         background.spawn(state.desktops.clone().follow_events());
         background.spawn(state.desktops.clone().run_culler());
     }
+    background.spawn(domain::accounts::run_purger(
+        state.store.clone(),
+        state.runtime.clone(),
+        state.config.docker.home_volume_prefix.clone(),
+        Duration::from_secs(state.config.accounts.purge_interval_secs),
+    ));
     let result = net::server::serve(listener, web::router(state), limits, shutdown).await;
     background.abort_all();
     result

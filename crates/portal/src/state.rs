@@ -165,7 +165,7 @@ impl AppState {
 fn target_for(d: RunningDesktop) -> Target {
     let mut target = lifecycle::target_for(&d.id, "", d.endpoint, d.credentials);
     target.name = d.name;
-    target.owners = d.audience.users;
+    target.usernames = d.audience.users;
     target.groups = d.audience.groups;
     target
 }

@@ -19,7 +19,7 @@ use bollard::models::{
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::stream::{self, BoxStream, StreamExt};
 use secrecy::ExposeSecret;
@@ -737,6 +737,29 @@ impl ContainerRuntime for DockerRuntime {
             Ok(()) => Ok(()),
             // Gone already, or a concurrent removal is under way: either way it will be gone.
             Err(err) if matches!(status_of(&err), Some(404 | 409)) => Ok(()),
+            Err(err) => Err(self.engine_error(&err)),
+        }
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        if !valid_name(name) {
+            return Err(RuntimeError::Invalid(format!("volume name {name:?} is not valid")));
+        }
+        let docker = self.client()?;
+        let volume = match docker.inspect_volume(name).await {
+            Ok(v) => v,
+            Err(err) if status_of(&err) == Some(404) => return Ok(()),
+            Err(err) => return Err(self.engine_error(&err)),
+        };
+        // Only what this portal made: a volume of the same name from elsewhere is not ours.
+        if volume.labels.get(LABEL_INSTANCE) != Some(&self.settings.instance) {
+            return Err(RuntimeError::Invalid(format!(
+                "volume {name} was not created by this portal (label {LABEL_INSTANCE}); left alone"
+            )));
+        }
+        match docker.remove_volume(name, None::<RemoveVolumeOptions>).await {
+            Ok(()) => Ok(()),
+            Err(err) if status_of(&err) == Some(404) => Ok(()),
             Err(err) => Err(self.engine_error(&err)),
         }
     }

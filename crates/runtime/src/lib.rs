@@ -225,6 +225,14 @@ pub trait ContainerRuntime: Send + Sync {
         Err(RuntimeError::Unsupported("remove desktops"))
     }
 
+    /// Removes the named volume (a deleted user's home, after its retention). `Ok` if it is
+    /// gone already; refused for a volume this portal instance did not create, or one still in
+    /// use by a container.
+    async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
+        let _ = name;
+        Err(RuntimeError::Unsupported("remove volumes"))
+    }
+
     /// All containers carrying this portal instance's labels, running or not.
     async fn observe(&self) -> Result<Vec<ObservedDesktop>, RuntimeError> {
         Ok(Vec::new())

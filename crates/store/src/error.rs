@@ -12,6 +12,10 @@ pub enum StoreError {
     /// A unique value (username, external subject) is already taken.
     #[error("{0}")]
     Conflict(String),
+    /// An IServ sign-in would take over the local account of this username, which has a
+    /// password or is an administrator's, and no administrator allowed that.
+    #[error("the local account {0:?} may be linked to IServ only after an administrator allowed it")]
+    LinkNeedsAdmin(String),
     /// An argument failed validation; the message says which and why.
     #[error("{0}")]
     Invalid(String),

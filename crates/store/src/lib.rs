@@ -8,6 +8,7 @@
 //! portal replicas sharing one database).
 
 mod audit;
+mod deleted_users;
 mod desktop_types;
 mod desktops;
 mod error;
@@ -28,6 +29,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditKind, MAX_AUDIT_PAGE};
+pub use deleted_users::DeletedUser;
 pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_LANG, DEFAULT_SHM_SIZE_BYTES, DesktopType, Seeded};
 pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
@@ -35,6 +37,7 @@ pub use grants::TypeGrant;
 pub use model::{ExternalUser, NewSession, Role, Session, User};
 pub use secret::random_secret;
 pub use settings::{IMAGE_TYPES, StoredImage};
+pub use users::Linked;
 
 /// Which database a [`Store`] talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -61,8 +61,9 @@ pub struct User {
     pub role: Role,
     /// The identity provider's `sub` once the user has signed in through OpenID Connect.
     pub external_subject: Option<String>,
-    /// Names the user's home volume: the username at creation, kept through renames so a user
-    /// renamed in IServ keeps their files.
+    /// Names the user's home volume: `u-{id}` for accounts created since migration 0008 (a
+    /// name no other account can get), the username at creation for older ones; kept through
+    /// renames so a user renamed in IServ keeps their files.
     pub home_name: String,
     /// Group names, sorted bytewise.
     pub groups: Vec<String>,
@@ -70,6 +71,9 @@ pub struct User {
     pub language: Option<String>,
     /// Whether a local password is set (the hash itself never leaves the store).
     pub has_password: bool,
+    /// The administrator who allowed the next IServ sign-in with this username to take this
+    /// local account over; `None` if nobody did.
+    pub link_allowed_by: Option<String>,
     /// Unix seconds.
     pub created_at: i64,
 }

@@ -153,7 +153,7 @@ impl Store {
             "SELECT s.id AS session_id, s.csrf_token, s.current_desktop, \
              s.created_at AS session_created_at, s.expires_at, s.last_seen_at, \
              u.id, u.username, u.display_name, u.email, u.role, u.external_subject, u.language, \
-             u.home_name, \
+             u.home_name, u.link_allowed_by, \
              CAST(CASE WHEN u.password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_password, \
              u.created_at \
              FROM sessions s JOIN users u ON u.id = s.user_id \

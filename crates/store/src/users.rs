@@ -15,7 +15,7 @@ use crate::{ExternalUser, Role, Store, StoreError, User, new_id, now};
 macro_rules! select_users {
     ($tail:literal) => {
         concat!(
-            "SELECT id, username, display_name, email, role, external_subject, language, home_name, ",
+            "SELECT id, username, display_name, email, role, external_subject, language, home_name, link_allowed_by, ",
             // An integer, not `password_hash IS NOT NULL`: PostgreSQL would return a boolean
             // and SQLite an integer, and the Any driver does not convert between the two.
             "CAST(CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_password, ",
@@ -38,7 +38,7 @@ pub(crate) fn user_from_row(row: &AnyRow, groups: Vec<String>) -> Result<User, S
     let username: String = row.try_get("username")?;
     Ok(User {
         id: row.try_get("id")?,
-        home_name: home_name_or(row.try_get("home_name")?, &username),
+        home_name: row.try_get("home_name")?,
         username,
         display_name: row.try_get("display_name")?,
         email: row.try_get("email")?,
@@ -47,17 +47,16 @@ pub(crate) fn user_from_row(row: &AnyRow, groups: Vec<String>) -> Result<User, S
         groups,
         language: row.try_get("language")?,
         has_password: has_password != 0,
+        link_allowed_by: row.try_get("link_allowed_by")?,
         created_at: row.try_get("created_at")?,
     })
 }
 
-/// Rows written before migration 0006 have no home name; the username was theirs.
-fn home_name_or(home_name: String, username: &str) -> String {
-    if home_name.is_empty() {
-        username.to_owned()
-    } else {
-        home_name
-    }
+/// The home volume name of a new account: its id, which no other account can ever get (a
+/// username can be renamed away and taken by someone else). Accounts from before migration 0008
+/// keep the name they have.
+pub(crate) fn home_name_for(id: &str) -> String {
+    format!("u-{id}")
 }
 
 /// Trims `display_name`; an empty one falls back to the username so every user has a label.
@@ -133,20 +132,21 @@ impl Store {
         let inserted = sqlx::query(
             "INSERT INTO users (id, username, display_name, email, role, password_hash, \
              external_subject, language, home_name, created_at, updated_at) \
-             VALUES ($1, $2, $3, NULL, $4, $5, NULL, NULL, $2, $6, $6)",
+             VALUES ($1, $2, $3, NULL, $4, $5, NULL, NULL, $6, $7, $7)",
         )
         .bind(&id)
         .bind(&username)
         .bind(&display_name)
         .bind(role.as_str())
         .bind(&hash)
+        .bind(home_name_for(&id))
         .bind(now)
         .execute(&self.pool)
         .await;
         match inserted {
             Ok(_) => Ok(User {
+                home_name: home_name_for(&id),
                 id,
-                home_name: username.clone(),
                 username,
                 display_name,
                 email: None,
@@ -155,6 +155,7 @@ impl Store {
                 groups: Vec::new(),
                 language: None,
                 has_password: true,
+                link_allowed_by: None,
                 created_at: now,
             }),
             Err(err) if is_unique_violation(&err) => Err(taken(&username)),
@@ -278,13 +279,21 @@ impl Store {
     /// and groups are overwritten on every sign-in.
     ///
     /// Linking: a *local* user (no external subject yet) with the same username becomes this
-    /// external user, keeping id, desktops, files and password. That lets an admin create an
-    /// account ahead of the first sign-in, and lets a school move from local accounts to IServ
-    /// without losing data. It trusts the provider's usernames: whoever holds `name` at the
-    /// provider gets the local account `name`. A username held by a user *linked to another
-    /// subject* is a `Conflict` (e.g. an account renamed at the provider whose old holder has
-    /// not signed in since); an admin has to resolve it.
+    /// external user, keeping id, desktops and files; its local password is removed. That lets
+    /// an admin create an account ahead of the first sign-in, and lets a school move from local
+    /// accounts to IServ without losing data. Whoever holds `name` at the provider would get
+    /// the local account `name`, so an account with a password or an administrator's is linked
+    /// only after an administrator allowed it ([`Store::allow_link`]); otherwise the sign-in is
+    /// `LinkNeedsAdmin`. A username held by a user *linked to another subject* is a `Conflict`
+    /// (e.g. an account renamed at the provider whose old holder has not signed in since); an
+    /// admin has to resolve it.
     pub async fn upsert_external_user(&self, ext: &ExternalUser) -> Result<User, StoreError> {
+        self.sign_in_external(ext).await.map(|(user, _)| user)
+    }
+
+    /// [`Store::upsert_external_user`], also telling whether this sign-in linked a local
+    /// account (for the audit log).
+    pub async fn sign_in_external(&self, ext: &ExternalUser) -> Result<(User, Option<Linked>), StoreError> {
         let subject = ext.subject.trim();
         if subject.is_empty() || subject.len() > MAX_TEXT_CHARS {
             return Err(StoreError::Invalid("invalid external subject".to_owned()));
@@ -300,17 +309,19 @@ impl Store {
         };
         // Two first sign-ins of the same person at once (two tabs) can both miss the SELECT and
         // race to INSERT; the loser retries once and then finds the winner's row.
-        let id = match self.upsert_external_once(&fields).await {
+        let (id, linked) = match self.upsert_external_once(&fields).await {
             Err(StoreError::Conflict(_)) => self.upsert_external_once(&fields).await?,
             other => other?,
         };
         self.sessions.clear();
-        self.user_by_id(&id).await?.ok_or(StoreError::NotFound)
+        let user = self.user_by_id(&id).await?.ok_or(StoreError::NotFound)?;
+        Ok((user, linked))
     }
 
-    async fn upsert_external_once(&self, f: &ExternalFields<'_>) -> Result<String, StoreError> {
+    async fn upsert_external_once(&self, f: &ExternalFields<'_>) -> Result<(String, Option<Linked>), StoreError> {
         let mut tx = self.begin_write().await?;
         let now = now();
+        let mut linked_now = None;
         let by_subject = sqlx::query("SELECT id FROM users WHERE external_subject = $1")
             .bind(f.subject)
             .fetch_optional(&mut *tx)
@@ -335,20 +346,35 @@ impl Store {
                 Err(err) => return Err(err.into()),
             }
         } else {
-            let by_name = sqlx::query("SELECT id, external_subject FROM users WHERE username = $1")
-                .bind(&f.username)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let by_name = sqlx::query(
+                "SELECT id, external_subject, role, link_allowed_by, \
+                 CAST(CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_password \
+                 FROM users WHERE username = $1",
+            )
+            .bind(&f.username)
+            .fetch_optional(&mut *tx)
+            .await?;
             match by_name {
                 Some(row) => {
                     let linked: Option<String> = row.try_get("external_subject")?;
                     if linked.is_some() {
                         return Err(taken(&f.username));
                     }
+                    let role: String = row.try_get("role")?;
+                    let has_password: i64 = row.try_get("has_password")?;
+                    let allowed_by: Option<String> = row.try_get("link_allowed_by")?;
+                    // Whoever holds the name at IServ would otherwise take over an account
+                    // someone can sign in to with a password, or an administrator's.
+                    let guarded = has_password != 0 || role == Role::Admin.as_str();
+                    if guarded && allowed_by.is_none() {
+                        return Err(StoreError::LinkNeedsAdmin(f.username.clone()));
+                    }
                     let id: String = row.try_get("id")?;
+                    // The local password goes: from now on IServ decides who this is.
                     sqlx::query(
                         "UPDATE users SET external_subject = $1, display_name = $2, email = $3, \
-                         role = $4, updated_at = $5 WHERE id = $6",
+                         role = $4, password_hash = NULL, link_allowed_by = NULL, updated_at = $5 \
+                         WHERE id = $6",
                     )
                     .bind(f.subject)
                     .bind(&f.display_name)
@@ -358,6 +384,7 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
+                    linked_now = Some(Linked { allowed_by });
                     id
                 }
                 None => {
@@ -365,7 +392,7 @@ impl Store {
                     let inserted = sqlx::query(
                         "INSERT INTO users (id, username, display_name, email, role, \
                          password_hash, external_subject, language, home_name, created_at, \
-                         updated_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL, $2, $7, $7)",
+                         updated_at) VALUES ($1, $2, $3, $4, $5, NULL, $6, NULL, $7, $8, $8)",
                     )
                     .bind(&id)
                     .bind(&f.username)
@@ -373,6 +400,7 @@ impl Store {
                     .bind(f.email.as_deref())
                     .bind(f.role.as_str())
                     .bind(f.subject)
+                    .bind(home_name_for(&id))
                     .bind(now)
                     .execute(&mut *tx)
                     .await;
@@ -386,7 +414,32 @@ impl Store {
         };
         replace_groups(&mut tx, &id, &f.groups).await?;
         tx.commit().await?;
-        Ok(id)
+        Ok((id, linked_now))
+    }
+
+    /// Lets the next IServ sign-in with `user_id`'s username take over that local account
+    /// (which then loses its password), recording `admin` as the one who allowed it. `NotFound`
+    /// if there is no such user, `Conflict` if it is linked to IServ already.
+    pub async fn allow_link(&self, user_id: &str, admin: &str) -> Result<(), StoreError> {
+        let updated = sqlx::query(
+            "UPDATE users SET link_allowed_by = $1, updated_at = $2 WHERE id = $3 AND external_subject IS NULL",
+        )
+        .bind(admin)
+        .bind(now())
+        .bind(user_id)
+        .execute(&self.pool)
+        .await?;
+        if updated.rows_affected() == 0 {
+            return match self.user_by_id(user_id).await? {
+                None => Err(StoreError::NotFound),
+                Some(u) => Err(StoreError::Conflict(format!(
+                    "{} signs in with IServ already",
+                    u.username
+                ))),
+            };
+        }
+        self.sessions.clear();
+        Ok(())
     }
 
     /// Sets the preferred UI language; `None` follows the browser again. `NotFound` if there is
@@ -417,6 +470,15 @@ impl Store {
     }
 }
 
+/// An IServ sign-in that took over a local account of the same username.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Linked {
+    /// The administrator who allowed it; `None` for an account without password that was not
+    /// an administrator's (linked automatically, as an account prepared ahead of the first
+    /// sign-in).
+    pub allowed_by: Option<String>,
+}
+
 /// Validated input of [`Store::upsert_external_user`].
 struct ExternalFields<'a> {
     subject: &'a str,
@@ -427,7 +489,7 @@ struct ExternalFields<'a> {
     groups: Vec<String>,
 }
 
-async fn replace_groups(
+pub(crate) async fn replace_groups(
     tx: &mut Transaction<'static, Any>,
     user_id: &str,
     groups: &[String],

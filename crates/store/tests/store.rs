@@ -203,11 +203,15 @@ both_backends!(
         audit_log_pages_filters_and_prunes,
         settings_and_images_round_trip,
         admins_change_roles_and_delete_users,
+        homes_are_named_by_account_not_by_name,
+        deleted_users_are_kept_until_purged_and_can_be_restored,
     ],
     with_url: [
         migrations_are_idempotent,
         deleting_a_user_deletes_their_desktops,
         migration_0007_carries_de_en_texts_over,
+        migration_0008_keeps_homes_and_splits_shared_ones,
+        linking_a_guarded_account_needs_an_admin,
     ]
 );
 
@@ -439,30 +443,46 @@ async fn external_user_is_updated_on_next_sign_in(store: Store) {
     assert_eq!(second.role, Role::Teacher);
     assert_eq!(second.groups, ["klasse-8a"], "groups replaced, not merged");
     assert_eq!(second.created_at, first.created_at);
-    assert_eq!(first.home_name, "jana");
-    assert_eq!(second.home_name, "jana", "the home volume does not follow a rename");
+    assert_eq!(first.home_name, format!("u-{}", first.id), "named by the account's id");
+    assert_eq!(
+        second.home_name, first.home_name,
+        "the home volume does not follow a rename"
+    );
     assert_eq!(store.user_by_username("jana").await.expect("lookup"), None);
     assert_eq!(store.list_users().await.expect("list"), [second]);
 }
 
 async fn external_user_links_local_user(store: Store) {
-    let local_user = local(&store, "karla", Role::Teacher).await;
-    let linked = store
-        .upsert_external_user(&external("sub-k", "Karla", &["lehrer"]))
+    let karla = local(&store, "karla", Role::Teacher).await;
+    store.allow_link(&karla.id, "root").await.expect("allow");
+    let (linked, how) = store
+        .sign_in_external(&external("sub-k", "Karla", &["lehrer"]))
         .await
         .expect("link");
-    assert_eq!(linked.id, local_user.id, "same account, so desktops and files stay");
+    assert_eq!(
+        how,
+        Some(portal_store::Linked {
+            allowed_by: Some("root".into())
+        })
+    );
+    assert_eq!(linked.id, karla.id, "same account, so desktops and files stay");
     assert_eq!(linked.external_subject.as_deref(), Some("sub-k"));
     assert_eq!(linked.role, Role::Student, "the provider decides the role");
     assert_eq!(linked.groups, ["lehrer"]);
-    assert!(linked.has_password, "the local password is kept");
+    assert!(!linked.has_password, "the local password is removed");
+    assert_eq!(linked.link_allowed_by, None, "the permission is used up");
     assert!(
         store
             .verify_password("karla", "correct horse")
             .await
             .expect("verify")
-            .is_some()
+            .is_none()
     );
+    let (_, again) = store
+        .sign_in_external(&external("sub-k", "karla", &[]))
+        .await
+        .expect("next sign-in");
+    assert_eq!(again, None, "only the first sign-in links");
 
     // The username now belongs to subject sub-k; another subject cannot take it over.
     let other = store.upsert_external_user(&external("sub-other", "karla", &[])).await;
@@ -472,6 +492,203 @@ async fn external_user_links_local_user(store: Store) {
     let rename = store.upsert_external_user(&external("sub-k", "lena", &[])).await;
     assert!(matches!(rename, Err(StoreError::Conflict(_))), "{rename:?}");
     assert_eq!(store.list_users().await.expect("list").len(), 2);
+}
+
+/// An IServ sign-in never takes over a local account that has a password or is an
+/// administrator's unless an administrator allowed it; a refused sign-in changes nothing.
+async fn linking_a_guarded_account_needs_an_admin(store: Store, url: String) {
+    let tester = local(&store, "tester", Role::Student).await;
+    let refused = store.upsert_external_user(&external("sub-t", "tester", &[])).await;
+    assert!(
+        matches!(&refused, Err(StoreError::LinkNeedsAdmin(name)) if name == "tester"),
+        "{refused:?}"
+    );
+    let unchanged = store.user_by_id(&tester.id).await.expect("get").expect("kept");
+    assert_eq!(unchanged, tester, "nothing changed");
+    assert!(
+        store
+            .verify_password("tester", "correct horse")
+            .await
+            .expect("verify")
+            .is_some()
+    );
+
+    // An administrator's account without a password (as a setup script may make) is guarded
+    // too; the store offers no way to drop a password, so SQL does.
+    let boss = local(&store, "boss", Role::Admin).await;
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    sqlx::query("UPDATE users SET password_hash = NULL WHERE id = $1")
+        .bind(&boss.id)
+        .execute(&pool)
+        .await
+        .expect("drop password");
+    // An account prepared without password, not an administrator's, is linked at once.
+    let prepared = local(&store, "prepared", Role::Student).await;
+    sqlx::query("UPDATE users SET password_hash = NULL WHERE id = $1")
+        .bind(&prepared.id)
+        .execute(&pool)
+        .await
+        .expect("drop password");
+    pool.close().await;
+    let (linked, how) = store
+        .sign_in_external(&external("sub-p", "prepared", &[]))
+        .await
+        .expect("linked");
+    assert_eq!(
+        (linked.id, how),
+        (prepared.id, Some(portal_store::Linked { allowed_by: None }))
+    );
+    let refused = store.upsert_external_user(&external("sub-b", "boss", &[])).await;
+    assert!(matches!(refused, Err(StoreError::LinkNeedsAdmin(_))), "{refused:?}");
+    store.allow_link(&boss.id, "root").await.expect("allow");
+    let linked = store
+        .upsert_external_user(&external("sub-b", "boss", &[]))
+        .await
+        .expect("link");
+    assert_eq!(linked.id, boss.id);
+
+    let missing = store.allow_link("nobody", "root").await;
+    assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+    let linked = person(&store, "iserv.user").await;
+    let already = store.allow_link(&linked.id, "root").await;
+    assert!(matches!(already, Err(StoreError::Conflict(_))), "{already:?}");
+}
+
+/// New accounts get homes named by their id; deleting an account and creating the same name
+/// again gives a fresh home.
+async fn homes_are_named_by_account_not_by_name(store: Store) {
+    let first = local(&store, "bob", Role::Student).await;
+    assert_eq!(first.home_name, format!("u-{}", first.id));
+    store.delete_user(&first.id).await.expect("delete");
+    let second = local(&store, "bob", Role::Student).await;
+    assert_ne!(second.id, first.id);
+    assert_ne!(second.home_name, first.home_name, "a re-created name gets a fresh home");
+    let external_user = person(&store, "carl").await;
+    assert_eq!(external_user.home_name, format!("u-{}", external_user.id));
+}
+
+/// A deleted account leaves `users` (name free, no sign-in) and is listed with its home until
+/// its purge time; restoring gives it back as it was; a taken name blocks the restore.
+async fn deleted_users_are_kept_until_purged_and_can_be_restored(store: Store) {
+    let (dora, desktop) = user_with_desktop(&store, "dora", "ubuntu").await;
+    store
+        .set_password("dora", &secret("dora's password"))
+        .await
+        .expect("password");
+    let dora = store.user_by_id(&dora.id).await.expect("get").expect("dora");
+    store.create_session(&dora.id, HOUR).await.expect("session");
+    let deleted = store
+        .delete_user_keeping_home(&dora.id, "root", 2_000_000_000)
+        .await
+        .expect("delete");
+    assert_eq!(
+        (
+            deleted.username.as_str(),
+            deleted.home_name.as_str(),
+            deleted.deleted_by.as_str()
+        ),
+        ("dora", dora.home_name.as_str(), "root")
+    );
+    assert_eq!(deleted.purge_at, 2_000_000_000);
+    assert!(store.user_by_id(&dora.id).await.expect("get").is_none());
+    assert!(
+        store.desktop(&desktop).await.expect("get").is_none(),
+        "desktop records go"
+    );
+    assert!(
+        store
+            .verify_password("dora", "dora's password")
+            .await
+            .expect("verify")
+            .is_none()
+    );
+    assert_eq!(store.deleted_users().await.expect("list"), [deleted.clone()]);
+    assert!(store.deleted_users_due(1_999_999_999).await.expect("due").is_empty());
+    assert_eq!(
+        store.deleted_users_due(2_000_000_000).await.expect("due"),
+        [deleted.clone()]
+    );
+    let again = store.delete_user_keeping_home(&dora.id, "root", 0).await;
+    assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");
+
+    store.restore_user(&dora.id).await.expect("restore");
+    let back = store.user_by_id(&dora.id).await.expect("get").expect("restored");
+    assert_eq!(back.home_name, dora.home_name);
+    assert_eq!(back.groups, dora.groups);
+    assert_eq!(back.role, dora.role);
+    assert!(
+        store
+            .verify_password("dora", "dora's password")
+            .await
+            .expect("verify")
+            .is_some()
+    );
+    assert!(store.deleted_users().await.expect("list").is_empty());
+    let twice = store.restore_user(&dora.id).await;
+    assert!(matches!(twice, Err(StoreError::NotFound)), "{twice:?}");
+
+    // Deleted again, and meanwhile someone else got the name: no restore over them.
+    store
+        .delete_user_keeping_home(&dora.id, "root", 0)
+        .await
+        .expect("delete");
+    let new_dora = local(&store, "dora", Role::Student).await;
+    assert_ne!(new_dora.home_name, dora.home_name);
+    let blocked = store.restore_user(&dora.id).await;
+    assert!(matches!(blocked, Err(StoreError::Conflict(_))), "{blocked:?}");
+    assert_eq!(store.deleted_users().await.expect("list").len(), 1, "still listed");
+    store.forget_deleted_user(&dora.id).await.expect("forget");
+    assert!(store.deleted_users().await.expect("list").is_empty());
+    assert!(matches!(
+        store.forget_deleted_user(&dora.id).await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+/// Migration 0008 on an older database: every existing account keeps the home it has (no one
+/// loses files), and where two accounts shared one name (a rename at IServ, then a new holder
+/// of the old name) the older keeps it and the newer gets a home of its own.
+async fn migration_0008_keeps_homes_and_splits_shared_ones(store: Store, url: String) {
+    store.close().await;
+    let pool = sqlx::AnyPool::connect(&url).await.expect("connect");
+    for statement in [
+        "DROP TABLE deleted_users",
+        "DROP INDEX users_home_name",
+        "ALTER TABLE users DROP COLUMN link_allowed_by",
+        "DELETE FROM _sqlx_migrations WHERE version = 8",
+    ] {
+        sqlx::query(statement).execute(&pool).await.expect(statement);
+    }
+    for (id, username, home_name, created_at) in [
+        ("id-robert", "robert", "bob", 1),
+        ("id-bob", "bob", "bob", 2),
+        ("id-anna", "anna", "anna", 1),
+        ("id-old", "old", "", 1),
+    ] {
+        sqlx::query(
+            "INSERT INTO users (id, username, display_name, email, role, password_hash, external_subject, \
+             language, home_name, created_at, updated_at) VALUES ($1, $2, $2, NULL, 'student', NULL, NULL, NULL, \
+             $3, $4, $4)",
+        )
+        .bind(id)
+        .bind(username)
+        .bind(home_name)
+        .bind(created_at)
+        .execute(&pool)
+        .await
+        .expect("insert the old way");
+    }
+    pool.close().await;
+
+    let store = Store::connect(&url).await.expect("migrate to 0008");
+    let home = |name: &'static str| {
+        let store = store.clone();
+        async move { store.user_by_username(name).await.expect("get").expect(name).home_name }
+    };
+    assert_eq!(home("robert").await, "bob", "the older holder keeps the files");
+    assert_eq!(home("bob").await, "u-id-bob", "the newer one gets its own home");
+    assert_eq!(home("anna").await, "anna", "everyone else keeps theirs");
+    assert_eq!(home("old").await, "old");
 }
 
 async fn concurrent_first_sign_ins_make_one_user(store: Store) {

@@ -897,3 +897,44 @@ async fn revoked_access_tokens_are_invalid_at_userinfo() {
     let response = userinfo(&provider, tokens["access_token"].as_str().unwrap()).await;
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The forgeries a client must refuse are real: the HS256 token verifies with the client
+/// secret (checked by jsonwebtoken), the unsigned one has `alg` `none` and no signature, and
+/// discovery announces what the test asks for.
+#[tokio::test]
+async fn hs256_and_unsigned_id_tokens_are_what_they_claim_to_be() {
+    let provider = OidcProvider::start(ProviderConfig {
+        id_token_algs_supported: vec!["RS256".into(), "HS256".into(), "none".into()],
+        ..ProviderConfig::new(Layout::Auth)
+    })
+    .await
+    .unwrap();
+    provider.set_user(TestUser::student("anna"));
+    let discovery = get_json(&format!("{}/.well-known/openid-configuration", provider.issuer())).await;
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["RS256", "HS256", "none"])
+    );
+
+    provider.set_fault(Fault::Hs256);
+    let tokens = sign_in(&provider).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_audience(&["portal"]);
+    validation.set_issuer(&[provider.issuer()]);
+    let secret = DecodingKey::from_secret(provider.config().client_secret.as_bytes());
+    let claims = jsonwebtoken::decode::<Value>(id_token, &secret, &validation)
+        .unwrap()
+        .claims;
+    assert_eq!(claims["preferred_username"], "anna");
+    let wrong = DecodingKey::from_secret(b"another secret");
+    assert!(jsonwebtoken::decode::<Value>(id_token, &wrong, &validation).is_err());
+
+    provider.set_fault(Fault::Unsigned);
+    let tokens = sign_in(&provider).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+    assert!(id_token.ends_with('.'), "{id_token}");
+    let header = id_token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&B64URL.decode(header).unwrap()).unwrap();
+    assert_eq!(header["alg"], "none");
+}

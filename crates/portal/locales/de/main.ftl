@@ -166,6 +166,7 @@ err_oidc_no_username = IServ hat deinen Benutzernamen nicht mitgeteilt. Die Schu
 err_oidc_not_allowed = Dein IServ-Konto ist für dieses Portal nicht freigeschaltet. Wenn du es nutzen sollst, frag deine Lehrkraft oder die Schul-IT.
 err_oidc_bad_username = Dein IServ-Benutzername kann hier nicht verwendet werden. Bitte sag der Schul-IT Bescheid.
 err_oidc_username_taken = Dein Benutzername gehört hier schon zu einem anderen IServ-Konto (z. B. nach einer Umbenennung). Bitte sag der Schul-IT Bescheid.
+err_oidc_link_needs_admin = Hier gibt es schon ein lokales Konto mit deinem Benutzernamen. Damit niemand fremde Konten übernimmt, verbindet das Portal es nur mit deinem IServ-Konto, wenn die Schul-IT das freigibt. Bitte frag die Schul-IT (Verwaltung → Benutzer → „Mit IServ verbinden“) und melde dich danach erneut an.
 
 ## Admin pages (desktops, types, users, audit log, branding).
 
@@ -234,7 +235,15 @@ admin_sessions_ended = Sitzungen beendet.
 admin_user_reset = Neues Passwort
 admin_user_confirm_reset = Neues Passwort erzeugen? Das alte gilt dann nicht mehr.
 admin_user_delete = Konto löschen
-admin_user_confirm_delete = Konto und seine Desktops löschen? Die Dateien im Home-Volume bleiben auf dem Server.
+admin_user_confirm_delete = Konto und seine Desktops löschen? Die Dateien bleiben noch eine Weile erhalten (siehe „Gelöschte Konten“) und werden dann entfernt; bis dahin lässt sich das Konto wiederherstellen.
+admin_user_link = Mit IServ verbinden
+admin_user_confirm_link = Die nächste IServ-Anmeldung mit diesem Benutzernamen übernimmt dieses lokale Konto; sein Passwort wird dabei entfernt. Nur freigeben, wenn sicher ist, dass das IServ-Konto derselben Person gehört. Fortfahren?
+admin_user_link_allowed = Verbindung mit IServ freigegeben
+admin_deleted_users = Gelöschte Konten
+admin_deleted_users_help = Ihre Desktops sind entfernt; ihre Dateien werden zum angegebenen Zeitpunkt gelöscht. Bis dahin lässt sich jedes Konto mit seinen Dateien wiederherstellen.
+admin_deleted_at = Gelöscht
+admin_deleted_purge_at = Dateien werden gelöscht
+admin_deleted_restore = Wiederherstellen
 admin_user_new = Neues lokales Konto
 admin_user_create = Anlegen
 admin_user_password_help = Leer lassen, um ein sicheres Passwort zu erzeugen (wird einmal angezeigt).

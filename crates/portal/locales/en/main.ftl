@@ -165,6 +165,7 @@ err_oidc_no_username = IServ did not tell us your username. The school's IT admi
 err_oidc_not_allowed = Your IServ account is not allowed to use this portal. If you should be able to, ask your teacher or the school's IT admin.
 err_oidc_bad_username = Your IServ username cannot be used here. Please tell the school's IT admin.
 err_oidc_username_taken = Your username already belongs to another IServ account here (e.g. after a rename). Please tell the school's IT admin.
+err_oidc_link_needs_admin = There is already a local account with your username here. So that nobody takes over someone else's account, the portal links it to your IServ account only once the school's IT admin allows it. Please ask the IT admin (Administration → Users → "Link to IServ") and sign in again afterwards.
 
 ## Admin pages (desktops, types, users, audit log, branding).
 
@@ -233,7 +234,15 @@ admin_sessions_ended = Sessions ended.
 admin_user_reset = New password
 admin_user_confirm_reset = Generate a new password? The old one stops working.
 admin_user_delete = Delete account
-admin_user_confirm_delete = Delete the account and its desktops? The files in its home volume stay on the server.
+admin_user_confirm_delete = Delete the account and its desktops? Its files are kept for a while (see "Deleted accounts") and removed then; until then the account can be restored.
+admin_user_link = Link to IServ
+admin_user_confirm_link = The next IServ sign-in with this username takes over this local account; its password is removed. Only allow this if you are sure the IServ account belongs to the same person. Continue?
+admin_user_link_allowed = Link to IServ allowed
+admin_deleted_users = Deleted accounts
+admin_deleted_users_help = Their desktops are removed; their files are removed at the time shown. Until then each account can be restored with its files.
+admin_deleted_at = Deleted
+admin_deleted_purge_at = Files removed
+admin_deleted_restore = Restore
 admin_user_new = New local account
 admin_user_create = Create
 admin_user_password_help = Leave empty to generate a strong password (shown once).

@@ -18,7 +18,7 @@ pub fn may_use_desktop(user: &User, target: &Target) -> bool {
 /// Whether `target` is `user`'s own (or shared with her group, for static desktops): the
 /// only people whose browser may run its page on the portal's origin.
 pub fn owns_desktop(user: &User, target: &Target) -> bool {
-    target.allows(&user.username, &user.groups)
+    target.allows(&user.id, &user.username, &user.groups)
 }
 
 /// `t` as its users see it: a restricted type is also open to the groups teachers enabled

@@ -172,10 +172,22 @@ impl Lifecycle {
         if !super::access::may_use_type(user, &t) {
             return Err(LifecycleError::TypeNotAllowed(t.key));
         }
-        let desktop = self
+        let desktop = match self
             .store
             .ensure_desktop(&desktop_id(&user.username, &t.key), &user.id, &t.key)
-            .await?;
+            .await
+        {
+            // The name's former holder (renamed in IServ since) still has a desktop of that id.
+            Err(StoreError::Conflict(_)) => {
+                let id = format!(
+                    "{}-{}",
+                    desktop_id(&user.username, &t.key),
+                    &user.id[..8.min(user.id.len())]
+                );
+                self.store.ensure_desktop(&id, &user.id, &t.key).await?
+            }
+            other => other?,
+        };
         // An existing desktop keeps its id even if the username changed since.
         let id = desktop.id.clone();
         match desktop.state {
@@ -213,9 +225,10 @@ impl Lifecycle {
         self.lock_progress().insert(id.clone(), tx.clone());
         let spec = self.spec(&desktop, &t, user);
         let this = self.clone();
+        let owner_id = user.id.clone();
         tokio::spawn(async move {
             let _permit = permit;
-            this.run_start(spec, tx).await;
+            this.run_start(spec, &owner_id, tx).await;
         });
         self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id))
     }
@@ -248,7 +261,7 @@ impl Lifecycle {
             memory_bytes: t.memory_bytes,
             nano_cpus: t.nano_cpus,
             home: VolumeMount {
-                volume: format!("{}{}", docker.home_volume_prefix, user.home_name),
+                volume: super::accounts::home_volume(&docker.home_volume_prefix, &user.home_name),
                 target: "/home/kasm-user".into(),
                 read_only: false,
             },
@@ -256,11 +269,11 @@ impl Lifecycle {
         }
     }
 
-    async fn run_start(&self, spec: DesktopSpec, tx: Arc<StartProgress>) {
+    async fn run_start(&self, spec: DesktopSpec, owner_id: &str, tx: Arc<StartProgress>) {
         let id = spec.id.clone();
         let started = std::time::Instant::now();
         let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
-        let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, &tx)).await;
+        let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, owner_id, &tx)).await;
         let timed_out = outcome.is_err();
         let result = match outcome {
             Ok(r) => r,
@@ -341,7 +354,12 @@ impl Lifecycle {
         self.lock_progress().remove(&id);
     }
 
-    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &Arc<StartProgress>) -> Result<Target, StopReason> {
+    async fn start_and_wait(
+        &self,
+        spec: &DesktopSpec,
+        owner_id: &str,
+        tx: &Arc<StartProgress>,
+    ) -> Result<Target, StopReason> {
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {
@@ -355,7 +373,7 @@ impl Lifecycle {
             .await
             .map_err(|e| StopReason::from_start_error(&e));
         let _ = forward.await;
-        let target = target_for(&spec.id, &spec.username, endpoint?, Some(spec.credentials.clone()));
+        let target = target_for(&spec.id, owner_id, endpoint?, Some(spec.credentials.clone()));
         let waited = std::time::Instant::now();
         let mut last_report = 0;
         loop {
@@ -499,7 +517,7 @@ impl Lifecycle {
                         username: self.config.kasm.vnc_user.clone(),
                         password: d.vnc_password.clone(),
                     };
-                    let target = target_for(&d.id, &d.username, endpoint, Some(creds));
+                    let target = target_for(&d.id, &d.user_id, endpoint, Some(creds));
                     if d.state != DesktopState::Running
                         || d.host.as_deref() != Some(&target.host)
                         || d.port != Some(target.port)
@@ -646,8 +664,9 @@ pub struct ReconcileReport {
     pub unknown: Vec<String>,
 }
 
-/// A proxy route for a desktop at `endpoint`.
-pub fn target_for(id: &str, owner: &str, endpoint: Endpoint, creds: Option<Credentials>) -> Target {
+/// A proxy route for a desktop at `endpoint`, owned by the user with id `owner_id` (none for
+/// a static desktop: `""`).
+pub fn target_for(id: &str, owner_id: &str, endpoint: Endpoint, creds: Option<Credentials>) -> Target {
     Target {
         desktop_id: id.to_owned(),
         name: id.to_owned(),
@@ -659,7 +678,12 @@ pub fn target_for(id: &str, owner: &str, endpoint: Endpoint, creds: Option<Crede
             username: c.username,
             password: c.password,
         }),
-        owners: vec![owner.to_owned()],
+        owner_ids: [owner_id]
+            .into_iter()
+            .filter(|o| !o.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        usernames: Vec::new(),
         groups: Vec::new(),
     }
 }

@@ -1,11 +1,12 @@
 //! What the portal does, without the web: desktop lifecycle, who may use what, the audit log,
 //! the desktop-type catalogue, live state changes, image pulls, progress streams, why desktops
-//! stop, and the administrators' actions.
+//! stop, the administrators' actions, and deleted accounts with their files.
 //!
 //! Nothing here knows axum, askama or HTTP; handlers in [`crate::web`] call into it and turn
 //! results into pages and JSON. Texts are translation keys at most: words are chosen at the edge.
 
 pub mod access;
+pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod catalog;

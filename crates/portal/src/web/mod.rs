@@ -124,6 +124,8 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route("/admin/users/{username}/password", post(admin::users::reset_password))
         .route("/admin/users/{username}/role", post(admin::users::set_role))
         .route("/admin/users/{username}/delete", post(admin::users::delete))
+        .route("/admin/users/{username}/link", post(admin::users::allow_link))
+        .route("/admin/deleted-users/{id}/restore", post(admin::users::restore))
         .route("/admin/audit", get(admin::audit::show))
         .route("/admin/branding", get(branding::show).post(branding::save))
         .route("/admin/branding/logo/delete", post(branding::delete_logo))

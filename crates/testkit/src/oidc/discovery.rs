@@ -51,7 +51,7 @@ pub(super) async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code"],
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
+        "id_token_signing_alg_values_supported": shared.cfg.id_token_algs_supported,
         "token_endpoint_auth_methods_supported": shared.cfg.client_auth.discovery_names(),
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": claims,

@@ -13,7 +13,7 @@ use rsa::pkcs8::DecodePrivateKey as _;
 use rsa::signature::{SignatureEncoding as _, Signer as _};
 use rsa::traits::PublicKeyParts as _;
 use serde_json::{Value, json};
-use sha2::Sha256;
+use sha2::{Digest as _, Sha256};
 
 /// Keys that may be published and rotated to.
 const POOL_PEMS: [&str; 4] = [
@@ -131,13 +131,45 @@ impl KeyRing {
                 format!("{}-unknown", self.kid_prefix),
             ),
         };
-        let header = json!({ "alg": "RS256", "typ": "JWT", "kid": kid });
-        let signing_input = format!(
-            "{}.{}",
-            B64URL.encode(serde_json::to_vec(&header)?),
-            B64URL.encode(serde_json::to_vec(claims)?)
-        );
+        let signing_input = compact_input(&json!({ "alg": "RS256", "typ": "JWT", "kid": kid }), claims)?;
         let signature = SigningKey::<Sha256>::new(key.clone()).try_sign(signing_input.as_bytes())?;
         Ok(format!("{signing_input}.{}", B64URL.encode(signature.to_bytes())))
     }
+}
+
+/// A compact JWS (HS256) over `claims`, keyed with `secret`: HMAC-SHA256 (RFC 2104) written out,
+/// so the test double needs no MAC crate.
+pub(super) fn sign_hs256(claims: &Value, secret: &[u8]) -> Result<String, KeyError> {
+    let signing_input = compact_input(&json!({ "alg": "HS256", "typ": "JWT" }), claims)?;
+    const BLOCK: usize = 64;
+    let mut key = [0u8; BLOCK];
+    if secret.len() > BLOCK {
+        key[..32].copy_from_slice(&Sha256::digest(secret));
+    } else {
+        key[..secret.len()].copy_from_slice(secret);
+    }
+    let pad = |byte: u8| key.map(|k| k ^ byte);
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(signing_input.as_bytes())
+        .finalize();
+    let mac = Sha256::new().chain_update(pad(0x5c)).chain_update(inner).finalize();
+    Ok(format!("{signing_input}.{}", B64URL.encode(mac)))
+}
+
+/// An unsigned JWT (`alg` `none`, empty signature) over `claims`.
+pub(super) fn unsigned(claims: &Value) -> Result<String, KeyError> {
+    Ok(format!(
+        "{}.",
+        compact_input(&json!({ "alg": "none", "typ": "JWT" }), claims)?
+    ))
+}
+
+/// `base64url(header).base64url(claims)`.
+fn compact_input(header: &Value, claims: &Value) -> Result<String, KeyError> {
+    Ok(format!(
+        "{}.{}",
+        B64URL.encode(serde_json::to_vec(header)?),
+        B64URL.encode(serde_json::to_vec(claims)?)
+    ))
 }

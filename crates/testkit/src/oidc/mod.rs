@@ -138,6 +138,9 @@ pub struct ProviderConfig {
     pub scopes_supported: Vec<String>,
     /// Registered redirect URIs, compared exactly; empty: any absolute http(s) URL is accepted.
     pub redirect_uris: Vec<String>,
+    /// `id_token_signing_alg_values_supported` in discovery (default `RS256`, IServ's). Only
+    /// announced: what the tokens are signed with follows [`Fault`].
+    pub id_token_algs_supported: Vec<String>,
 }
 
 impl ProviderConfig {
@@ -152,6 +155,7 @@ impl ProviderConfig {
             client_auth: ClientAuth::Both,
             scopes_supported: layout.default_scopes(),
             redirect_uris: Vec::new(),
+            id_token_algs_supported: vec!["RS256".to_owned()],
         }
     }
 }
@@ -189,6 +193,11 @@ pub enum Fault {
     DenyConsent,
     /// The token endpoint answers 500.
     ServerError,
+    /// The ID token is signed with HS256, keyed with the client secret (what a provider, or
+    /// anyone who knows the secret, could send if the client accepted shared-secret tokens).
+    Hs256,
+    /// The ID token is unsigned (`alg` `none`, empty signature).
+    Unsigned,
 }
 
 /// One request to the token endpoint, as received.

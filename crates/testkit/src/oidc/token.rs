@@ -294,6 +294,8 @@ fn id_token(shared: &Shared, inner: &Inner, grant: &Grant, client_id: &str) -> R
         Fault::WrongNonce => {
             claims.insert("nonce".into(), json!(random_token(16)));
         }
+        Fault::Hs256 => return super::keys::sign_hs256(&Value::Object(claims), shared.cfg.client_secret.as_bytes()),
+        Fault::Unsigned => return super::keys::unsigned(&Value::Object(claims)),
         Fault::None | Fault::DenyConsent | Fault::ServerError => {}
     }
     inner.keys.sign(&Value::Object(claims), signer)

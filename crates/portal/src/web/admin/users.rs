@@ -31,6 +31,21 @@ pub(crate) struct UserRow {
     pub local: bool,
     pub last_sign_in: String,
     pub is_me: bool,
+    /// A local account that an IServ sign-in may take over only after an administrator allows
+    /// it (it has a password or is an administrator's), and none has yet.
+    pub may_allow_link: bool,
+    /// The administrator who allowed the next IServ sign-in to take it over.
+    pub link_allowed_by: Option<String>,
+}
+
+/// A deleted account whose files are still kept.
+pub(crate) struct DeletedRow {
+    pub id: String,
+    pub username: String,
+    pub display_name: String,
+    pub deleted_at: String,
+    pub deleted_by: String,
+    pub purge_at: String,
 }
 
 #[derive(Template)]
@@ -40,6 +55,7 @@ pub(crate) struct UsersPage<'a> {
     pub me: Me<'a>,
     pub section: &'static str,
     pub users: Vec<UserRow>,
+    pub deleted: Vec<DeletedRow>,
     /// (value, translation key), least privileged first.
     pub roles: [(&'static str, &'static str); 3],
 }
@@ -74,11 +90,14 @@ pub(crate) async fn list_page(
         .into_iter()
         .map(|u| {
             let last = by_log.get(&u.username).copied().max(by_session.get(&u.id).copied());
+            let local = u.external_subject.is_none();
             UserRow {
+                may_allow_link: local && (u.has_password || u.role == Role::Admin) && u.link_allowed_by.is_none(),
+                link_allowed_by: u.link_allowed_by.filter(|_| local),
                 role: u.role.as_str(),
                 role_key: role_key(u.role),
                 groups: u.groups.join(", "),
-                local: u.external_subject.is_none(),
+                local,
                 last_sign_in: when(last),
                 is_me: u.id == admin.0.user.id,
                 display_name: u.display_name,
@@ -86,11 +105,26 @@ pub(crate) async fn list_page(
             }
         })
         .collect();
+    let deleted = state
+        .store
+        .deleted_users()
+        .await?
+        .into_iter()
+        .map(|d| DeletedRow {
+            deleted_at: when(Some(d.deleted_at)),
+            purge_at: when(Some(d.purge_at)),
+            id: d.id,
+            username: d.username,
+            display_name: d.display_name,
+            deleted_by: d.deleted_by,
+        })
+        .collect();
     html(&UsersPage {
         lang,
         me: Me::new(&admin.0),
         section: "users",
         users,
+        deleted,
         roles: [
             ("student", "role_student"),
             ("teacher", "role_teacher"),
@@ -210,8 +244,18 @@ pub(crate) async fn set_role(
     Ok(Redirect::to("/admin/users"))
 }
 
+/// The administrator's actions on accounts, with their audit entries.
+fn actions<'a>(state: &'a AppState, admin: &'a Admin) -> AdminActions<'a> {
+    AdminActions {
+        desktops: &state.desktops,
+        store: &state.store,
+        admin: &admin.0.user,
+    }
+}
+
 /// `POST /admin/users/{username}/delete`: the account, its sessions and desktops (containers
-/// removed; the home volume stays).
+/// stopped and removed) at once; the home volume after `accounts.home_retention_days`, until
+/// then listed on this page and restorable.
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(username): Path<String>,
@@ -223,13 +267,36 @@ pub(crate) async fn delete(
             "username: you cannot delete your own account".into(),
         ));
     }
-    for d in state.store.desktops_of_user(&user.id).await? {
-        state.desktops.remove(&d.id).await?;
-    }
-    state.store.delete_user(&user.id).await?;
-    admin
-        .on_user(&state, AuditKind::UserDeleted, &user.username, "local account deleted")
-        .await;
+    actions(&state, &admin)
+        .delete_user(&user, state.config.accounts.home_retention())
+        .await?;
+    Ok(Redirect::to("/admin/users"))
+}
+
+/// `POST /admin/deleted-users/{id}/restore`: a deleted account back, with its files, while
+/// they are kept. 404 once they are gone; 409 if its username is someone else's now.
+pub(crate) async fn restore(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    AdminForm { admin, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    actions(&state, &admin).restore_user(&id).await.map_err(|e| match e {
+        portal_store::StoreError::NotFound => AdminError::App(AppError::NotFound),
+        other => other.into(),
+    })?;
+    Ok(Redirect::to("/admin/users"))
+}
+
+/// `POST /admin/users/{username}/link`: the next IServ sign-in with this username may take
+/// over the local account (which then loses its password). Without this, an account with a
+/// password or an administrator's is never linked.
+pub(crate) async fn allow_link(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    AdminForm { admin, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    let user = local_user(&state, &username).await?;
+    actions(&state, &admin).allow_link(&user).await?;
     Ok(Redirect::to("/admin/users"))
 }
 

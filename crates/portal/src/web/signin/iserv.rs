@@ -85,7 +85,8 @@ fn outcome(e: &AppError) -> SignInOutcome {
             | OidcError::OtherBrowser
             | OidcError::TokenRefused(_)
             | OidcError::Token(_)
-            | OidcError::Claims(_),
+            | OidcError::Claims(_)
+            | OidcError::LinkNeedsAdmin(_),
         ) => SignInOutcome::Failure,
         _ => SignInOutcome::Error,
     }
@@ -106,14 +107,26 @@ async fn finish(
             q.code.as_deref(),
         )
         .await?;
-    let user = state
-        .store
-        .upsert_external_user(&identity.to_external_user(oidc.config()))
-        .await
-        .map_err(|e| match e {
-            StoreError::Invalid(m) => AppError::from(OidcError::BadUsername(m)),
-            StoreError::Conflict(m) => AppError::from(OidcError::UsernameTaken(m)),
-            other => AppError::Store(other),
-        })?;
+    let external = identity.to_external_user(oidc.config());
+    let (user, linked) = state.store.sign_in_external(&external).await.map_err(|e| match e {
+        StoreError::Invalid(m) => AppError::from(OidcError::BadUsername(m)),
+        StoreError::Conflict(m) => AppError::from(OidcError::UsernameTaken(m)),
+        StoreError::LinkNeedsAdmin(name) => AppError::from(OidcError::LinkNeedsAdmin(name)),
+        other => AppError::Store(other),
+    })?;
+    if let Some(linked) = linked {
+        let how = match &linked.allowed_by {
+            Some(admin) => format!("as allowed by administrator {admin}; its local password was removed"),
+            None => "automatically (an account without password, prepared ahead)".to_owned(),
+        };
+        tracing::info!(username = %user.username, subject = %external.subject, allowed_by = ?linked.allowed_by, "linked a local account to IServ");
+        let event = AuditEvent::new(
+            AuditKind::UserChanged,
+            format!("local account linked to IServ account {} {how}", external.subject),
+        )
+        .actor(linked.allowed_by.as_deref().unwrap_or(&user.username))
+        .user(&user.username);
+        audit::record(&state.store, event).await;
+    }
     Ok((user, return_to))
 }
