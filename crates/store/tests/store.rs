@@ -602,11 +602,14 @@ async fn deleted_users_are_kept_until_purged_and_can_be_restored(store: Store) {
             .expect("verify")
             .is_none()
     );
-    assert_eq!(store.deleted_users().await.expect("list"), [deleted.clone()]);
+    assert_eq!(
+        store.deleted_users().await.expect("list"),
+        std::slice::from_ref(&deleted)
+    );
     assert!(store.deleted_users_due(1_999_999_999).await.expect("due").is_empty());
     assert_eq!(
         store.deleted_users_due(2_000_000_000).await.expect("due"),
-        [deleted.clone()]
+        std::slice::from_ref(&deleted)
     );
     let again = store.delete_user_keeping_home(&dora.id, "root", 0).await;
     assert!(matches!(again, Err(StoreError::NotFound)), "{again:?}");

@@ -71,7 +71,7 @@ pub(crate) async fn post_form(b: &Browser, path: &str, csrf: &str, fields: &[(&s
     (status, location.unwrap_or(text))
 }
 
-async fn page(b: &Browser, path: &str) -> (u16, String) {
+pub(crate) async fn page(b: &Browser, path: &str) -> (u16, String) {
     let resp = b.get(path).header("accept-language", "en").send().await.unwrap();
     (resp.status().as_u16(), resp.text().await.unwrap())
 }
@@ -141,6 +141,8 @@ async fn students_and_teachers_get_403_on_every_admin_page_and_endpoint() {
         "/admin/users/bob/password",
         "/admin/users/bob/role",
         "/admin/users/bob/delete",
+        "/admin/users/bob/link",
+        "/admin/deleted-users/0123/restore",
         "/admin/branding",
         "/admin/branding/logo",
         "/admin/branding/logo/delete",
@@ -598,7 +600,7 @@ async fn branding_is_validated_and_shown_escaped_on_every_page() {
 }
 
 /// Signs in with a password through the form; the status of the answer (303 = signed in).
-async fn sign_in_with(app: &TestApp, username: &str, password: &str) -> u16 {
+pub(crate) async fn sign_in_with(app: &TestApp, username: &str, password: &str) -> u16 {
     let b = Browser::new(app);
     let login = b.get("/login").send().await.unwrap().text().await.unwrap();
     let resp = b

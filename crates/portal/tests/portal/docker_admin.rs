@@ -130,7 +130,9 @@ async fn students_read_the_shared_folder_and_teachers_write_it() {
         .find(|m| m["Destination"] == "/home/kasm-user")
         .cloned()
         .unwrap();
-    assert_eq!(home["Name"], format!("{}-home-alice", scope.instance));
+    // Named by the account, not the username (which someone else may hold one day).
+    let alice_id = app.state.store.user_by_username("alice").await.unwrap().unwrap().id;
+    assert_eq!(home["Name"], format!("{}-home-u-{alice_id}", scope.instance));
 }
 
 #[tokio::test]

@@ -17,6 +17,7 @@ mod docker_admin;
 mod docker_pull;
 mod helpers;
 mod hostile_desktop;
+mod identities;
 mod login;
 mod metrics;
 mod oidc;

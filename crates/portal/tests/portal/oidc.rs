@@ -13,18 +13,18 @@ use testkit::oidc::{ClientAuth, Fault, Layout, OidcProvider, ProviderConfig, Tes
 use crate::helpers::*;
 
 /// A provider of `layout` with discovery and both client authentications.
-async fn provider(layout: Layout) -> OidcProvider {
+pub(crate) async fn provider(layout: Layout) -> OidcProvider {
     OidcProvider::start(ProviderConfig::new(layout)).await.unwrap()
 }
 
 /// Client id and secret as registered at the test provider.
-fn client(c: &mut Config) {
+pub(crate) fn client(c: &mut Config) {
     c.oidc.client_id = Some("portal".into());
     c.oidc.client_secret = Some(SecretString::from("portal-secret"));
 }
 
 /// Discovery from the issuer.
-fn with_discovery(idp: &OidcProvider) -> impl FnOnce(&mut Config) {
+pub(crate) fn with_discovery(idp: &OidcProvider) -> impl FnOnce(&mut Config) {
     let issuer = idp.issuer();
     move |c| {
         client(c);
@@ -44,7 +44,7 @@ fn with_explicit_urls(idp: &OidcProvider) -> impl FnOnce(&mut Config) {
     }
 }
 
-fn location(resp: &reqwest::Response) -> String {
+pub(crate) fn location(resp: &reqwest::Response) -> String {
     resp.headers()
         .get("location")
         .unwrap_or_else(|| panic!("{} without Location", resp.status()))
@@ -54,7 +54,7 @@ fn location(resp: &reqwest::Response) -> String {
 }
 
 /// `/auth/login` → IServ's authorize endpoint → the callback URL IServ sends the browser to.
-async fn to_callback(b: &Browser) -> String {
+pub(crate) async fn to_callback(b: &Browser) -> String {
     let start = b.get("/auth/login?next=/").send().await.unwrap();
     assert_eq!(start.status(), 303, "{}", start.text().await.unwrap());
     let authorize = location(&start);
@@ -64,7 +64,7 @@ async fn to_callback(b: &Browser) -> String {
 }
 
 /// Opens the callback URL in the browser; JSON errors so tests can read the code.
-async fn open_callback(b: &Browser, url: &str) -> reqwest::Response {
+pub(crate) async fn open_callback(b: &Browser, url: &str) -> reqwest::Response {
     b.http
         .get(url)
         .header("accept", "application/json")
@@ -74,7 +74,7 @@ async fn open_callback(b: &Browser, url: &str) -> reqwest::Response {
 }
 
 /// Opens the callback URL as a browser set to `lang` would (an HTML page on errors).
-async fn open_in(b: &Browser, url: &str, lang: &str) -> reqwest::Response {
+pub(crate) async fn open_in(b: &Browser, url: &str, lang: &str) -> reqwest::Response {
     b.http.get(url).header("accept-language", lang).send().await.unwrap()
 }
 
@@ -84,13 +84,13 @@ async fn login_page(b: &Browser) -> String {
 }
 
 /// The whole sign-in; returns the callback's answer.
-async fn sign_in_iserv(b: &Browser) -> reqwest::Response {
+pub(crate) async fn sign_in_iserv(b: &Browser) -> reqwest::Response {
     let callback = to_callback(b).await;
     open_callback(b, &callback).await
 }
 
 /// Signs in and expects to land on the dashboard as `username`.
-async fn signed_in(app: &TestApp, username: &str) -> Browser {
+pub(crate) async fn signed_in(app: &TestApp, username: &str) -> Browser {
     let b = Browser::new(app);
     let resp = sign_in_iserv(&b).await;
     assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
@@ -107,7 +107,7 @@ async fn signed_in(app: &TestApp, username: &str) -> Browser {
 }
 
 /// The error code of a JSON error answer.
-async fn error_code(resp: reqwest::Response) -> (u16, String) {
+pub(crate) async fn error_code(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
     (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
