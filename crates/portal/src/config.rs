@@ -141,7 +141,8 @@ pub struct DockerConfig {
     /// admins write, students read. Empty: no shared folder.
     pub shared_volume: String,
     pub shared_mount: String,
-    /// Prefix of each user's home volume (`{prefix}{username}`), mounted at /home/kasm-user.
+    /// Prefix of each user's home volume (`{prefix}u-{account id}`; older accounts keep
+    /// `{prefix}{username at creation}`), mounted at /home/kasm-user.
     pub home_volume_prefix: String,
 }
 
