@@ -137,12 +137,14 @@ impl Store {
     }
 
     /// Gives a deleted account back, with its id, password, groups and home, as it was.
-    /// `NotFound` if it is not (or no longer) among the deleted; `Conflict` if its username or
-    /// IServ account is in use by another account now.
+    /// `NotFound` if it is not (or no longer) among the deleted, or its retention has ended (its
+    /// files may be going at this moment: a restore must never hand out an emptied home);
+    /// `Conflict` if its username or IServ account is in use by another account now.
     pub async fn restore_user(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query("SELECT username, group_names FROM deleted_users WHERE id = $1")
+        let Some(row) = sqlx::query("SELECT username, group_names FROM deleted_users WHERE id = $1 AND purge_at > $2")
             .bind(id)
+            .bind(now())
             .fetch_optional(&mut *tx)
             .await?
         else {

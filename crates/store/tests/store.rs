@@ -632,7 +632,7 @@ async fn deleted_users_are_kept_until_purged_and_can_be_restored(store: Store) {
 
     // Deleted again, and meanwhile someone else got the name: no restore over them.
     store
-        .delete_user_keeping_home(&dora.id, "root", 0)
+        .delete_user_keeping_home(&dora.id, "root", 2_000_000_000)
         .await
         .expect("delete");
     let new_dora = local(&store, "dora", Role::Student).await;
@@ -640,6 +640,15 @@ async fn deleted_users_are_kept_until_purged_and_can_be_restored(store: Store) {
     let blocked = store.restore_user(&dora.id).await;
     assert!(matches!(blocked, Err(StoreError::Conflict(_))), "{blocked:?}");
     assert_eq!(store.deleted_users().await.expect("list").len(), 1, "still listed");
+    // Once the retention has ended the files may be going: no restore any more.
+    let (gone, _) = user_with_desktop(&store, "gone", "ubuntu").await;
+    store
+        .delete_user_keeping_home(&gone.id, "root", 0)
+        .await
+        .expect("delete");
+    let late = store.restore_user(&gone.id).await;
+    assert!(matches!(late, Err(StoreError::NotFound)), "{late:?}");
+    store.forget_deleted_user(&gone.id).await.expect("forget");
     store.forget_deleted_user(&dora.id).await.expect("forget");
     assert!(store.deleted_users().await.expect("list").is_empty());
     assert!(matches!(
