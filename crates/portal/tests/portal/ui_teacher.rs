@@ -12,16 +12,8 @@ use crate::helpers::*;
 /// A user with a password and IServ-style groups.
 pub(crate) async fn add_member(app: &TestApp, name: &str, role: Role, groups: &[&str]) {
     let store = &app.state.store;
-    store
-        .create_local_user(
-            name,
-            &format!("{name} (Name)"),
-            role,
-            &SecretString::from(PASSWORD.to_owned()),
-        )
-        .await
-        .unwrap();
-    // Groups come from the identity provider; linking keeps the local password.
+    // Groups come from the identity provider; the password (which a real IServ account does
+    // not have) lets the tests sign in through the form.
     store
         .upsert_external_user(&ExternalUser {
             subject: format!("sub-{name}"),
@@ -31,6 +23,10 @@ pub(crate) async fn add_member(app: &TestApp, name: &str, role: Role, groups: &[
             role,
             groups: groups.iter().map(|g| (*g).to_owned()).collect(),
         })
+        .await
+        .unwrap();
+    store
+        .set_password(name, &SecretString::from(PASSWORD.to_owned()))
         .await
         .unwrap();
 }
