@@ -279,7 +279,8 @@ impl Store {
     /// and groups are overwritten on every sign-in.
     ///
     /// Linking: a *local* user (no external subject yet) with the same username becomes this
-    /// external user, keeping id, desktops and files; its local password is removed. That lets
+    /// external user, keeping id, desktops and files; its local password is removed and the
+    /// sessions signed in with it end. That lets
     /// an admin create an account ahead of the first sign-in, and lets a school move from local
     /// accounts to IServ without losing data. Whoever holds `name` at the provider would get
     /// the local account `name`, so an account with a password or an administrator's is linked
@@ -384,6 +385,11 @@ impl Store {
                     .bind(&id)
                     .execute(&mut *tx)
                     .await?;
+                    // Whoever signed in with the password so far is signed out with it.
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                        .bind(&id)
+                        .execute(&mut *tx)
+                        .await?;
                     linked_now = Some(Linked { allowed_by });
                     id
                 }

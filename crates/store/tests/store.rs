@@ -454,6 +454,7 @@ async fn external_user_is_updated_on_next_sign_in(store: Store) {
 
 async fn external_user_links_local_user(store: Store) {
     let karla = local(&store, "karla", Role::Teacher).await;
+    let password_session = store.create_session(&karla.id, HOUR).await.expect("session");
     store.allow_link(&karla.id, "root").await.expect("allow");
     let (linked, how) = store
         .sign_in_external(&external("sub-k", "Karla", &["lehrer"]))
@@ -471,6 +472,14 @@ async fn external_user_links_local_user(store: Store) {
     assert_eq!(linked.groups, ["lehrer"]);
     assert!(!linked.has_password, "the local password is removed");
     assert_eq!(linked.link_allowed_by, None, "the permission is used up");
+    assert!(
+        store
+            .session_by_token(&password_session.token)
+            .await
+            .expect("lookup")
+            .is_none(),
+        "sessions signed in with the password end"
+    );
     assert!(
         store
             .verify_password("karla", "correct horse")
