@@ -244,6 +244,7 @@ admin_deleted_users_help = Ihre Desktops sind entfernt; ihre Dateien werden zum 
 admin_deleted_at = Gelöscht
 admin_deleted_purge_at = Dateien werden gelöscht
 admin_deleted_restore = Wiederherstellen
+admin_deleted_purging = Dateien werden entfernt
 admin_user_new = Neues lokales Konto
 admin_user_create = Anlegen
 admin_user_password_help = Leer lassen, um ein sicheres Passwort zu erzeugen (wird einmal angezeigt).

@@ -243,6 +243,7 @@ admin_deleted_users_help = Their desktops are removed; their files are removed a
 admin_deleted_at = Deleted
 admin_deleted_purge_at = Files removed
 admin_deleted_restore = Restore
+admin_deleted_purging = Files are being removed
 admin_user_new = New local account
 admin_user_create = Create
 admin_user_password_help = Leave empty to generate a strong password (shown once).

@@ -46,6 +46,8 @@ pub(crate) struct DeletedRow {
     pub deleted_at: String,
     pub deleted_by: String,
     pub purge_at: String,
+    /// Still within the retention; afterwards the purge may be removing the files.
+    pub restorable: bool,
 }
 
 #[derive(Template)]
@@ -111,6 +113,7 @@ pub(crate) async fn list_page(
         .await?
         .into_iter()
         .map(|d| DeletedRow {
+            restorable: d.purge_at > crate::domain::unix_now(),
             deleted_at: when(Some(d.deleted_at)),
             purge_at: when(Some(d.purge_at)),
             id: d.id,
