@@ -12,6 +12,7 @@ pub mod desktop_host;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod pages;
 pub mod redirect;
@@ -40,6 +41,7 @@ pub fn router(state: AppState) -> Router {
     // portal's security headers. Unknown paths get the page 404.
     let pages = Router::new()
         .merge(page_routes(&state))
+        .merge(file_page_routes(&state))
         .merge(admin_routes(&state))
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), pages::language_switch))
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .layer(security.clone());
     // The JSON API: errors always JSON; no page, so no branding.
     let api = api_routes(&state)
+        .merge(file_api_routes(&state))
         .layer(from_fn_with_state(state.clone(), pages::language_switch))
         .layer(from_fn_with_state(ErrorFormat::Json, error::render_errors))
         .layer(security.clone());
@@ -104,6 +107,37 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .merge(sign_in)
+}
+
+/// `/files`: a folder's page is a GET, its forms post to the same URL (a folder may be called
+/// anything, so no action gets a path of its own); uploads stream, limited by the files
+/// settings while writing, so the limit is named in the answer.
+fn file_page_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/files", get(files::index))
+        .route("/files/{space}", get(files::show))
+        .route("/files/{space}/", get(files::show).post(files::submit))
+        .route("/files/{space}/{*path}", get(files::show).post(files::submit))
+        .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The files API; uploads are raw bodies streamed to disk (no body limit here: the space's
+/// upload limit and quota apply while writing).
+fn file_api_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/files/{space}", get(api::files::root))
+        .route(
+            "/api/files/{space}/{*path}",
+            get(api::files::get)
+                .put(api::files::put)
+                .post(api::files::post)
+                .delete(api::files::delete),
+        )
+        .route("/api/trash/{space}", get(api::files::trash))
+        .route("/api/trash/{space}/{id}/restore", post(api::files::restore))
+        .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
+        .layer(DefaultBodyLimit::disable())
 }
 
 /// The admin pages (forms) and their uploads.

@@ -1,0 +1,445 @@
+//! The file manager and its API against the real portal: round trips with German names,
+//! clashes, the trash, who may see and change which space, limits, and homes a student's
+//! desktop has filled with links out of her tree.
+
+use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::helpers::{Browser, TestApp, csrf_from, sign_in, spawn_app, spawn_app_with};
+
+async fn home_of(app: &TestApp, username: &str) -> PathBuf {
+    let user = app.state.store.user_by_username(username).await.unwrap().unwrap();
+    app.state.files.home_dir(&user)
+}
+
+async fn put(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
+    b.http
+        .put(format!(
+            "{}{path}",
+            b.get("").build().unwrap().url().as_str().trim_end_matches('/')
+        ))
+        .header("x-csrf-token", csrf)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn api(b: &Browser, csrf: &str, path: &str, body: Value) -> reqwest::Response {
+    b.post(path)
+        .header("x-csrf-token", csrf)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn error_code(resp: reqwest::Response) -> (u16, String) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.unwrap();
+    (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn files_round_trip_with_names_as_typed_and_no_silent_overwrite() {
+    let app = spawn_app(&[]).await;
+    let alice = sign_in(&app, "alice").await;
+    let csrf = alice.csrf().await;
+
+    let resp = put(&alice, &csrf, "/api/files/home/%C3%9Cbung%201.pdf", b"%PDF-1".to_vec()).await;
+    assert_eq!(resp.status(), 201);
+    let written: Value = resp.json().await.unwrap();
+    assert_eq!(written["name"], "Übung 1.pdf");
+    assert!(
+        home_of(&app, "alice").await.join("Übung 1.pdf").exists(),
+        "stored under the exact name"
+    );
+
+    let (status, code) =
+        error_code(put(&alice, &csrf, "/api/files/home/%C3%9Cbung%201.pdf", b"two".to_vec()).await).await;
+    assert_eq!((status, code.as_str()), (409, "exists"));
+    let numbered: Value = put(
+        &alice,
+        &csrf,
+        "/api/files/home/%C3%9Cbung%201.pdf?rename=true",
+        b"two".to_vec(),
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    assert_eq!(numbered["name"], "Übung 1 (2).pdf");
+
+    assert_eq!(
+        api(
+            &alice,
+            &csrf,
+            "/api/files/home/Mathe",
+            serde_json::json!({"op": "mkdir"})
+        )
+        .await
+        .status(),
+        201
+    );
+    let moved = api(
+        &alice,
+        &csrf,
+        "/api/files/home/%C3%9Cbung%201%20(2).pdf",
+        serde_json::json!({"op": "move", "to": "Mathe/Blatt 2.pdf"}),
+    )
+    .await;
+    assert_eq!(moved.status(), 201);
+    let copied = api(
+        &alice,
+        &csrf,
+        "/api/files/home/Mathe",
+        serde_json::json!({"op": "copy", "to": "Mathe Kopie"}),
+    )
+    .await;
+    assert_eq!(copied.status(), 201);
+    assert_eq!(
+        names(&alice.get_json("/api/files/home/Mathe%20Kopie").await),
+        ["Blatt 2.pdf"]
+    );
+
+    let root = alice.get_json("/api/files/home").await;
+    assert_eq!(names(&root), ["Mathe", "Mathe Kopie", "Übung 1.pdf"]);
+    assert_eq!(root["writable"], true);
+    assert_eq!(root["quota"], 2048 * 1024 * 1024_u64);
+
+    let download = alice.get("/api/files/home/Mathe/Blatt%202.pdf").send().await.unwrap();
+    assert_eq!(download.status(), 200);
+    let h = download.headers();
+    assert_eq!(h["content-type"], "application/octet-stream");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert!(h["content-security-policy"].to_str().unwrap().starts_with("sandbox"));
+    assert!(h["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+    assert!(
+        h["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("filename*=UTF-8''Blatt%202%2Epdf")
+    );
+    assert_eq!(download.bytes().await.unwrap().as_ref(), b"two");
+
+    // Into the trash and back.
+    let deleted = alice
+        .delete("/api/files/home/Mathe/Blatt%202.pdf")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    assert!(names(&alice.get_json("/api/files/home/Mathe").await).is_empty());
+    let trash = alice.get_json("/api/trash/home").await;
+    assert_eq!(trash["items"][0]["original"], "Mathe/Blatt 2.pdf");
+    assert_eq!(trash["trash_days"], 30);
+    let id = trash["items"][0]["id"].as_str().unwrap();
+    let restored: Value = alice.post_json(&format!("/api/trash/home/{id}/restore"), &csrf).await;
+    assert_eq!(restored["path"], "Mathe/Blatt 2.pdf");
+    assert_eq!(names(&alice.get_json("/api/files/home/Mathe").await), ["Blatt 2.pdf"]);
+}
+
+#[tokio::test]
+async fn homes_are_private_and_the_shared_folder_is_read_only_for_students() {
+    let app = spawn_app(&[]).await;
+    let (alice, root) = (sign_in(&app, "alice").await, sign_in(&app, "root").await);
+    let (a_csrf, r_csrf) = (alice.csrf().await, root.csrf().await);
+    assert_eq!(
+        put(&alice, &a_csrf, "/api/files/home/mine.txt", b"alice".to_vec())
+            .await
+            .status(),
+        201
+    );
+
+    let bob = sign_in(&app, "bob").await;
+    assert!(
+        names(&bob.get_json("/api/files/home").await).is_empty(),
+        "bob's home is his own"
+    );
+    assert_eq!(bob.get("/api/files/home/mine.txt").send().await.unwrap().status(), 404);
+
+    assert_eq!(
+        put(&root, &r_csrf, "/api/files/shared/Plan.txt", b"plan".to_vec())
+            .await
+            .status(),
+        201
+    );
+    let shared = alice.get_json("/api/files/shared").await;
+    assert_eq!(
+        (names(&shared), shared["writable"].clone()),
+        (vec!["Plan.txt".to_owned()], Value::Bool(false))
+    );
+    assert_eq!(
+        alice
+            .get("/api/files/shared/Plan.txt")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "plan"
+    );
+    let (status, code) = error_code(put(&alice, &a_csrf, "/api/files/shared/x.txt", b"x".to_vec()).await).await;
+    assert_eq!((status, code.as_str()), (403, "read_only"));
+    let refused = alice
+        .delete("/api/files/shared/Plan.txt")
+        .header("x-csrf-token", &a_csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    assert_eq!(
+        names(&alice.get_json("/api/files/shared").await),
+        ["Plan.txt"],
+        "students cannot delete there"
+    );
+
+    // No token, no write; no session, nothing at all.
+    assert_eq!(
+        put(&alice, "", "/api/files/home/x.txt", b"x".to_vec()).await.status(),
+        403
+    );
+    assert_eq!(
+        Browser::new(&app).get("/api/files/home").send().await.unwrap().status(),
+        401
+    );
+    let (status, code) = error_code(alice.get("/api/files/other").send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (404, "unknown_space"));
+}
+
+#[tokio::test]
+async fn links_a_desktop_put_into_a_home_are_shown_and_never_followed() {
+    let app = spawn_app(&[]).await;
+    let (alice, bob) = (sign_in(&app, "alice").await, sign_in(&app, "bob").await);
+    let csrf = alice.csrf().await;
+    let b_csrf = bob.csrf().await;
+    assert_eq!(
+        put(&bob, &b_csrf, "/api/files/home/secret.txt", b"bob's".to_vec())
+            .await
+            .status(),
+        201
+    );
+    alice.get_json("/api/files/home").await;
+    let (a_home, b_home) = (home_of(&app, "alice").await, home_of(&app, "bob").await);
+    // What a student can do inside her desktop: links to /etc, to another home, to a file there.
+    symlink("/etc", a_home.join("etc")).unwrap();
+    symlink(&b_home, a_home.join("bob")).unwrap();
+    symlink(b_home.join("secret.txt"), a_home.join("secret.txt")).unwrap();
+
+    let listed = alice.get_json("/api/files/home").await;
+    let kinds: Vec<_> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["link", "link", "link"]);
+    for path in ["etc/passwd", "etc", "secret.txt", "bob", "bob/secret.txt"] {
+        let (status, code) = error_code(alice.get(&format!("/api/files/home/{path}")).send().await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (409, "link"), "{path}");
+    }
+    let (status, _) = error_code(put(&alice, &csrf, "/api/files/home/bob/planted.txt", b"x".to_vec()).await).await;
+    assert_eq!(status, 409);
+    let copy = api(
+        &alice,
+        &csrf,
+        "/api/files/home/bob",
+        serde_json::json!({"op": "copy", "to": "loot"}),
+    )
+    .await;
+    assert_eq!(copy.status(), 409);
+    assert_eq!(
+        std::fs::read_dir(&b_home).unwrap().count(),
+        1,
+        "nothing was written into bob's home"
+    );
+    // The page shows them as links, without a download link.
+    let page = alice.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("secret.txt <span class=\"muted\">"), "{page}");
+    assert!(!page.contains("href=\"/files/home/secret%2Etxt\""));
+}
+
+#[tokio::test]
+async fn limits_are_named_and_leave_nothing_behind() {
+    let app = spawn_app_with(&[], |c| {
+        c.files.quota_student_mib = 1;
+        c.files.max_upload_mib = 2;
+    })
+    .await;
+    let (alice, root) = (sign_in(&app, "alice").await, sign_in(&app, "root").await);
+    let (csrf, r_csrf) = (alice.csrf().await, root.csrf().await);
+    let resp = put(&alice, &csrf, "/api/files/home/big.bin", vec![0; 1024 * 1024 + 1]).await;
+    assert_eq!(resp.status(), 413);
+    let body: Value = resp.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "quota");
+    assert!(
+        body["error"]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1048576 bytes of the quota are left"),
+        "{body}"
+    );
+    let resp = put(&root, &r_csrf, "/api/files/home/big.bin", vec![0; 2 * 1024 * 1024 + 1]).await;
+    let (status, code) = error_code(resp).await;
+    assert_eq!((status, code.as_str()), (413, "too_large"));
+    for user in ["alice", "root"] {
+        let left: Vec<_> = std::fs::read_dir(home_of(&app, user).await).unwrap().collect();
+        assert!(left.is_empty(), "{user}: nothing partial is kept: {left:?}");
+    }
+    assert_eq!(
+        put(&alice, &csrf, "/api/files/home/fits.bin", vec![0; 1024 * 1024])
+            .await
+            .status(),
+        201
+    );
+
+    for (path, code) in [
+        ("/api/files/home/line%0Abreak.txt", "bad_name"),
+        ("/api/files/home/..%2F..%2Fetc%2Fpasswd", "bad_name"),
+        ("/api/files/home/.ird-upload-1", "bad_name"),
+    ] {
+        let (status, got) = error_code(put(&alice, &csrf, path, b"x".to_vec()).await).await;
+        assert_eq!((status, got.as_str()), (400, code), "{path}");
+    }
+    let german = alice
+        .get("/api/files/other")
+        .header("accept-language", "de")
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert!(
+        german["error"]["message"].as_str().unwrap().contains("Dateibereich"),
+        "{german}"
+    );
+}
+
+#[tokio::test]
+async fn the_page_works_without_javascript() {
+    let app = spawn_app(&[]).await;
+    let alice = sign_in(&app, "alice").await;
+    assert_eq!(
+        alice.get("/files").send().await.unwrap().headers()["location"],
+        "/files/home/"
+    );
+    let page = alice.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_from(&page);
+
+    let form = reqwest::multipart::Form::new()
+        .text("csrf_token", csrf.clone())
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"hallo".to_vec()).file_name("Übung 1.txt"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(b"again".to_vec()).file_name("Übung 1.txt"),
+        );
+    let resp = alice.post("/files/home/").multipart(form).send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/files/home/?done=uploaded");
+    let form_post = |fields: &[(&str, &str)]| {
+        let mut all = vec![("csrf_token", csrf.as_str())];
+        all.extend_from_slice(fields);
+        alice.post("/files/home/").form(&all).send()
+    };
+    assert_eq!(
+        form_post(&[("op", "mkdir"), ("name", "Hausaufgaben")])
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    assert_eq!(
+        form_post(&[("op", "rename"), ("entry", "Übung 1 (2).txt"), ("name", "Übung 2.txt")])
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    assert_eq!(
+        form_post(&[("op", "delete"), ("entry", "Übung 2.txt")])
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+
+    let page = alice
+        .get("/files/home/?done=deleted")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Hausaufgaben") && page.contains("Übung 1.txt"), "{page}");
+    assert!(page.contains("data-trash="), "the deleted file is listed in the trash");
+    let id = page
+        .split("data-trash=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .to_owned();
+    let resp = form_post(&[("op", "restore"), ("id", &id)]).await.unwrap();
+    assert_eq!(resp.headers()["location"], "/files/home/?done=restored");
+    assert_eq!(
+        std::fs::read(home_of(&app, "alice").await.join("Übung 2.txt")).unwrap(),
+        b"again"
+    );
+
+    // A folder may be called anything, "upload" and "action" included.
+    assert_eq!(
+        form_post(&[("op", "mkdir"), ("name", "action")])
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    assert_eq!(alice.get("/files/home/action").send().await.unwrap().status(), 200);
+
+    // Previews: images and text inline, sandboxed; anything active is a download.
+    std::fs::write(home_of(&app, "alice").await.join("x.html"), "<script>alert(1)</script>").unwrap();
+    let html = alice.get("/files/home/x.html?preview=1").send().await.unwrap();
+    assert!(
+        html.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert_eq!(html.headers()["content-type"], "application/octet-stream");
+    let text = alice
+        .get("/files/home/%C3%9Cbung%201.txt?preview=1")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        text.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("inline")
+    );
+    assert!(
+        text.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("sandbox")
+    );
+}
