@@ -334,3 +334,4 @@ err_files_disk_full = Die Festplatte des Servers ist voll. Bitte sag der Adminis
 files_uploading = Wird hochgeladen
 files_upload_done = fertig
 files_upload_failed = fehlgeschlagen
+files_download_zip = Diesen Ordner als ZIP herunterladen

@@ -333,3 +333,4 @@ err_files_disk_full = The server's disk is full. Tell your school's administrato
 files_uploading = Uploading
 files_upload_done = done
 files_upload_failed = failed
+files_download_zip = Download this folder as a zip

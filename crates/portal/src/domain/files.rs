@@ -9,7 +9,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use portal_files::{Entry, FilesError, Limit, LimitKind, Name, OnClash, Owner, RelPath, Trash, TrashItem, Tree};
+use portal_files::{
+    Entry, FilesError, Limit, LimitKind, Name, OnClash, Owner, RelPath, Trash, TrashItem, Tree, ZipReport,
+};
 use portal_store::{Role, User};
 
 use crate::config::Config;
@@ -178,6 +180,7 @@ impl FileSpaces {
 }
 
 /// One opened space of one user.
+#[derive(Clone)]
 pub struct Space {
     spaces: Arc<FileSpaces>,
     pub kind: SpaceKind,
@@ -297,6 +300,13 @@ impl Space {
         let copied = blocking(move || tree.copy(&from, &to, limit, OnClash::Fail)).await??;
         self.spaces.add_usage(&self.dir, copied.1 as i64);
         Ok(copied)
+    }
+
+    /// Writes a folder (or the whole space) to `out` as a zip, on the blocking pool.
+    pub async fn zip(&self, path: RelPath, out: impl std::io::Write + Send + 'static) -> Result<ZipReport, SpaceError> {
+        let tree = self.tree.clone();
+        let top = self.kind.as_str();
+        Ok(blocking(move || portal_files::zip_folder(&tree, &path, top, out)).await??)
     }
 
     /// Moves an entry into this space's trash (restorable for `trash_days`).

@@ -127,33 +127,29 @@ fn preview_type(name: &str) -> Option<&'static str> {
     })
 }
 
-/// A stored file as a response: streamed from disk, `attachment` unless a safe preview was
-/// asked for, and never interpreted by the browser as the portal's own content.
-pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -> Response {
-    let inline = preview.then(|| preview_type(&entry.name)).flatten();
-    let content_type = inline.unwrap_or("application/octet-stream");
-    let ascii: String = entry
-        .name
+/// `Content-Disposition` for a stored name: an ASCII fallback and the exact UTF-8 name.
+fn disposition(name: &str, inline: bool) -> Option<HeaderValue> {
+    let ascii: String = name
         .chars()
         .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+            if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' {
                 c
             } else {
                 '_'
             }
         })
         .collect();
-    let disposition = format!(
-        "{}; filename=\"{ascii}\"; filename*=UTF-8''{}",
-        if inline.is_some() { "inline" } else { "attachment" },
-        utf8_percent_encode(&entry.name, NON_ALPHANUMERIC)
-    );
-    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
-    let mut resp = body.into_response();
+    let kind = if inline { "inline" } else { "attachment" };
+    let exact = utf8_percent_encode(name, NON_ALPHANUMERIC);
+    HeaderValue::from_str(&format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{exact}")).ok()
+}
+
+/// Headers every response with user content gets: it never runs as the portal, is never
+/// sniffed into something active, and is not cached by shared caches.
+fn user_content_headers(resp: &mut Response, content_type: &'static str, disposition: Option<HeaderValue>) {
     let h = resp.headers_mut();
     h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
-    h.insert(CONTENT_LENGTH, HeaderValue::from(entry.size));
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
+    if let Some(v) = disposition {
         h.insert(CONTENT_DISPOSITION, v);
     }
     h.insert(
@@ -165,7 +161,86 @@ pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -
         HeaderValue::from_static("nosniff"),
     );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+}
+
+/// A stored file as a response: streamed from disk, `attachment` unless a safe preview was
+/// asked for, and never interpreted by the browser as the portal's own content.
+pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -> Response {
+    let inline = preview.then(|| preview_type(&entry.name)).flatten();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(entry.size));
+    user_content_headers(
+        &mut resp,
+        inline.unwrap_or("application/octet-stream"),
+        disposition(&entry.name, inline.is_some()),
+    );
     resp
+}
+
+/// A folder as a zip download, built while it is sent: at most four 64 KiB chunks wait in
+/// memory. A failure half-way ends the download early, so the browser reports it broken
+/// rather than saving a truncated archive as complete.
+pub(crate) fn zip_response(space: Space, path: RelPath) -> Response {
+    let name = path
+        .split_last()
+        .map_or_else(|| space.kind.as_str().to_owned(), |(_, n)| n.to_string());
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let writer = ChannelWriter {
+        tx: tx.clone(),
+        buf: Vec::with_capacity(ZIP_CHUNK),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = space.zip(path, writer).await {
+            tracing::warn!(error = %e, "a zip download broke off");
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let mut resp = Body::from_stream(stream).into_response();
+    user_content_headers(&mut resp, "application/zip", disposition(&format!("{name}.zip"), false));
+    resp
+}
+
+const ZIP_CHUNK: usize = 64 * 1024;
+
+/// The blocking side of [`zip_response`]: bytes in 64 KiB chunks into the channel.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(ZIP_CHUNK)));
+        // The download was cancelled: stop building the archive.
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "download cancelled"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= ZIP_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
 }
 
 /// Texts `static/files.js` shows.
@@ -255,22 +330,9 @@ pub(crate) fn human_size(bytes: u64, lang: Lang) -> String {
 
 fn date(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = portal_files::civil_from_days(days);
     let rem = secs.rem_euclid(86_400);
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
-}
-
-/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[derive(Deserialize)]
@@ -279,6 +341,8 @@ pub(crate) struct PageQuery {
     preview: Option<String>,
     #[serde(default)]
     done: Option<String>,
+    #[serde(default)]
+    zip: Option<String>,
 }
 
 /// `GET /files`: the user's home.
@@ -298,6 +362,9 @@ pub(crate) async fn show(
     if space.stat(target.path.clone()).await?.kind != EntryKind::Dir {
         let (file, entry) = space.open_read(target.path).await?;
         return Ok(file_response(file, &entry, q.preview.is_some()));
+    }
+    if q.zip.is_some() {
+        return Ok(zip_response(space, target.path));
     }
     let entries = space.list(target.path.clone()).await?;
     let mut crumbs = vec![Crumb {

@@ -443,3 +443,72 @@ async fn the_page_works_without_javascript() {
             .starts_with("sandbox")
     );
 }
+
+#[tokio::test]
+async fn folders_download_as_one_zip_without_what_links_point_to() {
+    let app = spawn_app(&[]).await;
+    let (alice, bob) = (sign_in(&app, "alice").await, sign_in(&app, "bob").await);
+    let (csrf, b_csrf) = (alice.csrf().await, bob.csrf().await);
+    assert_eq!(
+        put(&bob, &b_csrf, "/api/files/home/secret.txt", b"bob's".to_vec())
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        api(
+            &alice,
+            &csrf,
+            "/api/files/home/Mathe",
+            serde_json::json!({"op": "mkdir"})
+        )
+        .await
+        .status(),
+        201
+    );
+    assert_eq!(
+        put(&alice, &csrf, "/api/files/home/Mathe/%C3%9Cbung.txt", b"eins".to_vec())
+            .await
+            .status(),
+        201
+    );
+    let big = vec![7u8; 3 * 1024 * 1024];
+    assert_eq!(
+        put(&alice, &csrf, "/api/files/home/Mathe/big.bin", big.clone())
+            .await
+            .status(),
+        201
+    );
+    let a_home = home_of(&app, "alice").await;
+    symlink(
+        home_of(&app, "bob").await.join("secret.txt"),
+        a_home.join("Mathe/bobs.txt"),
+    )
+    .unwrap();
+    symlink("/etc", a_home.join("Mathe/etc")).unwrap();
+
+    let resp = alice.get("/api/files/home/Mathe?zip=true").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .contains("filename*=UTF-8''Mathe%2Ezip")
+    );
+    let bytes = resp.bytes().await.unwrap();
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<_> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["Mathe/", "Mathe/big.bin", "Mathe/Übung.txt"]);
+    let mut content = String::new();
+    std::io::Read::read_to_string(&mut archive.by_name("Mathe/Übung.txt").unwrap(), &mut content).unwrap();
+    assert_eq!(content, "eins");
+    assert_eq!(archive.by_name("Mathe/big.bin").unwrap().size(), big.len() as u64);
+
+    // The whole home, from the page (no JavaScript needed).
+    let page_zip = alice.get("/files/home/?zip=1").send().await.unwrap();
+    assert_eq!(page_zip.headers()["content-type"], "application/zip");
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(page_zip.bytes().await.unwrap().to_vec())).unwrap();
+    assert!(archive.file_names().any(|n| n.unwrap() == "home/Mathe/big.bin"));
+}

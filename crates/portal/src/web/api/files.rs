@@ -19,7 +19,7 @@ use crate::domain::unix_now;
 use crate::state::AppState;
 use crate::web::api::types::{Csrf, ErrorResponse};
 use crate::web::error::AppError;
-use crate::web::files::{FileTarget, file_response, open, parse_path, write_stream};
+use crate::web::files::{FileTarget, file_response, open, parse_path, write_stream, zip_response};
 
 /// One entry of a folder. Links are shown as links and never followed.
 #[derive(Serialize, ToSchema)]
@@ -52,6 +52,13 @@ pub(crate) struct Written {
     #[schema(example = "Übung 1 (2).pdf")]
     name: String,
     size: u64,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub(crate) struct GetQuery {
+    /// `true` on a folder: the folder as one zip, built while it downloads.
+    #[serde(default)]
+    zip: bool,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -106,9 +113,9 @@ fn kind_str(kind: EntryKind) -> &'static str {
 #[utoipa::path(get, path = "/api/files/{space}/{path}", tag = "files",
     summary = "List a folder or download a file",
     security(("session" = [])),
-    params(("space" = String, Path, description = "`home` or `shared`"), ("path" = String, Path, description = "Path in the space; empty for its root")),
+    params(GetQuery, ("space" = String, Path, description = "`home` or `shared`"), ("path" = String, Path, description = "Path in the space")),
     responses(
-        (status = 200, description = "A folder's entries, or a file's bytes (`application/octet-stream`, as an attachment)", body = FileList),
+        (status = 200, description = "A folder's entries (or, with `zip=true`, the folder as `application/zip`), or a file's bytes (`application/octet-stream`, as an attachment)", body = FileList),
         (status = 400, description = "A path component is not a name", body = ErrorResponse),
         (status = 401, description = "Not signed in", body = ErrorResponse),
         (status = 404, description = "No such space, file or folder", body = ErrorResponse),
@@ -119,11 +126,15 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     user: CurrentUser,
     target: FileTarget,
+    Query(q): Query<GetQuery>,
 ) -> Result<Response, AppError> {
     let space = open(&state, &user, target.kind).await?;
     if space.stat(target.path.clone()).await?.kind != EntryKind::Dir {
         let (file, entry) = space.open_read(target.path).await?;
         return Ok(file_response(file, &entry, false));
+    }
+    if q.zip {
+        return Ok(zip_response(space, target.path));
     }
     let entries = space
         .list(target.path)
@@ -150,15 +161,20 @@ pub(crate) async fn get(
 #[utoipa::path(get, path = "/api/files/{space}", tag = "files",
     summary = "List a space's top folder",
     security(("session" = [])),
-    params(("space" = String, Path, description = "`home` or `shared`")),
+    params(GetQuery, ("space" = String, Path, description = "`home` or `shared`")),
     responses(
-        (status = 200, description = "The entries, whether this user may change them, and the quota", body = FileList),
+        (status = 200, description = "The entries, whether this user may change them, and the quota (or, with `zip=true`, everything as `application/zip`)", body = FileList),
         (status = 401, description = "Not signed in", body = ErrorResponse),
         (status = 404, description = "No such space", body = ErrorResponse),
     ),
 )]
-pub(crate) async fn root(state: State<AppState>, user: CurrentUser, target: FileTarget) -> Result<Response, AppError> {
-    get(state, user, target).await
+pub(crate) async fn root(
+    state: State<AppState>,
+    user: CurrentUser,
+    target: FileTarget,
+    q: Query<GetQuery>,
+) -> Result<Response, AppError> {
+    get(state, user, target, q).await
 }
 
 /// `PUT /api/files/{space}/{path}` with the file as the raw body: 201.
