@@ -12,7 +12,7 @@ mod zip;
 
 pub use name::{MAX_DEPTH, MAX_NAME_BYTES, Name, NameError, RelPath};
 pub use trash::{Trash, TrashItem};
-pub use tree::{Entry, EntryKind, FilesError, Limit, LimitKind, OnClash, Owner, Tree};
+pub use tree::{Entry, EntryKind, FilesError, Limit, LimitKind, OnClash, Owner, Tree, copy_between};
 pub use zip::{ZipReport, zip_folder};
 
 /// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Howard Hinnant's

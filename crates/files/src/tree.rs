@@ -356,43 +356,7 @@ impl Tree {
         if to != from && to.starts_with(from) {
             return Err(FilesError::IntoItself);
         }
-        match self.stat(from)?.kind {
-            EntryKind::File => {
-                let (mut file, _) = self.open_read(from)?;
-                self.write(to, &mut file, limit, on_clash)
-            }
-            EntryKind::Dir => {
-                let (to_parent, to_name) = to.split_last().ok_or(FilesError::Exists)?;
-                let name = self.free_name(&to_parent, to_name, on_clash)?;
-                let target = to_parent.join(name.clone())?;
-                let mut budget = limit;
-                self.copy_dir(from, &target, &mut budget, 0)?;
-                Ok((name, limit.bytes - budget.bytes))
-            }
-            EntryKind::Link => Err(FilesError::Link),
-            EntryKind::Other => Err(FilesError::NotAFile),
-        }
-    }
-
-    fn copy_dir(&self, from: &RelPath, to: &RelPath, budget: &mut Limit, depth: usize) -> Result<(), FilesError> {
-        if depth > MAX_DEPTH {
-            return Err(NameError::TooDeep.into());
-        }
-        self.mkdir(to)?;
-        for entry in self.list(from)? {
-            let Ok(name) = Name::new(&entry.name) else { continue };
-            let (src, dst) = (from.join(name.clone())?, to.join(name)?);
-            match entry.kind {
-                EntryKind::File => {
-                    let (mut file, _) = self.open_read(&src)?;
-                    let (_, n) = self.write(&dst, &mut file, *budget, OnClash::Fail)?;
-                    budget.bytes -= n;
-                }
-                EntryKind::Dir => self.copy_dir(&src, &dst, budget, depth + 1)?,
-                EntryKind::Link | EntryKind::Other => {}
-            }
-        }
-        Ok(())
+        copy_between(self, from, self, to, limit, on_clash)
     }
 
     /// The name `name` in `parent`, or the first free "name (n)" when it is taken and
@@ -570,4 +534,61 @@ impl Drop for TempFile<'_> {
             let _ = rustix::fs::unlinkat(self.dir, self.name.as_str(), AtFlags::empty());
         }
     }
+}
+
+/// Copies `from` of `src` to `to` in `dst` (the same tree or another one): a file, or a folder
+/// with its files and folders (links and pipes inside are skipped, never followed), at most
+/// `limit.bytes` in all. Returns the name used and the bytes copied.
+pub fn copy_between(
+    src: &Tree,
+    from: &RelPath,
+    dst: &Tree,
+    to: &RelPath,
+    limit: Limit,
+    on_clash: OnClash,
+) -> Result<(Name, u64), FilesError> {
+    match src.stat(from)?.kind {
+        EntryKind::File => {
+            let (mut file, _) = src.open_read(from)?;
+            dst.write(to, &mut file, limit, on_clash)
+        }
+        EntryKind::Dir => {
+            let (to_parent, to_name) = to.split_last().ok_or(FilesError::Exists)?;
+            let name = dst.free_name(&to_parent, to_name, on_clash)?;
+            let target = to_parent.join(name.clone())?;
+            let mut budget = limit;
+            copy_dir(src, from, dst, &target, &mut budget, 0)?;
+            Ok((name, limit.bytes - budget.bytes))
+        }
+        EntryKind::Link => Err(FilesError::Link),
+        EntryKind::Other => Err(FilesError::NotAFile),
+    }
+}
+
+fn copy_dir(
+    src: &Tree,
+    from: &RelPath,
+    dst: &Tree,
+    to: &RelPath,
+    budget: &mut Limit,
+    depth: usize,
+) -> Result<(), FilesError> {
+    if depth > MAX_DEPTH {
+        return Err(NameError::TooDeep.into());
+    }
+    dst.mkdir(to)?;
+    for entry in src.list(from)? {
+        let Ok(name) = Name::new(&entry.name) else { continue };
+        let (from_path, to_path) = (from.join(name.clone())?, to.join(name)?);
+        match entry.kind {
+            EntryKind::File => {
+                let (mut file, _) = src.open_read(&from_path)?;
+                let (_, n) = dst.write(&to_path, &mut file, *budget, OnClash::Fail)?;
+                budget.bytes -= n;
+            }
+            EntryKind::Dir => copy_dir(src, &from_path, dst, &to_path, budget, depth + 1)?,
+            EntryKind::Link | EntryKind::Other => {}
+        }
+    }
+    Ok(())
 }

@@ -9,12 +9,12 @@
   const form = section.querySelector('[data-role="upload-form"]');
   const drop = section.querySelector('[data-role="drop"]');
   const list = section.querySelector('[data-role="progress"]');
-  const space = section.dataset.space;
+  const base = section.dataset.api;
   const dir = section.dataset.dir;
   drop.hidden = false;
 
   const apiPath = (name) =>
-    "/api/files/" + space + "/" + [...(dir ? dir.split("/") : []), name].map(encodeURIComponent).join("/");
+    base + [...(dir ? dir.split("/") : []), name].map(encodeURIComponent).join("/");
 
   // XMLHttpRequest rather than fetch: only it reports upload progress.
   function upload(file) {

@@ -35,29 +35,62 @@ pub enum SpaceError {
 }
 
 /// The spaces a user can address in `/files/{space}/…` and `/api/files/{space}/…`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SpaceKind {
     /// The user's own home, also `/home/kasm-user` in each of her desktops.
     Home,
     /// The school's shared folder: everyone reads, teachers and administrators write.
     Shared,
+    /// A class's folder (`class/<group>`): its teachers hand material out there, its
+    /// students read it.
+    Class(String),
 }
 
 impl SpaceKind {
-    pub fn parse(s: &str) -> Result<SpaceKind, SpaceError> {
-        match s {
-            "home" => Ok(SpaceKind::Home),
-            "shared" => Ok(SpaceKind::Shared),
+    /// From a URL: `home`, `shared`, or `class` with the group as the path's first component
+    /// (returned with the rest of the path).
+    pub fn parse(space: &str, path: RelPath) -> Result<(SpaceKind, RelPath), SpaceError> {
+        match space {
+            "home" => Ok((SpaceKind::Home, path)),
+            "shared" => Ok((SpaceKind::Shared, path)),
+            "class" => {
+                let names = path.names();
+                let group = names.first().ok_or_else(|| SpaceError::UnknownSpace("class".into()))?;
+                let rest = RelPath::from_names(names[1..].to_vec()).map_err(FilesError::from)?;
+                Ok((SpaceKind::Class(group.to_string()), rest))
+            }
             other => Err(SpaceError::UnknownSpace(other.chars().take(64).collect())),
         }
     }
 
-    pub fn as_str(self) -> &'static str {
+    /// The first segment of its URLs.
+    pub fn as_str(&self) -> &'static str {
         match self {
             SpaceKind::Home => "home",
             SpaceKind::Shared => "shared",
+            SpaceKind::Class(_) => "class",
         }
     }
+
+    /// Its URL prefix, `/files/home/` or `/files/class/<group>/` (the group percent-encoded).
+    pub fn url_base(&self, prefix: &str) -> String {
+        match self {
+            SpaceKind::Class(group) => format!(
+                "{prefix}/class/{}/",
+                percent_encoding::utf8_percent_encode(group, percent_encoding::NON_ALPHANUMERIC)
+            ),
+            other => format!("{prefix}/{}/", other.as_str()),
+        }
+    }
+}
+
+/// A class folder's directory name: group names come from IServ and may be anything, so the
+/// disk gets a hash; people see the group's name.
+fn class_key(group: &str) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(group.as_bytes());
+    let hex: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    format!("g-{hex}")
 }
 
 /// Every user's files under one root: `homes/<home>`, `shared`, `trash/…`.
@@ -104,12 +137,18 @@ impl FileSpaces {
         self.trash_days
     }
 
-    /// Opens one of the user's spaces.
+    /// A class's folder on the host (read-only mount source for its students).
+    pub fn class_dir(&self, group: &str) -> PathBuf {
+        self.root.join("classes").join(class_key(group))
+    }
+
+    /// Opens one of the user's spaces. A class is open to its members (teachers write,
+    /// students read) and to administrators; to anyone else it does not exist.
     pub async fn open(self: &Arc<Self>, user: &User, kind: SpaceKind) -> Result<Space, SpaceError> {
         // The home name is a single path component by construction; refuse anything else
         // rather than join it into a path.
         Name::new(&user.home_name).map_err(FilesError::from)?;
-        let (dir, trash_dir, writable, quota) = match kind {
+        let (dir, trash_dir, writable, quota) = match &kind {
             SpaceKind::Home => (
                 self.home_dir(user),
                 self.root.join("trash/homes").join(&user.home_name),
@@ -122,6 +161,18 @@ impl FileSpaces {
                 user.role != Role::Student,
                 None,
             ),
+            SpaceKind::Class(group) => {
+                let member = user.groups.iter().any(|g| g == group);
+                if !member && user.role != Role::Admin {
+                    return Err(SpaceError::Files(FilesError::NotFound));
+                }
+                (
+                    self.class_dir(group),
+                    self.root.join("trash/classes").join(class_key(group)),
+                    user.role != Role::Student,
+                    None,
+                )
+            }
         };
         let owner = self.owner;
         let opened = dir.clone();
@@ -302,11 +353,31 @@ impl Space {
         Ok(copied)
     }
 
+    /// Copies `path` of this space into `class`'s folder (a handout: the class sees this copy
+    /// until it is withdrawn there). A name taken in the class folder gets a number.
+    pub async fn publish_to(&self, path: RelPath, class: &Space) -> Result<Name, SpaceError> {
+        class.check_writable()?;
+        let (from, to) = (self.tree.clone(), class.tree.clone());
+        let name = path.split_last().map(|(_, n)| n.clone()).ok_or(SpaceError::ReadOnly)?;
+        let limit = Limit {
+            bytes: self.spaces.max_upload.saturating_mul(16),
+            kind: LimitKind::Upload,
+        };
+        Ok(blocking(move || {
+            let target = RelPath::root().join(name)?;
+            portal_files::copy_between(&from, &path, &to, &target, limit, OnClash::Number).map(|(n, _)| n)
+        })
+        .await??)
+    }
+
     /// Writes a folder (or the whole space) to `out` as a zip, on the blocking pool.
     pub async fn zip(&self, path: RelPath, out: impl std::io::Write + Send + 'static) -> Result<ZipReport, SpaceError> {
         let tree = self.tree.clone();
-        let top = self.kind.as_str();
-        Ok(blocking(move || portal_files::zip_folder(&tree, &path, top, out)).await??)
+        let top = match &self.kind {
+            SpaceKind::Class(group) => group.clone(),
+            other => other.as_str().to_owned(),
+        };
+        Ok(blocking(move || portal_files::zip_folder(&tree, &path, &top, out)).await??)
     }
 
     /// Moves an entry into this space's trash (restorable for `trash_days`).

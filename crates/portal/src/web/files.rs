@@ -98,8 +98,8 @@ impl<S: Send + Sync> FromRequestParts<S> for FileTarget {
         let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map_err(|e| AppError::BadRequest(e.body_text()))?;
-        let kind = SpaceKind::parse(params.get("space").map_or("", String::as_str))?;
         let path = parse_path(params.get("path").map_or("", String::as_str))?;
+        let (kind, path) = SpaceKind::parse(params.get("space").map_or("", String::as_str), path)?;
         Ok(FileTarget { kind, path })
     }
 }
@@ -109,8 +109,8 @@ pub(crate) fn parse_path(s: &str) -> Result<RelPath, AppError> {
 }
 
 /// Opens the addressed space for the signed-in user.
-pub(crate) async fn open(state: &AppState, user: &CurrentUser, kind: SpaceKind) -> Result<Space, AppError> {
-    Ok(state.files.open(&user.user, kind).await?)
+pub(crate) async fn open(state: &AppState, user: &CurrentUser, kind: &SpaceKind) -> Result<Space, AppError> {
+    Ok(state.files.open(&user.user, kind.clone()).await?)
 }
 
 /// Types shown inline as a preview; everything else is downloaded. Never HTML, SVG or
@@ -182,9 +182,13 @@ pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -
 /// memory. A failure half-way ends the download early, so the browser reports it broken
 /// rather than saving a truncated archive as complete.
 pub(crate) fn zip_response(space: Space, path: RelPath) -> Response {
-    let name = path
-        .split_last()
-        .map_or_else(|| space.kind.as_str().to_owned(), |(_, n)| n.to_string());
+    let name = path.split_last().map_or_else(
+        || match &space.kind {
+            SpaceKind::Class(group) => group.clone(),
+            other => other.as_str().to_owned(),
+        },
+        |(_, n)| n.to_string(),
+    );
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let writer = ChannelWriter {
         tx: tx.clone(),
@@ -264,6 +268,13 @@ pub(crate) struct Row {
     pub previewable: bool,
 }
 
+/// A class tab.
+pub(crate) struct Tab {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
 /// One step of the breadcrumbs.
 pub(crate) struct Crumb {
     pub label: String,
@@ -283,6 +294,12 @@ pub(crate) struct FilesPage<'a> {
     pub lang: Lang,
     pub me: Me<'a>,
     pub space: &'static str,
+    /// Where `static/files.js` uploads to (this space's API prefix).
+    pub api_base: String,
+    /// The user's classes, as tabs.
+    pub classes: Vec<Tab>,
+    /// Groups a folder here can be handed out to (teachers, in their home).
+    pub publish_to: Vec<String>,
     pub here: String,
     pub crumbs: Vec<Crumb>,
     pub rows: Vec<Row>,
@@ -296,8 +313,8 @@ pub(crate) struct FilesPage<'a> {
 }
 
 /// The path as a URL: each component percent-encoded, joined with `/`.
-fn href(kind: SpaceKind, path: &RelPath) -> String {
-    let mut out = format!("/files/{}/", kind.as_str());
+fn href(kind: &SpaceKind, path: &RelPath) -> String {
+    let mut out = kind.url_base("/files");
     for (i, n) in path.names().iter().enumerate() {
         if i > 0 {
             out.push('/');
@@ -358,7 +375,7 @@ pub(crate) async fn show(
     target: FileTarget,
     Query(q): Query<PageQuery>,
 ) -> Result<Response, AppError> {
-    let space = open(&state, &user, target.kind).await?;
+    let space = open(&state, &user, &target.kind).await?;
     if space.stat(target.path.clone()).await?.kind != EntryKind::Dir {
         let (file, entry) = space.open_read(target.path).await?;
         return Ok(file_response(file, &entry, q.preview.is_some()));
@@ -368,21 +385,19 @@ pub(crate) async fn show(
     }
     let entries = space.list(target.path.clone()).await?;
     let mut crumbs = vec![Crumb {
-        label: lang
-            .t(if target.kind == SpaceKind::Home {
-                "files_home"
-            } else {
-                "files_shared"
-            })
-            .to_owned(),
-        href: href(target.kind, &RelPath::root()),
+        label: match &target.kind {
+            SpaceKind::Home => lang.t("files_home").to_owned(),
+            SpaceKind::Shared => lang.t("files_shared").to_owned(),
+            SpaceKind::Class(group) => group.clone(),
+        },
+        href: href(&target.kind, &RelPath::root()),
     }];
     let mut walked = RelPath::root();
     for name in target.path.names() {
         walked = walked.join(name.clone()).map_err(|e| SpaceError::Files(e.into()))?;
         crumbs.push(Crumb {
             label: name.to_string(),
-            href: href(target.kind, &walked),
+            href: href(&target.kind, &walked),
         });
     }
     let rows = entries
@@ -391,7 +406,7 @@ pub(crate) async fn show(
             let name = Name::existing(&e.name).ok()?;
             let path = target.path.join(name).ok()?;
             Some(Row {
-                href: href(target.kind, &path),
+                href: href(&target.kind, &path),
                 is_dir: e.kind == EntryKind::Dir,
                 is_link: e.kind == EntryKind::Link,
                 is_other: e.kind == EntryKind::Other,
@@ -430,12 +445,36 @@ pub(crate) async fn show(
         "renamed" => Some(lang.t("files_done_renamed").to_owned()),
         "deleted" => Some(lang.t("files_done_deleted").to_owned()),
         "restored" => Some(lang.t("files_done_restored").to_owned()),
+        "published" => Some(lang.t("files_done_published").to_owned()),
         _ => None,
     });
+    let mut classes: Vec<Tab> = user
+        .user
+        .groups
+        .iter()
+        .map(|g| {
+            let kind = SpaceKind::Class(g.clone());
+            Tab {
+                current: kind == target.kind,
+                href: href(&kind, &RelPath::root()),
+                label: g.clone(),
+            }
+        })
+        .collect();
+    classes.sort_by(|a, b| a.label.cmp(&b.label));
+    // Teachers hand out folders of their own home to their classes.
+    let publish_to = if target.kind == SpaceKind::Home && user.user.role != portal_store::Role::Student {
+        classes.iter().map(|t| t.label.clone()).collect()
+    } else {
+        Vec::new()
+    };
     let page = FilesPage {
         lang,
         me: Me::new(&user),
         space: target.kind.as_str(),
+        api_base: target.kind.url_base("/api/files"),
+        classes,
+        publish_to,
         here: target.path.to_string(),
         crumbs,
         rows,
@@ -451,7 +490,7 @@ pub(crate) async fn show(
 }
 
 /// Where a form action returns to: the folder it acted in, with what was done.
-fn back(kind: SpaceKind, dir: &RelPath, done: &str) -> Response {
+fn back(kind: &SpaceKind, dir: &RelPath, done: &str) -> Response {
     Redirect::to(&format!("{}?done={done}", href(kind, dir))).into_response()
 }
 
@@ -463,7 +502,7 @@ pub(crate) async fn submit(
     target: FileTarget,
     req: Request,
 ) -> Result<Response, AppError> {
-    let space = open(&state, &user, target.kind).await?;
+    let space = open(&state, &user, &target.kind).await?;
     let multipart = req
         .headers()
         .get(http::header::CONTENT_TYPE)
@@ -500,22 +539,32 @@ pub(crate) async fn submit(
             "renamed"
         }
         "delete" => {
-            space.delete(named(&f.entry)?, unix_now()).await?;
+            let entry = named(&f.entry)?;
+            let what = entry.to_string();
+            space.delete(entry, unix_now()).await?;
+            audit_change(&state, &user, &space.kind, "deleted", &what).await;
             "deleted"
+        }
+        "publish" => {
+            let class = open(&state, &user, &SpaceKind::Class(f.group.clone())).await?;
+            let entry = named(&f.entry)?;
+            let published = space.publish_to(entry, &class).await?;
+            audit_change(&state, &user, &class.kind, "handed out", &published.to_string()).await;
+            "published"
         }
         "restore" => {
             let restored = space.restore(f.id).await?;
             let dir = restored.split_last().map(|(d, _)| d).unwrap_or_default();
-            return Ok(back(target.kind, &dir, "restored"));
+            return Ok(back(&target.kind, &dir, "restored"));
         }
         other => {
             return Err(AppError::BadRequest(format!(
-                "unknown op {:?}: use mkdir, rename, delete or restore",
+                "unknown op {:?}: use mkdir, rename, delete, publish or restore",
                 other.chars().take(32).collect::<String>()
             )));
         }
     };
-    Ok(back(target.kind, &dir, done))
+    Ok(back(&target.kind, &dir, done))
 }
 
 /// Streams each `file` part of an upload form into `target`'s folder. A name that is taken
@@ -538,7 +587,7 @@ async fn upload(space: &Space, target: FileTarget, mut form: Multipart) -> Resul
         let path = target.path.join(name).map_err(|e| SpaceError::Files(e.into()))?;
         write_stream(space, path, field.map_err(std::io::Error::other), OnClash::Number).await?;
     }
-    Ok(back(target.kind, &target.path, "uploaded"))
+    Ok(back(&target.kind, &target.path, "uploaded"))
 }
 
 /// The fields of a folder's small forms.
@@ -554,6 +603,9 @@ pub(crate) struct ActionForm {
     /// The trash item to restore.
     #[serde(default)]
     id: String,
+    /// The class a folder is handed out to.
+    #[serde(default)]
+    group: String,
 }
 
 /// Writes an upload arriving as an async stream through the blocking file layer. At most
@@ -602,4 +654,21 @@ impl std::io::Read for ChannelReader {
         buf[..n].copy_from_slice(&self.current.split_to(n));
         Ok(n)
     }
+}
+
+/// Records a change to a folder others see (the shared folder, a class folder); a user's own
+/// home is hers and not audited.
+pub(crate) async fn audit_change(state: &AppState, user: &CurrentUser, kind: &SpaceKind, what: &str, path: &str) {
+    let place = match kind {
+        SpaceKind::Home => return,
+        SpaceKind::Shared => "shared folder".to_owned(),
+        SpaceKind::Class(group) => format!("class {group}"),
+    };
+    crate::domain::audit::record(
+        &state.store,
+        portal_store::AuditEvent::new(portal_store::AuditKind::FilesChanged, what)
+            .actor(user.user.username.clone())
+            .target(format!("{place}: {path}")),
+    )
+    .await;
 }

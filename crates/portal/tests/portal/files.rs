@@ -7,7 +7,10 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
+use portal_store::Role;
+
 use crate::helpers::{Browser, TestApp, csrf_from, sign_in, spawn_app, spawn_app_with};
+use crate::ui_teacher::add_member;
 
 async fn home_of(app: &TestApp, username: &str) -> PathBuf {
     let user = app.state.store.user_by_username(username).await.unwrap().unwrap();
@@ -511,4 +514,127 @@ async fn folders_download_as_one_zip_without_what_links_point_to() {
     assert_eq!(page_zip.headers()["content-type"], "application/zip");
     let archive = zip::ZipArchive::new(std::io::Cursor::new(page_zip.bytes().await.unwrap().to_vec())).unwrap();
     assert!(archive.file_names().any(|n| n.unwrap() == "home/Mathe/big.bin"));
+}
+
+#[tokio::test]
+async fn teachers_hand_out_folders_that_only_their_class_reads() {
+    let app = spawn_app(&[]).await;
+    add_member(&app, "lehrerin", Role::Teacher, &["5a"]).await;
+    add_member(&app, "schueler", Role::Student, &["5a"]).await;
+    add_member(&app, "fremd", Role::Student, &["5b"]).await;
+    let teacher = sign_in(&app, "lehrerin").await;
+    let t_csrf = teacher.csrf().await;
+    assert_eq!(
+        api(
+            &teacher,
+            &t_csrf,
+            "/api/files/home/Arbeitsblatt",
+            serde_json::json!({"op": "mkdir"})
+        )
+        .await
+        .status(),
+        201
+    );
+    assert_eq!(
+        put(
+            &teacher,
+            &t_csrf,
+            "/api/files/home/Arbeitsblatt/Aufgabe%201.txt",
+            b"Rechne!".to_vec()
+        )
+        .await
+        .status(),
+        201
+    );
+
+    let page = teacher.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("data-role=\"publish\""),
+        "teachers get a hand-out form on folders"
+    );
+    let publish = |group: &'static str| {
+        teacher
+            .post("/files/home/")
+            .form(&[
+                ("csrf_token", t_csrf.as_str()),
+                ("op", "publish"),
+                ("entry", "Arbeitsblatt"),
+                ("group", group),
+            ])
+            .send()
+    };
+    let resp = publish("5a").await.unwrap();
+    assert_eq!(resp.headers()["location"], "/files/home/?done=published");
+    assert_eq!(publish("5b").await.unwrap().status(), 404, "only to her own classes");
+
+    let student = sign_in(&app, "schueler").await;
+    let s_csrf = student.csrf().await;
+    let class = student.get_json("/api/files/class/5a").await;
+    assert_eq!(
+        (names(&class), class["writable"].clone()),
+        (vec!["Arbeitsblatt".to_owned()], Value::Bool(false))
+    );
+    let text = student
+        .get("/api/files/class/5a/Arbeitsblatt/Aufgabe%201.txt")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(text, "Rechne!");
+    let (status, code) = error_code(
+        put(
+            &student,
+            &s_csrf,
+            "/api/files/class/5a/Arbeitsblatt/mine.txt",
+            b"x".to_vec(),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "read_only"));
+    let student_page = student
+        .get("/files/class/5a/")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(student_page.contains("data-role=\"read-only\"") && !student_page.contains("data-role=\"publish\""));
+
+    let other = sign_in(&app, "fremd").await;
+    assert_eq!(
+        other.get("/api/files/class/5a").send().await.unwrap().status(),
+        404,
+        "another class's folder does not exist for her"
+    );
+    assert_eq!(
+        other
+            .get("/api/files/class/5a/Arbeitsblatt/Aufgabe%201.txt")
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        404
+    );
+
+    // Withdrawn: deleted in the class folder (into its trash), audited.
+    let gone = teacher
+        .delete("/api/files/class/5a/Arbeitsblatt")
+        .header("x-csrf-token", &t_csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    assert!(names(&student.get_json("/api/files/class/5a").await).is_empty());
+    let filter = portal_store::AuditFilter {
+        kind: Some(portal_store::AuditKind::FilesChanged),
+        limit: 50,
+        ..Default::default()
+    };
+    let (audit, _) = app.state.store.audit_page(&filter).await.unwrap();
+    let changes: Vec<_> = audit.iter().map(|e| (e.detail.clone(), e.target.clone())).collect();
+    assert_eq!(changes.len(), 2, "{changes:?}");
 }

@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt as _;
 use http::StatusCode;
-use portal_files::{EntryKind, OnClash};
+use portal_files::{EntryKind, OnClash, RelPath};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -19,7 +19,7 @@ use crate::domain::unix_now;
 use crate::state::AppState;
 use crate::web::api::types::{Csrf, ErrorResponse};
 use crate::web::error::AppError;
-use crate::web::files::{FileTarget, file_response, open, parse_path, write_stream, zip_response};
+use crate::web::files::{FileTarget, audit_change, file_response, open, parse_path, write_stream, zip_response};
 
 /// One entry of a folder. Links are shown as links and never followed.
 #[derive(Serialize, ToSchema)]
@@ -128,7 +128,7 @@ pub(crate) async fn get(
     target: FileTarget,
     Query(q): Query<GetQuery>,
 ) -> Result<Response, AppError> {
-    let space = open(&state, &user, target.kind).await?;
+    let space = open(&state, &user, &target.kind).await?;
     if space.stat(target.path.clone()).await?.kind != EntryKind::Dir {
         let (file, entry) = space.open_read(target.path).await?;
         return Ok(file_response(file, &entry, false));
@@ -199,7 +199,7 @@ pub(crate) async fn put(
     Query(q): Query<PutQuery>,
     body: Body,
 ) -> Result<Response, AppError> {
-    let space = open(&state, &user, target.kind).await?;
+    let space = open(&state, &user, &target.kind).await?;
     let on_clash = match (q.overwrite, q.rename) {
         (true, _) => OnClash::Replace,
         (false, true) => OnClash::Number,
@@ -244,7 +244,7 @@ pub(crate) async fn post(
             e.body_text()
         ))
     })?;
-    let space = open(&state, &user, target.kind).await?;
+    let space = open(&state, &user, &target.kind).await?;
     let last = |p: &portal_files::RelPath| p.split_last().map(|(_, n)| n.to_string()).unwrap_or_default();
     let written = match op {
         FileOp::Mkdir => {
@@ -286,8 +286,10 @@ pub(crate) async fn delete(
     user: CurrentUser,
     target: FileTarget,
 ) -> Result<StatusCode, AppError> {
-    let space = open(&state, &user, target.kind).await?;
+    let space = open(&state, &user, &target.kind).await?;
+    let what = target.path.to_string();
     space.delete(target.path, unix_now()).await?;
+    audit_change(&state, &user, &space.kind, "deleted", &what).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -307,7 +309,7 @@ pub(crate) async fn trash(
     user: CurrentUser,
     Path(space): Path<String>,
 ) -> Result<Json<TrashList>, AppError> {
-    let space = open(&state, &user, SpaceKind::parse(&space)?).await?;
+    let space = open(&state, &user, &SpaceKind::parse(&space, RelPath::root())?.0).await?;
     let items = space
         .trash(unix_now())
         .await?
@@ -340,7 +342,7 @@ pub(crate) async fn restore(
     user: CurrentUser,
     Path((space, id)): Path<(String, String)>,
 ) -> Result<Json<Restored>, AppError> {
-    let space = open(&state, &user, SpaceKind::parse(&space)?).await?;
+    let space = open(&state, &user, &SpaceKind::parse(&space, RelPath::root())?.0).await?;
     let path = space.restore(id).await?;
     Ok(Json(Restored { path: path.to_string() }))
 }
