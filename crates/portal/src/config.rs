@@ -449,6 +449,19 @@ impl Config {
         self.oidc
             .validate(&self.public_url())
             .map_err(|(setting, message)| invalid(setting, message))?;
+        if self.oidc.is_configured() {
+            let path = self.oidc.redirect_uri(&self.public_url()).path().to_owned();
+            if path != iserv_oidc::CALLBACK_PATH && taken_by_the_portal(&path) {
+                return Err(invalid(
+                    "oidc.redirect_uri",
+                    format!(
+                        "{path} is a page of the portal itself; use {} (and register that URL in \
+                         IServ), or the Flask version's /authorize",
+                        iserv_oidc::CALLBACK_PATH
+                    ),
+                ));
+            }
+        }
         if !self.local_login && !self.oidc.is_configured() {
             return Err(invalid(
                 "local_login",
@@ -730,4 +743,30 @@ impl FilesSettings {
         }
         Ok(())
     }
+}
+
+/// Whether the portal serves something at `path` already (so it cannot be the callback).
+fn taken_by_the_portal(path: &str) -> bool {
+    const PAGES: [&str; 18] = [
+        "/login",
+        "/logout",
+        "/teacher",
+        "/admin",
+        "/files",
+        "/healthz",
+        "/readyz",
+        "/websockify",
+        "/branding.css",
+        "/branding",
+        "/api",
+        "/static",
+        "/desktop",
+        "/desktops",
+        "/view",
+        "/icons",
+        "/auth/login",
+        "/.ird",
+    ];
+    let path = path.trim_end_matches('/');
+    path.is_empty() || PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }

@@ -90,11 +90,18 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             csrf::require,
         ))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
-    Router::new()
+    // IServ sends the browser back to the registered redirect URI, which a school moving over
+    // from the Flask version keeps (`/authorize`); `/auth/callback` always works too.
+    let callback = state.oidc.as_ref().map(|o| o.callback_path().to_owned());
+    let mut routes = Router::new()
         .route("/", get(dashboard::show))
         .route("/logout", post(signin::local::logout))
         .route("/auth/login", get(signin::iserv::login))
-        .route(iserv_oidc::CALLBACK_PATH, get(signin::iserv::callback))
+        .route(iserv_oidc::CALLBACK_PATH, get(signin::iserv::callback));
+    if let Some(path) = callback.filter(|p| p != iserv_oidc::CALLBACK_PATH) {
+        routes = routes.route(&path, get(signin::iserv::callback));
+    }
+    routes
         .route("/desktops/start", post(dashboard::start_form))
         .route("/desktops/{id}/{action}", post(dashboard::desktop_form))
         .route("/teacher", get(teacher::show))
