@@ -135,6 +135,15 @@ pub enum EntryKind {
     Other,
 }
 
+/// What a folder holds, for quota bars and hand-in overviews.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub files: u64,
+    pub bytes: u64,
+    /// Unix seconds of the newest file's last change; 0 when there is none.
+    pub newest: i64,
+}
+
 /// What to do when the target name of a write, move or copy is taken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnClash {
@@ -390,23 +399,34 @@ impl Tree {
 
     /// Bytes in regular files of the whole tree (links and their targets not counted).
     pub fn usage(&self) -> Result<u64, FilesError> {
-        fn walk(dir: &Dir, depth: usize) -> Result<u64, FilesError> {
-            let mut total = 0;
+        Ok(self.summary(&RelPath::root())?.bytes)
+    }
+
+    /// Files, bytes and the newest change under `path` (links and their targets not counted).
+    pub fn summary(&self, path: &RelPath) -> Result<Summary, FilesError> {
+        fn walk(dir: &Dir, depth: usize, sum: &mut Summary) -> Result<(), FilesError> {
             for entry in dir.entries()? {
                 let entry = entry?;
+                if entry.file_name().to_str().is_some_and(Name::is_reserved) {
+                    continue;
+                }
                 let Ok(meta) = entry.metadata() else { continue };
                 if meta.is_file() {
-                    total += meta.len();
+                    sum.files += 1;
+                    sum.bytes += meta.len();
+                    sum.newest = sum.newest.max(unix_secs(meta.modified().ok().map(|t| t.into_std())));
                 } else if meta.is_dir()
                     && depth < 4 * MAX_DEPTH
                     && let Ok(sub) = dir.open_dir_nofollow(entry.file_name())
                 {
-                    total += walk(&sub, depth + 1)?;
+                    walk(&sub, depth + 1, sum)?;
                 }
             }
-            Ok(total)
+            Ok(())
         }
-        walk(&self.root, 0)
+        let mut sum = Summary::default();
+        walk(&self.dir(path)?, 0, &mut sum)?;
+        Ok(sum)
     }
 
     /// Removes the portal's temporary files that a crash left behind (at start).

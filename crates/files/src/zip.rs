@@ -22,10 +22,22 @@ pub struct ZipReport {
 /// Writes the folder `path` of `tree` to `out` as a zip whose entries sit in a folder named
 /// like `path`'s last component (or `top` for a tree's root).
 pub fn zip_folder(tree: &Tree, path: &RelPath, top: &str, out: impl Write) -> Result<ZipReport, FilesError> {
+    zip_folder_as(tree, path, top, &|_| None, out)
+}
+
+/// As [`zip_folder`], with the folder's direct subfolders named by `rename` where it gives a
+/// name (a class's hand-ins: one folder per student, named for people, stored by stable id).
+pub fn zip_folder_as(
+    tree: &Tree,
+    path: &RelPath,
+    top: &str,
+    rename: &dyn Fn(&str) -> Option<String>,
+    out: impl Write,
+) -> Result<ZipReport, FilesError> {
     let mut zip = ZipWriter::new_stream(out);
     let top = path.split_last().map_or_else(|| top.to_owned(), |(_, n)| n.to_string());
     let mut report = ZipReport::default();
-    add_folder(tree, path, &top, &mut zip, &mut report, 0)?;
+    add_folder(tree, path, &top, &mut zip, &mut report, 0, rename)?;
     zip.finish().map_err(zip_error)?;
     Ok(report)
 }
@@ -37,6 +49,7 @@ fn add_folder<W: Write>(
     zip: &mut ZipWriter<zip::write::StreamWriter<W>>,
     report: &mut ZipReport,
     depth: usize,
+    rename: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(), FilesError> {
     if depth > MAX_DEPTH {
         report.skipped += 1;
@@ -49,9 +62,13 @@ fn add_folder<W: Write>(
             report.skipped += 1;
             continue;
         };
-        let name = format!("{prefix}/{}", entry.name);
+        let shown = match (depth, entry.kind) {
+            (0, EntryKind::Dir) => rename(&entry.name).unwrap_or_else(|| entry.name.clone()),
+            _ => entry.name.clone(),
+        };
+        let name = format!("{prefix}/{shown}");
         match entry.kind {
-            EntryKind::Dir => add_folder(tree, &child, &name, zip, report, depth + 1)?,
+            EntryKind::Dir => add_folder(tree, &child, &name, zip, report, depth + 1, &|_| None)?,
             EntryKind::File => match tree.open_read(&child) {
                 Ok((mut file, entry)) => {
                     zip.start_file(name, options(Some(&entry))).map_err(zip_error)?;

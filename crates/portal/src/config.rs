@@ -84,6 +84,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Users' files: homes, the shared folder, the trash (`/files`).
     pub files: FilesSettings,
+    /// The school's time zone (IANA name): due times are entered and shown in it.
+    pub timezone: String,
 }
 
 /// Prometheus metrics; on a separate listener so they are never public by accident.
@@ -311,6 +313,7 @@ impl Default for Config {
             metrics: MetricsSettings::default(),
             log_format: LogFormat::default(),
             files: FilesSettings::default(),
+            timezone: "Europe/Berlin".into(),
         }
     }
 }
@@ -514,6 +517,15 @@ impl Config {
         desktop_runtime::StaticRuntime::new(&self.static_desktops)
             .map_err(|e| invalid("static_desktops", e.to_string()))?;
         self.files.validate()?;
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            return Err(invalid(
+                "timezone",
+                format!(
+                    "{:?} is no IANA time zone; use a name like Europe/Berlin",
+                    self.timezone
+                ),
+            ));
+        }
         Ok(())
     }
 

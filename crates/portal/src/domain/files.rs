@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use portal_files::{
     Entry, FilesError, Limit, LimitKind, Name, OnClash, Owner, RelPath, Trash, TrashItem, Tree, ZipReport,
 };
-use portal_store::{Role, User};
+use portal_store::{Assignment, Role, User};
 
 use crate::config::Config;
 
@@ -44,6 +44,10 @@ pub enum SpaceKind {
     /// A class's folder (`class/<group>`): its teachers hand material out there, its
     /// students read it.
     Class(String),
+    /// A student's own hand-in for an assignment (`handin/<id>`): hers to change until due.
+    Handin(String),
+    /// Every hand-in of an assignment, a folder per student (`handins/<id>`), for its teacher.
+    Handins(String),
 }
 
 impl SpaceKind {
@@ -53,11 +57,17 @@ impl SpaceKind {
         match space {
             "home" => Ok((SpaceKind::Home, path)),
             "shared" => Ok((SpaceKind::Shared, path)),
-            "class" => {
+            "class" | "handin" | "handins" => {
                 let names = path.names();
-                let group = names.first().ok_or_else(|| SpaceError::UnknownSpace("class".into()))?;
+                let first = names.first().ok_or_else(|| SpaceError::UnknownSpace(space.into()))?;
                 let rest = RelPath::from_names(names[1..].to_vec()).map_err(FilesError::from)?;
-                Ok((SpaceKind::Class(group.to_string()), rest))
+                let first = first.to_string();
+                let kind = match space {
+                    "class" => SpaceKind::Class(first),
+                    "handin" => SpaceKind::Handin(first),
+                    _ => SpaceKind::Handins(first),
+                };
+                Ok((kind, rest))
             }
             other => Err(SpaceError::UnknownSpace(other.chars().take(64).collect())),
         }
@@ -69,15 +79,18 @@ impl SpaceKind {
             SpaceKind::Home => "home",
             SpaceKind::Shared => "shared",
             SpaceKind::Class(_) => "class",
+            SpaceKind::Handin(_) => "handin",
+            SpaceKind::Handins(_) => "handins",
         }
     }
 
     /// Its URL prefix, `/files/home/` or `/files/class/<group>/` (the group percent-encoded).
     pub fn url_base(&self, prefix: &str) -> String {
         match self {
-            SpaceKind::Class(group) => format!(
-                "{prefix}/class/{}/",
-                percent_encoding::utf8_percent_encode(group, percent_encoding::NON_ALPHANUMERIC)
+            SpaceKind::Class(name) | SpaceKind::Handin(name) | SpaceKind::Handins(name) => format!(
+                "{prefix}/{}/{}/",
+                self.as_str(),
+                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
             ),
             other => format!("{prefix}/{}/", other.as_str()),
         }
@@ -173,7 +186,71 @@ impl FileSpaces {
                     None,
                 )
             }
+            // Opened with their assignment: `open_handin`, `open_handins`.
+            SpaceKind::Handin(_) | SpaceKind::Handins(_) => return Err(SpaceError::Files(FilesError::NotFound)),
         };
+        self.open_tree(kind, dir, trash_dir, writable, quota).await
+    }
+
+    /// A student's hand-in folder for `a`: hers while the assignment is open (or late
+    /// hand-ins are allowed), read-only after; only members of its group have one.
+    pub async fn open_handin(self: &Arc<Self>, user: &User, a: &Assignment, now: i64) -> Result<Space, SpaceError> {
+        if !user.groups.contains(&a.group_name) {
+            return Err(SpaceError::Files(FilesError::NotFound));
+        }
+        Name::new(&user.home_name).map_err(FilesError::from)?;
+        let dir = self.handins_dir(&a.id)?.join(&user.home_name);
+        let trash = self.root.join("trash/handins").join(&a.id).join(&user.home_name);
+        self.open_tree(
+            SpaceKind::Handin(a.id.clone()),
+            dir,
+            trash,
+            a.open_at(now),
+            self.quota_of(user.role),
+        )
+        .await
+    }
+
+    /// Every hand-in of `a` (a folder per student, by home name), read-only: for its owner,
+    /// the group's teachers and administrators; to anyone else it does not exist.
+    pub async fn open_handins(self: &Arc<Self>, user: &User, a: &Assignment) -> Result<Space, SpaceError> {
+        let teacher_of_group = user.role == Role::Teacher && user.groups.contains(&a.group_name);
+        if !(user.id == a.owner_id || teacher_of_group || user.role == Role::Admin) {
+            return Err(SpaceError::Files(FilesError::NotFound));
+        }
+        let dir = self.handins_dir(&a.id)?;
+        let trash = self.root.join("trash/handins").join(&a.id).join("_all");
+        self.open_tree(SpaceKind::Handins(a.id.clone()), dir, trash, false, None)
+            .await
+    }
+
+    /// Where an assignment's hand-ins live. The id is the store's (random, URL-safe); checked
+    /// to be one component all the same.
+    pub fn handins_dir(&self, id: &str) -> Result<PathBuf, SpaceError> {
+        Name::new(id).map_err(FilesError::from)?;
+        Ok(self.root.join("handins").join(id))
+    }
+
+    /// Removes an assignment's hand-ins for good (with the assignment).
+    pub async fn remove_handins(&self, id: &str) -> Result<(), SpaceError> {
+        Name::new(id).map_err(FilesError::from)?;
+        let parent = self.root.join("handins");
+        let path = RelPath::parse(id).map_err(FilesError::from)?;
+        blocking(move || match Tree::open(&parent, None).and_then(|t| t.remove(&path)) {
+            Ok(()) | Err(FilesError::NotFound) => Ok(()),
+            Err(e) => Err(SpaceError::Files(e)),
+        })
+        .await?
+    }
+
+    async fn open_tree(
+        self: &Arc<Self>,
+        kind: SpaceKind,
+        dir: PathBuf,
+        trash_dir: PathBuf,
+        writable: bool,
+        quota: Option<u64>,
+    ) -> Result<Space, SpaceError> {
         let owner = self.owner;
         let opened = dir.clone();
         let (tree, trash) = blocking(move || {
@@ -277,6 +354,12 @@ impl Space {
         Ok(blocking(move || tree.open_read(&path)).await??)
     }
 
+    /// Files, bytes and the newest change in `path` (hand-in overviews).
+    pub async fn summary(&self, path: RelPath) -> Result<portal_files::Summary, SpaceError> {
+        let tree = self.tree.clone();
+        Ok(blocking(move || tree.summary(&path)).await??)
+    }
+
     /// How much is used; computed at most every 30 s.
     pub async fn usage(&self) -> Result<Usage, SpaceError> {
         let used = self.used().await?;
@@ -371,13 +454,20 @@ impl Space {
     }
 
     /// Writes a folder (or the whole space) to `out` as a zip, on the blocking pool.
-    pub async fn zip(&self, path: RelPath, out: impl std::io::Write + Send + 'static) -> Result<ZipReport, SpaceError> {
+    /// `rename` names the folder's direct subfolders for people (hand-ins: home name →
+    /// username); `None` keeps a name.
+    pub async fn zip(
+        &self,
+        path: RelPath,
+        rename: Box<dyn Fn(&str) -> Option<String> + Send>,
+        out: impl std::io::Write + Send + 'static,
+    ) -> Result<ZipReport, SpaceError> {
         let tree = self.tree.clone();
         let top = match &self.kind {
-            SpaceKind::Class(group) => group.clone(),
+            SpaceKind::Class(name) | SpaceKind::Handin(name) | SpaceKind::Handins(name) => name.clone(),
             other => other.as_str().to_owned(),
         };
-        Ok(blocking(move || portal_files::zip_folder(&tree, &path, &top, out)).await??)
+        Ok(blocking(move || portal_files::zip_folder_as(&tree, &path, &top, &*rename, out)).await??)
     }
 
     /// Moves an entry into this space's trash (restorable for `trash_days`).

@@ -110,7 +110,39 @@ pub(crate) fn parse_path(s: &str) -> Result<RelPath, AppError> {
 
 /// Opens the addressed space for the signed-in user.
 pub(crate) async fn open(state: &AppState, user: &CurrentUser, kind: &SpaceKind) -> Result<Space, AppError> {
-    Ok(state.files.open(&user.user, kind.clone()).await?)
+    let space = match kind {
+        SpaceKind::Handin(id) | SpaceKind::Handins(id) => {
+            let missing = || SpaceError::Files(FilesError::NotFound);
+            let a = state.store.assignment(id).await?.ok_or_else(missing)?;
+            if matches!(kind, SpaceKind::Handin(_)) {
+                state.files.open_handin(&user.user, &a, unix_now()).await?
+            } else {
+                state.files.open_handins(&user.user, &a).await?
+            }
+        }
+        other => state.files.open(&user.user, other.clone()).await?,
+    };
+    Ok(space)
+}
+
+/// A folder as a zip download; an assignment's hand-ins get a folder per student named by
+/// username (they are stored by the students' stable home names).
+pub(crate) async fn zip_download(state: &AppState, space: Space, path: RelPath) -> Result<Response, AppError> {
+    let names: HashMap<String, String> = match &space.kind {
+        SpaceKind::Handins(_) if path.is_root() => state
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.home_name, u.username))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    Ok(zip_response(
+        space,
+        path,
+        Box::new(move |home| names.get(home).cloned()),
+    ))
 }
 
 /// Types shown inline as a preview; everything else is downloaded. Never HTML, SVG or
@@ -181,7 +213,7 @@ pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -
 /// A folder as a zip download, built while it is sent: at most four 64 KiB chunks wait in
 /// memory. A failure half-way ends the download early, so the browser reports it broken
 /// rather than saving a truncated archive as complete.
-pub(crate) fn zip_response(space: Space, path: RelPath) -> Response {
+fn zip_response(space: Space, path: RelPath, rename: Box<dyn Fn(&str) -> Option<String> + Send>) -> Response {
     let name = path.split_last().map_or_else(
         || match &space.kind {
             SpaceKind::Class(group) => group.clone(),
@@ -195,7 +227,7 @@ pub(crate) fn zip_response(space: Space, path: RelPath) -> Response {
         buf: Vec::with_capacity(ZIP_CHUNK),
     };
     tokio::spawn(async move {
-        if let Err(e) = space.zip(path, writer).await {
+        if let Err(e) = space.zip(path, rename, writer).await {
             tracing::warn!(error = %e, "a zip download broke off");
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
@@ -298,6 +330,10 @@ pub(crate) struct FilesPage<'a> {
     pub api_base: String,
     /// The user's classes, as tabs.
     pub classes: Vec<Tab>,
+    /// A student's hand-ins, as tabs.
+    pub handins: Vec<Tab>,
+    /// On a hand-in: its due time.
+    pub handin_due: Option<String>,
     /// Groups a folder here can be handed out to (teachers, in their home).
     pub publish_to: Vec<String>,
     pub here: String,
@@ -381,7 +417,7 @@ pub(crate) async fn show(
         return Ok(file_response(file, &entry, q.preview.is_some()));
     }
     if q.zip.is_some() {
-        return Ok(zip_response(space, target.path));
+        return zip_download(&state, space, target.path).await;
     }
     let entries = space.list(target.path.clone()).await?;
     let mut crumbs = vec![Crumb {
@@ -389,6 +425,7 @@ pub(crate) async fn show(
             SpaceKind::Home => lang.t("files_home").to_owned(),
             SpaceKind::Shared => lang.t("files_shared").to_owned(),
             SpaceKind::Class(group) => group.clone(),
+            SpaceKind::Handin(_) | SpaceKind::Handins(_) => lang.t("files_handin").to_owned(),
         },
         href: href(&target.kind, &RelPath::root()),
     }];
@@ -462,6 +499,27 @@ pub(crate) async fn show(
         })
         .collect();
     classes.sort_by(|a, b| a.label.cmp(&b.label));
+    // A student's hand-ins: one tab per assignment of her groups.
+    let mut handin_due = None;
+    let handins = if user.user.role == portal_store::Role::Student {
+        crate::web::assignments::of_student(&state, &user, lang)
+            .await?
+            .into_iter()
+            .map(|a| {
+                let kind = SpaceKind::Handin(a.id.clone());
+                if kind == target.kind {
+                    handin_due = Some(a.due.clone());
+                }
+                Tab {
+                    current: kind == target.kind,
+                    href: href(&kind, &RelPath::root()),
+                    label: format!("{} ({})", a.title, a.due),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
     // Teachers hand out folders of their own home to their classes.
     let publish_to = if target.kind == SpaceKind::Home && user.user.role != portal_store::Role::Student {
         classes.iter().map(|t| t.label.clone()).collect()
@@ -474,6 +532,8 @@ pub(crate) async fn show(
         space: target.kind.as_str(),
         api_base: target.kind.url_base("/api/files"),
         classes,
+        handins,
+        handin_due,
         publish_to,
         here: target.path.to_string(),
         crumbs,
@@ -663,6 +723,7 @@ pub(crate) async fn audit_change(state: &AppState, user: &CurrentUser, kind: &Sp
         SpaceKind::Home => return,
         SpaceKind::Shared => "shared folder".to_owned(),
         SpaceKind::Class(group) => format!("class {group}"),
+        SpaceKind::Handin(id) | SpaceKind::Handins(id) => format!("hand-in {id}"),
     };
     crate::domain::audit::record(
         &state.store,

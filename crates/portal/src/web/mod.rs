@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod assignments;
 pub mod branding;
 pub mod csrf;
 pub mod dashboard;
@@ -19,6 +20,7 @@ pub mod redirect;
 pub mod security_headers;
 pub mod signin;
 pub mod teacher;
+pub mod time;
 pub mod uploads;
 
 use axum::Router;
@@ -108,6 +110,9 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .route("/teacher/students", get(teacher::students))
         .route("/teacher/grants", post(teacher::grant))
         .route("/teacher/grants/remove", post(teacher::revoke))
+        .route("/teacher/assignments", post(assignments::create))
+        .route("/teacher/assignments/{id}", get(assignments::show))
+        .route("/teacher/assignments/{id}/delete", post(assignments::delete))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
         .route("/admin", get(admin::show))

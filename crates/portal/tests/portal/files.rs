@@ -638,3 +638,176 @@ async fn teachers_hand_out_folders_that_only_their_class_reads() {
     let changes: Vec<_> = audit.iter().map(|e| (e.detail.clone(), e.target.clone())).collect();
     assert_eq!(changes.len(), 2, "{changes:?}");
 }
+
+#[tokio::test]
+async fn hand_ins_are_private_until_due_read_only_after_and_collected_per_student() {
+    let app = spawn_app(&[]).await;
+    add_member(&app, "lehrerin", Role::Teacher, &["5a"]).await;
+    add_member(&app, "kollege", Role::Teacher, &["5b"]).await;
+    add_member(&app, "schueler", Role::Student, &["5a"]).await;
+    add_member(&app, "zweite", Role::Student, &["5a"]).await;
+    add_member(&app, "fremd", Role::Student, &["5b"]).await;
+    let teacher = sign_in(&app, "lehrerin").await;
+    let t_csrf = teacher.csrf().await;
+    // An hour from now, as the teacher's browser enters it (school time zone).
+    let due = jiff::Timestamp::now()
+        .checked_add(jiff::SignedDuration::from_hours(1))
+        .unwrap()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+        .strftime("%Y-%m-%dT%H:%M")
+        .to_string();
+    let created = teacher
+        .post("/teacher/assignments")
+        .form(&[
+            ("csrf_token", t_csrf.as_str()),
+            ("title", "Aufsatz"),
+            ("group", "5a"),
+            ("due", due.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303, "{}", created.text().await.unwrap());
+    let overview = created.headers()["location"].to_str().unwrap().to_owned();
+    let id = overview.rsplit('/').next().unwrap().to_owned();
+    let refused = teacher
+        .post("/teacher/assignments")
+        .form(&[
+            ("csrf_token", t_csrf.as_str()),
+            ("title", "X"),
+            ("group", "5b"),
+            ("due", due.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403, "only for her own groups");
+
+    let student = sign_in(&app, "schueler").await;
+    let s_csrf = student.csrf().await;
+    let files_page = student.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    assert!(
+        files_page.contains(&format!("/files/handin/{id}/")) && files_page.contains("Aufsatz"),
+        "{files_page}"
+    );
+    let handin = format!("/api/files/handin/{id}");
+    assert_eq!(
+        put(
+            &student,
+            &s_csrf,
+            &format!("{handin}/L%C3%B6sung.txt"),
+            b"Mein Aufsatz".to_vec()
+        )
+        .await
+        .status(),
+        201
+    );
+    let other = sign_in(&app, "fremd").await;
+    assert_eq!(
+        other.get(&handin).send().await.unwrap().status(),
+        404,
+        "another class has no hand-in here"
+    );
+    let second = sign_in(&app, "zweite").await;
+    assert!(
+        names(&second.get_json(&handin).await).is_empty(),
+        "each student sees only her own hand-in"
+    );
+
+    let page = teacher.get(&overview).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("data-student=\"schueler\"") && page.contains("data-student=\"zweite\""),
+        "{page}"
+    );
+    assert!(!page.contains("data-role=\"late\""));
+    let colleague = sign_in(&app, "kollege").await;
+    assert_eq!(
+        colleague.get(&overview).send().await.unwrap().status(),
+        404,
+        "another group's teacher sees nothing"
+    );
+
+    let zip = teacher
+        .get(&format!("/files/handins/{id}/?zip=1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(zip.headers()["content-type"], "application/zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip.bytes().await.unwrap().to_vec())).unwrap();
+    let mut content = String::new();
+    std::io::Read::read_to_string(
+        &mut archive.by_name(&format!("{id}/schueler/Lösung.txt")).unwrap(),
+        &mut content,
+    )
+    .unwrap();
+    assert_eq!(content, "Mein Aufsatz", "a folder per student, named by username");
+
+    // Due passed: read-only, still readable.
+    app.state
+        .store
+        .set_assignment_due(&id, portal::domain::unix_now() - 1)
+        .await
+        .unwrap();
+    let (status, code) =
+        error_code(put(&student, &s_csrf, &format!("{handin}/nachher.txt"), b"x".to_vec()).await).await;
+    assert_eq!((status, code.as_str()), (403, "read_only"));
+    assert_eq!(
+        student
+            .get(&format!("{handin}/L%C3%B6sung.txt"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap(),
+        "Mein Aufsatz"
+    );
+    let closed = student
+        .get(&format!("/files/handin/{id}/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(closed.contains("data-role=\"read-only\""), "{closed}");
+
+    // Late hand-ins allowed: accepted after the due time, and marked late.
+    let late = app
+        .state
+        .store
+        .create_assignment(&portal_store::NewAssignment {
+            owner_id: &app.state.store.user_by_username("lehrerin").await.unwrap().unwrap().id,
+            group_name: "5a",
+            title: "Nachzügler",
+            due_at: portal::domain::unix_now() + 3600,
+            allow_late: true,
+        })
+        .await
+        .unwrap();
+    app.state
+        .store
+        .set_assignment_due(&late.id, portal::domain::unix_now() - 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        put(
+            &student,
+            &s_csrf,
+            &format!("/api/files/handin/{}/x.txt", late.id),
+            b"x".to_vec()
+        )
+        .await
+        .status(),
+        201
+    );
+    let page = teacher
+        .get(&format!("/teacher/assignments/{}", late.id))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("data-role=\"late\""), "{page}");
+}

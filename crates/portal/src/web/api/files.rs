@@ -19,7 +19,7 @@ use crate::domain::unix_now;
 use crate::state::AppState;
 use crate::web::api::types::{Csrf, ErrorResponse};
 use crate::web::error::AppError;
-use crate::web::files::{FileTarget, audit_change, file_response, open, parse_path, write_stream, zip_response};
+use crate::web::files::{FileTarget, audit_change, file_response, open, parse_path, write_stream, zip_download};
 
 /// One entry of a folder. Links are shown as links and never followed.
 #[derive(Serialize, ToSchema)]
@@ -134,7 +134,7 @@ pub(crate) async fn get(
         return Ok(file_response(file, &entry, false));
     }
     if q.zip {
-        return Ok(zip_response(space, target.path));
+        return zip_download(&state, space, target.path).await;
     }
     let entries = space
         .list(target.path)
