@@ -21,6 +21,9 @@ use crate::config::Config;
 const USAGE_TTL: Duration = Duration::from_secs(30);
 const MIB: u64 = 1024 * 1024;
 
+/// Names a zipped folder's direct subfolders for people; `None` keeps a name.
+pub type Renamer = Box<dyn Fn(&str) -> Option<String> + Send>;
+
 /// Why a file operation was refused or failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SpaceError {
@@ -459,7 +462,7 @@ impl Space {
     pub async fn zip(
         &self,
         path: RelPath,
-        rename: Box<dyn Fn(&str) -> Option<String> + Send>,
+        rename: Renamer,
         out: impl std::io::Write + Send + 'static,
     ) -> Result<ZipReport, SpaceError> {
         let tree = self.tree.clone();

@@ -21,7 +21,7 @@ use portal_files::{Entry, EntryKind, FilesError, LimitKind, Name, OnClash, RelPa
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
-use crate::domain::files::{Space, SpaceError, SpaceKind, Usage};
+use crate::domain::files::{Renamer, Space, SpaceError, SpaceKind, Usage};
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -213,7 +213,7 @@ pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -
 /// A folder as a zip download, built while it is sent: at most four 64 KiB chunks wait in
 /// memory. A failure half-way ends the download early, so the browser reports it broken
 /// rather than saving a truncated archive as complete.
-fn zip_response(space: Space, path: RelPath, rename: Box<dyn Fn(&str) -> Option<String> + Send>) -> Response {
+fn zip_response(space: Space, path: RelPath, rename: Renamer) -> Response {
     let name = path.split_last().map_or_else(
         || match &space.kind {
             SpaceKind::Class(group) => group.clone(),

@@ -45,10 +45,10 @@ mod tests {
 
     #[test]
     fn berlin_times_round_trip_across_summer_time() {
-        let winter = parse_local("Europe/Berlin", "2026-12-05T14:30").unwrap();
+        let winter = parse_local("Europe/Berlin", "2026-12-05T14:30").expect("a winter time");
         assert_eq!(winter, 1_796_477_400);
         assert_eq!(show("Europe/Berlin", winter, Lang::default()), "05.12.2026 14:30");
-        let summer = parse_local("Europe/Berlin", "2026-07-01T08:00").unwrap();
+        let summer = parse_local("Europe/Berlin", "2026-07-01T08:00").expect("a summer time");
         assert_eq!(summer % 86_400, 6 * 3600, "08:00 CEST is 06:00 UTC");
         assert!(parse_local("Europe/Berlin", "morgen").is_err());
     }
