@@ -227,11 +227,17 @@ impl OidcConfig {
                 ),
             ));
         }
-        if redirect.path() != super::CALLBACK_PATH {
+        // Any path of the portal may be the callback: a school moving over from the Flask
+        // version keeps the redirect URI registered in IServ (`/authorize`). The portal checks
+        // that no page of its own lives there (`Config::validate`).
+        let path = redirect.path();
+        if path == "/" || path.contains(['{', '}', '*']) || path.contains("//") || redirect.query().is_some() {
             return Err((
                 "oidc.redirect_uri",
                 format!(
-                    "must end in {} (the portal's callback; register that URL in IServ), got {redirect}",
+                    "must be a path of its own on the portal, without query, like {}{} (the URL \
+                     registered in IServ), got {redirect}",
+                    public_url.origin().ascii_serialization(),
                     super::CALLBACK_PATH
                 ),
             ));
@@ -296,7 +302,7 @@ mod tests {
     }
 
     #[test]
-    fn redirect_must_be_the_callback_on_our_origin() {
+    fn redirect_must_be_a_path_of_its_own_on_our_origin() {
         let public: Url = "https://desk.example/".parse().unwrap();
         let mut c = OidcConfig {
             client_id: Some("portal".into()),
@@ -308,7 +314,21 @@ mod tests {
         assert_eq!(c.redirect_uri(&public).as_str(), "https://desk.example/auth/callback");
         c.redirect_uri = Some("https://evil.example/auth/callback".parse().unwrap());
         assert_eq!(c.validate(&public).unwrap_err().0, "oidc.redirect_uri");
-        c.redirect_uri = Some("https://desk.example/other".parse().unwrap());
-        assert_eq!(c.validate(&public).unwrap_err().0, "oidc.redirect_uri");
+        // The Flask version's callbacks stay valid.
+        for flask in [
+            "https://desk.example/authorize",
+            "https://desk.example/api/auth/authorize",
+        ] {
+            c.redirect_uri = Some(flask.parse().unwrap());
+            assert!(c.validate(&public).is_ok(), "{flask}");
+        }
+        for bad in [
+            "https://desk.example/",
+            "https://desk.example/a?b=c",
+            "https://desk.example//x",
+        ] {
+            c.redirect_uri = Some(bad.parse().unwrap());
+            assert_eq!(c.validate(&public).unwrap_err().0, "oidc.redirect_uri", "{bad}");
+        }
     }
 }

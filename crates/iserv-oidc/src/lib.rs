@@ -209,6 +209,11 @@ impl Oidc {
         })))
     }
 
+    /// The path IServ sends the browser back to (`/auth/callback` unless configured).
+    pub fn callback_path(&self) -> &str {
+        self.redirect.path()
+    }
+
     pub fn config(&self) -> &OidcConfig {
         &self.cfg
     }

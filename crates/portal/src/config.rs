@@ -84,6 +84,10 @@ pub struct Config {
     pub metrics: MetricsSettings,
     /// `text` (default) or `json`: one JSON object per log line (env `IRD_LOG_FORMAT`).
     pub log_format: LogFormat,
+    /// Users' files: homes, the shared folder, the trash (`/files`).
+    pub files: FilesSettings,
+    /// The school's time zone (IANA name): due times are entered and shown in it.
+    pub timezone: String,
 }
 
 /// Prometheus metrics; on a separate listener so they are never public by accident.
@@ -376,6 +380,8 @@ impl Default for Config {
             static_desktops: Vec::new(),
             metrics: MetricsSettings::default(),
             log_format: LogFormat::default(),
+            files: FilesSettings::default(),
+            timezone: "Europe/Berlin".into(),
         }
     }
 }
@@ -514,6 +520,19 @@ impl Config {
         self.oidc
             .validate(&self.public_url())
             .map_err(|(setting, message)| invalid(setting, message))?;
+        if self.oidc.is_configured() {
+            let path = self.oidc.redirect_uri(&self.public_url()).path().to_owned();
+            if path != iserv_oidc::CALLBACK_PATH && taken_by_the_portal(&path) {
+                return Err(invalid(
+                    "oidc.redirect_uri",
+                    format!(
+                        "{path} is a page of the portal itself; use {} (and register that URL in \
+                         IServ), or the Flask version's /authorize",
+                        iserv_oidc::CALLBACK_PATH
+                    ),
+                ));
+            }
+        }
         if !self.local_login && !self.oidc.is_configured() {
             return Err(invalid(
                 "local_login",
@@ -566,7 +585,22 @@ impl Config {
         desktop_runtime::StaticRuntime::new(&self.static_desktops)
             .map_err(|e| invalid("static_desktops", e.to_string()))?;
         self.accounts.validate()?;
+        self.files.validate()?;
+        if jiff::tz::TimeZone::get(&self.timezone).is_err() {
+            return Err(invalid(
+                "timezone",
+                format!(
+                    "{:?} is no IANA time zone; use a name like Europe/Berlin",
+                    self.timezone
+                ),
+            ));
+        }
         Ok(())
+    }
+
+    /// Where users' files live: `files.root`, or `files` in `data_dir`.
+    pub fn files_root(&self) -> PathBuf {
+        self.files.root.clone().unwrap_or_else(|| self.data_dir.join("files"))
     }
 
     /// The public URL, defaulting to the listen address.
@@ -751,4 +785,90 @@ mod tests {
         let err = Config::load(Some(Path::new("/nonexistent/ird.toml"))).unwrap_err();
         assert!(err.to_string().contains("does not exist"));
     }
+}
+
+/// Users' files. Sizes in MiB so a TOML file stays readable; 0 as a quota means none.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilesSettings {
+    /// Where homes, the shared folder and the trash live; default `data_dir/files`. On a
+    /// cluster: storage every node mounts at the same path.
+    pub root: Option<PathBuf>,
+    /// Owner of everything the portal writes: the desktop's user (uid 1000 in Kasm images), so
+    /// it stays editable inside the desktop.
+    pub uid: u32,
+    pub gid: u32,
+    /// Largest single upload.
+    pub max_upload_mib: u64,
+    pub quota_student_mib: u64,
+    pub quota_teacher_mib: u64,
+    pub quota_admin_mib: u64,
+    /// How long deleted files stay restorable.
+    pub trash_days: u64,
+}
+
+impl Default for FilesSettings {
+    fn default() -> Self {
+        Self {
+            root: None,
+            uid: 1000,
+            gid: 1000,
+            max_upload_mib: 1024,
+            quota_student_mib: 2 * 1024,
+            quota_teacher_mib: 10 * 1024,
+            quota_admin_mib: 10 * 1024,
+            trash_days: 30,
+        }
+    }
+}
+
+impl FilesSettings {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.uid == 0 || self.gid == 0 {
+            return Err(invalid(
+                "files.uid",
+                "files.uid and files.gid must not be 0: users' files would belong to root inside \
+                 the desktop and could not be edited there (Kasm images use 1000)",
+            ));
+        }
+        if !(1..=1024 * 1024).contains(&self.max_upload_mib) {
+            return Err(invalid(
+                "files.max_upload_mib",
+                format!("must be between 1 and 1048576 MiB (1 TiB), got {}", self.max_upload_mib),
+            ));
+        }
+        if !(1..=3650).contains(&self.trash_days) {
+            return Err(invalid(
+                "files.trash_days",
+                format!("must be between 1 and 3650 days, got {}", self.trash_days),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Whether the portal serves something at `path` already (so it cannot be the callback).
+fn taken_by_the_portal(path: &str) -> bool {
+    const PAGES: [&str; 18] = [
+        "/login",
+        "/logout",
+        "/teacher",
+        "/admin",
+        "/files",
+        "/healthz",
+        "/readyz",
+        "/websockify",
+        "/branding.css",
+        "/branding",
+        "/api",
+        "/static",
+        "/desktop",
+        "/desktops",
+        "/view",
+        "/icons",
+        "/auth/login",
+        "/.ird",
+    ];
+    let path = path.trim_end_matches('/');
+    path.is_empty() || PAGES.iter().any(|p| path == *p || path.starts_with(&format!("{p}/")))
 }

@@ -13,7 +13,7 @@ use portal_store::Store;
 use crate::auth::desktop_sessions::DesktopSessions;
 use crate::auth::{CookieNames, LoginLimiter};
 use crate::config::{Config, RuntimeKind};
-use crate::domain::{catalog, lifecycle, pulls};
+use crate::domain::{catalog, files, lifecycle, pulls};
 use crate::net::desktop_origin::DesktopOrigin;
 use crate::telemetry::{metrics, metrics_listener};
 
@@ -43,6 +43,8 @@ pub struct Inner {
     pub login_limiter: LoginLimiter,
     /// Image pulls admins started, with their live progress.
     pub pulls: Arc<pulls::Pulls>,
+    /// Users' homes, the shared folder and the trash.
+    pub files: Arc<files::FileSpaces>,
     /// Sign-in with IServ, when configured.
     pub oidc: Option<Arc<iserv_oidc::Oidc>>,
     /// Prometheus metrics, served only on their own listener.
@@ -139,6 +141,7 @@ impl AppState {
                  e.g. https://{{id}}.desktops.school.example — see docs/deployment.en.md"
             ),
         }
+        let file_spaces = Arc::new(files::FileSpaces::new(&config));
         Ok(AppState(Arc::new(Inner {
             desktop_origins,
             desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
@@ -153,6 +156,7 @@ impl AppState {
             desktops,
             login_limiter: LoginLimiter::default(),
             pulls: Arc::default(),
+            files: file_spaces,
             oidc,
             metrics,
             metrics_listener,

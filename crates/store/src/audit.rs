@@ -35,11 +35,13 @@ pub enum AuditKind {
     SettingsChanged,
     /// Any other admin action (stop all, clean up, image pull, ending sessions).
     AdminAction,
+    /// Class material handed out or withdrawn, deletions in shared folders.
+    FilesChanged,
 }
 
 impl AuditKind {
     /// Every kind, in the order the admin page offers them as filters.
-    pub const ALL: [AuditKind; 15] = [
+    pub const ALL: [AuditKind; 16] = [
         AuditKind::DesktopStarted,
         AuditKind::DesktopStopped,
         AuditKind::DesktopFailed,
@@ -55,6 +57,7 @@ impl AuditKind {
         AuditKind::UserDeleted,
         AuditKind::SettingsChanged,
         AuditKind::AdminAction,
+        AuditKind::FilesChanged,
     ];
 
     /// The name stored in the database and used in filters.
@@ -75,6 +78,7 @@ impl AuditKind {
             AuditKind::UserDeleted => "user_deleted",
             AuditKind::SettingsChanged => "settings_changed",
             AuditKind::AdminAction => "admin_action",
+            AuditKind::FilesChanged => "files_changed",
         }
     }
 }

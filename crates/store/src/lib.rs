@@ -7,6 +7,7 @@
 //! The URL picks the backend: `sqlite:…` (the default deployment) or `postgres://…` (several
 //! portal replicas sharing one database).
 
+mod assignments;
 mod audit;
 mod deleted_users;
 mod desktop_types;
@@ -28,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use assignments::{Assignment, MAX_TITLE_CHARS, NewAssignment};
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditKind, MAX_AUDIT_PAGE};
 pub use deleted_users::DeletedUser;
 pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_LANG, DEFAULT_SHM_SIZE_BYTES, DesktopType, Seeded};

@@ -11,6 +11,7 @@ pub mod admin;
 pub mod audit;
 pub mod catalog;
 pub mod events;
+pub mod files;
 pub mod lifecycle;
 pub mod progress;
 pub mod pulls;

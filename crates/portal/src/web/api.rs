@@ -24,6 +24,7 @@ use crate::state::AppState;
 use crate::web::error::AppError;
 use crate::web::events::progress_sse;
 
+pub(crate) mod files;
 pub(crate) mod openapi;
 pub(crate) mod types;
 

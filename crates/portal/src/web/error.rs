@@ -72,6 +72,8 @@ pub enum AppError {
     Internal(#[from] anyhow::Error),
     #[error(transparent)]
     Oidc(#[from] iserv_oidc::OidcError),
+    #[error(transparent)]
+    Files(#[from] crate::domain::files::SpaceError),
 }
 
 /// What the renderer needs: a stable code for machines, a catalogue key for people, and an
@@ -107,6 +109,7 @@ impl AppError {
             AppError::Oidc(e) => e.status(),
             AppError::AdminOnly => StatusCode::FORBIDDEN,
             AppError::Teacher(e) => e.status(),
+            AppError::Files(e) => e.status(),
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) | LifecycleError::NotFound(_) => StatusCode::NOT_FOUND,
                 LifecycleError::TypeDisabled(_) | LifecycleError::Unsupported => StatusCode::CONFLICT,
@@ -156,6 +159,7 @@ impl AppError {
             AppError::Oidc(e) => e.code_and_key(),
             AppError::AdminOnly => ("admin_only", "err_admin_only"),
             AppError::Teacher(e) => e.code_and_key(),
+            AppError::Files(e) => e.code_and_key(),
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) => ("unknown_type", "err_unknown_type"),
                 LifecycleError::TypeDisabled(_) => ("type_disabled", "err_type_disabled"),
@@ -177,6 +181,7 @@ impl AppError {
         // Details that help the user act; internal causes stay in the log.
         let detail = match self {
             AppError::Oidc(e) => e.detail(),
+            AppError::Files(e) => e.detail(),
             AppError::DesktopOnOwnOrigin(origin) => Some(origin.clone()),
             AppError::BadUpgrade(_)
             | AppError::BadRequest(_)

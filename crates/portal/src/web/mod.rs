@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod api;
 pub mod assets;
+pub mod assignments;
 pub mod branding;
 pub mod csrf;
 pub mod dashboard;
@@ -12,12 +13,14 @@ pub mod desktop_host;
 pub mod error;
 pub mod events;
 pub mod extract;
+pub mod files;
 pub mod health;
 pub mod pages;
 pub mod redirect;
 pub mod security_headers;
 pub mod signin;
 pub mod teacher;
+pub mod time;
 pub mod uploads;
 
 use axum::Router;
@@ -40,6 +43,7 @@ pub fn router(state: AppState) -> Router {
     // portal's security headers. Unknown paths get the page 404.
     let pages = Router::new()
         .merge(page_routes(&state))
+        .merge(file_page_routes(&state))
         .merge(admin_routes(&state))
         .fallback(|| async { AppError::NotFound })
         .layer(from_fn_with_state(state.clone(), pages::language_switch))
@@ -48,6 +52,7 @@ pub fn router(state: AppState) -> Router {
         .layer(security.clone());
     // The JSON API: errors always JSON; no page, so no branding.
     let api = api_routes(&state)
+        .merge(file_api_routes(&state))
         .layer(from_fn_with_state(state.clone(), pages::language_switch))
         .layer(from_fn_with_state(ErrorFormat::Json, error::render_errors))
         .layer(security.clone());
@@ -87,23 +92,64 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             csrf::require,
         ))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT));
-    Router::new()
+    // IServ sends the browser back to the registered redirect URI, which a school moving over
+    // from the Flask version keeps (`/authorize`); `/auth/callback` always works too.
+    let callback = state.oidc.as_ref().map(|o| o.callback_path().to_owned());
+    let mut routes = Router::new()
         .route("/", get(dashboard::show))
         .route("/logout", post(signin::local::logout))
         .route("/auth/login", get(signin::iserv::login))
-        .route(iserv_oidc::CALLBACK_PATH, get(signin::iserv::callback))
+        .route(iserv_oidc::CALLBACK_PATH, get(signin::iserv::callback));
+    if let Some(path) = callback.filter(|p| p != iserv_oidc::CALLBACK_PATH) {
+        routes = routes.route(&path, get(signin::iserv::callback));
+    }
+    routes
         .route("/desktops/start", post(dashboard::start_form))
         .route("/desktops/{id}/{action}", post(dashboard::desktop_form))
         .route("/teacher", get(teacher::show))
         .route("/teacher/students", get(teacher::students))
         .route("/teacher/grants", post(teacher::grant))
         .route("/teacher/grants/remove", post(teacher::revoke))
+        .route("/teacher/assignments", post(assignments::create))
+        .route("/teacher/assignments/{id}", get(assignments::show))
+        .route("/teacher/assignments/{id}/delete", post(assignments::delete))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
         .route("/admin", get(admin::show))
         .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
         .layer(DefaultBodyLimit::max(FORM_BODY_LIMIT))
         .merge(sign_in)
+}
+
+/// `/files`: a folder's page is a GET, its forms post to the same URL (a folder may be called
+/// anything, so no action gets a path of its own); uploads stream, limited by the files
+/// settings while writing, so the limit is named in the answer.
+fn file_page_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/files", get(files::index))
+        .route("/files/{space}", get(files::show))
+        .route("/files/{space}/", get(files::show).post(files::submit))
+        .route("/files/{space}/{*path}", get(files::show).post(files::submit))
+        .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
+        .layer(DefaultBodyLimit::disable())
+}
+
+/// The files API; uploads are raw bodies streamed to disk (no body limit here: the space's
+/// upload limit and quota apply while writing).
+fn file_api_routes(state: &AppState) -> Router<AppState> {
+    Router::new()
+        .route("/api/files/{space}", get(api::files::root))
+        .route(
+            "/api/files/{space}/{*path}",
+            get(api::files::get)
+                .put(api::files::put)
+                .post(api::files::post)
+                .delete(api::files::delete),
+        )
+        .route("/api/trash/{space}", get(api::files::trash))
+        .route("/api/trash/{space}/{id}/restore", post(api::files::restore))
+        .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
+        .layer(DefaultBodyLimit::disable())
 }
 
 /// The admin pages (forms) and their uploads.

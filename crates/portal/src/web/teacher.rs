@@ -116,6 +116,7 @@ pub(crate) struct TeacherPage<'a> {
     pub grants: Vec<GrantRow>,
     pub students: Vec<StudentRow>,
     pub saved: bool,
+    pub assignments: Vec<crate::web::assignments::AssignmentRow>,
 }
 
 #[derive(Deserialize, Default)]
@@ -156,7 +157,9 @@ pub(crate) async fn show(
         })
         .collect();
     let students = student_rows(&state, &user, &view).await?;
+    let assignments = crate::web::assignments::rows(&state, &view.groups, lang).await?;
     html(&TeacherPage {
+        assignments,
         lang,
         me: Me::new(&user),
         groups: view.groups.iter().cloned().collect(),

@@ -127,6 +127,13 @@ async fn start(dir: Arc<tempfile::TempDir>, mut config: Config) -> TestApp {
     {
         config.public_url = Some(format!("http://{addr}/").parse().unwrap());
     }
+    // A redirect URI given as `http://127.0.0.1/path` gets the port the portal just got.
+    if let Some(uri) = config.oidc.redirect_uri.as_mut()
+        && uri.host_str() == Some("127.0.0.1")
+        && uri.port().is_none()
+    {
+        uri.set_port(Some(addr.port())).unwrap();
+    }
     config.validate().expect("test configuration is valid");
     let state = AppState::new(config.clone()).await.expect("portal state");
     let (stop, stopped) = tokio::sync::oneshot::channel();

@@ -15,6 +15,7 @@ mod desktop_origins;
 mod docker;
 mod docker_admin;
 mod docker_pull;
+mod files;
 mod helpers;
 mod hostile_desktop;
 mod identities;

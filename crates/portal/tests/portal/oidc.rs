@@ -658,3 +658,38 @@ async fn sign_ins_failures_and_sign_outs_are_in_the_audit_log() {
     let out = entries(AuditKind::SignOut).await;
     assert_eq!(out[0].username.as_deref(), Some("anna"), "{out:?}");
 }
+
+/// A school moving over from the Flask version keeps the redirect URI registered in IServ
+/// (`OAUTH_REDIRECT_URI=…/authorize`): the callback is served there, and the portal's own
+/// pages cannot be configured as one.
+#[tokio::test]
+async fn the_flask_versions_redirect_uri_keeps_working() {
+    let idp = provider(Layout::Auth).await;
+    idp.set_user(TestUser::student("anna"));
+    let discovery = with_discovery(&idp);
+    let app = spawn_app_with(&[], |c| {
+        discovery(c);
+        c.oidc.redirect_uri = Some("http://127.0.0.1/authorize".parse().unwrap());
+    })
+    .await;
+    let b = Browser::new(&app);
+    let callback = to_callback(&b).await;
+    let registered = format!("{}/authorize", app.url.trim_end_matches('/'));
+    assert!(callback.starts_with(&format!("{registered}?")), "{callback}");
+    assert_eq!(idp.authorize_requests()[0]["redirect_uri"], registered);
+    let resp = open_callback(&b, &callback).await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+    assert_eq!(b.get("/").send().await.unwrap().status(), 200);
+
+    for taken in ["/files/home", "/api/x", "/login", "/"] {
+        let mut config = portal::Config {
+            public_url: Some("https://desk.example/".parse().unwrap()),
+            ..portal::Config::default()
+        };
+        client(&mut config);
+        config.oidc.issuer = Some("https://iserv.example".parse().unwrap());
+        config.oidc.redirect_uri = Some(format!("https://desk.example{taken}").parse().unwrap());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("oidc.redirect_uri"), "{taken}: {err}");
+    }
+}

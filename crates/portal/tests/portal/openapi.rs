@@ -17,7 +17,7 @@ type Routes = BTreeMap<String, BTreeSet<String>>;
 /// The `/api/…` routes of a router's source: every `.route("/api/…", get(..).post(..))`,
 /// however it is wrapped over lines. Only top-level method calls count (a handler's own calls
 /// are nested deeper). `any(..)` is kept as `any`, which no document can match: only the JSON
-/// 404 catch-all (`{*…}`) may use it, and it is left out.
+/// 404 catch-all (`/api/{*…}`) may use it, and it is left out.
 fn api_routes(src: &str) -> Routes {
     let mut routes = Routes::new();
     let mut rest = src;
@@ -44,10 +44,12 @@ fn api_routes(src: &str) -> Routes {
             continue;
         };
         let (path, methods) = literal.split_once('"').expect("the path literal closes");
-        if !path.starts_with("/api/") || path.contains("{*") {
+        // The JSON 404 catch-all is no API route; other wildcards (`{*path}`) are documented
+        // as a plain parameter (`{path}`).
+        if !path.starts_with("/api/") || path.starts_with("/api/{*") {
             continue;
         }
-        let entry = routes.entry(path.to_owned()).or_default();
+        let entry = routes.entry(path.replace("{*", "{")).or_default();
         let (mut depth, mut word) = (0usize, String::new());
         for c in methods.chars() {
             match c {
@@ -114,6 +116,7 @@ fn the_route_parser_reads_chained_and_wrapped_routes() {
             post(admin::types::pull_api),
         )
         .route("/api/z", get(handler(with::post(nested))))
+        .route("/api/f/{space}/{*path}", get(f::get).put(f::put))
         .route("/api/{*rest}", any(|| async { AppError::NotFound }))
     "#;
     let set = |ms: &[&str]| ms.iter().map(|m| (*m).to_owned()).collect::<BTreeSet<_>>();
@@ -121,6 +124,7 @@ fn the_route_parser_reads_chained_and_wrapped_routes() {
         ("/api/x/{id}".to_owned(), set(&["get", "delete"])),
         ("/api/y/{key}/pull".to_owned(), set(&["post"])),
         ("/api/z".to_owned(), set(&["get"])),
+        ("/api/f/{space}/{path}".to_owned(), set(&["get", "put"])),
     ]);
     assert_eq!(api_routes(src), expected);
 }

@@ -1,0 +1,735 @@
+//! `/files`: the file manager — the user's home and the school's shared folder, browsed,
+//! uploaded to and tidied with plain forms (every action works without JavaScript;
+//! `static/files.js` adds drag and drop with progress through the JSON API).
+//!
+//! Files are user content: a download is always `attachment`, except previews of images and
+//! plain text, which come with `Content-Security-Policy: sandbox` and `nosniff`, so nothing a
+//! user stored ever runs as the portal.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::body::Bytes;
+use axum::extract::{FromRequest as _, FromRequestParts, Multipart, Path, Query, Request, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures_util::{Stream, StreamExt as _, TryStreamExt as _};
+use http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_SECURITY_POLICY, CONTENT_TYPE};
+use http::request::Parts;
+use http::{HeaderValue, StatusCode};
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use portal_files::{Entry, EntryKind, FilesError, LimitKind, Name, OnClash, RelPath};
+use serde::Deserialize;
+
+use crate::auth::CurrentUser;
+use crate::domain::files::{Renamer, Space, SpaceError, SpaceKind, Usage};
+use crate::domain::unix_now;
+use crate::i18n::Lang;
+use crate::state::AppState;
+use crate::web::FORM_BODY_LIMIT;
+use crate::web::error::AppError;
+use crate::web::pages::{Me, html, js_texts};
+
+impl SpaceError {
+    pub(crate) fn status(&self) -> StatusCode {
+        match self {
+            SpaceError::UnknownSpace(_) => StatusCode::NOT_FOUND,
+            SpaceError::ReadOnly => StatusCode::FORBIDDEN,
+            SpaceError::Interrupted => StatusCode::SERVICE_UNAVAILABLE,
+            SpaceError::Files(e) => match e {
+                FilesError::BadName(_) => StatusCode::BAD_REQUEST,
+                FilesError::NotFound | FilesError::NotADirectory => StatusCode::NOT_FOUND,
+                FilesError::Exists
+                | FilesError::NotEmpty
+                | FilesError::IntoItself
+                | FilesError::IsADirectory
+                | FilesError::Link
+                | FilesError::NotAFile => StatusCode::CONFLICT,
+                FilesError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+                FilesError::CrossDevice | FilesError::Io(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+
+    /// Machine code and catalogue key.
+    pub(crate) fn code_and_key(&self) -> (&'static str, &'static str) {
+        match self {
+            SpaceError::UnknownSpace(_) => ("unknown_space", "err_files_unknown_space"),
+            SpaceError::ReadOnly => ("read_only", "err_files_read_only"),
+            SpaceError::Interrupted => ("unavailable", "err_unavailable"),
+            SpaceError::Files(e) => match e {
+                FilesError::BadName(_) => ("bad_name", "err_files_bad_name"),
+                FilesError::NotFound | FilesError::NotADirectory => ("not_found", "err_not_found"),
+                FilesError::Exists => ("exists", "err_files_exists"),
+                FilesError::NotEmpty => ("not_empty", "err_files_exists"),
+                FilesError::IntoItself => ("into_itself", "err_files_into_itself"),
+                FilesError::IsADirectory | FilesError::NotAFile => ("not_a_file", "err_files_not_a_file"),
+                FilesError::Link => ("link", "err_files_link"),
+                FilesError::TooLarge { limit } => match limit.kind {
+                    LimitKind::Quota => ("quota", "err_files_quota"),
+                    LimitKind::Upload => ("too_large", "err_files_too_large"),
+                    LimitKind::Disk => ("disk_full", "err_files_disk_full"),
+                },
+                FilesError::CrossDevice | FilesError::Io(_) => ("internal", "err_internal"),
+            },
+        }
+    }
+
+    /// What the person can act on (the limit, the rule a name broke); nothing about the host.
+    pub(crate) fn detail(&self) -> Option<String> {
+        match self {
+            SpaceError::UnknownSpace(_) | SpaceError::Files(FilesError::BadName(_) | FilesError::TooLarge { .. }) => {
+                Some(self.to_string())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The space and path a request addresses: `/…/{space}` or `/…/{space}/{*path}`.
+pub(crate) struct FileTarget {
+    pub kind: SpaceKind,
+    pub path: RelPath,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for FileTarget {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        let path = parse_path(params.get("path").map_or("", String::as_str))?;
+        let (kind, path) = SpaceKind::parse(params.get("space").map_or("", String::as_str), path)?;
+        Ok(FileTarget { kind, path })
+    }
+}
+
+pub(crate) fn parse_path(s: &str) -> Result<RelPath, AppError> {
+    RelPath::parse(s).map_err(|e| SpaceError::Files(FilesError::BadName(e)).into())
+}
+
+/// Opens the addressed space for the signed-in user.
+pub(crate) async fn open(state: &AppState, user: &CurrentUser, kind: &SpaceKind) -> Result<Space, AppError> {
+    let space = match kind {
+        SpaceKind::Handin(id) | SpaceKind::Handins(id) => {
+            let missing = || SpaceError::Files(FilesError::NotFound);
+            let a = state.store.assignment(id).await?.ok_or_else(missing)?;
+            if matches!(kind, SpaceKind::Handin(_)) {
+                state.files.open_handin(&user.user, &a, unix_now()).await?
+            } else {
+                state.files.open_handins(&user.user, &a).await?
+            }
+        }
+        other => state.files.open(&user.user, other.clone()).await?,
+    };
+    Ok(space)
+}
+
+/// A folder as a zip download; an assignment's hand-ins get a folder per student named by
+/// username (they are stored by the students' stable home names).
+pub(crate) async fn zip_download(state: &AppState, space: Space, path: RelPath) -> Result<Response, AppError> {
+    let names: HashMap<String, String> = match &space.kind {
+        SpaceKind::Handins(_) if path.is_root() => state
+            .store
+            .list_users()
+            .await?
+            .into_iter()
+            .map(|u| (u.home_name, u.username))
+            .collect(),
+        _ => HashMap::new(),
+    };
+    Ok(zip_response(
+        space,
+        path,
+        Box::new(move |home| names.get(home).cloned()),
+    ))
+}
+
+/// Types shown inline as a preview; everything else is downloaded. Never HTML, SVG or
+/// anything else that can run script.
+fn preview_type(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase())?;
+    Some(match ext.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "txt" | "md" | "csv" | "log" | "py" | "java" | "c" | "rs" | "sh" => "text/plain; charset=utf-8",
+        _ => return None,
+    })
+}
+
+/// `Content-Disposition` for a stored name: an ASCII fallback and the exact UTF-8 name.
+fn disposition(name: &str, inline: bool) -> Option<HeaderValue> {
+    let ascii: String = name
+        .chars()
+        .map(|c| {
+            if (c.is_ascii_graphic() && c != '"' && c != '\\') || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let kind = if inline { "inline" } else { "attachment" };
+    let exact = utf8_percent_encode(name, NON_ALPHANUMERIC);
+    HeaderValue::from_str(&format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{exact}")).ok()
+}
+
+/// Headers every response with user content gets: it never runs as the portal, is never
+/// sniffed into something active, and is not cached by shared caches.
+fn user_content_headers(resp: &mut Response, content_type: &'static str, disposition: Option<HeaderValue>) {
+    let h = resp.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Some(v) = disposition {
+        h.insert(CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"),
+    );
+    h.insert(
+        http::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+}
+
+/// A stored file as a response: streamed from disk, `attachment` unless a safe preview was
+/// asked for, and never interpreted by the browser as the portal's own content.
+pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -> Response {
+    let inline = preview.then(|| preview_type(&entry.name)).flatten();
+    let body = Body::from_stream(tokio_util::io::ReaderStream::new(tokio::fs::File::from_std(file)));
+    let mut resp = body.into_response();
+    resp.headers_mut().insert(CONTENT_LENGTH, HeaderValue::from(entry.size));
+    user_content_headers(
+        &mut resp,
+        inline.unwrap_or("application/octet-stream"),
+        disposition(&entry.name, inline.is_some()),
+    );
+    resp
+}
+
+/// A folder as a zip download, built while it is sent: at most four 64 KiB chunks wait in
+/// memory. A failure half-way ends the download early, so the browser reports it broken
+/// rather than saving a truncated archive as complete.
+fn zip_response(space: Space, path: RelPath, rename: Renamer) -> Response {
+    let name = path.split_last().map_or_else(
+        || match &space.kind {
+            SpaceKind::Class(group) => group.clone(),
+            other => other.as_str().to_owned(),
+        },
+        |(_, n)| n.to_string(),
+    );
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    let writer = ChannelWriter {
+        tx: tx.clone(),
+        buf: Vec::with_capacity(ZIP_CHUNK),
+    };
+    tokio::spawn(async move {
+        if let Err(e) = space.zip(path, rename, writer).await {
+            tracing::warn!(error = %e, "a zip download broke off");
+            let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|c| (c, rx)) });
+    let mut resp = Body::from_stream(stream).into_response();
+    user_content_headers(&mut resp, "application/zip", disposition(&format!("{name}.zip"), false));
+    resp
+}
+
+const ZIP_CHUNK: usize = 64 * 1024;
+
+/// The blocking side of [`zip_response`]: bytes in 64 KiB chunks into the channel.
+struct ChannelWriter {
+    tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> std::io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(ZIP_CHUNK)));
+        // The download was cancelled: stop building the archive.
+        self.tx
+            .blocking_send(Ok(chunk))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "download cancelled"))
+    }
+}
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= ZIP_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.send()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
+}
+
+/// Texts `static/files.js` shows.
+const JS_TEXT_KEYS: &[&str] = &[
+    "files_uploading",
+    "files_upload_done",
+    "files_upload_failed",
+    "err_network",
+];
+
+/// One row of the listing.
+pub(crate) struct Row {
+    pub name: String,
+    pub is_dir: bool,
+    pub is_link: bool,
+    pub is_other: bool,
+    /// The entry's path for links and forms (`space/path`, percent-encoded per component).
+    pub href: String,
+    pub size: String,
+    pub modified: String,
+    pub previewable: bool,
+}
+
+/// A class tab.
+pub(crate) struct Tab {
+    pub label: String,
+    pub href: String,
+    pub current: bool,
+}
+
+/// One step of the breadcrumbs.
+pub(crate) struct Crumb {
+    pub label: String,
+    pub href: String,
+}
+
+/// One item of the trash.
+pub(crate) struct TrashRow {
+    pub id: String,
+    pub original: String,
+    pub deleted: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "files.html")]
+pub(crate) struct FilesPage<'a> {
+    pub lang: Lang,
+    pub me: Me<'a>,
+    pub space: &'static str,
+    /// Where `static/files.js` uploads to (this space's API prefix).
+    pub api_base: String,
+    /// The user's classes, as tabs.
+    pub classes: Vec<Tab>,
+    /// A student's hand-ins, as tabs.
+    pub handins: Vec<Tab>,
+    /// On a hand-in: its due time.
+    pub handin_due: Option<String>,
+    /// Groups a folder here can be handed out to (teachers, in their home).
+    pub publish_to: Vec<String>,
+    pub here: String,
+    pub crumbs: Vec<Crumb>,
+    pub rows: Vec<Row>,
+    pub writable: bool,
+    pub usage: Option<(String, String, u64)>,
+    pub trash: Vec<TrashRow>,
+    pub trash_days: u64,
+    pub max_upload: String,
+    pub notice: Option<String>,
+    pub js_texts: String,
+}
+
+/// The path as a URL: each component percent-encoded, joined with `/`.
+fn href(kind: &SpaceKind, path: &RelPath) -> String {
+    let mut out = kind.url_base("/files");
+    for (i, n) in path.names().iter().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        out.extend(utf8_percent_encode(n.as_str(), NON_ALPHANUMERIC));
+    }
+    out
+}
+
+/// Sizes as people read them.
+pub(crate) fn human_size(bytes: u64, lang: Lang) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    let text = if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    };
+    if lang.code() == "de" {
+        text.replace('.', ",")
+    } else {
+        text
+    }
+}
+
+fn date(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let (y, m, d) = portal_files::civil_from_days(days);
+    let rem = secs.rem_euclid(86_400);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct PageQuery {
+    #[serde(default)]
+    preview: Option<String>,
+    #[serde(default)]
+    done: Option<String>,
+    #[serde(default)]
+    zip: Option<String>,
+}
+
+/// `GET /files`: the user's home.
+pub(crate) async fn index() -> Redirect {
+    Redirect::to("/files/home/")
+}
+
+/// `GET /files/{space}/{*path}`: a folder as a page, a file as a download (or preview).
+pub(crate) async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    lang: Lang,
+    target: FileTarget,
+    Query(q): Query<PageQuery>,
+) -> Result<Response, AppError> {
+    let space = open(&state, &user, &target.kind).await?;
+    if space.stat(target.path.clone()).await?.kind != EntryKind::Dir {
+        let (file, entry) = space.open_read(target.path).await?;
+        return Ok(file_response(file, &entry, q.preview.is_some()));
+    }
+    if q.zip.is_some() {
+        return zip_download(&state, space, target.path).await;
+    }
+    let entries = space.list(target.path.clone()).await?;
+    let mut crumbs = vec![Crumb {
+        label: match &target.kind {
+            SpaceKind::Home => lang.t("files_home").to_owned(),
+            SpaceKind::Shared => lang.t("files_shared").to_owned(),
+            SpaceKind::Class(group) => group.clone(),
+            SpaceKind::Handin(_) | SpaceKind::Handins(_) => lang.t("files_handin").to_owned(),
+        },
+        href: href(&target.kind, &RelPath::root()),
+    }];
+    let mut walked = RelPath::root();
+    for name in target.path.names() {
+        walked = walked.join(name.clone()).map_err(|e| SpaceError::Files(e.into()))?;
+        crumbs.push(Crumb {
+            label: name.to_string(),
+            href: href(&target.kind, &walked),
+        });
+    }
+    let rows = entries
+        .into_iter()
+        .filter_map(|e| {
+            let name = Name::existing(&e.name).ok()?;
+            let path = target.path.join(name).ok()?;
+            Some(Row {
+                href: href(&target.kind, &path),
+                is_dir: e.kind == EntryKind::Dir,
+                is_link: e.kind == EntryKind::Link,
+                is_other: e.kind == EntryKind::Other,
+                size: if e.kind == EntryKind::File {
+                    human_size(e.size, lang)
+                } else {
+                    String::new()
+                },
+                modified: date(e.modified),
+                previewable: e.kind == EntryKind::File && preview_type(&e.name).is_some(),
+                name: e.name,
+            })
+        })
+        .collect();
+    let usage = match space.usage().await? {
+        Usage { used, quota: Some(q) } => Some((
+            human_size(used, lang),
+            human_size(q, lang),
+            (used.saturating_mul(100) / q.max(1)).min(100),
+        )),
+        _ => None,
+    };
+    let trash = space
+        .trash(unix_now())
+        .await?
+        .into_iter()
+        .map(|i| TrashRow {
+            id: i.id,
+            original: i.original,
+            deleted: date(i.deleted_at),
+        })
+        .collect();
+    let notice = q.done.as_deref().and_then(|d| match d {
+        "uploaded" => Some(lang.t("files_done_uploaded").to_owned()),
+        "created" => Some(lang.t("files_done_created").to_owned()),
+        "renamed" => Some(lang.t("files_done_renamed").to_owned()),
+        "deleted" => Some(lang.t("files_done_deleted").to_owned()),
+        "restored" => Some(lang.t("files_done_restored").to_owned()),
+        "published" => Some(lang.t("files_done_published").to_owned()),
+        _ => None,
+    });
+    let mut classes: Vec<Tab> = user
+        .user
+        .groups
+        .iter()
+        .map(|g| {
+            let kind = SpaceKind::Class(g.clone());
+            Tab {
+                current: kind == target.kind,
+                href: href(&kind, &RelPath::root()),
+                label: g.clone(),
+            }
+        })
+        .collect();
+    classes.sort_by(|a, b| a.label.cmp(&b.label));
+    // A student's hand-ins: one tab per assignment of her groups.
+    let mut handin_due = None;
+    let handins = if user.user.role == portal_store::Role::Student {
+        crate::web::assignments::of_student(&state, &user, lang)
+            .await?
+            .into_iter()
+            .map(|a| {
+                let kind = SpaceKind::Handin(a.id.clone());
+                if kind == target.kind {
+                    handin_due = Some(a.due.clone());
+                }
+                Tab {
+                    current: kind == target.kind,
+                    href: href(&kind, &RelPath::root()),
+                    label: format!("{} ({})", a.title, a.due),
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    // Teachers hand out folders of their own home to their classes.
+    let publish_to = if target.kind == SpaceKind::Home && user.user.role != portal_store::Role::Student {
+        classes.iter().map(|t| t.label.clone()).collect()
+    } else {
+        Vec::new()
+    };
+    let page = FilesPage {
+        lang,
+        me: Me::new(&user),
+        space: target.kind.as_str(),
+        api_base: target.kind.url_base("/api/files"),
+        classes,
+        handins,
+        handin_due,
+        publish_to,
+        here: target.path.to_string(),
+        crumbs,
+        rows,
+        writable: space.writable,
+        usage,
+        trash,
+        trash_days: state.files.trash_days(),
+        max_upload: human_size(state.config.files.max_upload_mib * 1024 * 1024, lang),
+        notice,
+        js_texts: js_texts(lang, JS_TEXT_KEYS),
+    };
+    Ok(html(&page)?.into_response())
+}
+
+/// Where a form action returns to: the folder it acted in, with what was done.
+fn back(kind: &SpaceKind, dir: &RelPath, done: &str) -> Response {
+    Redirect::to(&format!("{}?done={done}", href(kind, dir))).into_response()
+}
+
+/// `POST /files/{space}/{*path}` (the folder's own URL): a multipart upload into the folder,
+/// or one of the folder's small forms (`op` = `mkdir`, `rename`, `delete`, `restore`).
+pub(crate) async fn submit(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    target: FileTarget,
+    req: Request,
+) -> Result<Response, AppError> {
+    let space = open(&state, &user, &target.kind).await?;
+    let multipart = req
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("multipart/form-data"));
+    if multipart {
+        let form = Multipart::from_request(req, &state)
+            .await
+            .map_err(|e| AppError::BadRequest(e.body_text()))?;
+        return upload(&space, target, form).await;
+    }
+    // Folder forms are small; this route has no body limit of its own (uploads).
+    let body = axum::body::to_bytes(req.into_body(), FORM_BODY_LIMIT)
+        .await
+        .map_err(|_| AppError::TooLarge { limit: FORM_BODY_LIMIT })?;
+    let f: ActionForm = serde_urlencoded::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    let dir = target.path;
+    let named = |field: &str| {
+        Name::existing(field.trim())
+            .and_then(|n| dir.join(n))
+            .map_err(|e| AppError::from(SpaceError::Files(e.into())))
+    };
+    let new_name = || Name::new(f.name.trim()).map_err(|e| AppError::from(SpaceError::Files(e.into())));
+    let done = match f.op.as_str() {
+        "mkdir" => {
+            space
+                .mkdir(dir.join(new_name()?).map_err(|e| SpaceError::Files(e.into()))?)
+                .await?;
+            "created"
+        }
+        "rename" => {
+            let to = dir.join(new_name()?).map_err(|e| SpaceError::Files(e.into()))?;
+            space.rename(named(&f.entry)?, to).await?;
+            "renamed"
+        }
+        "delete" => {
+            let entry = named(&f.entry)?;
+            let what = entry.to_string();
+            space.delete(entry, unix_now()).await?;
+            audit_change(&state, &user, &space.kind, "deleted", &what).await;
+            "deleted"
+        }
+        "publish" => {
+            let class = open(&state, &user, &SpaceKind::Class(f.group.clone())).await?;
+            let entry = named(&f.entry)?;
+            let published = space.publish_to(entry, &class).await?;
+            audit_change(&state, &user, &class.kind, "handed out", &published.to_string()).await;
+            "published"
+        }
+        "restore" => {
+            let restored = space.restore(f.id).await?;
+            let dir = restored.split_last().map(|(d, _)| d).unwrap_or_default();
+            return Ok(back(&target.kind, &dir, "restored"));
+        }
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "unknown op {:?}: use mkdir, rename, delete, publish or restore",
+                other.chars().take(32).collect::<String>()
+            )));
+        }
+    };
+    Ok(back(&target.kind, &dir, done))
+}
+
+/// Streams each `file` part of an upload form into `target`'s folder. A name that is taken
+/// gets a number; nothing is overwritten.
+async fn upload(space: &Space, target: FileTarget, mut form: Multipart) -> Result<Response, AppError> {
+    while let Some(field) = form
+        .next_field()
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?
+    {
+        if field.name() != Some("file") {
+            continue;
+        }
+        let Some(file_name) = field.file_name().map(str::to_owned).filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        // Browsers send a bare name; some older ones a whole client path.
+        let base = file_name.rsplit(['/', '\\']).next().unwrap_or(&file_name).to_owned();
+        let name = Name::new(&base).map_err(|e| SpaceError::Files(e.into()))?;
+        let path = target.path.join(name).map_err(|e| SpaceError::Files(e.into()))?;
+        write_stream(space, path, field.map_err(std::io::Error::other), OnClash::Number).await?;
+    }
+    Ok(back(&target.kind, &target.path, "uploaded"))
+}
+
+/// The fields of a folder's small forms.
+#[derive(Deserialize)]
+pub(crate) struct ActionForm {
+    op: String,
+    /// The entry of this folder a rename or delete acts on.
+    #[serde(default)]
+    entry: String,
+    /// The new name (mkdir, rename).
+    #[serde(default)]
+    name: String,
+    /// The trash item to restore.
+    #[serde(default)]
+    id: String,
+    /// The class a folder is handed out to.
+    #[serde(default)]
+    group: String,
+}
+
+/// Writes an upload arriving as an async stream through the blocking file layer. At most
+/// four chunks wait in memory: the upload goes at the disk's pace, whatever its size.
+pub(crate) async fn write_stream(
+    space: &Space,
+    path: RelPath,
+    mut stream: impl Stream<Item = std::io::Result<Bytes>> + Unpin,
+    on_clash: OnClash,
+) -> Result<(Name, u64), AppError> {
+    let (tx, rx) = tokio::sync::mpsc::channel(4);
+    let reader = ChannelReader {
+        rx,
+        current: Bytes::new(),
+    };
+    let pump = async move {
+        while let Some(chunk) = stream.next().await {
+            let failed = chunk.is_err();
+            // The writer stopped (a limit, a clash): stop reading the upload too.
+            if tx.send(chunk).await.is_err() || failed {
+                break;
+            }
+        }
+    };
+    let (written, ()) = tokio::join!(space.write(path, reader, on_clash), pump);
+    Ok(written?)
+}
+
+/// The blocking side of [`write_stream`]: chunks from the channel as a `Read`; the end of the
+/// upload is the channel closing, a broken upload an error in it.
+struct ChannelReader {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl std::io::Read for ChannelReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.current.is_empty() {
+            match self.rx.blocking_recv() {
+                Some(Ok(chunk)) => self.current = chunk,
+                Some(Err(e)) => return Err(e),
+                None => return Ok(0),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current.split_to(n));
+        Ok(n)
+    }
+}
+
+/// Records a change to a folder others see (the shared folder, a class folder); a user's own
+/// home is hers and not audited.
+pub(crate) async fn audit_change(state: &AppState, user: &CurrentUser, kind: &SpaceKind, what: &str, path: &str) {
+    let place = match kind {
+        SpaceKind::Home => return,
+        SpaceKind::Shared => "shared folder".to_owned(),
+        SpaceKind::Class(group) => format!("class {group}"),
+        SpaceKind::Handin(id) | SpaceKind::Handins(id) => format!("hand-in {id}"),
+    };
+    crate::domain::audit::record(
+        &state.store,
+        portal_store::AuditEvent::new(portal_store::AuditKind::FilesChanged, what)
+            .actor(user.user.username.clone())
+            .target(format!("{place}: {path}")),
+    )
+    .await;
+}
