@@ -11,7 +11,7 @@ use desktop_runtime::{ContainerRuntime, DockerRuntime, DockerSettings, RunningDe
 use portal_store::Store;
 
 use crate::auth::desktop_sessions::DesktopSessions;
-use crate::auth::{CookieNames, LoginLimiter};
+use crate::auth::{CookieNames, LoginLimiter, PasswordChecks};
 use crate::config::{Config, RuntimeKind};
 use crate::domain::{catalog, lifecycle, pulls};
 use crate::net::desktop_origin::DesktopOrigin;
@@ -41,6 +41,10 @@ pub struct Inner {
     pub https: bool,
     pub cookies: CookieNames,
     pub login_limiter: LoginLimiter,
+    /// The bound on password checks running at once.
+    pub password_checks: PasswordChecks,
+    /// Audit entries of anonymous requests, at most a few per address and minute.
+    pub anonymous_audit: Arc<crate::domain::audit::AnonymousAudit>,
     /// Image pulls admins started, with their live progress.
     pub pulls: Arc<pulls::Pulls>,
     /// Sign-in with IServ, when configured.
@@ -139,6 +143,13 @@ impl AppState {
                  e.g. https://{{id}}.desktops.school.example — see docs/deployment.en.md"
             ),
         }
+        let password_checks = PasswordChecks::new(
+            config.limits.max_concurrent_password_checks,
+            Duration::from_millis(config.limits.password_check_wait_ms),
+        );
+        let anonymous_audit = Arc::new(crate::domain::audit::AnonymousAudit::new(
+            config.limits.max_anonymous_audit_per_minute,
+        ));
         Ok(AppState(Arc::new(Inner {
             desktop_origins,
             desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
@@ -152,6 +163,8 @@ impl AppState {
             runtime,
             desktops,
             login_limiter: LoginLimiter::default(),
+            password_checks,
+            anonymous_audit,
             pulls: Arc::default(),
             oidc,
             metrics,

@@ -285,6 +285,24 @@ pub async fn sign_in(app: &TestApp, username: &str) -> Browser {
     browser
 }
 
+/// Signs in through the real form as if from `ip` (the portal must trust 127.0.0.1 as its
+/// reverse proxy) and returns the answer.
+pub async fn sign_in_from(app: &TestApp, username: &str, password: &str, ip: &str) -> reqwest::Response {
+    let b = Browser::new(app);
+    let page = b.get("/login").send().await.unwrap().text().await.unwrap();
+    b.post("/login")
+        .header("x-forwarded-for", ip)
+        .header("accept-language", "en")
+        .form(&[
+            ("username", username),
+            ("password", password),
+            ("csrf_token", &csrf_from(&page)),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Options for a WebSocket handshake against the portal.

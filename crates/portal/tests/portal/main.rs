@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod a11y;
+mod abuse;
 mod admin_pages;
 mod browser;
 mod browser_admin;

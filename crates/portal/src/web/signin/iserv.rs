@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use crate::auth::random_token;
 use crate::auth::{CurrentUser, cookie_value};
-use crate::domain::audit;
 use crate::net::client_addr::ClientAddr;
 use crate::state::AppState;
 use crate::telemetry::metrics::{SignInMethod, SignInOutcome};
@@ -65,7 +64,15 @@ pub(crate) async fn callback(
         tracing::warn!(error = %e, ip = %client.ip, "sign-in with IServ failed");
         state.metrics.sign_in(SignInMethod::Oidc, outcome(e));
         let detail = format!("IServ: {e} (from {})", client.ip);
-        audit::record(&state.store, AuditEvent::new(AuditKind::SignInFailed, detail)).await;
+        // Anyone can call this URL: at most a few entries per address and minute.
+        state
+            .anonymous_audit
+            .record(
+                &state.store,
+                client.ip,
+                AuditEvent::new(AuditKind::SignInFailed, detail),
+            )
+            .await;
     }
     let (user, return_to) = result?;
     tracing::info!(username = %user.username, role = %user.role, ip = %client.ip, "signed in with IServ");
