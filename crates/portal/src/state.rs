@@ -41,6 +41,9 @@ pub struct Inner {
     pub https: bool,
     pub cookies: CookieNames,
     pub login_limiter: LoginLimiter,
+    /// Live-update streams and desktop WebSockets open per user.
+    pub event_streams: crate::auth::user_slots::UserSlots,
+    pub websockets: crate::auth::user_slots::UserSlots,
     /// The bound on password checks running at once.
     pub password_checks: PasswordChecks,
     /// Audit entries of anonymous requests, at most a few per address and minute.
@@ -143,6 +146,8 @@ impl AppState {
                  e.g. https://{{id}}.desktops.school.example — see docs/deployment.en.md"
             ),
         }
+        let event_streams = crate::auth::user_slots::UserSlots::new(config.limits.max_event_streams_per_user);
+        let websockets = crate::auth::user_slots::UserSlots::new(config.limits.max_websockets_per_user);
         let password_checks = PasswordChecks::new(
             config.limits.max_concurrent_password_checks,
             Duration::from_millis(config.limits.password_check_wait_ms),
@@ -165,6 +170,8 @@ impl AppState {
             login_limiter: LoginLimiter::default(),
             password_checks,
             anonymous_audit,
+            event_streams,
+            websockets,
             pulls: Arc::default(),
             oidc,
             metrics,

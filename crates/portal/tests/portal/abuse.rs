@@ -165,3 +165,149 @@ async fn a_password_typed_as_username_is_not_written_to_the_audit_log() {
         "an account's name is kept: {all}"
     );
 }
+
+/// Sends `head` (and whatever else) on a fresh connection and reads the answer until the
+/// portal closes it or `within` passes.
+async fn raw_exchange(stream: &mut tokio::net::TcpStream, send: &str, within: Duration) -> String {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    stream.write_all(send.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(within, stream.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn a_request_body_that_stops_arriving_is_cut_off_with_408() {
+    let app = spawn_app_with(&[], |c| c.proxy.body_timeout_secs = 1).await;
+    let page = Browser::new(&app).get("/login").send().await.unwrap();
+    let cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let token = cookie.split('=').nth(1).unwrap().to_owned();
+    let body_start = format!("csrf_token={token}&username=alice&password=");
+    let head = format!(
+        "POST /login HTTP/1.1\r\nHost: {}\r\nOrigin: {}\r\nCookie: {cookie}\r\nAccept-Language: en\r\n\
+         Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n{body_start}",
+        app.addr,
+        app.origin,
+        body_start.len() + 100
+    );
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let started = std::time::Instant::now();
+    let answer = raw_exchange(&mut stream, &head, Duration::from_secs(10)).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("arrived too slowly"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test]
+async fn connections_are_bounded_per_address_and_in_total() {
+    let app = spawn_app_with(&[], |c| c.proxy.max_connections_per_address = 3).await;
+    let get = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        app.addr
+    );
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(tokio::net::TcpStream::connect(app.addr).await.unwrap());
+    }
+    let mut fourth = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let answer = raw_exchange(&mut fourth, &get, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 429"), "{answer}");
+    assert!(answer.contains("Too many connections to the portal"), "{answer}");
+    assert!(answer.contains("Verbindungen"), "both languages: {answer}");
+    held.pop();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut again = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let answer = raw_exchange(&mut again, &get, Duration::from_secs(5)).await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200"),
+        "a freed place is used again: {answer}"
+    );
+
+    // Behind a trusted reverse proxy only the total counts.
+    let app = spawn_app_with(&[], |c| {
+        behind_proxy(c);
+        c.proxy.max_connections_per_address = 1;
+        c.proxy.max_connections = 2;
+    })
+    .await;
+    let get = format!(
+        "GET /healthz HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        app.addr
+    );
+    let _held = [
+        tokio::net::TcpStream::connect(app.addr).await.unwrap(),
+        tokio::net::TcpStream::connect(app.addr).await.unwrap(),
+    ];
+    let mut third = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let answer = raw_exchange(&mut third, &get, Duration::from_secs(5)).await;
+    assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
+}
+
+#[tokio::test]
+async fn live_update_streams_per_user_are_bounded() {
+    let app = spawn_app_with(&[], |c| c.limits.max_event_streams_per_user = 2).await;
+    let alice = sign_in(&app, "alice").await;
+    let first = alice.get("/api/events").send().await.unwrap();
+    let second = alice.get("/api/events").send().await.unwrap();
+    assert_eq!((first.status().as_u16(), second.status().as_u16()), (200, 200));
+    let third = alice
+        .get("/api/events")
+        .header("accept-language", "en")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(third.status(), 429);
+    let body: serde_json::Value = third.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "too_many_streams", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("too many portal windows")
+    );
+    let bob = sign_in(&app, "bob").await;
+    assert_eq!(bob.get("/api/events").send().await.unwrap().status(), 200, "per user");
+    drop(first);
+    let mut reopened = 0;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        reopened = alice.get("/api/events").send().await.unwrap().status().as_u16();
+        if reopened == 200 {
+            break;
+        }
+    }
+    assert_eq!(reopened, 200, "a closed stream gives its place back");
+    drop(second);
+}
+
+#[tokio::test]
+async fn desktop_websockets_per_user_are_bounded() {
+    let fake = fake_desktop("pw-alice").await;
+    let app = spawn_app_with(
+        &[DesktopSpec::for_fake("alice-ubuntu", &fake, "pw-alice", &["alice"])],
+        |c| c.limits.max_websockets_per_user = 1,
+    )
+    .await;
+    let alice = sign_in(&app, "alice").await;
+    let path = "/desktop/alice-ubuntu/websockify";
+    let (mut ws, _) = ws_connect(&app, path, WsOpts::as_user(&alice, &app)).await.unwrap();
+    expect_rfb_greeting(&mut ws).await;
+    let refused = ws_connect(&app, path, WsOpts::as_user(&alice, &app)).await.unwrap_err();
+    assert_eq!(refused_status(refused), 429);
+    drop(ws);
+    let mut reopened = None;
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        if let Ok((ws, _)) = ws_connect(&app, path, WsOpts::as_user(&alice, &app)).await {
+            reopened = Some(ws);
+            break;
+        }
+    }
+    expect_rfb_greeting(reopened.as_mut().expect("a closed WebSocket gives its place back")).await;
+}

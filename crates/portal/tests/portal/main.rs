@@ -16,6 +16,7 @@ mod desktop_origins;
 mod docker;
 mod docker_admin;
 mod docker_pull;
+mod fair_starts;
 mod helpers;
 mod hostile_desktop;
 mod login;
