@@ -341,13 +341,9 @@ impl Lifecycle {
         let id = spec.id.clone();
         let started = std::time::Instant::now();
         let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
-        let outcome = tokio::select! {
-            outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, &tx)) => Some(outcome),
-            _ = cancelled.wait_for(|c| *c) => None,
-        };
-        // A stop cancelled it: the permit and the stop's wait are released here; the stop
-        // removes whatever the runtime got to create.
-        let Some(outcome) = outcome else {
+        let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, &tx, &mut cancelled)).await;
+        // A stop cancelled it: the permit and the stop's wait are released here.
+        if matches!(outcome, Ok(Ok(None))) {
             drop(permit);
             drop(cancelled);
             let reason = match self.store.desktop(&id).await {
@@ -362,11 +358,13 @@ impl Lifecycle {
             self.lock_progress().remove(&id);
             info!(desktop = %id, "start cancelled by a stop");
             return;
-        };
+        }
         drop(permit);
         let timed_out = outcome.is_err();
         let result = match outcome {
-            Ok(r) => r,
+            Ok(Ok(Some(target))) => Ok(target),
+            Ok(Ok(None)) => Err(StopReason::StartCancelled),
+            Ok(Err(reason)) => Err(reason),
             Err(_) => Err(StopReason::StartTimeout {
                 seconds: timeout.as_secs(),
             }),
@@ -444,7 +442,15 @@ impl Lifecycle {
         self.lock_progress().remove(&id);
     }
 
-    async fn start_and_wait(&self, spec: &DesktopSpec, tx: &Arc<StartProgress>) -> Result<Target, StopReason> {
+    /// Creates and starts the container, then waits until it answers; `None` when a stop
+    /// cancelled it. The engine's own steps are not interrupted (a half-sent create would
+    /// leave duplicates behind); the wait for the desktop to answer is.
+    async fn start_and_wait(
+        &self,
+        spec: &DesktopSpec,
+        tx: &Arc<StartProgress>,
+        cancelled: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Target>, StopReason> {
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {
@@ -458,12 +464,19 @@ impl Lifecycle {
             .await
             .map_err(|e| StopReason::from_start_error(&e));
         let _ = forward.await;
+        let was_cancelled = *cancelled.borrow();
+        if was_cancelled {
+            self.stop_cancelled(&spec.id).await;
+            return Ok(None);
+        }
         let target = target_for(&spec.id, &spec.username, endpoint?, Some(spec.credentials.clone()));
         let waited = std::time::Instant::now();
         let mut last_report = 0;
         loop {
             match self.proxy.probe(&target).await {
-                Ok(status) if status.is_success() || status == http::StatusCode::UNAUTHORIZED => return Ok(target),
+                Ok(status) if status.is_success() || status == http::StatusCode::UNAUTHORIZED => {
+                    return Ok(Some(target));
+                }
                 _ => {}
             }
             let seconds = waited.elapsed().as_secs();
@@ -471,7 +484,23 @@ impl Lifecycle {
                 last_report = seconds;
                 tx.emit(StartEvent::Waiting { seconds });
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                // The guard `wait_for` returns must not live across the stop below.
+                () = async { drop(cancelled.wait_for(|c| *c).await) } => {
+                    self.stop_cancelled(&spec.id).await;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Stops what a cancelled start got running; the stop that cancelled it may have given up
+    /// waiting for it (a long pull) and found nothing to stop yet.
+    async fn stop_cancelled(&self, id: &str) {
+        match self.runtime.stop(id).await {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => warn!(desktop = %id, error = %e, "stopping a cancelled start failed"),
         }
     }
 
