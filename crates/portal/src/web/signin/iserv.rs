@@ -25,6 +25,7 @@ pub(crate) struct LoginParams {
 /// `GET /auth/login?next=/path`: remembers the sign-in and redirects to IServ.
 pub(crate) async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     user: Option<CurrentUser>,
     headers: HeaderMap,
     Query(q): Query<LoginParams>,
@@ -38,7 +39,9 @@ pub(crate) async fn login(
     let binding = cookie_value(&headers, state.cookies.oidc_pending)
         .filter(|b| b.len() == 43 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
         .map_or_else(random_token, str::to_owned);
-    let url = oidc.begin(binding.clone(), next.to_owned()).await?;
+    // Counted per client (IPv6: per /64), so a flood cannot push out others' sign-ins.
+    let source = crate::net::client_addr::client_group(client.ip).to_string();
+    let url = oidc.begin(binding.clone(), next.to_owned(), source).await?;
     let max_age = cookie::time::Duration::seconds(i64::try_from(PENDING_TTL.as_secs()).unwrap_or(600));
     let cookie = state.cookies.build(state.cookies.oidc_pending, binding, Some(max_age));
     // 303 like every other redirect of the portal; the browser follows it with a GET.
