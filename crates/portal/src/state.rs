@@ -15,6 +15,7 @@ use crate::auth::{CookieNames, LoginLimiter, PasswordChecks};
 use crate::config::{Config, RuntimeKind};
 use crate::domain::{catalog, lifecycle, pulls};
 use crate::net::desktop_origin::DesktopOrigin;
+use crate::net::keyed_slots::KeyedSlots;
 use crate::telemetry::{metrics, metrics_listener};
 
 /// Shared state of the portal; cheap to clone.
@@ -42,8 +43,8 @@ pub struct Inner {
     pub cookies: CookieNames,
     pub login_limiter: LoginLimiter,
     /// Live-update streams and desktop WebSockets open per user.
-    pub event_streams: crate::auth::user_slots::UserSlots,
-    pub websockets: crate::auth::user_slots::UserSlots,
+    pub event_streams: KeyedSlots<String>,
+    pub websockets: KeyedSlots<String>,
     /// The bound on password checks running at once.
     pub password_checks: PasswordChecks,
     /// Audit entries of anonymous requests, at most a few per address and minute.
@@ -146,8 +147,8 @@ impl AppState {
                  e.g. https://{{id}}.desktops.school.example — see docs/deployment.en.md"
             ),
         }
-        let event_streams = crate::auth::user_slots::UserSlots::new(config.limits.max_event_streams_per_user);
-        let websockets = crate::auth::user_slots::UserSlots::new(config.limits.max_websockets_per_user);
+        let event_streams = KeyedSlots::new(config.limits.max_event_streams_per_user);
+        let websockets = KeyedSlots::new(config.limits.max_websockets_per_user);
         let password_checks = PasswordChecks::new(
             config.limits.max_concurrent_password_checks,
             Duration::from_millis(config.limits.password_check_wait_ms),

@@ -4,7 +4,6 @@
 pub mod brake;
 pub mod desktop_sessions;
 pub mod sessions;
-pub mod user_slots;
 
 pub use brake::{LoginLimiter, PasswordChecks};
 pub use sessions::{CookieNames, CsrfRejected, CurrentUser, check_csrf, cookie_value, random_token, tokens_match};

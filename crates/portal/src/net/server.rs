@@ -2,10 +2,9 @@
 //! per client address), TCP_NODELAY, upgrades, and a graceful stop. Written on hyper directly
 //! because `axum::serve` does not expose the head limits.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -21,6 +20,7 @@ use tower::ServiceExt as _;
 use tracing::{debug, info};
 
 use crate::net::client_addr::{TrustedProxies, client_group};
+use crate::net::keyed_slots::KeyedSlots;
 
 /// Refusals being written at once at most; beyond it a refused connection is just closed.
 const MAX_REFUSALS: usize = 64;
@@ -43,42 +43,6 @@ pub struct ServerLimits {
     /// The texts of those two answers (the caller translates them).
     pub busy_text: String,
     pub too_many_text: String,
-}
-
-/// Open connections per client address; each [`AddressSlot`] gives its place back on drop.
-#[derive(Default)]
-struct PerAddress(Arc<Mutex<HashMap<IpAddr, usize>>>);
-
-struct AddressSlot {
-    map: Arc<Mutex<HashMap<IpAddr, usize>>>,
-    group: IpAddr,
-}
-
-impl PerAddress {
-    fn take(&self, group: IpAddr, max: usize) -> Option<AddressSlot> {
-        let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        let n = map.entry(group).or_insert(0);
-        if *n >= max {
-            return None;
-        }
-        *n += 1;
-        Some(AddressSlot {
-            map: self.0.clone(),
-            group,
-        })
-    }
-}
-
-impl Drop for AddressSlot {
-    fn drop(&mut self) {
-        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = map.get_mut(&self.group) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                map.remove(&self.group);
-            }
-        }
-    }
 }
 
 /// Answers a connection over a limit with `status` and `text`, then closes it. The request is
@@ -110,7 +74,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     let total = Arc::new(Semaphore::new(limits.max_connections));
-    let per_address = PerAddress::default();
+    let per_address = KeyedSlots::new(limits.max_connections_per_address);
     let refusals = Arc::new(Semaphore::new(MAX_REFUSALS));
     tokio::pin!(shutdown);
     loop {
@@ -132,7 +96,7 @@ pub async fn serve(
         let address_slot = if limits.trusted.contains(peer_ip) {
             None
         } else {
-            match per_address.take(client_group(peer_ip), limits.max_connections_per_address) {
+            match per_address.take(&client_group(peer_ip)) {
                 Some(slot) => Some(slot),
                 None => {
                     debug!(%peer, "too many connections from this address");

@@ -272,7 +272,7 @@ pub(crate) async fn events(
     let slot = state
         .event_streams
         .take(&user.user.id)
-        .map_err(|e| AppError::TooManyStreams(e.max))?;
+        .ok_or(AppError::TooManyStreams(state.event_streams.max()))?;
     // Subscribe before reading the state, so no step falls between the two.
     let live = state.desktops.subscribe(&id);
     let d = state.desktops.owned(&user.user, &id).await?;

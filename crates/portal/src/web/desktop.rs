@@ -200,8 +200,8 @@ pub(crate) fn websocket_slot(
     }
     let slot = state
         .websockets
-        .take(user_id)
-        .map_err(|e| AppError::TooManyWebSockets(e.max))?;
+        .take(&user_id.to_owned())
+        .ok_or(AppError::TooManyWebSockets(state.websockets.max()))?;
     Ok(Some(std::sync::Arc::new(slot)))
 }
 

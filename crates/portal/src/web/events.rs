@@ -64,7 +64,7 @@ pub(crate) fn reason_key(state: Option<DesktopState>, reason: &StopReason) -> Op
 pub(crate) fn progress_sse<S: Step + Serialize>(
     first: Vec<Event>,
     (history, follow): (Vec<S>, Option<broadcast::Receiver<S>>),
-    slot: crate::auth::user_slots::Slot,
+    slot: crate::net::keyed_slots::Slot<String>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     fn event<S: Step + Serialize>(step: &S) -> Event {
         Event::default().event(step.name()).json_data(step).unwrap_or_default()
@@ -164,7 +164,7 @@ pub(crate) async fn stream(
     let slot = state
         .event_streams
         .take(&user.user.id)
-        .map_err(|e| AppError::TooManyStreams(e.max))?;
+        .ok_or(AppError::TooManyStreams(state.event_streams.max()))?;
     // Subscribe before the snapshot, so no change falls between the two.
     let rx = state.desktops.changes.subscribe();
     let store = state.store.clone();

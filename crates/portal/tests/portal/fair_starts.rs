@@ -92,21 +92,9 @@ async fn concurrent_starts_cannot_pass_the_per_user_limit() {
     })
     .await;
     let alice = sign_in(&app, "alice").await;
-    let csrf = alice.csrf().await;
     let starts = ["fake", "other", "third"].map(|key| {
         let alice = &alice;
-        let csrf = &csrf;
-        async move {
-            alice
-                .post("/api/desktops")
-                .header("x-csrf-token", csrf)
-                .json(&serde_json::json!({ "type": key }))
-                .send()
-                .await
-                .unwrap()
-                .status()
-                .as_u16()
-        }
+        async move { request_start(alice, key).await.0 }
     });
     let statuses = futures_util::future::join_all(starts).await;
     assert_eq!(

@@ -490,7 +490,7 @@ pub(crate) async fn pull_events(
     let slot = state
         .event_streams
         .take(&admin.user.id)
-        .map_err(|e| AppError::TooManyStreams(e.max))?;
+        .ok_or(AppError::TooManyStreams(state.event_streams.max()))?;
     Ok(match state.pulls.follow(&key) {
         Some(steps) => crate::web::events::progress_sse(Vec::new(), steps, slot),
         // Nothing runs (never began, or ended and forgotten): say so, and end.

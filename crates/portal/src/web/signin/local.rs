@@ -106,16 +106,7 @@ pub(crate) async fn submit(
     };
     if let Some(wait) = state.login_limiter.blocked(&username, client.ip) {
         state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Blocked);
-        let who = typed_name(&state, &username).await;
-        let detail = format!("password, refused: too many failures (from {})", client.ip);
-        state
-            .anonymous_audit
-            .record(
-                &state.store,
-                client.ip,
-                who.audit(AuditEvent::new(AuditKind::SignInFailed, detail)),
-            )
-            .await;
+        let who = record_failure(&state, &client, &username, "refused: too many failures").await;
         tracing::info!(username = %who, ip = %client.ip, wait_secs = wait.as_secs(), "sign-in refused: too many failures");
         let message = if wait < Duration::from_secs(60) {
             lang.t_with("login_wait_seconds", &[("seconds", wait.as_secs().max(1))])
@@ -139,18 +130,9 @@ pub(crate) async fn submit(
     drop(slot);
     let Some(user) = verified? else {
         state.login_limiter.record_failure(&username, client.ip);
-        let who = typed_name(&state, &username).await;
-        tracing::info!(username = %who, ip = %client.ip, "sign-in failed");
         state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Failure);
-        let detail = format!("password, wrong username or password (from {})", client.ip);
-        state
-            .anonymous_audit
-            .record(
-                &state.store,
-                client.ip,
-                who.audit(AuditEvent::new(AuditKind::SignInFailed, detail)),
-            )
-            .await;
+        let who = record_failure(&state, &client, &username, "wrong username or password").await;
+        tracing::info!(username = %who, ip = %client.ip, "sign-in failed");
         return retry(StatusCode::UNAUTHORIZED, lang.t("err_bad_credentials").to_owned());
     };
     state.login_limiter.succeeded(&username, client.ip);
@@ -194,6 +176,16 @@ impl std::fmt::Display for TypedName {
             TypedName::Unknown(hash) => write!(f, "(unknown, sha256 {hash})"),
         }
     }
+}
+
+/// Audits a failed or refused sign-in (a few per address and minute, see
+/// [`crate::domain::audit::AnonymousAudit`]); returns what may be logged of the name typed.
+async fn record_failure(state: &AppState, client: &ClientAddr, typed: &str, why: &str) -> TypedName {
+    let who = typed_name(state, typed).await;
+    let detail = format!("password, {why} (from {})", client.ip);
+    let event = who.audit(AuditEvent::new(AuditKind::SignInFailed, detail));
+    state.anonymous_audit.record(&state.store, client.ip, event).await;
+    who
 }
 
 async fn typed_name(state: &AppState, typed: &str) -> TypedName {
