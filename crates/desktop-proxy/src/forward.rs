@@ -74,6 +74,9 @@ pub struct ForwardContext {
     /// Ends the WebSocket relay when cancelled (its session ended, or its user lost access):
     /// the proxy knows nothing of sessions, only that this relay must close.
     pub stop: Option<CancellationToken>,
+    /// Kept by the WebSocket relay until it closes: the portal counts a user's open
+    /// WebSockets with it.
+    pub hold: Option<Arc<dyn std::any::Any + Send + Sync>>,
 }
 
 /// The proxy: HTTP/1.1 clients for verified and unverified TLS, plus limits.
@@ -169,7 +172,9 @@ impl Proxy {
             let desktop = target.desktop_id.clone();
             let counters = self.counters.clone();
             let stop = ctx.stop.clone().unwrap_or_default();
+            let hold = ctx.hold.clone();
             tokio::spawn(async move {
+                let _hold = hold;
                 let (client_io, upstream_io) = match tokio::try_join!(client_upgrade, upstream_upgrade) {
                     Ok(both) => both,
                     Err(e) => {
@@ -213,6 +218,7 @@ impl Proxy {
             .map_err(|e| ProxyError::Request(e.to_string()))?;
         let ctx = ForwardContext {
             stop: None,
+            hold: None,
             client_addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             https: false,
             host: None,

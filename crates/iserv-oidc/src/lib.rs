@@ -219,8 +219,9 @@ impl Oidc {
     }
 
     /// Step 1: remembers a sign-in for the browser holding `binding` (a random value also in
-    /// its cookie) and returns IServ's authorization URL to send it to.
-    pub async fn begin(&self, binding: String, return_to: String) -> Result<Url, OidcError> {
+    /// its cookie) and returns IServ's authorization URL to send it to. `source` is who asked
+    /// (the client's address): a flood from one source only pushes out its own sign-ins.
+    pub async fn begin(&self, binding: String, return_to: String, source: String) -> Result<Url, OidcError> {
         let started = self.provider().await?.start().await;
         self.pending.insert(
             started.state,
@@ -230,6 +231,7 @@ impl Oidc {
                 pkce_verifier: started.pkce_verifier,
                 return_to,
                 created: Instant::now(),
+                source,
             },
         );
         Ok(started.url)

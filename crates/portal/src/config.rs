@@ -171,6 +171,19 @@ pub struct Limits {
     pub max_concurrent_starts: usize,
     /// How often the idle and max-age culler looks.
     pub cull_interval_secs: u64,
+    /// Password checks (argon2, ~19 MiB each) running at once; more sign-ins wait
+    /// `password_check_wait_ms` for a slot, then get 503.
+    pub max_concurrent_password_checks: usize,
+    pub password_check_wait_ms: u64,
+    /// Live-update streams (`/api/events`, `/api/desktops/{id}/events`) one user may hold
+    /// open; 429 beyond.
+    pub max_event_streams_per_user: usize,
+    /// Desktop WebSockets one user may hold open; 429 beyond.
+    pub max_websockets_per_user: usize,
+    /// Audit entries written per client address (IPv6: per /64) and minute for things nobody
+    /// signed in did (failed and refused sign-ins); beyond it they are counted, and one entry
+    /// says how many more there were.
+    pub max_anonymous_audit_per_minute: u32,
 }
 
 /// Deleted accounts: their desktops go at once, their files (the home volume) after a
@@ -317,6 +330,11 @@ impl Default for Limits {
             max_running_total: 50,
             max_concurrent_starts: 4,
             cull_interval_secs: 60,
+            max_concurrent_password_checks: 4,
+            password_check_wait_ms: 2_000,
+            max_event_streams_per_user: 16,
+            max_websockets_per_user: 16,
+            max_anonymous_audit_per_minute: 10,
         }
     }
 }
@@ -353,6 +371,12 @@ pub struct ProxySettings {
     pub trusted_proxies: crate::net::client_addr::TrustedProxies,
     /// How long a ticket handing a browser over to a desktop origin is valid (1–60 s).
     pub ticket_ttl_secs: u64,
+    /// A request body from which no byte arrived for this long is cut off with 408.
+    pub body_timeout_secs: u64,
+    /// Browser connections open at once, in total and per client address (the TCP peer;
+    /// connections from `trusted_proxies` only count toward the total).
+    pub max_connections: usize,
+    pub max_connections_per_address: usize,
 }
 
 impl Default for Config {
@@ -410,6 +434,10 @@ impl Default for ProxySettings {
             relay_buffer_bytes: 8 * 1024,
             trusted_proxies: Default::default(),
             ticket_ttl_secs: 60,
+            body_timeout_secs: 20,
+            max_connections: 4096,
+            // A school's whole lab may come through one router address.
+            max_connections_per_address: 512,
         }
     }
 }
@@ -554,6 +582,7 @@ impl Config {
             ("proxy.connect_timeout_secs", p.connect_timeout_secs, 1..=120),
             ("proxy.response_timeout_secs", p.response_timeout_secs, 1..=600),
             ("proxy.idle_timeout_secs", p.idle_timeout_secs, 10..=86_400),
+            ("proxy.body_timeout_secs", p.body_timeout_secs, 1..=600),
         ] {
             if !range.contains(&value) {
                 return Err(invalid(
@@ -580,6 +609,21 @@ impl Config {
                         range.end()
                     ),
                 ));
+            }
+        }
+        let l = &self.limits;
+        for (setting, value) in [
+            ("proxy.max_connections", p.max_connections),
+            ("proxy.max_connections_per_address", p.max_connections_per_address),
+            (
+                "limits.max_concurrent_password_checks",
+                l.max_concurrent_password_checks,
+            ),
+            ("limits.max_event_streams_per_user", l.max_event_streams_per_user),
+            ("limits.max_websockets_per_user", l.max_websockets_per_user),
+        ] {
+            if value == 0 {
+                return Err(invalid(setting, "must be at least 1: 0 would refuse everyone"));
             }
         }
         desktop_runtime::StaticRuntime::new(&self.static_desktops)

@@ -38,6 +38,12 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         max_header_bytes: state.config.proxy.max_header_bytes,
         header_timeout: Duration::from_secs(10),
         shutdown_grace: Duration::from_secs(10),
+        max_connections: state.config.proxy.max_connections,
+        max_connections_per_address: state.config.proxy.max_connections_per_address,
+        trusted: state.config.proxy.trusted_proxies.clone(),
+        // Before any request is read, so in both languages.
+        busy_text: all_languages("err_too_many_connections_total"),
+        too_many_text: all_languages("err_too_many_connections"),
     };
     let mut background = tokio::task::JoinSet::new();
     if let Some(metrics) = state.metrics_listener.as_ref().and_then(|l| l.take()) {
@@ -54,6 +60,7 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         state.config.session_idle(),
     ));
     background.spawn(domain::audit::prune_hourly(state.store.clone()));
+    background.spawn(state.anonymous_audit.clone().flush_forever(state.store.clone()));
     if let Some(oidc) = state.oidc.clone() {
         background.spawn(oidc.warm_up());
     }
@@ -70,6 +77,15 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
     let result = net::server::serve(listener, web::router(state), limits, shutdown).await;
     background.abort_all();
     result
+}
+
+/// A message in every language the portal speaks (for answers given before the browser's
+/// language is known).
+fn all_languages(key: &str) -> String {
+    i18n::Lang::all()
+        .map(|lang| format!("{}\n", lang.t(key)))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Deletes expired sessions hourly; lookups ignore them anyway, this only keeps the table small.

@@ -111,7 +111,8 @@ fn init_logging(format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(ansi)
-        .with_writer(std::io::stderr);
+        // Control characters in logged values (a newline in a username) are escaped.
+        .with_writer(portal::telemetry::log_lines::EscapedLines::new(std::io::stderr, ansi));
     // A second call (a command that loads the configuration twice) keeps the first setup.
     let _ = match format {
         LogFormat::Text => builder.try_init(),

@@ -11,10 +11,11 @@ use desktop_runtime::{ContainerRuntime, DockerRuntime, DockerSettings, RunningDe
 use portal_store::Store;
 
 use crate::auth::desktop_sessions::DesktopSessions;
-use crate::auth::{CookieNames, LoginLimiter};
+use crate::auth::{CookieNames, LoginLimiter, PasswordChecks};
 use crate::config::{Config, RuntimeKind};
 use crate::domain::{catalog, files, lifecycle, pulls};
 use crate::net::desktop_origin::DesktopOrigin;
+use crate::net::keyed_slots::KeyedSlots;
 use crate::telemetry::{metrics, metrics_listener};
 
 /// Shared state of the portal; cheap to clone.
@@ -41,6 +42,13 @@ pub struct Inner {
     pub https: bool,
     pub cookies: CookieNames,
     pub login_limiter: LoginLimiter,
+    /// Live-update streams and desktop WebSockets open per user.
+    pub event_streams: KeyedSlots<String>,
+    pub websockets: KeyedSlots<String>,
+    /// The bound on password checks running at once.
+    pub password_checks: PasswordChecks,
+    /// Audit entries of anonymous requests, at most a few per address and minute.
+    pub anonymous_audit: Arc<crate::domain::audit::AnonymousAudit>,
     /// Image pulls admins started, with their live progress.
     pub pulls: Arc<pulls::Pulls>,
     /// Users' homes, the shared folder and the trash.
@@ -142,6 +150,15 @@ impl AppState {
             ),
         }
         let file_spaces = Arc::new(files::FileSpaces::new(&config));
+        let event_streams = KeyedSlots::new(config.limits.max_event_streams_per_user);
+        let websockets = KeyedSlots::new(config.limits.max_websockets_per_user);
+        let password_checks = PasswordChecks::new(
+            config.limits.max_concurrent_password_checks,
+            Duration::from_millis(config.limits.password_check_wait_ms),
+        );
+        let anonymous_audit = Arc::new(crate::domain::audit::AnonymousAudit::new(
+            config.limits.max_anonymous_audit_per_minute,
+        ));
         Ok(AppState(Arc::new(Inner {
             desktop_origins,
             desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
@@ -155,6 +172,10 @@ impl AppState {
             runtime,
             desktops,
             login_limiter: LoginLimiter::default(),
+            password_checks,
+            anonymous_audit,
+            event_streams,
+            websockets,
             pulls: Arc::default(),
             files: file_spaces,
             oidc,

@@ -5,5 +5,5 @@ pub mod brake;
 pub mod desktop_sessions;
 pub mod sessions;
 
-pub use brake::LoginLimiter;
+pub use brake::{LoginLimiter, PasswordChecks};
 pub use sessions::{CookieNames, CsrfRejected, CurrentUser, check_csrf, cookie_value, random_token, tokens_match};

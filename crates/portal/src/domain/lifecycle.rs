@@ -15,7 +15,7 @@ use desktop_runtime::{
 use futures_util::StreamExt as _;
 use portal_store::{Desktop, DesktopState, DesktopType, Role, Store, StoreError, User};
 use serde::Serialize;
-use tokio::sync::{Semaphore, broadcast};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
@@ -74,6 +74,8 @@ pub enum LifecycleError {
     LimitTotal { limit: i64 },
     #[error("at most {limit} desktops may start at the same time")]
     TooManyStarts { limit: usize },
+    #[error("another desktop of this user is starting; one start at a time")]
+    StartInFlight,
     #[error("desktop {0:?} not found")]
     NotFound(String),
     #[error("desktop belongs to someone else")]
@@ -96,11 +98,38 @@ pub struct Lifecycle {
     starts: Arc<Semaphore>,
     /// Live progress of starts in flight, by desktop id.
     progress: Mutex<HashMap<String, Arc<StartProgress>>>,
+    /// Starts in flight by desktop id: whose, and how to cancel them (a stop does).
+    in_flight: Arc<Mutex<HashMap<String, InFlight>>>,
+    /// Held while the limits are counted and a start is claimed, so that concurrent requests
+    /// cannot all pass the count before any of them is recorded.
+    claiming: tokio::sync::Mutex<()>,
     /// Start durations by outcome go here.
     metrics: Arc<crate::telemetry::metrics::Metrics>,
     /// Every state change, for the pages' live view (`GET /api/events`).
     pub(crate) changes: crate::domain::events::Changes,
 }
+
+/// A start in flight.
+struct InFlight {
+    user_id: String,
+    /// Set to `true` to cancel; closed once the start has ended and let go of its permit.
+    cancel: Arc<watch::Sender<bool>>,
+}
+
+/// Removes a start from [`Lifecycle::in_flight`] when it ends, however it ends.
+struct InFlightEntry {
+    map: Arc<Mutex<HashMap<String, InFlight>>>,
+    id: String,
+}
+
+impl Drop for InFlightEntry {
+    fn drop(&mut self) {
+        self.map.lock().unwrap_or_else(|p| p.into_inner()).remove(&self.id);
+    }
+}
+
+/// How long a stop waits for the start it cancelled to let go (of Docker calls in flight).
+const CANCEL_WAIT: Duration = Duration::from_secs(15);
 
 fn now() -> i64 {
     std::time::SystemTime::now()
@@ -139,6 +168,8 @@ impl Lifecycle {
             config,
             starts,
             progress: Mutex::new(HashMap::new()),
+            in_flight: Arc::default(),
+            claiming: tokio::sync::Mutex::new(()),
             metrics: Arc::default(),
             changes: crate::domain::events::Changes::default(),
         }
@@ -195,8 +226,24 @@ impl Lifecycle {
             DesktopState::Running if self.routes.get(&id).is_some() => return Ok(desktop),
             _ => {}
         }
-        let active = [DesktopState::Starting, DesktopState::Running];
+        // Refuse now, with a clear 503, rather than accept a start that cannot happen.
+        self.runtime.ping().await?;
         let limits = &self.config.limits;
+        let claiming = self.claiming.lock().await;
+        let users_start = self
+            .lock_in_flight()
+            .iter()
+            .find(|(_, f)| f.user_id == user.id)
+            .map(|(other, _)| other.clone());
+        if let Some(other) = users_start {
+            if other == id {
+                // Another tab started this very desktop a moment ago; follow that start.
+                drop(claiming);
+                return self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id));
+            }
+            return Err(LifecycleError::StartInFlight);
+        }
+        let active = [DesktopState::Starting, DesktopState::Running];
         if self.store.count_desktops_in_states(Some(&user.id), &active).await? >= limits.max_running_per_user {
             return Err(LifecycleError::LimitUser {
                 limit: limits.max_running_per_user,
@@ -207,8 +254,6 @@ impl Lifecycle {
                 limit: limits.max_running_total,
             });
         }
-        // Refuse now, with a clear 503, rather than accept a start that cannot happen.
-        self.runtime.ping().await?;
         let permit = self
             .starts
             .clone()
@@ -217,9 +262,23 @@ impl Lifecycle {
                 limit: limits.max_concurrent_starts,
             })?;
         if !self.store.claim_start(&id).await? {
-            // Someone else (another tab) started it a moment ago; follow theirs.
+            // Someone else (another portal process) started it a moment ago; follow theirs.
+            drop(claiming);
             return self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id));
         }
+        let (cancel, cancelled) = watch::channel(false);
+        self.lock_in_flight().insert(
+            id.clone(),
+            InFlight {
+                user_id: user.id.clone(),
+                cancel: Arc::new(cancel),
+            },
+        );
+        let entry = InFlightEntry {
+            map: self.in_flight.clone(),
+            id: id.clone(),
+        };
+        drop(claiming);
         self.changes.publish(&self.store, &id).await;
         let tx = Arc::new(StartProgress::new(HISTORY));
         self.lock_progress().insert(id.clone(), tx.clone());
@@ -227,10 +286,26 @@ impl Lifecycle {
         let this = self.clone();
         let owner_id = user.id.clone();
         tokio::spawn(async move {
-            let _permit = permit;
-            this.run_start(spec, &owner_id, tx).await;
+            let _entry = entry;
+            this.run_start(spec, &owner_id, tx, permit, cancelled).await;
         });
         self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id))
+    }
+
+    fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, InFlight>> {
+        self.in_flight.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Cancels the start of `id`, if one is in flight, and waits until it has let go of its
+    /// permit and its Docker calls, so a stop really frees the start's place.
+    async fn cancel_start(&self, id: &str) {
+        let Some(cancel) = self.lock_in_flight().get(id).map(|f| f.cancel.clone()) else {
+            return;
+        };
+        cancel.send_replace(true);
+        if tokio::time::timeout(CANCEL_WAIT, cancel.closed()).await.is_err() {
+            warn!(desktop = %id, "a cancelled start did not end in time");
+        }
     }
 
     fn spec(&self, d: &Desktop, t: &DesktopType, user: &User) -> DesktopSpec {
@@ -269,14 +344,41 @@ impl Lifecycle {
         }
     }
 
-    async fn run_start(&self, spec: DesktopSpec, owner_id: &str, tx: Arc<StartProgress>) {
+    async fn run_start(
+        &self,
+        spec: DesktopSpec,
+        owner_id: &str,
+        tx: Arc<StartProgress>,
+        permit: OwnedSemaphorePermit,
+        mut cancelled: watch::Receiver<bool>,
+    ) {
         let id = spec.id.clone();
         let started = std::time::Instant::now();
         let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
-        let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, owner_id, &tx)).await;
+        let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, owner_id, &tx, &mut cancelled)).await;
+        // A stop cancelled it: the permit and the stop's wait are released here.
+        if matches!(outcome, Ok(Ok(None))) {
+            drop(permit);
+            drop(cancelled);
+            let reason = match self.store.desktop(&id).await {
+                Ok(Some(d)) => StopReason::of(&d),
+                _ => None,
+            };
+            tx.emit(StartEvent::Failed {
+                reason: reason.unwrap_or(StopReason::StartCancelled),
+            });
+            self.metrics
+                .start_finished(crate::telemetry::metrics::StartOutcome::Cancelled, started.elapsed());
+            self.lock_progress().remove(&id);
+            info!(desktop = %id, "start cancelled by a stop");
+            return;
+        }
+        drop(permit);
         let timed_out = outcome.is_err();
         let result = match outcome {
-            Ok(r) => r,
+            Ok(Ok(Some(target))) => Ok(target),
+            Ok(Ok(None)) => Err(StopReason::StartCancelled),
+            Ok(Err(reason)) => Err(reason),
             Err(_) => Err(StopReason::StartTimeout {
                 seconds: timeout.as_secs(),
             }),
@@ -354,12 +456,16 @@ impl Lifecycle {
         self.lock_progress().remove(&id);
     }
 
+    /// Creates and starts the container, then waits until it answers; `None` when a stop
+    /// cancelled it. The engine's own steps are not interrupted (a half-sent create would
+    /// leave duplicates behind); the wait for the desktop to answer is.
     async fn start_and_wait(
         &self,
         spec: &DesktopSpec,
         owner_id: &str,
         tx: &Arc<StartProgress>,
-    ) -> Result<Target, StopReason> {
+        cancelled: &mut watch::Receiver<bool>,
+    ) -> Result<Option<Target>, StopReason> {
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {
@@ -373,12 +479,19 @@ impl Lifecycle {
             .await
             .map_err(|e| StopReason::from_start_error(&e));
         let _ = forward.await;
+        let was_cancelled = *cancelled.borrow();
+        if was_cancelled {
+            self.stop_cancelled(&spec.id).await;
+            return Ok(None);
+        }
         let target = target_for(&spec.id, owner_id, endpoint?, Some(spec.credentials.clone()));
         let waited = std::time::Instant::now();
         let mut last_report = 0;
         loop {
             match self.proxy.probe(&target).await {
-                Ok(status) if status.is_success() || status == http::StatusCode::UNAUTHORIZED => return Ok(target),
+                Ok(status) if status.is_success() || status == http::StatusCode::UNAUTHORIZED => {
+                    return Ok(Some(target));
+                }
                 _ => {}
             }
             let seconds = waited.elapsed().as_secs();
@@ -386,7 +499,23 @@ impl Lifecycle {
                 last_report = seconds;
                 tx.emit(StartEvent::Waiting { seconds });
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_millis(200)) => {}
+                // The guard `wait_for` returns must not live across the stop below.
+                () = async { drop(cancelled.wait_for(|c| *c).await) } => {
+                    self.stop_cancelled(&spec.id).await;
+                    return Ok(None);
+                }
+            }
+        }
+    }
+
+    /// Stops what a cancelled start got running; the stop that cancelled it may have given up
+    /// waiting for it (a long pull) and found nothing to stop yet.
+    async fn stop_cancelled(&self, id: &str) {
+        match self.runtime.stop(id).await {
+            Ok(()) | Err(RuntimeError::NotFound(_)) => {}
+            Err(e) => warn!(desktop = %id, error = %e, "stopping a cancelled start failed"),
         }
     }
 
@@ -426,6 +555,7 @@ impl Lifecycle {
         self.store.mark_state(id, DesktopState::Stopping, Some(&code)).await?;
         self.changes.publish(&self.store, id).await;
         self.routes.remove(id);
+        self.cancel_start(id).await;
         match self.runtime.stop(id).await {
             Ok(()) | Err(RuntimeError::NotFound(_)) => {}
             Err(e) => {

@@ -150,6 +150,17 @@ fn parse_forwarded_ip(entry: &str) -> Option<IpAddr> {
     entry.parse::<SocketAddr>().ok().map(|a| a.ip().to_canonical())
 }
 
+/// The unit in which one client's requests are counted (sign-in brake, audit throttle,
+/// pending sign-ins, connections): an IPv4 address, or an IPv6 address's /64 network, since
+/// one household or server is routinely handed a whole /64 and could otherwise count as
+/// 2^64 clients.
+pub fn client_group(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(u128::from(v6) & !(u128::from(u64::MAX)))),
+        v4 => v4,
+    }
+}
+
 /// The browser's address as far as the portal can tell, and the TCP peer it came from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr {
@@ -185,6 +196,15 @@ mod tests {
             h.append("x-forwarded-for", v.parse().unwrap());
         }
         h
+    }
+
+    #[test]
+    fn ipv6_clients_are_grouped_by_their_64_network() {
+        assert_eq!(client_group(ip("2001:db8:1:2:aaaa::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_group(ip("2001:db8:1:2:ffff::9")), ip("2001:db8:1:2::"));
+        assert_ne!(client_group(ip("2001:db8:1:3::1")), ip("2001:db8:1:2::"));
+        assert_eq!(client_group(ip("10.1.2.3")), ip("10.1.2.3"));
+        assert_eq!(client_group(ip("::ffff:10.1.2.3")), ip("10.1.2.3"));
     }
 
     fn trusted(s: &str) -> TrustedProxies {

@@ -270,6 +270,10 @@ pub(crate) async fn events(
     user: CurrentUser,
     Path(id): Path<String>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let slot = state
+        .event_streams
+        .take(&user.user.id)
+        .ok_or(AppError::TooManyStreams(state.event_streams.max()))?;
     // Subscribe before reading the state, so no step falls between the two.
     let live = state.desktops.subscribe(&id);
     let d = state.desktops.owned(&user.user, &id).await?;
@@ -282,7 +286,7 @@ pub(crate) async fn events(
         (Some(steps), DesktopState::Starting) => steps,
         _ => (Vec::new(), None),
     };
-    Ok(progress_sse(vec![first], steps))
+    Ok(progress_sse(vec![first], steps, slot))
 }
 
 /// `GET /api/admin/desktops`: every desktop.

@@ -168,6 +168,7 @@ async fn forward(
     if page_load && user.session.current_desktop.as_deref() != Some(id) {
         state.store.set_current_desktop(&user.session.id, Some(id)).await?;
     }
+    let hold = websocket_slot(state, &user.user.id, ws.is_some())?;
     let stop = state.desktop_sessions.stop_signal(Owner {
         session_id: user.session.id.clone(),
         desktop: Some(id.to_owned()),
@@ -179,11 +180,29 @@ async fn forward(
         path_and_query,
         websocket: ws,
         stop: Some(stop),
+        hold,
     };
     let limit = state.config.proxy.max_body_bytes;
     let req = req.map(|b| Limited::new(b, limit));
     let resp = state.proxy.forward(&target, req, ctx).await?;
     Ok(resp.map(Body::new))
+}
+
+/// A slot among the user's open desktop WebSockets, held by the relay; `None` for plain
+/// requests.
+pub(crate) fn websocket_slot(
+    state: &AppState,
+    user_id: &str,
+    websocket: bool,
+) -> Result<Option<std::sync::Arc<dyn std::any::Any + Send + Sync>>, AppError> {
+    if !websocket {
+        return Ok(None);
+    }
+    let slot = state
+        .websockets
+        .take(&user_id.to_owned())
+        .ok_or(AppError::TooManyWebSockets(state.websockets.max()))?;
+    Ok(Some(std::sync::Arc::new(slot)))
 }
 
 /// Where a browser with portal session `session_id` enters desktop `id` and lands on `to`

@@ -172,6 +172,7 @@ async fn serve(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
         return Err(Refusal::NotFound);
     }
     check_declared_length(state, &req)?;
+    let hold = crate::web::desktop::websocket_slot(state, &user.id, ws.is_some())?;
     let limit = state.config.proxy.max_body_bytes;
     let (mut parts, body) = req.into_parts();
     let client = ClientAddr::from_request_parts(&mut parts, state)
@@ -187,6 +188,7 @@ async fn serve(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
             .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
         websocket: ws,
         stop: Some(stop),
+        hold,
     };
     let req = Request::from_parts(parts, Limited::new(body, limit));
     let mut resp = state

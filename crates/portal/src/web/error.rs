@@ -64,6 +64,11 @@ pub enum AppError {
     Unavailable(String),
     #[error("only administrators may do this")]
     AdminOnly,
+    #[error("at most {0} live-update streams per user are open at once")]
+    TooManyStreams(usize),
+    #[error("at most {0} desktop WebSockets per user are open at once")]
+    TooManyWebSockets(usize),
+
     #[error(transparent)]
     Lifecycle(#[from] LifecycleError),
     #[error(transparent)]
@@ -108,6 +113,7 @@ impl AppError {
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Oidc(e) => e.status(),
             AppError::AdminOnly => StatusCode::FORBIDDEN,
+            AppError::TooManyStreams(_) | AppError::TooManyWebSockets(_) => StatusCode::TOO_MANY_REQUESTS,
             AppError::Teacher(e) => e.status(),
             AppError::Files(e) => e.status(),
             AppError::Lifecycle(e) => match e {
@@ -115,7 +121,7 @@ impl AppError {
                 LifecycleError::TypeDisabled(_) | LifecycleError::Unsupported => StatusCode::CONFLICT,
                 LifecycleError::TypeNotAllowed(_) => StatusCode::FORBIDDEN,
                 LifecycleError::Forbidden => StatusCode::NOT_FOUND,
-                LifecycleError::LimitUser { .. } => StatusCode::TOO_MANY_REQUESTS,
+                LifecycleError::LimitUser { .. } | LifecycleError::StartInFlight => StatusCode::TOO_MANY_REQUESTS,
                 LifecycleError::LimitTotal { .. } | LifecycleError::TooManyStarts { .. } => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
@@ -158,6 +164,8 @@ impl AppError {
             AppError::Internal(_) => ("internal", "err_internal"),
             AppError::Oidc(e) => e.code_and_key(),
             AppError::AdminOnly => ("admin_only", "err_admin_only"),
+            AppError::TooManyStreams(_) => ("too_many_streams", "err_too_many_streams"),
+            AppError::TooManyWebSockets(_) => ("too_many_websockets", "err_too_many_websockets"),
             AppError::Teacher(e) => e.code_and_key(),
             AppError::Files(e) => e.code_and_key(),
             AppError::Lifecycle(e) => match e {
@@ -167,6 +175,7 @@ impl AppError {
                 LifecycleError::LimitUser { .. } => ("limit_user", "err_limit_user"),
                 LifecycleError::LimitTotal { .. } => ("limit_total", "err_limit_total"),
                 LifecycleError::TooManyStarts { .. } => ("too_many_starts", "err_too_many_starts"),
+                LifecycleError::StartInFlight => ("start_in_flight", "err_start_in_flight"),
                 LifecycleError::NotFound(_) => ("desktop_not_found", "err_desktop_not_found"),
                 LifecycleError::Forbidden => ("desktop_not_found", "err_desktop_not_found"),
                 LifecycleError::Unsupported => ("unsupported", "err_unsupported"),
@@ -184,6 +193,8 @@ impl AppError {
             AppError::Files(e) => e.detail(),
             AppError::DesktopOnOwnOrigin(origin) => Some(origin.clone()),
             AppError::BadUpgrade(_)
+            | AppError::TooManyStreams(_)
+            | AppError::TooManyWebSockets(_)
             | AppError::BadRequest(_)
             | AppError::TooLarge { .. }
             // The desktop's address and the TLS or socket error stay in the log.
@@ -193,6 +204,7 @@ impl AppError {
                 LifecycleError::LimitUser { .. }
                 | LifecycleError::LimitTotal { .. }
                 | LifecycleError::TooManyStarts { .. }
+                | LifecycleError::StartInFlight
                 | LifecycleError::UnknownType(_)
                 | LifecycleError::TypeDisabled(_)
                 | LifecycleError::Runtime(_),

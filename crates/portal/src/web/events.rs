@@ -64,6 +64,7 @@ pub(crate) fn reason_key(state: Option<DesktopState>, reason: &StopReason) -> Op
 pub(crate) fn progress_sse<S: Step + Serialize>(
     first: Vec<Event>,
     (history, follow): (Vec<S>, Option<broadcast::Receiver<S>>),
+    slot: crate::net::keyed_slots::Slot<String>,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     fn event<S: Step + Serialize>(step: &S) -> Event {
         Event::default().event(step.name()).json_data(step).unwrap_or_default()
@@ -83,7 +84,11 @@ pub(crate) fn progress_sse<S: Step + Serialize>(
             }
         }
     });
-    let stream = futures_util::stream::iter(initial).chain(live).map(Ok::<_, Infallible>);
+    // The user's stream slot frees when the stream is dropped.
+    let stream = futures_util::stream::iter(initial).chain(live).map(move |event| {
+        let _held = &slot;
+        Ok::<_, Infallible>(event)
+    });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
 }
 
@@ -156,6 +161,10 @@ pub(crate) async fn stream(
             )));
         }
     };
+    let slot = state
+        .event_streams
+        .take(&user.user.id)
+        .ok_or(AppError::TooManyStreams(state.event_streams.max()))?;
     // Subscribe before the snapshot, so no change falls between the two.
     let rx = state.desktops.changes.subscribe();
     let store = state.store.clone();
@@ -196,9 +205,11 @@ pub(crate) async fn stream(
         }
     };
     let follow = follow.take_until(ended);
-    let stream = futures_util::stream::iter([first])
-        .chain(follow)
-        .map(Ok::<_, Infallible>);
+    // The slot frees when the browser goes and the stream is dropped.
+    let stream = futures_util::stream::iter([first]).chain(follow).map(move |event| {
+        let _held = &slot;
+        Ok::<_, Infallible>(event)
+    });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
 }
 

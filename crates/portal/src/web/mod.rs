@@ -19,6 +19,7 @@ pub mod pages;
 pub mod redirect;
 pub mod security_headers;
 pub mod signin;
+pub mod slow_body;
 pub mod teacher;
 pub mod time;
 pub mod uploads;
@@ -71,8 +72,13 @@ pub fn router(state: AppState) -> Router {
             state.metrics.clone(),
             crate::telemetry::metrics::track_requests,
         ))
-        // Outermost: a desktop host's requests never reach the portal's routes or layers.
+        // A desktop host's requests never reach the portal's routes or layers.
         .layer(from_fn_with_state(state.clone(), desktop_host::route_by_host))
+        // Outermost: every body, the desktops' too, has a read timeout.
+        .layer(from_fn_with_state(
+            std::time::Duration::from_secs(state.config.proxy.body_timeout_secs),
+            slow_body::limit,
+        ))
         .with_state(state)
 }
 

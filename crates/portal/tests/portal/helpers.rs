@@ -268,20 +268,24 @@ pub fn csrf_from(html: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
+/// Posts the real sign-in form (after loading it for its token) with extra `headers`.
+pub async fn submit_login(b: &Browser, username: &str, password: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let page = b.get("/login").send().await.unwrap().text().await.unwrap();
+    let mut req = b.post("/login").form(&[
+        ("username", username),
+        ("password", password),
+        ("csrf_token", &csrf_from(&page)),
+    ]);
+    for (name, value) in headers {
+        req = req.header(*name, *value);
+    }
+    req.send().await.unwrap()
+}
+
 /// Signs in through the real form and returns the signed-in browser.
 pub async fn sign_in(app: &TestApp, username: &str) -> Browser {
     let browser = Browser::new(app);
-    let page = browser.get("/login").send().await.unwrap().text().await.unwrap();
-    let resp = browser
-        .post("/login")
-        .form(&[
-            ("username", username),
-            ("password", PASSWORD),
-            ("csrf_token", &csrf_from(&page)),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = submit_login(&browser, username, PASSWORD, &[]).await;
     let status = resp.status();
     assert_eq!(
         status,
@@ -290,6 +294,13 @@ pub async fn sign_in(app: &TestApp, username: &str) -> Browser {
         resp.text().await.unwrap_or_default()
     );
     browser
+}
+
+/// Signs in through the real form as if from `ip` (the portal must trust 127.0.0.1 as its
+/// reverse proxy) and returns the answer.
+pub async fn sign_in_from(app: &TestApp, username: &str, password: &str, ip: &str) -> reqwest::Response {
+    let headers = [("x-forwarded-for", ip), ("accept-language", "en")];
+    submit_login(&Browser::new(app), username, password, &headers).await
 }
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;

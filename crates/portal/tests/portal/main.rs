@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, unreachable_pub)]
 
 mod a11y;
+mod abuse;
 mod admin_pages;
 mod browser;
 mod browser_admin;
@@ -15,6 +16,7 @@ mod desktop_origins;
 mod docker;
 mod docker_admin;
 mod docker_pull;
+mod fair_starts;
 mod files;
 mod helpers;
 mod hostile_desktop;

@@ -659,6 +659,33 @@ async fn sign_ins_failures_and_sign_outs_are_in_the_audit_log() {
     assert_eq!(out[0].username.as_deref(), Some("anna"), "{out:?}");
 }
 
+#[tokio::test]
+async fn a_flood_of_started_sign_ins_does_not_push_out_a_real_one() {
+    let idp = provider(Layout::Auth).await;
+    let app = spawn_app_with(&[], |c| {
+        with_discovery(&idp)(c);
+        c.proxy.trusted_proxies = "127.0.0.1".parse().unwrap();
+    })
+    .await;
+    let b = Browser::new(&app);
+    let callback = to_callback(&b).await;
+    // More started sign-ins than the portal keeps in all (10 000), from one address.
+    let flood = Browser::new(&app);
+    for chunk in 0..(10_200 / 50) {
+        let requests = (0..50).map(|i| {
+            flood
+                .get("/auth/login")
+                .header("x-forwarded-for", format!("10.6.{}.{}", chunk % 4, i))
+                .send()
+        });
+        for resp in futures_util::future::join_all(requests).await {
+            assert_eq!(resp.unwrap().status(), 303);
+        }
+    }
+    let resp = open_callback(&b, &callback).await;
+    assert_eq!(resp.status(), 303, "{}", resp.text().await.unwrap());
+}
+
 /// A school moving over from the Flask version keeps the redirect URI registered in IServ
 /// (`OAUTH_REDIRECT_URI=…/authorize`): the callback is served there, and the portal's own
 /// pages cannot be configured as one.

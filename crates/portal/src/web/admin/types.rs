@@ -484,11 +484,15 @@ pub(crate) async fn pull_form(
 )]
 pub(crate) async fn pull_events(
     State(state): State<AppState>,
-    _admin: Admin,
+    Admin(admin): Admin,
     Path(key): Path<String>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    match state.pulls.follow(&key) {
-        Some(steps) => crate::web::events::progress_sse(Vec::new(), steps),
+) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
+    let slot = state
+        .event_streams
+        .take(&admin.user.id)
+        .ok_or(AppError::TooManyStreams(state.event_streams.max()))?;
+    Ok(match state.pulls.follow(&key) {
+        Some(steps) => crate::web::events::progress_sse(Vec::new(), steps, slot),
         // Nothing runs (never began, or ended and forgotten): say so, and end.
         None => crate::web::events::progress_sse(
             vec![
@@ -498,8 +502,9 @@ pub(crate) async fn pull_events(
                     .unwrap_or_default(),
             ],
             (Vec::<crate::domain::pulls::PullStep>::new(), None),
+            slot,
         ),
-    }
+    })
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use serde::Deserialize;
 
 use crate::auth::random_token;
 use crate::auth::{CurrentUser, cookie_value};
-use crate::domain::audit;
 use crate::net::client_addr::ClientAddr;
 use crate::state::AppState;
 use crate::telemetry::metrics::{SignInMethod, SignInOutcome};
@@ -26,6 +25,7 @@ pub(crate) struct LoginParams {
 /// `GET /auth/login?next=/path`: remembers the sign-in and redirects to IServ.
 pub(crate) async fn login(
     State(state): State<AppState>,
+    client: ClientAddr,
     user: Option<CurrentUser>,
     headers: HeaderMap,
     Query(q): Query<LoginParams>,
@@ -39,7 +39,9 @@ pub(crate) async fn login(
     let binding = cookie_value(&headers, state.cookies.oidc_pending)
         .filter(|b| b.len() == 43 && b.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
         .map_or_else(random_token, str::to_owned);
-    let url = oidc.begin(binding.clone(), next.to_owned()).await?;
+    // Counted per client (IPv6: per /64), so a flood cannot push out others' sign-ins.
+    let source = crate::net::client_addr::client_group(client.ip).to_string();
+    let url = oidc.begin(binding.clone(), next.to_owned(), source).await?;
     let max_age = cookie::time::Duration::seconds(i64::try_from(PENDING_TTL.as_secs()).unwrap_or(600));
     let cookie = state.cookies.build(state.cookies.oidc_pending, binding, Some(max_age));
     // 303 like every other redirect of the portal; the browser follows it with a GET.
@@ -65,7 +67,15 @@ pub(crate) async fn callback(
         tracing::warn!(error = %e, ip = %client.ip, "sign-in with IServ failed");
         state.metrics.sign_in(SignInMethod::Oidc, outcome(e));
         let detail = format!("IServ: {e} (from {})", client.ip);
-        audit::record(&state.store, AuditEvent::new(AuditKind::SignInFailed, detail)).await;
+        // Anyone can call this URL: at most a few entries per address and minute.
+        state
+            .anonymous_audit
+            .record(
+                &state.store,
+                client.ip,
+                AuditEvent::new(AuditKind::SignInFailed, detail),
+            )
+            .await;
     }
     let (user, return_to) = result?;
     tracing::info!(username = %user.username, role = %user.role, ip = %client.ip, "signed in with IServ");
@@ -126,7 +136,7 @@ async fn finish(
         )
         .actor(linked.allowed_by.as_deref().unwrap_or(&user.username))
         .user(&user.username);
-        audit::record(&state.store, event).await;
+        crate::domain::audit::record(&state.store, event).await;
     }
     Ok((user, return_to))
 }

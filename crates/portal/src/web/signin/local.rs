@@ -1,5 +1,7 @@
 //! Sign-in with a local account, sign-out, and the brake on password guessing.
 
+use std::time::Duration;
+
 use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
@@ -104,33 +106,36 @@ pub(crate) async fn submit(
     };
     if let Some(wait) = state.login_limiter.blocked(&username, client.ip) {
         state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Blocked);
-        let detail = format!("password, refused: too many failures (from {})", client.ip);
-        audit::record(
-            &state.store,
-            AuditEvent::new(AuditKind::SignInFailed, detail).user(&username),
-        )
-        .await;
-        tracing::info!(%username, ip = %client.ip, wait_secs = wait.as_secs(), "sign-in refused: too many failures");
-        let minutes = wait.as_secs().div_ceil(60).max(1);
-        let message = lang.t_with("login_wait_minutes", &[("minutes", minutes)]);
+        let who = record_failure(&state, &client, &username, "refused: too many failures").await;
+        tracing::info!(username = %who, ip = %client.ip, wait_secs = wait.as_secs(), "sign-in refused: too many failures");
+        let message = if wait < Duration::from_secs(60) {
+            lang.t_with("login_wait_seconds", &[("seconds", wait.as_secs().max(1))])
+        } else {
+            lang.t_with("login_wait_minutes", &[("minutes", wait.as_secs().div_ceil(60))])
+        };
         let mut resp = retry(StatusCode::TOO_MANY_REQUESTS, message)?;
         resp.headers_mut()
             .insert(http::header::RETRY_AFTER, wait.as_secs().max(1).into());
         return Ok(resp);
     }
-    let Some(user) = state.store.verify_password(&username, &form.password).await? else {
+    // Each check holds ~19 MiB for a moment: a crowd of sign-ins is turned away, not queued.
+    let Some(slot) = state.password_checks.slot().await else {
+        state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Blocked);
+        tracing::warn!(ip = %client.ip, "sign-in turned away: every password check slot is busy");
+        let mut resp = retry(StatusCode::SERVICE_UNAVAILABLE, lang.t("login_busy").to_owned())?;
+        resp.headers_mut().insert(http::header::RETRY_AFTER, 2.into());
+        return Ok(resp);
+    };
+    let verified = state.store.verify_password(&username, &form.password).await;
+    drop(slot);
+    let Some(user) = verified? else {
         state.login_limiter.record_failure(&username, client.ip);
-        tracing::info!(%username, ip = %client.ip, "sign-in failed");
         state.metrics.sign_in(SignInMethod::Local, SignInOutcome::Failure);
-        let detail = format!("password, wrong username or password (from {})", client.ip);
-        audit::record(
-            &state.store,
-            AuditEvent::new(AuditKind::SignInFailed, detail).user(&username),
-        )
-        .await;
+        let who = record_failure(&state, &client, &username, "wrong username or password").await;
+        tracing::info!(username = %who, ip = %client.ip, "sign-in failed");
         return retry(StatusCode::UNAUTHORIZED, lang.t("err_bad_credentials").to_owned());
     };
-    state.login_limiter.clear(&username, client.ip);
+    state.login_limiter.succeeded(&username, client.ip);
     tracing::info!(username = %user.username, ip = %client.ip, "signed in");
     let how = format!("password (from {})", client.ip);
     let mut resp = signed_in(&state, &user, SignInMethod::Local, how, next).await?;
@@ -142,6 +147,56 @@ pub(crate) async fn submit(
             .map_err(|e| AppError::Internal(anyhow::Error::new(e)))?,
     );
     Ok(resp)
+}
+
+/// What a failed sign-in records of the name typed: an account's name as it is, but of a
+/// name no account has only a short hash, since that is often a password typed into the
+/// wrong field.
+enum TypedName {
+    Account(String),
+    Unknown(String),
+}
+
+impl TypedName {
+    fn audit(&self, event: AuditEvent) -> AuditEvent {
+        match self {
+            TypedName::Account(name) => event.user(name),
+            TypedName::Unknown(_) => {
+                let detail = format!("{}, unknown username {self}", event.detail);
+                AuditEvent { detail, ..event }
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for TypedName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TypedName::Account(name) => write!(f, "{name:?}"),
+            TypedName::Unknown(hash) => write!(f, "(unknown, sha256 {hash})"),
+        }
+    }
+}
+
+/// Audits a failed or refused sign-in (a few per address and minute, see
+/// [`crate::domain::audit::AnonymousAudit`]); returns what may be logged of the name typed.
+async fn record_failure(state: &AppState, client: &ClientAddr, typed: &str, why: &str) -> TypedName {
+    let who = typed_name(state, typed).await;
+    let detail = format!("password, {why} (from {})", client.ip);
+    let event = who.audit(AuditEvent::new(AuditKind::SignInFailed, detail));
+    state.anonymous_audit.record(&state.store, client.ip, event).await;
+    who
+}
+
+async fn typed_name(state: &AppState, typed: &str) -> TypedName {
+    match state.store.user_by_username(typed).await {
+        Ok(Some(user)) => TypedName::Account(user.username),
+        _ => {
+            use sha2::Digest as _;
+            let digest = sha2::Sha256::digest(typed.as_bytes());
+            TypedName::Unknown(digest.iter().take(4).map(|b| format!("{b:02x}")).collect())
+        }
+    }
 }
 
 /// A new session for `user` (a new id at every sign-in, so a planted cookie is worthless),
