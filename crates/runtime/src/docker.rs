@@ -393,8 +393,10 @@ impl DockerRuntime {
     /// Creates a desktop's network unless it exists, isolated: no traffic between the
     /// containers on it (ICC off), and for desktops without internet an internal network (no
     /// route out). The portal reaches desktops from the host's network namespace, which ICC
-    /// does not restrict. An existing network that is not isolated is re-created if no
-    /// container uses it, else refused: desktops must never share an open bridge.
+    /// does not restrict. An existing network that is not isolated is re-created if it is this
+    /// instance's and no container runs on it (its stopped containers predate fingerprints, so
+    /// they are re-created on their next start anyway), else refused: desktops must never
+    /// share an open bridge.
     async fn ensure_network(&self, docker: &Docker, name: &str, internal: bool) -> Result<(), RuntimeError> {
         let _guard = self.network_lock.lock().await;
         match docker.inspect_network(name, None).await {
