@@ -16,12 +16,12 @@ COPY etc/ /etc/
 COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
 COPY iserv-remote-desktop /usr/local/bin/iserv-remote-desktop
 
-# Inside a container the portal must listen on all of the container's interfaces; publish
-# the ports on the host's loopback (compose does) and put the TLS proxy in front. Metrics
-# likewise: 0.0.0.0 inside, 127.0.0.1 on the host.
-ENV IRD_LISTEN=0.0.0.0:5006 \
+# The portal runs in the host's network namespace (compose: `network_mode: host`), so it
+# can reach the desktops on their isolated network; it then listens on the host's loopback,
+# out of the desktops' reach, behind the TLS proxy. Metrics likewise.
+ENV IRD_LISTEN=127.0.0.1:5006 \
     IRD_DATA_DIR=/data \
-    IRD_METRICS__LISTEN=0.0.0.0:9020 \
+    IRD_METRICS__LISTEN=127.0.0.1:9020 \
     SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
     TMPDIR=/tmp \
     HOME=/data

@@ -148,9 +148,55 @@ pub struct DockerConfig {
     /// Prefix of each user's home volume (`{prefix}u-{account id}`; older accounts keep
     /// `{prefix}{username at creation}`), mounted at /home/kasm-user.
     pub home_volume_prefix: String,
+    /// For a `tcp://` engine (`dockerd --tlsverify`): the CA that signed the engine's
+    /// certificate, and this portal's client certificate and key (PEM files). All three or none.
+    pub tls_ca: Option<PathBuf>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Allows a `tcp://` engine without TLS. Only for a lab: whoever reaches an engine's plain
+    /// TCP port controls its host.
+    pub allow_insecure_tcp: bool,
 }
 
 impl DockerConfig {
+    /// The TLS files, when all three are set (validation refuses some without the others).
+    pub fn tls(&self) -> Option<desktop_runtime::DockerTls> {
+        Some(desktop_runtime::DockerTls {
+            ca: self.tls_ca.clone()?,
+            cert: self.tls_cert.clone()?,
+            key: self.tls_key.clone()?,
+        })
+    }
+
+    /// `host` with TLS (all three files, readable) or a socket; plain TCP only when allowed.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let files = [
+            ("docker.tls_ca", &self.tls_ca),
+            ("docker.tls_cert", &self.tls_cert),
+            ("docker.tls_key", &self.tls_key),
+        ];
+        let set = files.iter().filter(|(_, path)| path.is_some()).count();
+        if set != 0 && set != files.len() {
+            let (missing, _) = files.iter().find(|(_, path)| path.is_none()).unwrap_or(&files[0]);
+            return Err(invalid(
+                missing,
+                "must be set too: TLS to the engine needs docker.tls_ca, docker.tls_cert and docker.tls_key",
+            ));
+        }
+        for (setting, path) in files {
+            if let Some(path) = path
+                && let Err(err) = std::fs::File::open(path)
+            {
+                return Err(invalid(setting, format!("cannot read {}: {err}", path.display())));
+            }
+        }
+        if let Some(host) = &self.host {
+            desktop_runtime::check_docker_host(host.trim(), self.tls().as_ref(), self.allow_insecure_tcp)
+                .map_err(|err| invalid("docker.host", err.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Container names are global per engine: `ird-{id}` for the default instance,
     /// `ird-{instance}-{id}` for others, so several portals can share an engine.
     pub fn container_prefix(&self) -> String {
@@ -283,6 +329,9 @@ pub struct DesktopTypeConfig {
     pub cpus: Option<f64>,
     #[serde(default = "default_true")]
     pub enabled: bool,
+    /// `false` (exams): desktops of this type reach nothing outside; only the portal reaches them.
+    #[serde(default = "default_true")]
+    pub internet: bool,
     /// Minutes without keyboard or mouse input before the desktop is stopped; 0 = never.
     #[serde(default = "default_idle")]
     pub idle_timeout_minutes: i64,
@@ -319,6 +368,10 @@ impl Default for DockerConfig {
             shared_volume: "ird-shared".into(),
             shared_mount: "/home/kasm-user/Shared".into(),
             home_volume_prefix: "ird-home-".into(),
+            tls_ca: None,
+            tls_cert: None,
+            tls_key: None,
+            allow_insecure_tcp: false,
         }
     }
 }
@@ -628,6 +681,9 @@ impl Config {
         }
         desktop_runtime::StaticRuntime::new(&self.static_desktops)
             .map_err(|e| invalid("static_desktops", e.to_string()))?;
+        if self.runtime == RuntimeKind::Docker {
+            self.docker.validate()?;
+        }
         self.accounts.validate()?;
         self.files.validate()?;
         if jiff::tz::TimeZone::get(&self.timezone).is_err() {
@@ -822,6 +878,42 @@ mod tests {
             set.desktop_origins().map(|o| o.origin_of("alice-ubuntu")).as_deref(),
             Some("https://alice-ubuntu.desktops.school.example")
         );
+    }
+
+    #[test]
+    fn a_tcp_engine_needs_tls_client_certificates_or_an_explicit_lab_switch() {
+        let err = load_toml("[docker]\nhost = \"tcp://10.0.0.5:2375\"")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("docker.host") && err.contains("plain TCP") && err.contains("allow_insecure_tcp"),
+            "{err}"
+        );
+        let lab = load_toml("[docker]\nhost = \"tcp://10.0.0.5:2375\"\nallow_insecure_tcp = true").unwrap();
+        assert!(lab.docker.tls().is_none());
+
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(dir.path().join(name), "PEM").unwrap();
+        }
+        let file = |name: &str| dir.path().join(name).display().to_string();
+        let tls = format!(
+            "[docker]\nhost = \"tcp://docker.school.example:2376\"\ntls_ca = \"{}\"\ntls_cert = \"{}\"\ntls_key = \"{}\"",
+            file("ca.pem"),
+            file("cert.pem"),
+            file("key.pem")
+        );
+        let c = load_toml(&tls).unwrap();
+        assert_eq!(c.docker.tls().map(|t| t.key), Some(dir.path().join("key.pem")));
+
+        let partial = format!("[docker]\nhost = \"tcp://d:2376\"\ntls_ca = \"{}\"", file("ca.pem"));
+        let err = load_toml(&partial).unwrap_err().to_string();
+        assert!(err.contains("docker.tls_cert"), "{err}");
+        let unreadable = tls.replace("key.pem", "missing.pem");
+        let err = load_toml(&unreadable).unwrap_err().to_string();
+        assert!(err.contains("docker.tls_key") && err.contains("missing.pem"), "{err}");
+        let socket_with_tls = tls.replace("tcp://docker.school.example:2376", "unix:///var/run/docker.sock");
+        assert!(load_toml(&socket_with_tls).is_err());
     }
 
     #[test]

@@ -97,6 +97,8 @@ impl AppState {
                     publish_loopback: config.docker.publish_loopback,
                     pull_timeout: Duration::from_secs(config.docker.start_timeout_secs),
                     container_prefix: config.docker.container_prefix(),
+                    tls: config.docker.tls(),
+                    allow_insecure_tcp: config.docker.allow_insecure_tcp,
                 })
                 .await
                 .context("setting up the Docker runtime (section `docker`)")?,

@@ -39,6 +39,21 @@ pub const LABEL_USER: &str = "org.iserv-remote-desktop.user";
 pub const LABEL_TYPE: &str = "org.iserv-remote-desktop.type";
 /// Port the desktop serves on inside the container, so `observe()` needs no spec.
 pub const LABEL_PORT: &str = "org.iserv-remote-desktop.port";
+/// The owner's role when the container was made (`student`, `teacher`, `admin`).
+pub const LABEL_ROLE: &str = "org.iserv-remote-desktop.role";
+/// Hash of everything the container was made from ([`DockerRuntime::fingerprint`]); a stopped
+/// container whose hash differs from the current spec's is re-created on its next start.
+pub const LABEL_SPEC: &str = "org.iserv-remote-desktop.spec";
+/// Bumped whenever [`DockerRuntime::create_body`] changes what it asks of the engine (limits,
+/// capabilities, networks), so containers made by an older portal are re-created with it.
+const CREATE_VERSION: u32 = 2;
+/// Docker's bridge option that, set to `false`, drops traffic between containers on the bridge.
+const ICC_OPTION: &str = "com.docker.network.bridge.enable_icc";
+/// Names the bridge's host interface, so the host's firewall can match desktops' traffic.
+const BRIDGE_NAME_OPTION: &str = "com.docker.network.bridge.name";
+/// Prefix of the desktop networks' host interfaces (`irdb-` + 10 hex digits; Linux allows 15
+/// characters): one firewall rule `-i irdb-+` matches them all.
+pub const BRIDGE_PREFIX: &str = "irdb-";
 /// Memory for a desktop whose type sets none: enough for a browser and an IDE.
 const DEFAULT_MEMORY_BYTES: i64 = 4 << 30;
 /// Processes and threads one desktop may have (Chromium and VS Code together use a few
@@ -52,6 +67,8 @@ pub const LABEL_HTTPS: &str = "org.iserv-remote-desktop.https";
 pub const CONTAINER_PREFIX: &str = "ird-";
 
 const DEFAULT_SOCKET: &str = "unix:///var/run/docker.sock";
+/// bollard's own default for each request to the engine.
+const ENGINE_TIMEOUT_SECS: u64 = 120;
 /// `/readyz` calls ping; an engine that does not answer within this is as good as down.
 const PING_TIMEOUT: Duration = Duration::from_secs(5);
 /// Kasm images shut down cleanly within a few seconds; after this Docker sends SIGKILL.
@@ -83,6 +100,22 @@ pub struct DockerSettings {
     /// Container names are `{container_prefix}{desktop id}`; names are global per engine, so
     /// portals sharing one need different prefixes.
     pub container_prefix: String,
+    /// Client certificate and CA for a `tcp://` engine; required for one unless
+    /// `allow_insecure_tcp` (whoever reaches an engine's plain TCP port owns its host).
+    pub tls: Option<DockerTls>,
+    /// Allows `tcp://`/`http://` without TLS (a lab engine on a private network).
+    pub allow_insecure_tcp: bool,
+}
+
+/// PEM files for a TLS connection to the engine (`dockerd --tlsverify`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DockerTls {
+    /// CA that signed the engine's server certificate.
+    pub ca: std::path::PathBuf,
+    /// This client's certificate, signed by a CA the engine trusts.
+    pub cert: std::path::PathBuf,
+    /// This client's private key.
+    pub key: std::path::PathBuf,
 }
 
 impl Default for DockerSettings {
@@ -94,6 +127,8 @@ impl Default for DockerSettings {
             publish_loopback: false,
             pull_timeout: Duration::from_secs(15 * 60),
             container_prefix: CONTAINER_PREFIX.to_owned(),
+            tls: None,
+            allow_insecure_tcp: false,
         }
     }
 }
@@ -131,7 +166,7 @@ impl DockerRuntime {
                 .filter(|h| !h.trim().is_empty())
                 .unwrap_or_else(|| DEFAULT_SOCKET.to_owned()),
         };
-        check_host(&host)?;
+        check_host(&host, settings.tls.as_ref(), settings.allow_insecure_tcp)?;
         if !valid_name(&settings.instance) {
             return Err(RuntimeError::Invalid(format!(
                 "docker instance {:?} must be 1–64 characters of a-z, A-Z, 0-9, '-', '_' or '.'",
@@ -156,12 +191,49 @@ impl DockerRuntime {
         }
     }
 
-    /// The settings this runtime was made with.
-    /// Name of a desktop's container.
+    /// Name of a desktop's container: the prefix and the id, made valid should an id from an
+    /// older portal not be.
     pub fn container_name(&self, id: &str) -> String {
-        format!("{}{id}", self.settings.container_prefix)
+        crate::safe_docker_name(&format!("{}{id}", self.settings.container_prefix))
     }
 
+    /// The network a desktop joins: the desktop network, or its internal twin for desktops
+    /// without internet access.
+    pub fn network_of(&self, spec: &DesktopSpec) -> String {
+        if spec.internet {
+            self.settings.network.clone()
+        } else {
+            format!("{}-internal", self.settings.network)
+        }
+    }
+
+    /// Hash of everything a container is made from, except the desktop password (never in
+    /// labels, and stable per desktop anyway): image, environment, mounts, limits, network,
+    /// the owner's role and [`CREATE_VERSION`].
+    pub fn fingerprint(&self, spec: &DesktopSpec) -> String {
+        let mounts: Vec<String> = std::iter::once(&spec.home)
+            .chain(&spec.mounts)
+            .map(|m| format!("{}:{}:{}", m.volume, m.target, if m.read_only { "ro" } else { "rw" }))
+            .collect();
+        // Debug output quotes and escapes every string, so no two specs write the same text.
+        let text = format!(
+            "{CREATE_VERSION}\n{:?}\n{}\n{}\n{:?}\n{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
+            spec.image,
+            spec.port,
+            spec.https,
+            spec.env,
+            spec.shm_size_bytes,
+            spec.memory_bytes.unwrap_or(DEFAULT_MEMORY_BYTES),
+            spec.nano_cpus,
+            mounts,
+            self.network_of(spec),
+            spec.owner_role,
+            self.settings.publish_loopback,
+        );
+        crate::names::sha256_hex(&text)
+    }
+
+    /// The settings this runtime was made with.
     pub fn settings(&self) -> &DockerSettings {
         &self.settings
     }
@@ -176,7 +248,18 @@ impl DockerRuntime {
         if let Some(docker) = slot.as_ref() {
             return Ok(docker.clone());
         }
-        match Docker::connect_with_host(&self.host) {
+        let connected = match &self.settings.tls {
+            Some(tls) => Docker::connect_with_ssl(
+                &self.host,
+                &tls.key,
+                &tls.cert,
+                &tls.ca,
+                ENGINE_TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            None => Docker::connect_with_host(&self.host),
+        };
+        match connected {
             Ok(docker) => {
                 *slot = Some(docker.clone());
                 Ok(docker)
@@ -307,18 +390,56 @@ impl DockerRuntime {
         }
     }
 
-    /// Creates the desktop network unless it exists.
-    async fn ensure_network(&self, docker: &Docker) -> Result<(), RuntimeError> {
+    /// Creates a desktop's network unless it exists, isolated: no traffic between the
+    /// containers on it (ICC off), and for desktops without internet an internal network (no
+    /// route out). The portal reaches desktops from the host's network namespace, which ICC
+    /// does not restrict. An existing network that is not isolated is re-created if it is this
+    /// instance's and no container runs on it (its stopped containers predate fingerprints, so
+    /// they are re-created on their next start anyway), else refused: desktops must never
+    /// share an open bridge.
+    async fn ensure_network(&self, docker: &Docker, name: &str, internal: bool) -> Result<(), RuntimeError> {
         let _guard = self.network_lock.lock().await;
-        match docker.inspect_network(&self.settings.network, None).await {
-            Ok(_) => return Ok(()),
+        match docker.inspect_network(name, None).await {
+            Ok(network) => {
+                let isolated = network
+                    .options
+                    .as_ref()
+                    .and_then(|o| o.get(ICC_OPTION))
+                    .map(String::as_str)
+                    == Some("false")
+                    && network.internal.unwrap_or(false) == internal;
+                if isolated {
+                    return Ok(());
+                }
+                let ours = network.labels.as_ref().and_then(|l| l.get(LABEL_INSTANCE)) == Some(&self.settings.instance);
+                let unused = network.containers.as_ref().is_none_or(HashMap::is_empty);
+                if !(ours && unused) {
+                    return Err(RuntimeError::Start(format!(
+                        "Docker network {name:?} is not isolated (it lets containers reach each other{}); \
+                         desktops are not started on it. Stop its containers and remove it \
+                         (`docker network rm {name}`); the portal then creates it isolated",
+                        if internal { ", or is not internal" } else { "" }
+                    )));
+                }
+                tracing::warn!(network = %name, "re-creating a desktop network made without isolation");
+                match docker.remove_network(name).await {
+                    Ok(()) => {}
+                    Err(err) if status_of(&err) == Some(404) => {}
+                    Err(err) => return Err(self.engine_error(&err)),
+                }
+            }
             Err(err) if status_of(&err) == Some(404) => {}
             Err(err) => return Err(self.engine_error(&err)),
         }
-        tracing::info!(network = %self.settings.network, "creating the desktop network");
+        tracing::info!(network = %name, internal, "creating a desktop network");
         let request = NetworkCreateRequest {
-            name: self.settings.network.clone(),
+            name: name.to_owned(),
             driver: Some("bridge".to_owned()),
+            internal: Some(internal),
+            options: Some(HashMap::from([
+                (ICC_OPTION.to_owned(), "false".to_owned()),
+                (BRIDGE_NAME_OPTION.to_owned(), bridge_name(name)),
+            ])),
             labels: Some(HashMap::from([(
                 LABEL_INSTANCE.to_owned(),
                 self.settings.instance.clone(),
@@ -368,6 +489,8 @@ impl DockerRuntime {
             (LABEL_TYPE.to_owned(), spec.type_key.clone()),
             (LABEL_PORT.to_owned(), spec.port.to_string()),
             (LABEL_HTTPS.to_owned(), spec.https.to_string()),
+            (LABEL_ROLE.to_owned(), spec.owner_role.clone()),
+            (LABEL_SPEC.to_owned(), self.fingerprint(spec)),
         ]);
         // VNC_PW last: the engine keeps the last of duplicate names, and validation already
         // refuses a type that sets it, so the password is always the portal's.
@@ -411,7 +534,7 @@ impl DockerRuntime {
                 security_opt: Some(vec!["no-new-privileges:true".to_owned()]),
                 nano_cpus: spec.nano_cpus,
                 mounts: Some(mounts),
-                network_mode: Some(self.settings.network.clone()),
+                network_mode: Some(self.network_of(spec)),
                 port_bindings,
                 publish_all_ports: Some(false),
                 restart_policy: Some(RestartPolicy {
@@ -455,13 +578,45 @@ impl DockerRuntime {
             }
             Some(ContainerStateStatusEnum::CREATED | ContainerStateStatusEnum::EXITED) | None => {
                 // The network may have been pruned while no desktop ran.
-                self.ensure_network(docker).await?;
+                self.ensure_network(docker, &self.network_of(spec), !spec.internet)
+                    .await?;
                 let _ = progress.send(Progress::Starting);
                 self.start_and_check(docker, &name, target).await
             }
             Some(other) => Err(RuntimeError::Start(format!(
                 "container {name} is {other}; try again shortly"
             ))),
+        }
+    }
+
+    /// Whether `info` is this portal's stopped container made from something other than `spec`
+    /// (or by a portal before fingerprints). A running one is left alone until it stops.
+    fn outdated(&self, info: &ContainerInspectResponse, spec: &DesktopSpec) -> bool {
+        let labels = info.config.as_ref().and_then(|c| c.labels.as_ref());
+        let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+        let stopped = matches!(
+            info.state.as_ref().and_then(|s| s.status),
+            Some(ContainerStateStatusEnum::CREATED | ContainerStateStatusEnum::EXITED)
+        );
+        stopped
+            && label(LABEL_INSTANCE) == Some(self.settings.instance.as_str())
+            && label(LABEL_SPEC) != Some(self.fingerprint(spec).as_str())
+    }
+
+    /// Removes an outdated stopped container (its volumes stay). `Some(info)` when it cannot
+    /// be removed because a concurrent start started it meanwhile: then that one is used.
+    async fn remove_outdated(
+        &self,
+        docker: &Docker,
+        name: &str,
+    ) -> Result<Option<ContainerInspectResponse>, RuntimeError> {
+        tracing::info!(container = %name, "re-creating a desktop container: its spec changed since it was made");
+        let options = RemoveContainerOptionsBuilder::new().force(false).v(false).build();
+        match docker.remove_container(name, Some(options)).await {
+            Ok(()) => Ok(None),
+            Err(err) if status_of(&err) == Some(404) => Ok(None),
+            Err(err) if status_of(&err) == Some(409) => Ok(self.inspect(docker, name).await?),
+            Err(err) => Err(self.engine_error(&err)),
         }
     }
 
@@ -561,12 +716,13 @@ impl DockerRuntime {
         self.endpoint(target, ip, loopback)
     }
 
-    /// The IP on the desktop network, else on any network (a container made under another
+    /// The IP on a desktop network, else on any network (a container made under another
     /// network setting keeps working until it is removed).
     fn pick_ip<'a>(&self, nets: impl Iterator<Item = (&'a str, Option<&'a str>)> + Clone) -> Option<String> {
         let usable = |ip: Option<&'a str>| ip.filter(|ip| !ip.is_empty()).map(str::to_owned);
+        let internal = format!("{}-internal", self.settings.network);
         nets.clone()
-            .find(|(name, _)| *name == self.settings.network)
+            .find(|(name, _)| *name == self.settings.network || *name == internal)
             .and_then(|(_, ip)| usable(ip))
             .or_else(|| nets.filter_map(|(_, ip)| usable(ip)).next())
     }
@@ -682,10 +838,16 @@ impl ContainerRuntime for DockerRuntime {
         let docker = self.client()?;
         let name = self.container_name(&spec.id);
         if let Some(info) = self.inspect(&docker, &name).await? {
-            return self.start_existing(&docker, spec, info, &progress).await;
+            if !self.outdated(&info, spec) {
+                return self.start_existing(&docker, spec, info, &progress).await;
+            }
+            if let Some(info) = self.remove_outdated(&docker, &name).await? {
+                return self.start_existing(&docker, spec, info, &progress).await;
+            }
         }
         self.ensure_image(&docker, &spec.image, &progress).await?;
-        self.ensure_network(&docker).await?;
+        self.ensure_network(&docker, &self.network_of(spec), !spec.internet)
+            .await?;
         let owner = [
             (LABEL_DESKTOP_ID, spec.id.as_str()),
             (LABEL_USER, spec.username.as_str()),
@@ -966,25 +1128,37 @@ fn validate_spec(spec: &DesktopSpec) -> Result<(), RuntimeError> {
     Ok(())
 }
 
-/// Docker object names: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, kept short.
-fn valid_name(name: &str) -> bool {
-    name.len() <= 64
-        && name.bytes().next().is_some_and(|b| b.is_ascii_alphanumeric())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+use crate::valid_docker_name as valid_name;
+
+/// The host interface of desktop network `network`: [`BRIDGE_PREFIX`] and a hash of the name.
+fn bridge_name(network: &str) -> String {
+    format!("{BRIDGE_PREFIX}{}", &crate::names::sha256_hex(network)[..10])
 }
 
-fn check_host(host: &str) -> Result<(), RuntimeError> {
-    let rest = ["unix://", "tcp://", "http://"]
+/// The engine address must be a Unix socket, or TCP with TLS client certificates: an engine's
+/// plain TCP port gives root on its host to anyone who reaches it, so that needs
+/// `allow_insecure_tcp` (a lab).
+pub fn check_host(host: &str, tls: Option<&DockerTls>, allow_insecure_tcp: bool) -> Result<(), RuntimeError> {
+    let (scheme, rest) = ["unix://", "tcp://", "http://"]
         .iter()
-        .find_map(|scheme| host.strip_prefix(scheme));
-    match rest {
-        Some(rest) if !rest.is_empty() => Ok(()),
-        Some(_) => Err(RuntimeError::Invalid(format!("docker host {host:?} has no address"))),
-        None => Err(RuntimeError::Invalid(format!(
-            "docker host {host:?} must start with unix://, tcp:// or http:// (TLS to the engine is not supported)"
+        .find_map(|scheme| host.strip_prefix(scheme).map(|rest| (*scheme, rest)))
+        .ok_or_else(|| RuntimeError::Invalid(format!("docker host {host:?} must start with unix:// or tcp://")))?;
+    if rest.is_empty() {
+        return Err(RuntimeError::Invalid(format!("docker host {host:?} has no address")));
+    }
+    match (scheme, tls) {
+        ("unix://", Some(_)) => Err(RuntimeError::Invalid(format!(
+            "docker host {host:?} is a Unix socket; TLS certificates (docker.tls_ca, tls_cert, tls_key) are only for tcp://"
         ))),
+        ("http://", Some(_)) => Err(RuntimeError::Invalid(format!(
+            "docker host {host:?}: use tcp:// with TLS certificates, not http://"
+        ))),
+        ("tcp://" | "http://", None) if !allow_insecure_tcp => Err(RuntimeError::Invalid(format!(
+            "docker host {host:?} is plain TCP: anyone who reaches that port controls the Docker host. \
+             Set docker.tls_ca, docker.tls_cert and docker.tls_key (the engine runs with --tlsverify), \
+             or docker.allow_insecure_tcp = true for a lab engine on a private network"
+        ))),
+        _ => Ok(()),
     }
 }
 
@@ -1053,15 +1227,44 @@ mod tests {
 
     #[test]
     fn host_schemes() {
-        assert!(check_host("unix:///var/run/docker.sock").is_ok());
-        assert!(check_host("tcp://127.0.0.1:2375").is_ok());
-        assert!(check_host("http://docker:2375").is_ok());
-        assert!(matches!(check_host("https://docker"), Err(RuntimeError::Invalid(_))));
-        assert!(matches!(check_host("unix://"), Err(RuntimeError::Invalid(_))));
-        assert!(matches!(
-            check_host("/var/run/docker.sock"),
-            Err(RuntimeError::Invalid(_))
-        ));
+        let tls = DockerTls {
+            ca: "/etc/ird/ca.pem".into(),
+            cert: "/etc/ird/cert.pem".into(),
+            key: "/etc/ird/key.pem".into(),
+        };
+        assert!(check_host("unix:///var/run/docker.sock", None, false).is_ok());
+        assert!(check_host("tcp://docker:2376", Some(&tls), false).is_ok());
+        assert!(check_host("tcp://127.0.0.1:2375", None, true).is_ok());
+        assert!(check_host("http://docker:2375", None, true).is_ok());
+        for (host, tls, insecure) in [
+            ("tcp://127.0.0.1:2375", None, false),
+            ("http://docker:2375", None, false),
+            ("http://docker:2375", Some(&tls), false),
+            ("unix:///var/run/docker.sock", Some(&tls), false),
+            ("https://docker", None, true),
+            ("unix://", None, false),
+            ("/var/run/docker.sock", None, false),
+        ] {
+            assert!(
+                matches!(check_host(host, tls, insecure), Err(RuntimeError::Invalid(_))),
+                "{host} tls={} insecure={insecure}",
+                tls.is_some()
+            );
+        }
+        let Err(RuntimeError::Invalid(message)) = check_host("tcp://10.0.0.5:2375", None, false) else {
+            panic!("plain tcp:// accepted");
+        };
+        assert!(
+            message.contains("docker.tls_ca") && message.contains("allow_insecure_tcp"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn bridge_names_fit_a_linux_interface_name() {
+        let name = bridge_name("ird-desktops-internal");
+        assert!(name.len() <= 15 && name.starts_with(BRIDGE_PREFIX), "{name}");
+        assert_ne!(name, bridge_name("ird-desktops"));
     }
 
     #[test]

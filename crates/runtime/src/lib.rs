@@ -4,6 +4,7 @@
 //! portal turns that into proxy routes.
 
 mod docker;
+mod names;
 mod static_hosts;
 mod stats;
 
@@ -13,9 +14,10 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 
 pub use docker::{
-    CONTAINER_PREFIX, DockerRuntime, DockerSettings, LABEL_DESKTOP_ID, LABEL_HTTPS, LABEL_INSTANCE, LABEL_PORT,
-    LABEL_TYPE, LABEL_USER,
+    BRIDGE_PREFIX, CONTAINER_PREFIX, DockerRuntime, DockerSettings, DockerTls, LABEL_DESKTOP_ID, LABEL_HTTPS,
+    LABEL_INSTANCE, LABEL_PORT, LABEL_ROLE, LABEL_SPEC, LABEL_TYPE, LABEL_USER, check_host as check_docker_host,
 };
+pub use names::{safe_docker_name, safe_id, valid_docker_name};
 pub use static_hosts::{StaticDesktop, StaticRuntime, valid_id};
 pub use stats::ResourceStats;
 
@@ -96,6 +98,11 @@ pub struct DesktopSpec {
     pub home: VolumeMount,
     /// Further mounts (the school's shared folder).
     pub mounts: Vec<VolumeMount>,
+    /// `false` (exam types): the desktop joins an internal network and reaches nothing outside.
+    pub internet: bool,
+    /// The owner's role (`student`, `teacher`, `admin`). Part of what the container was made
+    /// from: a changed role re-creates it, so a demoted teacher loses write access at once.
+    pub owner_role: String,
 }
 
 /// One step of starting a desktop, for live progress.

@@ -53,6 +53,7 @@ impl Drop for Cleanup {
             docker_cli(&args);
         }
         docker_cli(&["network", "rm", &self.network]);
+        docker_cli(&["network", "rm", &format!("{}-internal", self.network)]);
     }
 }
 
@@ -148,6 +149,8 @@ impl Harness {
                 target: "/shared".to_owned(),
                 read_only: true,
             }],
+            internet: true,
+            owner_role: "student".to_owned(),
         }
     }
 
@@ -548,6 +551,7 @@ async fn a_bogus_engine_address_is_unavailable_quickly() {
     for host in ["unix:///nonexistent.sock", "tcp://127.0.0.1:1"] {
         let settings = DockerSettings {
             host: Some(host.to_owned()),
+            allow_insecure_tcp: true,
             ..DockerSettings::default()
         };
         let runtime = DockerRuntime::connect(settings)
@@ -591,6 +595,8 @@ async fn a_bogus_engine_address_is_unavailable_quickly() {
                 read_only: false,
             },
             mounts: Vec::new(),
+            internet: true,
+            owner_role: "student".to_owned(),
         };
         assert!(matches!(
             runtime.start(&spec, tx).await,
@@ -639,4 +645,293 @@ async fn timings_of_start_and_restart() {
     println!("create+start until endpoint: {}", show(&create));
     println!("start of a stopped container: {}", show(&restart));
     println!("start of a running container: {}", show(&running));
+}
+
+impl Harness {
+    /// Whether desktop `id` can open a TCP connection to `target` (`host:port`), tried from
+    /// inside its container with `fake-kasm --connect` (the image has no other client).
+    async fn desktop_reaches(&self, id: &str, target: &str) -> bool {
+        let name = self.runtime.container_name(id);
+        let target = target.to_owned();
+        let out = tokio::task::spawn_blocking(move || {
+            std::process::Command::new("docker")
+                .args(["exec", &name, "/fake-kasm", "--connect", &target])
+                .output()
+        })
+        .await
+        .expect("docker exec task")
+        .expect("docker exec runs");
+        match out.status.code() {
+            Some(0) => true,
+            Some(1) => false,
+            _ => panic!(
+                "docker exec of fake-kasm --connect failed (image older than --connect? run \
+                 scripts/build-test-images.sh): {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        }
+    }
+
+    /// The gateway of desktop `id`'s network: the host's address on that bridge.
+    async fn gateway_of(&self, id: &str) -> Option<String> {
+        let info = self.inspect(id).await?;
+        info.network_settings?
+            .networks?
+            .into_values()
+            .find_map(|n| n.gateway.filter(|g| !g.is_empty()))
+    }
+}
+
+/// The host's address on its default route (not a Docker bridge): "outside" for a desktop.
+fn host_outside_ip() -> std::net::IpAddr {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
+    // No packet is sent: connect only picks the route and with it the source address.
+    socket.connect("192.0.2.200:9").expect("a default route");
+    socket.local_addr().expect("local address").ip()
+}
+
+#[tokio::test]
+async fn desktops_cannot_reach_each_other_while_the_host_reaches_both() {
+    let Some(h) = harness("icc", false).await else { return };
+    let (alice, bob) = (h.spec("alice", "pw-alice-icc"), h.spec("bob", "pw-bob-icc"));
+    let (a, b) = tokio::join!(h.start(&alice), h.start(&bob));
+    let (a, b) = (a.expect("start alice"), b.expect("start bob"));
+    // The portal (here: this test process in the host's network namespace) reaches both.
+    connect_ok(&a).await;
+    connect_ok(&b).await;
+
+    assert!(
+        !h.desktop_reaches(&alice.id, &format!("{}:6901", b.host)).await,
+        "alice's desktop must not reach bob's port 6901"
+    );
+    assert!(
+        !h.desktop_reaches(&bob.id, &format!("{}:6901", a.host)).await,
+        "bob's desktop must not reach alice's"
+    );
+    // Sanity: the probe itself works (a desktop reaches its own server).
+    assert!(h.desktop_reaches(&alice.id, "127.0.0.1:6901").await);
+
+    // A portal listening on the host's loopback (as deploy/compose.yaml runs it) is out of
+    // reach: the desktop's 127.0.0.1 is its own, and the gateway does not route to loopback.
+    let portal = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = portal.local_addr().expect("local address").port();
+    let gateway = h.gateway_of(&alice.id).await.expect("a gateway");
+    assert!(!h.desktop_reaches(&alice.id, &format!("{gateway}:{port}")).await);
+    assert!(!h.desktop_reaches(&alice.id, &format!("127.0.0.1:{port}")).await);
+
+    let network = h
+        .docker
+        .inspect_network(&h.settings.network, None)
+        .await
+        .expect("the desktop network");
+    let options = network.options.unwrap_or_default();
+    assert_eq!(
+        options.get("com.docker.network.bridge.enable_icc").map(String::as_str),
+        Some("false")
+    );
+    let bridge = options
+        .get("com.docker.network.bridge.name")
+        .cloned()
+        .unwrap_or_default();
+    assert!(bridge.starts_with(desktop_runtime::BRIDGE_PREFIX), "{bridge}");
+}
+
+#[tokio::test]
+async fn an_open_network_left_by_an_older_portal_is_recreated_isolated_or_refused() {
+    let Some(h) = harness("oldnet", false).await else {
+        return;
+    };
+    // As an older portal (or `docker network create`) made it: inter-container traffic on.
+    docker_cli(&[
+        "network",
+        "create",
+        "--label",
+        &format!("{LABEL_INSTANCE}={}", h.settings.instance),
+        &h.settings.network,
+    ]);
+    let alice = h.spec("alice", "pw-alice-old");
+    h.start(&alice).await.expect("an unused open network is re-created");
+    let network = h
+        .docker
+        .inspect_network(&h.settings.network, None)
+        .await
+        .expect("network");
+    assert_eq!(
+        network
+            .options
+            .unwrap_or_default()
+            .get("com.docker.network.bridge.enable_icc")
+            .map(String::as_str),
+        Some("false")
+    );
+
+    // One in use by a container the portal does not own is refused, with what to do.
+    h.runtime.remove(&alice.id).await.expect("remove");
+    docker_cli(&["network", "rm", &h.settings.network]);
+    docker_cli(&["network", "create", &h.settings.network]);
+    let bystander = format!("ird-t-bystander-{}", h.tag);
+    docker_cli(&[
+        "create",
+        "--name",
+        &bystander,
+        "--label",
+        &format!("{LABEL_INSTANCE}={}", h.settings.instance),
+        "--network",
+        &h.settings.network,
+        IMAGE,
+    ]);
+    let err = h.start(&alice).await.expect_err("an open network in use");
+    docker_cli(&["rm", "-f", &bystander]);
+    let message = err.to_string();
+    assert!(
+        message.contains("not isolated") && message.contains("docker network rm"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_desktop_without_internet_reaches_nothing_outside_a_normal_one_does() {
+    let Some(h) = harness("exam", false).await else { return };
+    let open = h.spec("olga", "pw-olga");
+    let mut exam = h.spec("erik", "pw-erik");
+    exam.internet = false;
+    let (o, e) = tokio::join!(h.start(&open), h.start(&exam));
+    let (o, e) = (o.expect("start the normal desktop"), e.expect("start the exam desktop"));
+    // The portal reaches both, the exam desktop on its internal network too.
+    connect_ok(&o).await;
+    connect_ok(&e).await;
+    let info = h.inspect(&exam.id).await.expect("exam container");
+    let internal = format!("{}-internal", h.settings.network);
+    assert_eq!(
+        info.host_config.and_then(|c| c.network_mode).as_deref(),
+        Some(internal.as_str())
+    );
+    let network = h
+        .docker
+        .inspect_network(&internal, None)
+        .await
+        .expect("internal network");
+    assert_eq!(network.internal, Some(true));
+
+    // "Outside": a service on another network, published on the host's address on its
+    // default route (as a server in the school's network or the internet would be reached,
+    // through the host's forwarding). The host's own ports are a different matter: Docker
+    // cannot keep a desktop from them, the host's firewall must (README, security section).
+    let outside = format!("ird-t-outside-{}", h.tag);
+    let publish = format!("{}::6901", host_outside_ip());
+    let label = format!("{LABEL_INSTANCE}={}", h.settings.instance);
+    let args = [
+        "run", "-d", "--name", &outside, "--label", &label, "-e", "VNC_PW=x", "-p", &publish, IMAGE,
+    ];
+    assert!(!docker_cli(&args).is_empty(), "docker run {args:?}");
+    let port = docker_cli(&["port", &outside, "6901/tcp"])
+        .first()
+        .and_then(|p| p.rsplit(':').next().map(str::to_owned))
+        .expect("published port");
+    let outside = format!("{}:{port}", host_outside_ip());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while tokio::net::TcpStream::connect(&outside).await.is_err() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        h.desktop_reaches(&open.id, &outside).await,
+        "a normal desktop reaches a service outside its network"
+    );
+    assert!(
+        !h.desktop_reaches(&exam.id, &outside).await,
+        "an exam desktop reaches nothing outside"
+    );
+    assert!(
+        !h.desktop_reaches(&exam.id, &format!("{}:6901", o.host)).await,
+        "nor other desktops"
+    );
+}
+
+#[tokio::test]
+async fn a_stopped_desktop_is_recreated_when_its_spec_changed_and_reused_when_not() {
+    let Some(h) = harness("respec", false).await else {
+        return;
+    };
+    let mut spec = h.spec("tina", "pw-tina");
+    spec.owner_role = "teacher".to_owned();
+    spec.mounts[0].read_only = false;
+    h.start(&spec).await.expect("start");
+    let first = h.inspect(&spec.id).await.and_then(|i| i.id).expect("container id");
+
+    // A changed spec does not touch a running desktop.
+    let mut changed = spec.clone();
+    changed.env.push(("GREETING".to_owned(), "hallo".to_owned()));
+    h.start(&changed).await.expect("start of a running desktop");
+    assert_eq!(h.inspect(&spec.id).await.and_then(|i| i.id), Some(first.clone()));
+
+    // Unchanged: the stopped container is started again.
+    h.runtime.stop(&spec.id).await.expect("stop");
+    h.start(&spec).await.expect("start unchanged");
+    assert_eq!(h.inspect(&spec.id).await.and_then(|i| i.id), Some(first.clone()));
+
+    // Changed environment: a new container with it, the home kept.
+    h.runtime.stop(&spec.id).await.expect("stop");
+    let endpoint = h.start(&changed).await.expect("start with new env");
+    connect_ok(&endpoint).await;
+    let info = h.inspect(&spec.id).await.expect("container");
+    let second = info.id.clone().expect("container id");
+    assert_ne!(second, first, "re-created");
+    assert_eq!(env_of(&info, "GREETING").as_deref(), Some("hallo"));
+    assert_eq!(h.home_starts(&spec.id).await.len(), 3, "the home volume stays");
+
+    // The teacher is demoted: the next start re-creates the container with the shared folder
+    // read-only.
+    h.runtime.stop(&spec.id).await.expect("stop");
+    let mut demoted = changed.clone();
+    demoted.owner_role = "student".to_owned();
+    demoted.mounts[0].read_only = true;
+    h.start(&demoted).await.expect("start as student");
+    let info = h.inspect(&spec.id).await.expect("container");
+    assert_ne!(info.id.as_deref(), Some(second.as_str()));
+    let shared = info
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some("/shared"))
+        .expect("shared mount");
+    assert_eq!(shared.rw, Some(false));
+    let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(
+        labels.get(desktop_runtime::LABEL_ROLE).map(String::as_str),
+        Some("student")
+    );
+
+    // The role alone is part of what a container was made from.
+    h.runtime.stop(&spec.id).await.expect("stop");
+    let before = h.inspect(&spec.id).await.and_then(|i| i.id);
+    let mut role_only = demoted.clone();
+    role_only.owner_role = "admin".to_owned();
+    h.start(&role_only).await.expect("start as admin");
+    assert_ne!(h.inspect(&spec.id).await.and_then(|i| i.id), before);
+}
+
+#[tokio::test]
+async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
+    let Some(h) = harness("names", false).await else { return };
+    for user in ["u".repeat(64), format!("Anna.Müller o'Brien@{}", h.tag)] {
+        let mut spec = h.spec(&user, "pw-names");
+        spec.id = desktop_runtime::safe_id(&format!("{user}-fake-{}", h.tag));
+        spec.home.volume = desktop_runtime::safe_docker_name(&format!("{}-home-{user}", h.settings.instance));
+        let endpoint = h
+            .start(&spec)
+            .await
+            .unwrap_or_else(|e| panic!("start for {user:?}: {e}"));
+        connect_ok(&endpoint).await;
+        assert!(desktop_runtime::valid_id(&spec.id), "{}", spec.id);
+        let info = h.inspect(&spec.id).await.expect("container");
+        let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+        assert_eq!(
+            labels.get("org.iserv-remote-desktop.user"),
+            Some(&user),
+            "the label keeps the real name"
+        );
+        assert!(h.volume_exists(&spec.home.volume).await);
+        h.runtime.remove(&spec.id).await.expect("remove");
+    }
 }

@@ -58,6 +58,9 @@ pub struct DesktopType {
     pub nano_cpus: Option<i64>,
     /// Disabled types stay in the database (and keep their desktops) but are not offered.
     pub enabled: bool,
+    /// `false` (exams): desktops of this type reach nothing outside (an internal network).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub internet: bool,
     /// Seconds without input before a running desktop is stopped; 0 = never.
     pub idle_timeout_secs: i64,
     /// Seconds after its start a desktop is stopped regardless; 0 = never.
@@ -91,6 +94,7 @@ impl Default for DesktopType {
             memory_bytes: None,
             nano_cpus: None,
             enabled: true,
+            internet: true,
             idle_timeout_secs: 0,
             max_age_secs: 0,
             allowed_groups: Vec::new(),
@@ -363,6 +367,7 @@ fn validate(t: &DesktopType) -> Result<DesktopType, StoreError> {
         memory_bytes: t.memory_bytes,
         nano_cpus: t.nano_cpus,
         enabled: t.enabled,
+        internet: t.internet,
         idle_timeout_secs: t.idle_timeout_secs,
         max_age_secs: t.max_age_secs,
         allowed_groups: clean_groups(&t.allowed_groups)?,
@@ -371,6 +376,17 @@ fn validate(t: &DesktopType) -> Result<DesktopType, StoreError> {
         created_at: t.created_at,
         updated_at: t.updated_at,
     })
+}
+
+/// serde's default for [`DesktopType::internet`].
+fn yes() -> bool {
+    true
+}
+
+/// Leaves `internet = true` out of the JSON that fingerprints a type.
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde passes a reference
+fn is_true(value: &bool) -> bool {
+    *value
 }
 
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
@@ -389,7 +405,7 @@ macro_rules! select_types {
         concat!(
             "SELECT key, icon, image, container_port, ",
             "protocol, env, shm_size_bytes, memory_bytes, nano_cpus, enabled, idle_timeout_secs, ",
-            "max_age_secs, allowed_groups, allowed_users, sort_order, created_at, updated_at ",
+            "max_age_secs, allowed_groups, allowed_users, sort_order, created_at, updated_at, internet ",
             "FROM desktop_types ",
             $tail
         )
@@ -401,6 +417,7 @@ fn type_from_row(row: &AnyRow) -> Result<DesktopType, StoreError> {
     let container_port =
         u16::try_from(port).map_err(|_| StoreError::corrupt(format!("container port {port} out of range")))?;
     let enabled: i64 = row.try_get("enabled")?;
+    let internet: i64 = row.try_get("internet")?;
     Ok(DesktopType {
         key: row.try_get("key")?,
         names: BTreeMap::new(),
@@ -414,6 +431,7 @@ fn type_from_row(row: &AnyRow) -> Result<DesktopType, StoreError> {
         memory_bytes: row.try_get("memory_bytes")?,
         nano_cpus: row.try_get("nano_cpus")?,
         enabled: enabled != 0,
+        internet: internet != 0,
         idle_timeout_secs: row.try_get("idle_timeout_secs")?,
         max_age_secs: row.try_get("max_age_secs")?,
         allowed_groups: from_json(row, "allowed_groups")?,
@@ -468,6 +486,9 @@ fn definition_json(t: &DesktopType) -> Result<Vec<u8>, StoreError> {
         memory_bytes: Option<i64>,
         nano_cpus: Option<i64>,
         enabled: bool,
+        // Left out while true, so types from before the setting keep their fingerprint.
+        #[serde(skip_serializing_if = "is_true")]
+        internet: bool,
         idle_timeout_secs: i64,
         max_age_secs: i64,
         allowed_groups: &'a [String],
@@ -498,6 +519,7 @@ fn definition_json(t: &DesktopType) -> Result<Vec<u8>, StoreError> {
         memory_bytes: t.memory_bytes,
         nano_cpus: t.nano_cpus,
         enabled: t.enabled,
+        internet: t.internet,
         idle_timeout_secs: t.idle_timeout_secs,
         max_age_secs: t.max_age_secs,
         allowed_groups: &t.allowed_groups,
@@ -553,8 +575,8 @@ impl Store {
         let row = sqlx::query(
             "INSERT INTO desktop_types (key, name_de, name_en, description_de, description_en, icon, image, \
              container_port, protocol, env, shm_size_bytes, memory_bytes, nano_cpus, enabled, idle_timeout_secs, \
-             max_age_secs, allowed_groups, allowed_users, sort_order, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20) \
+             max_age_secs, allowed_groups, allowed_users, sort_order, created_at, updated_at, internet) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $20, $21) \
              ON CONFLICT (key) DO UPDATE SET name_de = excluded.name_de, name_en = excluded.name_en, \
              description_de = excluded.description_de, description_en = excluded.description_en, \
              icon = excluded.icon, image = excluded.image, container_port = excluded.container_port, \
@@ -562,7 +584,7 @@ impl Store {
              memory_bytes = excluded.memory_bytes, nano_cpus = excluded.nano_cpus, enabled = excluded.enabled, \
              idle_timeout_secs = excluded.idle_timeout_secs, max_age_secs = excluded.max_age_secs, \
              allowed_groups = excluded.allowed_groups, allowed_users = excluded.allowed_users, \
-             sort_order = excluded.sort_order, updated_at = excluded.updated_at \
+             sort_order = excluded.sort_order, updated_at = excluded.updated_at, internet = excluded.internet \
              RETURNING created_at",
         )
         .bind(&t.key)
@@ -585,6 +607,7 @@ impl Store {
         .bind(to_json(&t.allowed_users)?)
         .bind(t.sort_order)
         .bind(now)
+        .bind(i64::from(t.internet))
         .fetch_one(&mut *tx)
         .await?;
         sqlx::query("DELETE FROM desktop_type_texts WHERE type_key = $1")

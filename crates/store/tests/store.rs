@@ -807,6 +807,7 @@ async fn desktop_type_round_trip(store: Store) {
         memory_bytes: Some(4 << 30),
         nano_cpus: Some(2_000_000_000),
         enabled: false,
+        internet: false,
         idle_timeout_secs: 3600,
         max_age_secs: 36_000,
         allowed_groups: vec!["klasse-7b".to_owned(), " klasse-7a".to_owned(), "klasse-7b".to_owned()],
@@ -838,6 +839,7 @@ async fn desktop_type_round_trip(store: Store) {
     assert!(stored.allows("someone", &["klasse-7a".to_owned()]));
     assert!(!stored.allows("someone", &["klasse-8a".to_owned()]));
     assert_eq!(store.desktop_type("ubuntu").await.expect("get"), Some(stored.clone()));
+    assert!(!stored.internet, "an exam type keeps its setting");
 
     // Limits unset, defaults otherwise.
     let plain = store
@@ -851,6 +853,7 @@ async fn desktop_type_round_trip(store: Store) {
     assert_eq!(read.container_port, 6901);
     assert_eq!(read.shm_size_bytes, 512 * 1024 * 1024);
     assert!(read.enabled);
+    assert!(read.internet, "types reach the internet unless set otherwise");
     assert!(read.env.is_empty() && read.allowed_groups.is_empty() && read.allowed_users.is_empty());
 }
 
@@ -1215,6 +1218,21 @@ async fn configured_type_is_written_when_new_or_changed_and_admin_edits_are_kept
         Seeded::Written
     );
     assert!(store.desktop_type("vscode").await.expect("get").is_some());
+
+    // Turning internet access off in the file is a change (and is stored).
+    let exam = DesktopType {
+        internet: false,
+        ..from_file.clone()
+    };
+    assert_eq!(store.seed_desktop_type(&exam).await.expect("seed"), Seeded::Written);
+    assert!(
+        !store
+            .desktop_type("vscode")
+            .await
+            .expect("get")
+            .expect("exists")
+            .internet
+    );
 
     // An invalid definition is refused and leaves no fingerprint behind.
     let invalid = DesktopType {

@@ -222,6 +222,7 @@ admin_type_who_help = Durch Komma oder Zeilen getrennt. Beide Listen leer: alle 
 admin_type_env = Umgebungsvariablen (NAME=Wert je Zeile)
 admin_type_sort = Reihenfolge
 admin_type_enabled = Eingeschaltet
+admin_type_no_internet = Kein Internet (Prüfungsmodus): Desktops dieses Typs erreichen nichts außerhalb, nur das Portal erreicht sie
 admin_type_disabled = Ausgeschaltet
 admin_type_enable = Einschalten
 admin_type_disable = Ausschalten

@@ -221,6 +221,7 @@ admin_type_who_help = Separated by commas or lines. Both lists empty: everyone s
 admin_type_env = Environment (NAME=value per line)
 admin_type_sort = Order
 admin_type_enabled = Enabled
+admin_type_no_internet = No internet (exam mode): desktops of this type reach nothing outside, only the portal reaches them
 admin_type_disabled = Disabled
 admin_type_enable = Enable
 admin_type_disable = Disable

@@ -13,7 +13,8 @@ use super::lifecycle::LifecycleError;
 
 /// The home volume of an account whose home is named `home_name`.
 pub fn home_volume(prefix: &str, home_name: &str) -> String {
-    format!("{prefix}{home_name}")
+    // A valid Docker name whatever the prefix and home name (a readable part and a hash).
+    desktop_runtime::safe_docker_name(&format!("{prefix}{home_name}"))
 }
 
 impl AdminActions<'_> {

@@ -140,9 +140,10 @@ fn now() -> i64 {
 
 /// The id of `username`'s desktop of type `type_key` when it is first created. Only for
 /// creating one (and naming one not created yet): an existing desktop keeps the id it was
-/// created with, even after a rename, so look those up in the store.
+/// created with, even after a rename, so look those up in the store. A username that is long
+/// or has characters ids do not allow gives a readable id with a hash suffix.
 pub fn desktop_id(username: &str, type_key: &str) -> String {
-    format!("{username}-{type_key}")
+    desktop_runtime::safe_id(&format!("{username}-{type_key}"))
 }
 
 /// The launch URL of a desktop: the trailing slash and `path=` make the Kasm client connect
@@ -341,6 +342,8 @@ impl Lifecycle {
                 read_only: false,
             },
             mounts,
+            internet: t.internet,
+            owner_role: user.role.as_str().to_owned(),
         }
     }
 
@@ -403,7 +406,8 @@ impl Lifecycle {
         let event = match result {
             Ok(target) => {
                 let (host, port) = (target.host.clone(), target.port);
-                let container = format!("{}{id}", self.config.docker.container_prefix());
+                let container =
+                    desktop_runtime::safe_docker_name(&format!("{}{id}", self.config.docker.container_prefix()));
                 match self.store.mark_running(&id, &container, &host, port).await {
                     Ok(()) => {
                         self.routes.insert(target);

@@ -304,6 +304,18 @@ async fn desktop_types_are_created_edited_switched_and_deleted_with_precise_mess
     assert_eq!((status, location.as_str()), (303, "/admin/types/lab"));
     let t = app.state.store.desktop_type("lab").await.unwrap().unwrap();
     assert_eq!((t.nano_cpus, t.memory_bytes, t.enabled), (None, None, false));
+    assert!(t.internet, "a form without the exam box keeps internet access");
+
+    // Exam mode: the box turns internet access off, and the form shows it ticked.
+    let exam = type_fields(&[("key", "<omit>"), ("no_internet", "1")]);
+    let (status, _) = post_form(&root, "/admin/types/lab", &csrf, &exam).await;
+    assert_eq!(status, 303);
+    assert!(!app.state.store.desktop_type("lab").await.unwrap().unwrap().internet);
+    let (_, exam_form) = page(&root, "/admin/types/lab").await;
+    assert!(
+        exam_form.contains("name=\"no_internet\" value=\"1\" checked"),
+        "{exam_form}"
+    );
 
     // One name and description field per UI language, German required; a language the UI
     // does not speak (here French, as from the configuration's `names`) is kept and shown too.

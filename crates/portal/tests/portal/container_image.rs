@@ -1,7 +1,8 @@
 //! The portal's own container image (Dockerfile, built by scripts/build-portal-image.sh), run
 //! as deploy/compose.yaml runs it: non-root with the Docker socket's group, read-only root,
-//! on the desktop network. It must become healthy, serve its pages, and start a desktop it
-//! can reach. Under `CI=true` a missing image fails the test.
+//! in the host's network namespace on loopback. It must become healthy, serve its pages, and
+//! start a desktop it can reach and that cannot reach it. Under `CI=true` a missing image
+//! fails the test.
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -61,14 +62,14 @@ async fn the_portal_image_runs_healthy_and_starts_a_desktop_it_can_reach() {
     if !docker_ready() || !image_ready() {
         return;
     }
-    // Arrange: a network and names of this test's own, a config file as an admin writes it.
+    // Arrange: names of this test's own (the portal creates the network), a config file as an
+    // admin writes it.
     let instance = format!("irdc-{}", std::process::id());
-    // Dropped last: the portal container leaves the network before it is removed.
-    let _scope = DockerScope {
+    // Dropped last: the portal container is gone before the network is removed.
+    let scope = DockerScope {
         instance: instance.clone(),
     };
-    docker_ok(&["network", "create", &instance]);
-    let port = free_port();
+    let (port, metrics_port) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("portal.toml");
     std::fs::write(
@@ -107,7 +108,8 @@ memory_mib = 256
     // Act: run it like deploy/compose.yaml does.
     let name = format!("{instance}-portal");
     let mount = format!("{}:/etc/ird/portal.toml:ro", config.display());
-    let publish = format!("127.0.0.1:{port}:5006");
+    let listen = format!("IRD_LISTEN=127.0.0.1:{port}");
+    let metrics_listen = format!("IRD_METRICS__LISTEN=127.0.0.1:{metrics_port}");
     let id = docker_ok(&[
         "run",
         "-d",
@@ -121,10 +123,12 @@ memory_mib = 256
         &mount,
         "-e",
         "IRD_CONFIG=/etc/ird/portal.toml",
+        "-e",
+        &listen,
+        "-e",
+        &metrics_listen,
         "--network",
-        &instance,
-        "-p",
-        &publish,
+        "host",
         "--read-only",
         "--tmpfs",
         "/tmp:mode=1777",
@@ -221,7 +225,45 @@ memory_mib = 256
         docker_logs(&id)
     );
     let page = browser.get("/desktop/alice-fake/").send().await.unwrap();
-    assert_eq!(page.status(), 200, "the portal reaches the desktop through the network");
+    assert_eq!(page.status(), 200, "the portal reaches the desktop at its address");
+
+    // The desktop reaches neither of the portal's ports: not at its own 127.0.0.1, not at the
+    // host's address on its network, not at any address of the portal's container.
+    let desktop = scope.container("alice-fake");
+    let gateway = docker(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.Gateway}}{{end}}",
+        &desktop,
+    ]);
+    // The portal container's own addresses too (none with host networking; on a shared
+    // desktop network, as before, a desktop reached its metrics port there).
+    let mut addresses = vec!["127.0.0.1".to_owned(), gateway];
+    addresses.extend(
+        docker(&[
+            "inspect",
+            "-f",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+            &id,
+        ])
+        .split_whitespace()
+        .map(str::to_owned),
+    );
+    for target in addresses
+        .iter()
+        .flat_map(|a| [port, metrics_port].map(|p| format!("{a}:{p}")))
+    {
+        let out = Command::new("docker")
+            .args(["exec", &desktop, "/fake-kasm", "--connect", &target])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "the desktop must not reach the portal at {target}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
 }
 
 fn docker_logs(id: &str) -> String {
@@ -274,7 +316,7 @@ impl Drop for ComposeProject {
 }
 
 /// deploy/compose.yaml itself, with a Flask-style `.env`: the portal comes up on the Docker
-/// socket and the desktop network, non-root, and reads the seed names from the file.
+/// socket in the host's network namespace, non-root, and reads the seed names from the file.
 #[tokio::test]
 async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
     if !docker_ready() || !image_ready() {
@@ -292,7 +334,6 @@ async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
     let _scope = DockerScope {
         instance: instance.clone(),
     };
-    docker_ok(&["network", "create", &instance]);
     let (port, metrics_port) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(

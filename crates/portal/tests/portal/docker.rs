@@ -41,9 +41,10 @@ pub(crate) struct DockerScope {
 }
 
 impl DockerScope {
-    /// The container of desktop `id` (names carry the instance, see `DockerConfig`).
+    /// The container of desktop `id` (names carry the instance, see `DockerConfig`; one
+    /// longer than Docker names go here gets a hash suffix).
     pub(crate) fn container(&self, id: &str) -> String {
-        format!("ird-{}-{id}", self.instance)
+        desktop_runtime::safe_docker_name(&format!("ird-{}-{id}", self.instance))
     }
 }
 
@@ -62,6 +63,7 @@ impl Drop for DockerScope {
             docker(&["volume", "rm", "-f", v]);
         }
         docker(&["network", "rm", &self.instance]);
+        docker(&["network", "rm", &format!("{}-internal", self.instance)]);
     }
 }
 
@@ -83,6 +85,7 @@ pub(crate) fn fake_type(key: &str) -> DesktopTypeConfig {
         memory_mib: Some(256),
         cpus: Some(0.5),
         enabled: true,
+        internet: true,
         idle_timeout_minutes: 60,
         max_age_hours: 0,
         groups: vec![],

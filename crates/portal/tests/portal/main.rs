@@ -11,6 +11,7 @@ mod browser_admin;
 mod browser_real;
 mod cli;
 mod container_image;
+mod containment;
 mod csrf;
 mod desktop_origins;
 mod docker;

@@ -4,6 +4,10 @@
 //! `FAKE_KASM_PORT` (default 6901, HTTPS only like Kasm; `--plain` for HTTP). If
 //! `FAKE_KASM_HOME_CHECK` is set, each start appends a line to
 //! `/home/kasm-user/.fake-kasm-starts`, so lifecycle tests can prove a home volume persists.
+//!
+//! `fake-kasm --connect HOST:PORT` instead tries one TCP connection (3 s) and exits 0 when it
+//! was accepted, 1 when not: run with `docker exec` in a desktop, it shows what that desktop
+//! can reach (the image has no shell or other client).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -14,13 +18,18 @@ use testkit::{FakeKasmConfig, run_fake_kasm_until_signal};
 const HOME_CHECK_DIR: &str = "/home/kasm-user";
 const HOME_CHECK_FILE: &str = "/home/kasm-user/.fake-kasm-starts";
 
+/// How long `--connect` waits: a dropped SYN (firewalled) never gets an answer.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 fn main() -> ExitCode {
     let mut tls = true;
-    for arg in std::env::args().skip(1) {
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--plain" => tls = false,
+            "--connect" => return connect(args.next().as_deref()),
             other => {
-                eprintln!("fake-kasm: unknown argument {other:?} (only --plain is accepted)");
+                eprintln!("fake-kasm: unknown argument {other:?} (only --plain and --connect HOST:PORT are accepted)");
                 return ExitCode::from(2);
             }
         }
@@ -69,6 +78,26 @@ fn main() -> ExitCode {
         }
         Err(err) => {
             eprintln!("fake-kasm: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `--connect HOST:PORT`: 0 when a TCP connection is accepted, 1 when it is refused or times
+/// out, 2 for a bad address.
+fn connect(target: Option<&str>) -> ExitCode {
+    use std::net::ToSocketAddrs as _;
+    let Some(addr) = target.and_then(|t| t.to_socket_addrs().ok()).and_then(|mut a| a.next()) else {
+        eprintln!("fake-kasm: --connect needs HOST:PORT, got {target:?}");
+        return ExitCode::from(2);
+    };
+    match std::net::TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT) {
+        Ok(_) => {
+            println!("connected to {addr}");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            println!("cannot connect to {addr}: {err}");
             ExitCode::FAILURE
         }
     }

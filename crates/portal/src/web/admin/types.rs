@@ -75,6 +75,8 @@ pub(crate) struct TypeForm {
     pub env: String,
     pub sort_order: String,
     pub enabled: bool,
+    /// Shown inverted, as "no internet": a form without the box keeps the usual access.
+    pub internet: bool,
 }
 
 const MIB: i64 = 1024 * 1024;
@@ -118,6 +120,7 @@ impl TypeForm {
             env: t.env.iter().map(|(k, v)| format!("{k}={v}\n")).collect(),
             sort_order: t.sort_order.to_string(),
             enabled: t.enabled,
+            internet: t.internet,
         }
     }
 }
@@ -219,6 +222,7 @@ fn parse_type(form: &Form, key: &str) -> Result<DesktopType, AdminError> {
         memory_bytes: optional("memory_mib", form.get("memory_mib"), 6..=1_048_576, " MiB")?.map(|m| m * MIB),
         nano_cpus,
         enabled: form.checked("enabled"),
+        internet: !form.checked("no_internet"),
         idle_timeout_secs: number(
             "idle_timeout_minutes",
             form.get("idle_timeout_minutes"),
