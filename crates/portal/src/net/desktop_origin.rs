@@ -134,15 +134,15 @@ impl DesktopOrigin {
         format!("{}://*{}{}", self.scheme, self.suffix, self.port_suffix())
     }
 
-    /// Whether the portal at `public_url` would itself be one of the desktop hosts.
+    /// Whether the portal at `public_url` would itself be one of the desktop hosts — on any
+    /// port: cookies do not keep ports apart (RFC 6265 §8.5), so a desktop on the portal's host
+    /// name could set or overwrite the portal's cookies even with the portal on another port.
     pub fn covers(&self, public_url: &Url) -> bool {
+        let default_port = if self.scheme == "https" { 443 } else { 80 };
         public_url
             .host_str()
             .map(|h| {
-                let host = match public_url.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_owned(),
-                };
+                let host = format!("{h}:{}", self.port.unwrap_or(default_port));
                 self.label_in_host(&host).is_some() || h.eq_ignore_ascii_case(self.suffix.trim_start_matches('.'))
             })
             .unwrap_or(false)
@@ -273,5 +273,11 @@ mod tests {
         assert!(o.covers(&Url::parse("https://desktop.school.example/").unwrap()));
         assert!(o.covers(&Url::parse("https://school.example/").unwrap()));
         assert!(!o.covers(&Url::parse("https://portal.other.example/").unwrap()));
+        // Found by the config fuzz target: the portal on another port shares its cookies with
+        // a desktop on its host name.
+        assert!(o.covers(&Url::parse("https://desktop.school.example:8443/").unwrap()));
+        let on_port = DesktopOrigin::parse("https://{id}.school.example:8443").unwrap();
+        assert!(on_port.covers(&Url::parse("https://desktop.school.example/").unwrap()));
+        assert!(on_port.covers(&Url::parse("https://desktop.school.example:8443/").unwrap()));
     }
 }
