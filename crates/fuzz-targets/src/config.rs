@@ -17,6 +17,8 @@ use url::Url;
 
 const ENV_MARKER: &[u8] = b"\n%%env\n";
 
+// `Jail::try_with` wants a closure returning figment's (large) error type.
+#[allow(clippy::result_large_err)]
 pub fn run(data: &[u8]) {
     let (file, env) = match data.windows(ENV_MARKER.len()).position(|w| w == ENV_MARKER) {
         Some(at) => (&data[..at], &data[at + ENV_MARKER.len()..]),

@@ -17,13 +17,13 @@ pub fn run(data: &[u8]) {
     };
     check(path);
     // What a request line can actually carry: a path hyper accepted.
-    if let Ok(pq) = http::uri::PathAndQuery::try_from(data) {
-        if let Some((id, _)) = check(pq.path()) {
-            assert!(
-                HeaderValue::from_str(&launch_url(id)).is_ok(),
-                "the launch URL for {id:?} is no valid Location"
-            );
-        }
+    if let Ok(pq) = http::uri::PathAndQuery::try_from(data)
+        && let Some((id, _)) = check(pq.path())
+    {
+        assert!(
+            HeaderValue::from_str(&launch_url(id)).is_ok(),
+            "the launch URL for {id:?} is no valid Location"
+        );
     }
 }
 

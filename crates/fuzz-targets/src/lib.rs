@@ -13,9 +13,12 @@ pub mod desktop_path;
 pub mod forwarded_for;
 pub mod request_head;
 
+/// A target's body: panics when the input breaks an invariant.
+pub type Target = fn(&[u8]);
+
 /// Every target by its name, which is also its folder under `fuzz/corpus/` and
 /// `fuzz/regressions/` and its binary in `fuzz/fuzz_targets/`.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("claims", claims::run),
     ("config", config::run),
     ("desktop_host", desktop_host::run),
