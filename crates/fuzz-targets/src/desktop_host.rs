@@ -50,14 +50,15 @@ pub fn run(data: &[u8]) {
     }
 }
 
-/// A lowercase DNS label: `a-z`, `0-9`, `-` inside, 1–63 characters (written again here, so
-/// the portal's own check is checked too).
+/// A lowercase DNS label: `a-z`, `0-9`, `-` inside, 1–63 characters, no punycode `xn--`
+/// (written again here, so the portal's own check is checked too).
 fn is_dns_label(s: &str) -> bool {
     (1..=63).contains(&s.len())
         && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !s.starts_with('-')
         && !s.ends_with('-')
+        && !s.starts_with("xn--")
 }
 
 fn check_label(id: &str) {
