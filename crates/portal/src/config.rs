@@ -539,8 +539,10 @@ impl Config {
     /// The public URL, defaulting to the listen address.
     pub fn public_url(&self) -> Url {
         self.public_url.clone().unwrap_or_else(|| {
-            // A SocketAddr always formats as a valid authority.
-            Url::parse(&format!("http://{}/", self.listen)).unwrap_or_else(|_| unreachable!())
+            // Without an IPv6 scope id (`[fe80::1%2]` is no URL; the config fuzz target found
+            // that it panicked here), a socket address always formats as a valid authority.
+            let addr = SocketAddr::new(self.listen.ip(), self.listen.port());
+            Url::parse(&format!("http://{addr}/")).unwrap_or_else(|_| unreachable!())
         })
     }
 
@@ -690,6 +692,12 @@ mod tests {
             set.desktop_origins().map(|o| o.origin_of("alice-ubuntu")).as_deref(),
             Some("https://alice-ubuntu.desktops.school.example")
         );
+    }
+
+    #[test]
+    fn a_listen_address_with_an_ipv6_scope_gives_a_public_url() {
+        let c = load_toml("listen = \"[fe80::1%2]:5020\"").unwrap();
+        assert_eq!(c.public_origin(), "http://[fe80::1]:5020");
     }
 
     #[test]
