@@ -55,7 +55,8 @@ for t in "${targets[@]}"; do
     # New inputs go to a scratch folder, not into the committed seeds.
     run_dir="fuzz/corpus-run/$t"
     mkdir -p "$run_dir" "fuzz/artifacts/$t"
-    args=(-timeout=10 -rss_limit_mb=2048 -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1)
+    # cargo fuzz sets -artifact_prefix=fuzz/artifacts/<target>/ itself.
+    args=(-timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
     if [ "$seconds" -gt 0 ]; then
         args+=(-max_total_time="$seconds")
     else
