@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs and starts everything the tests need, then runs them all:
 #   format and lint checks, PostgreSQL for the store suite, the fake-Kasm test image for the
-#   Docker tests, and the whole workspace under cargo-nextest.
+#   Docker tests, the whole workspace under cargo-nextest, then a bounded fuzz run
+#   (scripts/fuzz.sh, FUZZ_SECONDS per target).
 # Runs as root on Debian (as CI does). Idempotent: a second run skips what is already there.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -61,5 +62,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 log "tests"
 cargo nextest run --workspace --locked --no-fail-fast "$@"
+
+log "fuzzing: each target ${FUZZ_SECONDS:-60} s under libFuzzer"
+# The targets' bodies and committed inputs already ran above (crate fuzz-targets); this looks
+# for new inputs that break them. Fails under CI=true if the targets cannot be built.
+scripts/fuzz.sh
 
 log "done"

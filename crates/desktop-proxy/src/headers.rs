@@ -36,7 +36,7 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// Prepares the browser's headers for the desktop: the portal's cookies and the browser's
 /// credentials stay behind, forwarding headers describe the real client, and the desktop's
 /// own credentials go in.
-pub(crate) fn upstream_request_headers(
+pub fn upstream_request_headers(
     headers: &mut HeaderMap,
     ctx: &crate::ForwardContext,
     auth: Option<&HeaderValue>,
@@ -77,7 +77,7 @@ pub(crate) fn upstream_request_headers(
 /// headers that would outlive the page or reach beyond it — a service worker scope, wiping or
 /// reporting on the origin's data, other protocols or hosts, HSTS decisions for the school's
 /// domain. The portal sets what its origins need itself.
-const DESKTOP_MAY_NOT_SEND: [&str; 8] = [
+pub const DESKTOP_MAY_NOT_SEND: [&str; 8] = [
     "set-cookie",
     "service-worker-allowed",
     "clear-site-data",
@@ -89,7 +89,7 @@ const DESKTOP_MAY_NOT_SEND: [&str; 8] = [
 ];
 
 /// Prepares the desktop's response headers for the browser (see [`DESKTOP_MAY_NOT_SEND`]).
-pub(crate) fn downstream_response_headers(headers: &mut HeaderMap, websocket: bool) {
+pub fn downstream_response_headers(headers: &mut HeaderMap, websocket: bool) {
     strip_hop_by_hop(headers);
     for name in DESKTOP_MAY_NOT_SEND {
         headers.remove(name);

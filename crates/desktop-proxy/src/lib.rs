@@ -21,3 +21,10 @@ pub use relay::RelayStats;
 pub use routes::{BasicAuth, RouteTable, Scheme, Target};
 pub use tls::unverified_config as unverified_tls_config;
 pub use upgrade::{UpgradeError, WebSocketRequest, classify_upgrade};
+
+/// The header rewriting, public only for the fuzz targets (`crates/fuzz-targets`), which check
+/// what reaches a desktop and a browser; the portal never calls these.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::headers::{DESKTOP_MAY_NOT_SEND, downstream_response_headers, upstream_request_headers};
+}

@@ -28,6 +28,8 @@ pub enum UpgradeError {
     BadVersion,
     #[error("the Origin header is missing")]
     MissingOrigin,
+    #[error("the Origin header is repeated")]
+    RepeatedOrigin,
 }
 
 const SEC_WEBSOCKET_KEY: &str = "sec-websocket-key";
@@ -69,9 +71,16 @@ pub fn classify_upgrade(
     if single(headers, SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
         return Err(UpgradeError::BadVersion);
     }
-    let origin = headers
-        .get(ORIGIN)
-        .or_else(|| headers.get(SEC_WEBSOCKET_ORIGIN))
+    // The Origin is what the portal checks; with two, the desktop might act on the other one.
+    let origin_name = if headers.contains_key(ORIGIN) {
+        ORIGIN.as_str()
+    } else {
+        SEC_WEBSOCKET_ORIGIN
+    };
+    if headers.get_all(origin_name).iter().nth(1).is_some() {
+        return Err(UpgradeError::RepeatedOrigin);
+    }
+    let origin = single(headers, origin_name)
         .and_then(|o| o.to_str().ok())
         .map(str::to_owned)
         .ok_or(UpgradeError::MissingOrigin)?;
@@ -178,6 +187,20 @@ mod tests {
                     h.remove(ORIGIN);
                 },
                 UpgradeError::MissingOrigin,
+            ),
+            (
+                |h| {
+                    h.append(ORIGIN, HeaderValue::from_static("https://evil.example"));
+                },
+                UpgradeError::RepeatedOrigin,
+            ),
+            (
+                |h| {
+                    h.remove(ORIGIN);
+                    h.append(SEC_WEBSOCKET_ORIGIN, HeaderValue::from_static("http://portal.test"));
+                    h.append(SEC_WEBSOCKET_ORIGIN, HeaderValue::from_static("https://evil.example"));
+                },
+                UpgradeError::RepeatedOrigin,
             ),
         ];
         for (mutate, expected) in cases {

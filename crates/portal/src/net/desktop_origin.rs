@@ -134,15 +134,15 @@ impl DesktopOrigin {
         format!("{}://*{}{}", self.scheme, self.suffix, self.port_suffix())
     }
 
-    /// Whether the portal at `public_url` would itself be one of the desktop hosts.
+    /// Whether the portal at `public_url` would itself be one of the desktop hosts — on any
+    /// port: cookies do not keep ports apart (RFC 6265 §8.5), so a desktop on the portal's host
+    /// name could set or overwrite the portal's cookies even with the portal on another port.
     pub fn covers(&self, public_url: &Url) -> bool {
+        let default_port = if self.scheme == "https" { 443 } else { 80 };
         public_url
             .host_str()
             .map(|h| {
-                let host = match public_url.port() {
-                    Some(p) => format!("{h}:{p}"),
-                    None => h.to_owned(),
-                };
+                let host = format!("{h}:{}", self.port.unwrap_or(default_port));
                 self.label_in_host(&host).is_some() || h.eq_ignore_ascii_case(self.suffix.trim_start_matches('.'))
             })
             .unwrap_or(false)
@@ -165,7 +165,9 @@ pub fn host_label(id: &str) -> String {
     format!("{HASHED_PREFIX}{}", &hex[..HASH_HEX])
 }
 
-/// Whether `label` is a lowercase DNS label: `a-z`, `0-9`, `-` inside, 1–63 characters.
+/// Whether `label` is a lowercase DNS label: `a-z`, `0-9`, `-` inside, 1–63 characters, and
+/// no `xn--` label (browsers decode those as punycode and refuse the URL when that fails; the
+/// fuzz target `desktop_host` found a desktop id `xn--…` whose origin was no URL).
 fn is_label(label: &str) -> bool {
     (1..=63).contains(&label.len())
         && label
@@ -173,6 +175,7 @@ fn is_label(label: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
+        && !label.starts_with("xn--")
 }
 
 /// `name[:port]` → (name lowercased is up to the caller, port). `None` for a malformed value
@@ -265,6 +268,12 @@ mod tests {
         assert!(is_label(&host_label(&"x".repeat(100))));
         // A made-up id that looks like a hashed label is hashed too, so it can't pose as another.
         assert_ne!(host_label(&dotted), dotted);
+        // Punycode labels are hashed: `xn--abc` is no valid punycode, and browsers refuse it.
+        let puny = host_label("xn--abc");
+        assert!(puny.starts_with(HASHED_PREFIX), "{puny}");
+        let o = DesktopOrigin::parse("https://{id}.desktops.school.example").unwrap();
+        assert!(Url::parse(&o.origin_of("xn--abc")).is_ok());
+        assert_eq!(o.label_in_host("xn--abc.desktops.school.example"), None);
     }
 
     #[test]
@@ -273,5 +282,11 @@ mod tests {
         assert!(o.covers(&Url::parse("https://desktop.school.example/").unwrap()));
         assert!(o.covers(&Url::parse("https://school.example/").unwrap()));
         assert!(!o.covers(&Url::parse("https://portal.other.example/").unwrap()));
+        // Found by the config fuzz target: the portal on another port shares its cookies with
+        // a desktop on its host name.
+        assert!(o.covers(&Url::parse("https://desktop.school.example:8443/").unwrap()));
+        let on_port = DesktopOrigin::parse("https://{id}.school.example:8443").unwrap();
+        assert!(on_port.covers(&Url::parse("https://desktop.school.example/").unwrap()));
+        assert!(on_port.covers(&Url::parse("https://desktop.school.example:8443/").unwrap()));
     }
 }

@@ -22,7 +22,9 @@ use crate::web::desktop_host::ENTER_PATH;
 use crate::web::error::AppError;
 
 /// Splits `/desktop/{id}/rest` (raw, undecoded) into the id and the desktop-side path.
-fn split_desktop_path(path: &str) -> Option<(&str, &str)> {
+/// Public only for the fuzz targets (`crates/fuzz-targets`).
+#[doc(hidden)]
+pub fn split_desktop_path(path: &str) -> Option<(&str, &str)> {
     let rest = path.strip_prefix("/desktop/")?;
     match rest.find('/') {
         Some(i) => Some((&rest[..i], &rest[i..])),
