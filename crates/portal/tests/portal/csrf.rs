@@ -58,7 +58,9 @@ fn writes_in_router() -> Vec<Write> {
             .replace("{id}", "alice-ubuntu")
             .replace("{action}", "stop")
             .replace("{key}", "ubuntu")
-            .replace("{username}", "bob");
+            .replace("{username}", "bob")
+            .replace("{space}", "home")
+            .replace("{*path}", "x.txt");
         assert!(!path.contains('{'), "no sample value for a parameter of {path}");
         for method in methods {
             found.push(Write {
