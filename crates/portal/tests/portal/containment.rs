@@ -207,6 +207,8 @@ async fn a_64_character_username_gets_a_desktop() {
         "{{range .Mounts}}{{if eq .Destination \"/home/kasm-user\"}}{{.Name}}{{end}}{{end}}",
         &scope.container(&id),
     ]);
-    assert!(home.starts_with(&format!("{}-home-lll", scope.instance)), "{home}");
+    // Homes are named by the account (u-{id}), never by the username.
+    let user = app.state.store.user_by_username(&name).await.unwrap().unwrap();
+    assert_eq!(home, format!("{}-home-{}", scope.instance, user.home_name), "{home}");
     open_ws(&app, &browser, &id).await;
 }
