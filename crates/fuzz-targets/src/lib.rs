@@ -10,6 +10,7 @@ pub mod claims;
 pub mod config;
 pub mod desktop_host;
 pub mod desktop_path;
+pub mod file_paths;
 pub mod forwarded_for;
 pub mod request_head;
 
@@ -23,6 +24,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config", config::run),
     ("desktop_host", desktop_host::run),
     ("desktop_path", desktop_path::run),
+    ("file_paths", file_paths::run),
     ("forwarded_for", forwarded_for::run),
     ("request_head", request_head::run),
 ];

@@ -76,7 +76,15 @@ macro_rules! replays {
     )*};
 }
 
-replays!(claims, config, desktop_host, desktop_path, forwarded_for, request_head);
+replays!(
+    claims,
+    config,
+    desktop_host,
+    desktop_path,
+    file_paths,
+    forwarded_for,
+    request_head
+);
 
 #[test]
 fn the_replays_cover_every_target() {

@@ -369,3 +369,32 @@ proptest! {
         fuzz_targets::config::run(&input);
     }
 }
+
+/// Paths built from the segments that matter (the planted link, dots, odd names) and new names
+/// with umlauts, control characters and the reserved prefix.
+fn file_path_input() -> impl Strategy<Value = Vec<u8>> {
+    let segment = prop_oneof![
+        one_of(&[
+            "out",
+            "dir",
+            "secret",
+            "file",
+            "..",
+            ".",
+            "",
+            "Übung 1.pdf",
+            ".ird-upload-1"
+        ]),
+        "[a-zA-Z0-9 ._-]{1,12}",
+    ];
+    let path = proptest::collection::vec(segment, 0..6).prop_map(|s| s.join("/"));
+    let name = prop_oneof![one_of(&["neu", "a\tb", ".ird-x", "..", "Übung 1.pdf"]), ".{0,40}"];
+    (path, name).prop_map(|(p, n)| format!("{p}\n{n}").into_bytes())
+}
+
+proptest! {
+    #[test]
+    fn file_paths_stay_inside_their_tree(input in file_path_input()) {
+        fuzz_targets::file_paths::run(&input);
+    }
+}
