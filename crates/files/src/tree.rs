@@ -450,8 +450,11 @@ impl Tree {
         // chownat with an empty path: works on the `O_PATH` handles cap-std opens folders with.
         match rustix::fs::chownat(fd, "", Some(uid), Some(gid), AtFlags::EMPTY_PATH) {
             Ok(()) => Ok(()),
-            // Not allowed to give files away, but already running as that user: nothing to do.
-            Err(Errno::PERM) if rustix::process::geteuid() == uid => Ok(()),
+            // Not allowed to give files away (a portal running as neither root nor the
+            // desktop's user, as in the container deployment): the files stay the portal's.
+            // Reading and writing through the portal still work; editing them inside a desktop
+            // needs the portal to run as root or as that user (README, Files).
+            Err(Errno::PERM) => Ok(()),
             Err(e) => Err(e.into()),
         }
     }

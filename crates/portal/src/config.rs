@@ -985,6 +985,10 @@ pub struct FilesSettings {
     pub quota_admin_mib: u64,
     /// How long deleted files stay restorable.
     pub trash_days: u64,
+    /// Mount the user's class folders into her desktops (`~/Klassen/<group>`). The engine
+    /// mounts them from its own host, so the files root must be a path of that host; off in
+    /// the container deployment, whose files live in the portal's volume.
+    pub mount_classes: bool,
 }
 
 impl Default for FilesSettings {
@@ -998,6 +1002,7 @@ impl Default for FilesSettings {
             quota_teacher_mib: 10 * 1024,
             quota_admin_mib: 10 * 1024,
             trash_days: 30,
+            mount_classes: true,
         }
     }
 }

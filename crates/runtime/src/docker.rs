@@ -214,6 +214,14 @@ impl DockerRuntime {
         let mounts: Vec<String> = std::iter::once(&spec.home)
             .chain(&spec.mounts)
             .map(|m| format!("{}:{}:{}", m.volume, m.target, if m.read_only { "ro" } else { "rw" }))
+            .chain(spec.binds.iter().map(|b| {
+                format!(
+                    "bind {:?}:{}:{}",
+                    b.source,
+                    b.target,
+                    if b.read_only { "ro" } else { "rw" }
+                )
+            }))
             .collect();
         // Debug output quotes and escapes every string, so no two specs write the same text.
         let text = format!(
@@ -505,6 +513,13 @@ impl DockerRuntime {
                 read_only: Some(m.read_only),
                 ..Default::default()
             })
+            .chain(spec.binds.iter().map(|b| Mount {
+                typ: Some(MountType::BIND),
+                source: Some(b.source.display().to_string()),
+                target: Some(b.target.clone()),
+                read_only: Some(b.read_only),
+                ..Default::default()
+            }))
             .collect();
         let port_key = format!("{}/tcp", spec.port);
         // Security rule 4: never 0.0.0.0. Nothing is published by default; the compatible mode
@@ -1123,6 +1138,23 @@ fn validate_spec(spec: &DesktopSpec) -> Result<(), RuntimeError> {
         }
         if !mount.target.starts_with('/') {
             return invalid(format!("mount target {:?} is not an absolute path", mount.target));
+        }
+    }
+    for bind in &spec.binds {
+        let source = bind.source.to_str().unwrap_or_default();
+        // Docker's mount syntax would misread a comma or colon; a relative path is the
+        // engine's working directory, never meant.
+        if !bind.source.is_absolute() || source.is_empty() || source.contains([',', ':', '\n']) {
+            return invalid(format!(
+                "bind source {:?} is not an absolute path Docker can mount",
+                bind.source
+            ));
+        }
+        if !bind.target.starts_with("/home/kasm-user/")
+            || bind.target.contains("/../")
+            || bind.target.contains([',', ':'])
+        {
+            return invalid(format!("bind target {:?} is not a path inside the home", bind.target));
         }
     }
     Ok(())

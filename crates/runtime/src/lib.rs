@@ -74,6 +74,17 @@ pub struct VolumeMount {
     pub read_only: bool,
 }
 
+/// A directory of the engine's host mounted into a desktop (users' files under the files
+/// root: class folders). The source must exist; the portal creates it first.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BindMount {
+    /// Absolute path on the engine's host.
+    pub source: std::path::PathBuf,
+    /// Path inside the container.
+    pub target: String,
+    pub read_only: bool,
+}
+
 /// Everything needed to create (or restart) one user's desktop of one type.
 #[derive(Clone, Debug)]
 pub struct DesktopSpec {
@@ -98,6 +109,8 @@ pub struct DesktopSpec {
     pub home: VolumeMount,
     /// Further mounts (the school's shared folder).
     pub mounts: Vec<VolumeMount>,
+    /// Host directories (the user's class folders: read-only for students).
+    pub binds: Vec<BindMount>,
     /// `false` (exam types): the desktop joins an internal network and reaches nothing outside.
     pub internet: bool,
     /// The owner's role (`student`, `teacher`, `admin`). Part of what the container was made

@@ -149,6 +149,7 @@ impl Harness {
                 target: "/shared".to_owned(),
                 read_only: true,
             }],
+            binds: Vec::new(),
             internet: true,
             owner_role: "student".to_owned(),
         }
@@ -595,6 +596,7 @@ async fn a_bogus_engine_address_is_unavailable_quickly() {
                 read_only: false,
             },
             mounts: Vec::new(),
+            binds: Vec::new(),
             internet: true,
             owner_role: "student".to_owned(),
         };

@@ -21,6 +21,13 @@ use crate::config::Config;
 const USAGE_TTL: Duration = Duration::from_secs(30);
 const MIB: u64 = 1024 * 1024;
 
+/// What a name keeps unescaped in a URL path segment: RFC 3986's unreserved characters.
+pub const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Names a zipped folder's direct subfolders for people; `None` keeps a name.
 pub type Renamer = Box<dyn Fn(&str) -> Option<String> + Send>;
 
@@ -93,11 +100,48 @@ impl SpaceKind {
             SpaceKind::Class(name) | SpaceKind::Handin(name) | SpaceKind::Handins(name) => format!(
                 "{prefix}/{}/{}/",
                 self.as_str(),
-                percent_encoding::utf8_percent_encode(name, percent_encoding::NON_ALPHANUMERIC)
+                percent_encoding::utf8_percent_encode(name, PATH_SEGMENT)
             ),
             other => format!("{prefix}/{}/", other.as_str()),
         }
     }
+}
+
+/// A class's folder under the files root `root`.
+pub fn class_dir_in(root: &std::path::Path, group: &str) -> PathBuf {
+    root.join("classes").join(class_key(group))
+}
+
+/// Where a class's folder appears inside a desktop: `~/Klassen/<group>`, the group's name made
+/// safe for a path (no `/`, no characters Docker's mount syntax would misread).
+pub fn class_mount_target(group: &str) -> String {
+    let mut name: String = group
+        .trim()
+        .chars()
+        .map(|c| {
+            if c == '/' || c == ',' || c == ':' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    if name.is_empty() || name.starts_with('.') {
+        name = class_key(group);
+    }
+    format!("/home/kasm-user/Klassen/{name}")
+}
+
+/// Creates the folders a desktop mounts, owned by the desktop's user, before the engine needs
+/// them (Docker refuses a bind mount whose source is missing).
+pub async fn ensure_dirs(dirs: Vec<PathBuf>, owner: Owner) -> Result<(), SpaceError> {
+    blocking(move || {
+        for dir in &dirs {
+            Tree::open(dir, Some(owner))?;
+        }
+        Ok::<_, SpaceError>(())
+    })
+    .await?
 }
 
 /// A class folder's directory name: group names come from IServ and may be anything, so the
@@ -155,7 +199,7 @@ impl FileSpaces {
 
     /// A class's folder on the host (read-only mount source for its students).
     pub fn class_dir(&self, group: &str) -> PathBuf {
-        self.root.join("classes").join(class_key(group))
+        class_dir_in(&self.root, group)
     }
 
     /// Opens one of the user's spaces. A class is open to its members (teachers write,

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use desktop_proxy::{BasicAuth, Proxy, RouteTable, Scheme, Target};
 use desktop_runtime::{
-    ContainerRuntime, Credentials, DesktopSpec, Endpoint, Progress, RuntimeError, RuntimeEvent, VolumeMount,
+    BindMount, ContainerRuntime, Credentials, DesktopSpec, Endpoint, Progress, RuntimeError, RuntimeEvent, VolumeMount,
 };
 use futures_util::StreamExt as _;
 use portal_store::{Desktop, DesktopState, DesktopType, Role, Store, StoreError, User};
@@ -342,9 +342,28 @@ impl Lifecycle {
                 read_only: false,
             },
             mounts,
+            binds: self.class_binds(user),
             internet: t.internet,
             owner_role: user.role.as_str().to_owned(),
         }
+    }
+
+    /// The user's class folders at `~/Klassen/<group>`: handouts, read-only for students.
+    fn class_binds(&self, user: &User) -> Vec<BindMount> {
+        if !self.config.files.mount_classes {
+            return Vec::new();
+        }
+        let root = self.config.files_root();
+        let root = std::path::absolute(&root).unwrap_or(root);
+        let groups: std::collections::BTreeSet<&String> = user.groups.iter().collect();
+        groups
+            .into_iter()
+            .map(|g| BindMount {
+                source: super::files::class_dir_in(&root, g),
+                target: super::files::class_mount_target(g),
+                read_only: user.role == Role::Student,
+            })
+            .collect()
     }
 
     async fn run_start(
@@ -470,6 +489,18 @@ impl Lifecycle {
         tx: &Arc<StartProgress>,
         cancelled: &mut watch::Receiver<bool>,
     ) -> Result<Option<Target>, StopReason> {
+        // Docker refuses to mount a missing folder: create the class folders first, owned by
+        // the desktop's user.
+        let owner = portal_files::Owner {
+            uid: self.config.files.uid,
+            gid: self.config.files.gid,
+        };
+        let folders = spec.binds.iter().map(|b| b.source.clone()).collect();
+        if let Err(e) = super::files::ensure_dirs(folders, owner).await {
+            return Err(StopReason::Failed {
+                detail: format!("the class folders could not be created under files.root: {e}"),
+            });
+        }
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
         let forward_tx = tx.clone();
         let forward = tokio::spawn(async move {

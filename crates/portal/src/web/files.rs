@@ -21,7 +21,7 @@ use portal_files::{Entry, EntryKind, FilesError, LimitKind, Name, OnClash, RelPa
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
-use crate::domain::files::{Renamer, Space, SpaceError, SpaceKind, Usage};
+use crate::domain::files::{PATH_SEGMENT, Renamer, Space, SpaceError, SpaceKind, Usage};
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -355,7 +355,7 @@ fn href(kind: &SpaceKind, path: &RelPath) -> String {
         if i > 0 {
             out.push('/');
         }
-        out.extend(utf8_percent_encode(n.as_str(), NON_ALPHANUMERIC));
+        out.extend(utf8_percent_encode(n.as_str(), PATH_SEGMENT));
     }
     out
 }

@@ -272,7 +272,7 @@ async fn links_a_desktop_put_into_a_home_are_shown_and_never_followed() {
     // The page shows them as links, without a download link.
     let page = alice.get("/files/home/").send().await.unwrap().text().await.unwrap();
     assert!(page.contains("secret.txt <span class=\"muted\">"), "{page}");
-    assert!(!page.contains("href=\"/files/home/secret%2Etxt\""));
+    assert!(!page.contains("href=\"/files/home/secret.txt\""));
 }
 
 #[tokio::test]
@@ -810,4 +810,58 @@ async fn hand_ins_are_private_until_due_read_only_after_and_collected_per_studen
         .await
         .unwrap();
     assert!(page.contains("data-role=\"late\""), "{page}");
+}
+
+#[tokio::test]
+async fn class_folders_are_mounted_into_desktops_read_only_for_students() {
+    if !crate::docker::docker_ready() {
+        return;
+    }
+    let (app, scope) = crate::docker::docker_app("classes", |_| {}).await;
+    add_member(&app, "lehrerin", Role::Teacher, &["5a"]).await;
+    add_member(&app, "schueler", Role::Student, &["5a", "Mathe/AG"]).await;
+    let mounts_of = |id: &str| {
+        crate::docker::docker(&[
+            "inspect",
+            "-f",
+            "{{range .Mounts}}{{if eq .Type \"bind\"}}{{.Destination}} {{.RW}} {{.Source}}\n{{end}}{{end}}",
+            &scope.container(id),
+        ])
+    };
+    let class_dir = |g: &str| app.state.files.class_dir(g).display().to_string();
+
+    let student = sign_in(&app, "schueler").await;
+    let (status, body, events) = crate::docker::start_desktop(&student, "fake").await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(events.last().unwrap()["step"], "ready", "{events:?}");
+    let mounts = mounts_of(body["id"].as_str().unwrap());
+    assert!(
+        mounts.contains(&format!("/home/kasm-user/Klassen/5a false {}", class_dir("5a"))),
+        "{mounts}"
+    );
+    assert!(
+        mounts.contains(&format!(
+            "/home/kasm-user/Klassen/Mathe_AG false {}",
+            class_dir("Mathe/AG")
+        )),
+        "{mounts}"
+    );
+
+    let teacher = sign_in(&app, "lehrerin").await;
+    let (_, body, events) = crate::docker::start_desktop(&teacher, "fake").await;
+    assert_eq!(events.last().unwrap()["step"], "ready", "{events:?}");
+    let mounts = mounts_of(body["id"].as_str().unwrap());
+    assert!(
+        mounts.contains(&format!("/home/kasm-user/Klassen/5a true {}", class_dir("5a"))),
+        "{mounts}"
+    );
+    assert!(!mounts.contains("Mathe"), "only her own classes: {mounts}");
+
+    // The folder exists before the engine mounts it, and belongs to the desktop's user.
+    // `/proc/self` belongs to this process's user: giving files away needs root.
+    let root = std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0);
+    if root.unwrap_or(false) {
+        let meta = std::fs::metadata(class_dir("5a")).unwrap();
+        assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
+    }
 }
