@@ -89,13 +89,13 @@ replays!(
 #[test]
 fn the_replays_cover_every_target() {
     let source = include_str!("corpus.rs");
-    let line = source.lines().find(|l| l.starts_with("replays!(")).unwrap_or_default();
-    let replayed: Vec<&str> = line
-        .trim_start_matches("replays!(")
-        .trim_end_matches(");")
-        .split(',')
-        .map(str::trim)
-        .collect();
+    // The invocation, on one line or (as rustfmt lays out a long one) over several.
+    let call = source
+        .split("\nreplays!(")
+        .nth(1)
+        .and_then(|rest| rest.split(");").next())
+        .unwrap_or_default();
+    let replayed: Vec<&str> = call.split(',').map(str::trim).filter(|n| !n.is_empty()).collect();
     for (name, _) in fuzz_targets::TARGETS {
         assert!(replayed.contains(name), "{name} is not replayed");
     }
