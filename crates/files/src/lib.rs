@@ -17,7 +17,7 @@ pub use zip::{ZipReport, zip_folder, zip_folder_as};
 
 /// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Howard Hinnant's
 /// `civil_from_days`): for dates in listings and archives without a calendar crate.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

@@ -83,6 +83,14 @@ impl SpaceKind {
         }
     }
 
+    /// What people and archives call it: the group or assignment, else `home` / `shared`.
+    pub fn folder_name(&self) -> String {
+        match self {
+            SpaceKind::Class(name) | SpaceKind::Handin(name) | SpaceKind::Handins(name) => name.clone(),
+            other => other.as_str().to_owned(),
+        }
+    }
+
     /// The first segment of its URLs.
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -510,10 +518,7 @@ impl Space {
         out: impl std::io::Write + Send + 'static,
     ) -> Result<ZipReport, SpaceError> {
         let tree = self.tree.clone();
-        let top = match &self.kind {
-            SpaceKind::Class(name) | SpaceKind::Handin(name) | SpaceKind::Handins(name) => name.clone(),
-            other => other.as_str().to_owned(),
-        };
+        let top = self.kind.folder_name();
         Ok(blocking(move || portal_files::zip_folder_as(&tree, &path, &top, &*rename, out)).await??)
     }
 

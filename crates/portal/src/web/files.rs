@@ -217,13 +217,9 @@ pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -
 /// memory. A failure half-way ends the download early, so the browser reports it broken
 /// rather than saving a truncated archive as complete.
 fn zip_response(space: Space, path: RelPath, rename: Renamer) -> Response {
-    let name = path.split_last().map_or_else(
-        || match &space.kind {
-            SpaceKind::Class(group) => group.clone(),
-            other => other.as_str().to_owned(),
-        },
-        |(_, n)| n.to_string(),
-    );
+    let name = path
+        .split_last()
+        .map_or_else(|| space.kind.folder_name(), |(_, n)| n.to_string());
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let writer = ChannelWriter {
         tx: tx.clone(),
@@ -384,13 +380,6 @@ pub(crate) fn human_size(bytes: u64, lang: Lang) -> String {
     }
 }
 
-fn date(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let (y, m, d) = portal_files::civil_from_days(days);
-    let rem = secs.rem_euclid(86_400);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
-}
-
 #[derive(Deserialize)]
 pub(crate) struct PageQuery {
     #[serde(default)]
@@ -455,7 +444,7 @@ pub(crate) async fn show(
                 } else {
                     String::new()
                 },
-                modified: date(e.modified),
+                modified: crate::web::time::show(&state.config.timezone, e.modified, lang),
                 previewable: e.kind == EntryKind::File && preview_type(&e.name).is_some(),
                 name: e.name,
             })
@@ -476,7 +465,7 @@ pub(crate) async fn show(
         .map(|i| TrashRow {
             id: i.id,
             original: i.original,
-            deleted: date(i.deleted_at),
+            deleted: crate::web::time::show(&state.config.timezone, i.deleted_at, lang),
         })
         .collect();
     let notice = q.done.as_deref().and_then(|d| match d {

@@ -30,6 +30,14 @@ async fn put(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::Res
         .unwrap()
 }
 
+async fn put_status(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::StatusCode {
+    put(b, csrf, path, body).await.status()
+}
+
+async fn op_status(b: &Browser, csrf: &str, path: &str, body: Value) -> reqwest::StatusCode {
+    api(b, csrf, path, body).await.status()
+}
+
 async fn api(b: &Browser, csrf: &str, path: &str, body: Value) -> reqwest::Response {
     b.post(path)
         .header("x-csrf-token", csrf)
@@ -85,14 +93,13 @@ async fn files_round_trip_with_names_as_typed_and_no_silent_overwrite() {
     assert_eq!(numbered["name"], "Übung 1 (2).pdf");
 
     assert_eq!(
-        api(
+        op_status(
             &alice,
             &csrf,
             "/api/files/home/Mathe",
             serde_json::json!({"op": "mkdir"})
         )
-        .await
-        .status(),
+        .await,
         201
     );
     let moved = api(
@@ -160,9 +167,7 @@ async fn homes_are_private_and_the_shared_folder_is_read_only_for_students() {
     let (alice, root) = (sign_in(&app, "alice").await, sign_in(&app, "root").await);
     let (a_csrf, r_csrf) = (alice.csrf().await, root.csrf().await);
     assert_eq!(
-        put(&alice, &a_csrf, "/api/files/home/mine.txt", b"alice".to_vec())
-            .await
-            .status(),
+        put_status(&alice, &a_csrf, "/api/files/home/mine.txt", b"alice".to_vec()).await,
         201
     );
 
@@ -174,9 +179,7 @@ async fn homes_are_private_and_the_shared_folder_is_read_only_for_students() {
     assert_eq!(bob.get("/api/files/home/mine.txt").send().await.unwrap().status(), 404);
 
     assert_eq!(
-        put(&root, &r_csrf, "/api/files/shared/Plan.txt", b"plan".to_vec())
-            .await
-            .status(),
+        put_status(&root, &r_csrf, "/api/files/shared/Plan.txt", b"plan".to_vec()).await,
         201
     );
     let shared = alice.get_json("/api/files/shared").await;
@@ -212,7 +215,7 @@ async fn homes_are_private_and_the_shared_folder_is_read_only_for_students() {
 
     // No token, no write; no session, nothing at all.
     assert_eq!(
-        put(&alice, "", "/api/files/home/x.txt", b"x".to_vec()).await.status(),
+        put_status(&alice, "", "/api/files/home/x.txt", b"x".to_vec()).await,
         403
     );
     assert_eq!(
@@ -230,9 +233,7 @@ async fn links_a_desktop_put_into_a_home_are_shown_and_never_followed() {
     let csrf = alice.csrf().await;
     let b_csrf = bob.csrf().await;
     assert_eq!(
-        put(&bob, &b_csrf, "/api/files/home/secret.txt", b"bob's".to_vec())
-            .await
-            .status(),
+        put_status(&bob, &b_csrf, "/api/files/home/secret.txt", b"bob's".to_vec()).await,
         201
     );
     alice.get_json("/api/files/home").await;
@@ -303,9 +304,7 @@ async fn limits_are_named_and_leave_nothing_behind() {
         assert!(left.is_empty(), "{user}: nothing partial is kept: {left:?}");
     }
     assert_eq!(
-        put(&alice, &csrf, "/api/files/home/fits.bin", vec![0; 1024 * 1024])
-            .await
-            .status(),
+        put_status(&alice, &csrf, "/api/files/home/fits.bin", vec![0; 1024 * 1024]).await,
         201
     );
 
@@ -453,33 +452,26 @@ async fn folders_download_as_one_zip_without_what_links_point_to() {
     let (alice, bob) = (sign_in(&app, "alice").await, sign_in(&app, "bob").await);
     let (csrf, b_csrf) = (alice.csrf().await, bob.csrf().await);
     assert_eq!(
-        put(&bob, &b_csrf, "/api/files/home/secret.txt", b"bob's".to_vec())
-            .await
-            .status(),
+        put_status(&bob, &b_csrf, "/api/files/home/secret.txt", b"bob's".to_vec()).await,
         201
     );
     assert_eq!(
-        api(
+        op_status(
             &alice,
             &csrf,
             "/api/files/home/Mathe",
             serde_json::json!({"op": "mkdir"})
         )
-        .await
-        .status(),
+        .await,
         201
     );
     assert_eq!(
-        put(&alice, &csrf, "/api/files/home/Mathe/%C3%9Cbung.txt", b"eins".to_vec())
-            .await
-            .status(),
+        put_status(&alice, &csrf, "/api/files/home/Mathe/%C3%9Cbung.txt", b"eins".to_vec()).await,
         201
     );
     let big = vec![7u8; 3 * 1024 * 1024];
     assert_eq!(
-        put(&alice, &csrf, "/api/files/home/Mathe/big.bin", big.clone())
-            .await
-            .status(),
+        put_status(&alice, &csrf, "/api/files/home/Mathe/big.bin", big.clone()).await,
         201
     );
     let a_home = home_of(&app, "alice").await;
@@ -525,25 +517,23 @@ async fn teachers_hand_out_folders_that_only_their_class_reads() {
     let teacher = sign_in(&app, "lehrerin").await;
     let t_csrf = teacher.csrf().await;
     assert_eq!(
-        api(
+        op_status(
             &teacher,
             &t_csrf,
             "/api/files/home/Arbeitsblatt",
             serde_json::json!({"op": "mkdir"})
         )
-        .await
-        .status(),
+        .await,
         201
     );
     assert_eq!(
-        put(
+        put_status(
             &teacher,
             &t_csrf,
             "/api/files/home/Arbeitsblatt/Aufgabe%201.txt",
             b"Rechne!".to_vec()
         )
-        .await
-        .status(),
+        .await,
         201
     );
 
@@ -692,14 +682,13 @@ async fn hand_ins_are_private_until_due_read_only_after_and_collected_per_studen
     );
     let handin = format!("/api/files/handin/{id}");
     assert_eq!(
-        put(
+        put_status(
             &student,
             &s_csrf,
             &format!("{handin}/L%C3%B6sung.txt"),
             b"Mein Aufsatz".to_vec()
         )
-        .await
-        .status(),
+        .await,
         201
     );
     let other = sign_in(&app, "fremd").await;
@@ -791,14 +780,13 @@ async fn hand_ins_are_private_until_due_read_only_after_and_collected_per_studen
         .await
         .unwrap();
     assert_eq!(
-        put(
+        put_status(
             &student,
             &s_csrf,
             &format!("/api/files/handin/{}/x.txt", late.id),
             b"x".to_vec()
         )
-        .await
-        .status(),
+        .await,
         201
     );
     let page = teacher
