@@ -164,6 +164,8 @@ pub struct Owner {
 
 /// How many "name (n)" alternatives are tried before giving up.
 const MAX_NUMBERED: u32 = 999;
+/// Bytes written per `write` call of an upload: one buffer per upload in progress.
+const WRITE_BUFFER: usize = 512 * 1024;
 
 /// A tree of files opened beneath one directory handle.
 #[derive(Debug)]
@@ -294,7 +296,8 @@ impl Tree {
         let temp = TempFile::create(&dir)?;
         let mut file = &temp.file;
         let mut written: u64 = 0;
-        let mut buf = vec![0u8; 64 * 1024];
+        // Large writes: the source may hand over several network reads at once.
+        let mut buf = vec![0u8; WRITE_BUFFER];
         loop {
             let n = match src.read(&mut buf) {
                 Ok(0) => break,

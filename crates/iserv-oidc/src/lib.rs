@@ -115,6 +115,10 @@ pub enum OidcError {
     /// sign-in may take over only after an administrator allowed it.
     #[error("the local account {0:?} is linked to IServ only after an administrator allows it")]
     LinkNeedsAdmin(String),
+    /// An administrator deleted the portal account of this IServ account; it signs in again
+    /// only once restored (or, after the retention, as a new account).
+    #[error("the account {0:?} was deleted by an administrator of the portal")]
+    AccountDeleted(String),
 }
 
 impl OidcError {
@@ -122,7 +126,9 @@ impl OidcError {
         use ::http::StatusCode as S;
         match self {
             OidcError::NotConfigured => S::NOT_FOUND,
-            OidcError::LocalLoginOff | OidcError::Denied | OidcError::NotAllowed => S::FORBIDDEN,
+            OidcError::LocalLoginOff | OidcError::Denied | OidcError::NotAllowed | OidcError::AccountDeleted(_) => {
+                S::FORBIDDEN
+            }
             OidcError::Config(_) => S::INTERNAL_SERVER_ERROR,
             OidcError::Unreachable(_) => S::SERVICE_UNAVAILABLE,
             OidcError::StateUnknown | OidcError::OtherBrowser => S::BAD_REQUEST,
@@ -161,6 +167,7 @@ impl OidcError {
             OidcError::BadUsername(_) => ("oidc_bad_username", "err_oidc_bad_username"),
             OidcError::UsernameTaken(_) => ("oidc_username_taken", "err_oidc_username_taken"),
             OidcError::LinkNeedsAdmin(_) => ("oidc_link_needs_admin", "err_oidc_link_needs_admin"),
+            OidcError::AccountDeleted(_) => ("oidc_account_deleted", "err_oidc_account_deleted"),
         }
     }
 

@@ -686,11 +686,91 @@ impl Harness {
 }
 
 /// The host's address on its default route (not a Docker bridge): "outside" for a desktop.
-fn host_outside_ip() -> std::net::IpAddr {
-    let socket = std::net::UdpSocket::bind("0.0.0.0:0").expect("udp socket");
-    // No packet is sent: connect only picks the route and with it the source address.
-    socket.connect("192.0.2.200:9").expect("a default route");
-    socket.local_addr().expect("local address").ip()
+/// Another machine for the desktops to reach: a network namespace joined to the host by a
+/// veth pair, with a TCP listener on its own address, removed on drop. Desktops reach it as
+/// they would a server in the school's network: routed and NATed by the host.
+struct OutsideHost {
+    netns: String,
+    veth: String,
+    listener: std::process::Child,
+    /// `ADDRESS:PORT` of the listener.
+    address: String,
+}
+
+impl OutsideHost {
+    fn start(tag: &str) -> OutsideHost {
+        let id = std::process::id() % 250 + 1;
+        let netns = format!("ird-t-out-{tag}");
+        let (veth, peer) = (format!("irdo{id}"), format!("irdp{id}"));
+        let (host_ip, its_ip) = (format!("10.251.{id}.1"), format!("10.251.{id}.2"));
+        let ip = |args: &[&str]| {
+            let out = std::process::Command::new("ip")
+                .args(args)
+                .output()
+                .expect("run ip (iproute2)");
+            assert!(
+                out.status.success(),
+                "ip {args:?}: {} (the test needs root and iproute2)",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        let _ = std::process::Command::new("ip").args(["netns", "del", &netns]).output();
+        let _ = std::process::Command::new("ip").args(["link", "del", &veth]).output();
+        ip(&["netns", "add", &netns]);
+        ip(&["link", "add", &veth, "type", "veth", "peer", "name", &peer]);
+        ip(&["link", "set", &peer, "netns", &netns]);
+        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &veth]);
+        ip(&["link", "set", &veth, "up"]);
+        for args in [
+            vec!["addr", "add", &*format!("{its_ip}/30"), "dev", &*peer],
+            vec!["link", "set", &*peer, "up"],
+            vec!["link", "set", "lo", "up"],
+            vec!["route", "add", "default", "via", &*host_ip],
+        ] {
+            let mut full = vec!["netns", "exec", &netns, "ip"];
+            full.extend(args);
+            ip(&full);
+        }
+        let port = 18_000 + id;
+        let listener = std::process::Command::new("ip")
+            .args(["netns", "exec", &netns, "python3", "-c"])
+            .arg(format!(
+                "import socket\ns = socket.create_server(('{its_ip}', {port}))\nwhile True: s.accept()[0].close()"
+            ))
+            .spawn()
+            .expect("start a listener in the namespace (python3)");
+        let address = format!("{its_ip}:{port}");
+        let host = OutsideHost {
+            netns,
+            veth,
+            listener,
+            address,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect_timeout(
+            &host.address.parse().expect("socket address"),
+            Duration::from_millis(200),
+        )
+        .is_err()
+        {
+            assert!(Instant::now() < deadline, "the outside host's listener did not come up");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        host
+    }
+}
+
+impl Drop for OutsideHost {
+    fn drop(&mut self) {
+        let _ = self.listener.kill();
+        let _ = self.listener.wait();
+        let _ = std::process::Command::new("ip")
+            .args(["link", "del", &self.veth])
+            .output();
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.netns])
+            .output();
+    }
 }
 
 #[tokio::test]
@@ -816,26 +896,13 @@ async fn a_desktop_without_internet_reaches_nothing_outside_a_normal_one_does() 
         .expect("internal network");
     assert_eq!(network.internal, Some(true));
 
-    // "Outside": a service on another network, published on the host's address on its
-    // default route (as a server in the school's network or the internet would be reached,
-    // through the host's forwarding). The host's own ports are a different matter: Docker
-    // cannot keep a desktop from them, the host's firewall must (README, security section).
-    let outside = format!("ird-t-outside-{}", h.tag);
-    let publish = format!("{}::6901", host_outside_ip());
-    let label = format!("{LABEL_INSTANCE}={}", h.settings.instance);
-    let args = [
-        "run", "-d", "--name", &outside, "--label", &label, "-e", "VNC_PW=x", "-p", &publish, IMAGE,
-    ];
-    assert!(!docker_cli(&args).is_empty(), "docker run {args:?}");
-    let port = docker_cli(&["port", &outside, "6901/tcp"])
-        .first()
-        .and_then(|p| p.rsplit(':').next().map(str::to_owned))
-        .expect("published port");
-    let outside = format!("{}:{port}", host_outside_ip());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while tokio::net::TcpStream::connect(&outside).await.is_err() && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    // "Outside": another machine, as a server in the school's network or on the internet is
+    // one — here a network namespace with its own address, routed through the host. (A port
+    // published on the host's own address is the host, not outside: Docker's userland proxy
+    // listens there, and what a desktop reaches on the host is the host firewall's business,
+    // README "What a desktop can reach".)
+    let host = OutsideHost::start(&h.tag);
+    let outside = host.address.clone();
     assert!(
         h.desktop_reaches(&open.id, &outside).await,
         "a normal desktop reaches a service outside its network"

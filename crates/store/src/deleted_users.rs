@@ -1,6 +1,8 @@
 //! Deleted accounts whose files are kept for a while: the account leaves `users` at once (it
 //! can no longer sign in, its name is free), its home volume stays until `purge_at`, and until
-//! then an administrator can restore the account as it was.
+//! then an administrator can restore the account as it was (with its place in desktop types'
+//! `allowed_users`, which the deletion takes away so that a new holder of the name does not
+//! inherit it).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -89,6 +91,17 @@ impl Store {
         if copied.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
+        let username: String = sqlx::query("SELECT username FROM users WHERE id = $1")
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("username")?;
+        let types = crate::desktop_types::move_allowed_user(&mut tx, &username, None).await?;
+        sqlx::query("UPDATE deleted_users SET allowed_types = $1 WHERE id = $2")
+            .bind(serde_json::to_string(&types).map_err(|e| StoreError::corrupt(e.to_string()))?)
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
         sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(user_id)
             .execute(&mut *tx)
@@ -142,11 +155,13 @@ impl Store {
     /// `Conflict` if its username or IServ account is in use by another account now.
     pub async fn restore_user(&self, id: &str) -> Result<(), StoreError> {
         let mut tx = self.begin_write().await?;
-        let Some(row) = sqlx::query("SELECT username, group_names FROM deleted_users WHERE id = $1 AND purge_at > $2")
-            .bind(id)
-            .bind(now())
-            .fetch_optional(&mut *tx)
-            .await?
+        let Some(row) = sqlx::query(
+            "SELECT username, group_names, allowed_types FROM deleted_users WHERE id = $1 AND purge_at > $2",
+        )
+        .bind(id)
+        .bind(now())
+        .fetch_optional(&mut *tx)
+        .await?
         else {
             return Err(StoreError::NotFound);
         };
@@ -154,6 +169,9 @@ impl Store {
         let groups: String = row.try_get("group_names")?;
         let groups: Vec<String> =
             serde_json::from_str(&groups).map_err(|e| StoreError::corrupt(format!("group_names: {e}")))?;
+        let types: String = row.try_get("allowed_types")?;
+        let types: Vec<String> =
+            serde_json::from_str(&types).map_err(|e| StoreError::corrupt(format!("allowed_types: {e}")))?;
         let restored = sqlx::query(
             "INSERT INTO users (id, username, display_name, email, role, password_hash, external_subject, \
              language, home_name, created_at, updated_at) \
@@ -175,6 +193,7 @@ impl Store {
             Err(err) => return Err(err.into()),
         }
         replace_groups(&mut tx, id, &groups).await?;
+        crate::desktop_types::readd_allowed_user(&mut tx, &username, &types).await?;
         sqlx::query("DELETE FROM deleted_users WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)

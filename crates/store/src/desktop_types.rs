@@ -389,6 +389,67 @@ fn is_true(value: &bool) -> bool {
     *value
 }
 
+/// Moves a user's place in every type's `allowed_users` from `old` to `new` (`None`: takes
+/// it away), inside the caller's transaction; returns the keys of the types changed. A type
+/// allowed to "bob" is allowed to a person: when IServ renames bob, the grant goes with him,
+/// and whoever holds "bob" next, or a local "bob" created after the account was deleted, does
+/// not inherit it.
+pub(crate) async fn move_allowed_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    old: &str,
+    new: Option<&str>,
+) -> Result<Vec<String>, StoreError> {
+    let mut changed = Vec::new();
+    let rows = sqlx::query("SELECT key, allowed_users FROM desktop_types")
+        .fetch_all(&mut **tx)
+        .await?;
+    for row in &rows {
+        let users: Vec<String> = from_json(row, "allowed_users")?;
+        if !users.iter().any(|u| u.eq_ignore_ascii_case(old)) {
+            continue;
+        }
+        let moved: BTreeSet<String> = users
+            .into_iter()
+            .filter(|u| !u.eq_ignore_ascii_case(old))
+            .chain(new.map(str::to_owned))
+            .collect();
+        let key: String = row.try_get("key")?;
+        sqlx::query("UPDATE desktop_types SET allowed_users = $1 WHERE key = $2")
+            .bind(to_json(&moved)?)
+            .bind(&key)
+            .execute(&mut **tx)
+            .await?;
+        changed.push(key);
+    }
+    Ok(changed)
+}
+
+/// Adds `username` back to the `allowed_users` of the types `keys` that still exist (a
+/// restored account gets back what its deletion took).
+pub(crate) async fn readd_allowed_user(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    username: &str,
+    keys: &[String],
+) -> Result<(), StoreError> {
+    for key in keys {
+        let Some(row) = sqlx::query("SELECT allowed_users FROM desktop_types WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&mut **tx)
+            .await?
+        else {
+            continue;
+        };
+        let mut users: BTreeSet<String> = from_json::<Vec<String>>(&row, "allowed_users")?.into_iter().collect();
+        users.insert(username.to_owned());
+        sqlx::query("UPDATE desktop_types SET allowed_users = $1 WHERE key = $2")
+            .bind(to_json(&users)?)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+    }
+    Ok(())
+}
+
 fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|err| StoreError::Invalid(format!("cannot encode as JSON: {err}")))
 }

@@ -16,6 +16,11 @@ pub enum StoreError {
     /// password or is an administrator's, and no administrator allowed that.
     #[error("the local account {0:?} may be linked to IServ only after an administrator allowed it")]
     LinkNeedsAdmin(String),
+    /// An IServ sign-in of an account an administrator deleted, while its files are kept
+    /// (until the Unix time given): only a restore gives it back, a new account would not get
+    /// its files.
+    #[error("the account {0:?} was deleted by an administrator; it can be restored until its files are purged")]
+    AccountDeleted(String, i64),
     /// An argument failed validation; the message says which and why.
     #[error("{0}")]
     Invalid(String),

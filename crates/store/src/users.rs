@@ -323,12 +323,13 @@ impl Store {
         let mut tx = self.begin_write().await?;
         let now = now();
         let mut linked_now = None;
-        let by_subject = sqlx::query("SELECT id FROM users WHERE external_subject = $1")
+        let by_subject = sqlx::query("SELECT id, username FROM users WHERE external_subject = $1")
             .bind(f.subject)
             .fetch_optional(&mut *tx)
             .await?;
         let id = if let Some(row) = by_subject {
             let id: String = row.try_get("id")?;
+            let previous: String = row.try_get("username")?;
             let updated = sqlx::query(
                 "UPDATE users SET username = $1, display_name = $2, email = $3, role = $4, \
                  updated_at = $5 WHERE id = $6",
@@ -342,11 +343,28 @@ impl Store {
             .execute(&mut *tx)
             .await;
             match updated {
-                Ok(_) => id,
+                Ok(_) => {}
                 Err(err) if is_unique_violation(&err) => return Err(taken(&f.username)),
                 Err(err) => return Err(err.into()),
             }
+            if previous != f.username {
+                crate::desktop_types::move_allowed_user(&mut tx, &previous, Some(&f.username)).await?;
+            }
+            id
         } else {
+            // An account an administrator deleted stays deleted while its files are kept: a
+            // fresh account for the same person would look like lost files, and a restore
+            // would then collide with it. After the purge the subject starts anew.
+            let deleted = sqlx::query("SELECT username, purge_at FROM deleted_users WHERE external_subject = $1")
+                .bind(f.subject)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(row) = deleted {
+                return Err(StoreError::AccountDeleted(
+                    row.try_get("username")?,
+                    row.try_get("purge_at")?,
+                ));
+            }
             let by_name = sqlx::query(
                 "SELECT id, external_subject, role, link_allowed_by, \
                  CAST(CASE WHEN password_hash IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_password \

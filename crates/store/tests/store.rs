@@ -205,6 +205,7 @@ both_backends!(
         admins_change_roles_and_delete_users,
         homes_are_named_by_account_not_by_name,
         deleted_users_are_kept_until_purged_and_can_be_restored,
+        a_type_allowed_to_a_name_follows_the_person,
     ],
     with_url: [
         migrations_are_idempotent,
@@ -1842,4 +1843,67 @@ async fn admins_change_roles_and_delete_users(store: Store) {
     assert!(store.user_by_id(&alice.id).await.expect("store call").is_none());
     assert!(store.desktops_of_user(&alice.id).await.expect("store call").is_empty());
     assert!(matches!(store.delete_user(&alice.id).await, Err(StoreError::NotFound)));
+}
+
+/// A type allowed to "ben" by name is allowed to that person: IServ renaming ben moves the
+/// grant with him, a newcomer holding "ben" does not get it; deleting an account takes it away
+/// (a re-created name does not inherit it) and a restore gives it back. A deleted IServ
+/// account cannot sign in again until restored or forgotten.
+async fn a_type_allowed_to_a_name_follows_the_person(store: Store) {
+    let mut t = desktop_type("code", 1);
+    t.allowed_users = vec!["ben".into(), "dora".into()];
+    store.upsert_desktop_type(&t).await.expect("type");
+    let allowed = |store: &Store| {
+        let store = store.clone();
+        async move {
+            store
+                .desktop_type("code")
+                .await
+                .expect("get")
+                .expect("type")
+                .allowed_users
+        }
+    };
+
+    let ben = store
+        .upsert_external_user(&external("uuid-1", "ben", &[]))
+        .await
+        .expect("ben");
+    store
+        .upsert_external_user(&external("uuid-1", "benjamin", &[]))
+        .await
+        .expect("rename");
+    assert_eq!(allowed(&store).await, ["benjamin", "dora"]);
+    store
+        .upsert_external_user(&external("uuid-2", "ben", &[]))
+        .await
+        .expect("newcomer");
+    assert_eq!(allowed(&store).await, ["benjamin", "dora"], "the newcomer gets nothing");
+
+    let dora = local(&store, "dora", Role::Student).await;
+    store
+        .delete_user_keeping_home(&dora.id, "root", 2_000_000_000)
+        .await
+        .expect("delete");
+    assert_eq!(allowed(&store).await, ["benjamin"]);
+    store.restore_user(&dora.id).await.expect("restore");
+    assert_eq!(allowed(&store).await, ["benjamin", "dora"]);
+
+    store
+        .delete_user_keeping_home(&ben.id, "root", 2_000_000_000)
+        .await
+        .expect("delete ben");
+    let refused = store.upsert_external_user(&external("uuid-1", "benjamin", &[])).await;
+    assert!(
+        matches!(&refused, Err(StoreError::AccountDeleted(name, 2_000_000_000)) if name == "benjamin"),
+        "{refused:?}"
+    );
+    assert!(store.user_by_username("benjamin").await.expect("get").is_none());
+    store.forget_deleted_user(&ben.id).await.expect("forget");
+    let fresh = store
+        .upsert_external_user(&external("uuid-1", "benjamin", &[]))
+        .await
+        .expect("anew");
+    assert_ne!(fresh.id, ben.id);
+    assert_eq!(allowed(&store).await, ["dora"], "a purged account's grant stays gone");
 }

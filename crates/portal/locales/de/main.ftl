@@ -175,6 +175,7 @@ err_oidc_not_allowed = Dein IServ-Konto ist für dieses Portal nicht freigeschal
 err_oidc_bad_username = Dein IServ-Benutzername kann hier nicht verwendet werden. Bitte sag der Schul-IT Bescheid.
 err_oidc_username_taken = Dein Benutzername gehört hier schon zu einem anderen IServ-Konto (z. B. nach einer Umbenennung). Bitte sag der Schul-IT Bescheid.
 err_oidc_link_needs_admin = Hier gibt es schon ein lokales Konto mit deinem Benutzernamen. Damit niemand fremde Konten übernimmt, verbindet das Portal es nur mit deinem IServ-Konto, wenn die Schul-IT das freigibt. Bitte frag die Schul-IT (Verwaltung → Benutzer → „Mit IServ verbinden“) und melde dich danach erneut an.
+err_oidc_account_deleted = Dein Konto im Portal wurde von der Schul-IT gelöscht. Deine Dateien werden noch eine Weile aufbewahrt: Bitte frag die Schul-IT, ob sie das Konto wiederherstellt (Verwaltung → Benutzer → „Gelöschte Konten“), und melde dich danach erneut an.
 
 ## Admin pages (desktops, types, users, audit log, branding).
 
@@ -245,6 +246,7 @@ admin_user_reset = Neues Passwort
 admin_user_confirm_reset = Neues Passwort erzeugen? Das alte gilt dann nicht mehr.
 admin_user_delete = Konto löschen
 admin_user_confirm_delete = Konto und seine Desktops löschen? Die Dateien bleiben noch eine Weile erhalten (siehe „Gelöschte Konten“) und werden dann entfernt; bis dahin lässt sich das Konto wiederherstellen.
+admin_user_confirm_delete_iserv = IServ-Konto und seine Desktops hier löschen? Die Person kann sich nicht mehr anmelden, bis du das Konto wiederherstellst; die Dateien bleiben noch eine Weile erhalten (siehe „Gelöschte Konten“). Danach meldet sie sich als neues Konto ohne die alten Dateien an. In IServ selbst ändert sich nichts.
 admin_user_link = Mit IServ verbinden
 admin_user_confirm_link = Die nächste IServ-Anmeldung mit diesem Benutzernamen übernimmt dieses lokale Konto; sein Passwort wird dabei entfernt. Nur freigeben, wenn sicher ist, dass das IServ-Konto derselben Person gehört. Fortfahren?
 admin_user_link_allowed = Verbindung mit IServ freigegeben

@@ -174,6 +174,7 @@ err_oidc_not_allowed = Your IServ account is not allowed to use this portal. If 
 err_oidc_bad_username = Your IServ username cannot be used here. Please tell the school's IT admin.
 err_oidc_username_taken = Your username already belongs to another IServ account here (e.g. after a rename). Please tell the school's IT admin.
 err_oidc_link_needs_admin = There is already a local account with your username here. So that nobody takes over someone else's account, the portal links it to your IServ account only once the school's IT admin allows it. Please ask the IT admin (Administration → Users → "Link to IServ") and sign in again afterwards.
+err_oidc_account_deleted = Your account on this portal was deleted by the school's IT admin. Your files are kept for a while: please ask the IT admin to restore the account (Administration → Users → "Deleted accounts") and sign in again afterwards.
 
 ## Admin pages (desktops, types, users, audit log, branding).
 
@@ -244,6 +245,7 @@ admin_user_reset = New password
 admin_user_confirm_reset = Generate a new password? The old one stops working.
 admin_user_delete = Delete account
 admin_user_confirm_delete = Delete the account and its desktops? Its files are kept for a while (see "Deleted accounts") and removed then; until then the account can be restored.
+admin_user_confirm_delete_iserv = Delete this IServ account and its desktops here? The person cannot sign in until you restore the account; the files are kept for a while (see "Deleted accounts"). After that they sign in as a new account without the old files. Nothing changes in IServ itself.
 admin_user_link = Link to IServ
 admin_user_confirm_link = The next IServ sign-in with this username takes over this local account; its password is removed. Only allow this if you are sure the IServ account belongs to the same person. Continue?
 admin_user_link_allowed = Link to IServ allowed

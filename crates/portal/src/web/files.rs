@@ -672,6 +672,7 @@ pub(crate) async fn write_stream(
     let reader = ChannelReader {
         rx,
         current: Bytes::new(),
+        failed: None,
     };
     let pump = async move {
         while let Some(chunk) = stream.next().await {
@@ -687,24 +688,50 @@ pub(crate) async fn write_stream(
 }
 
 /// The blocking side of [`write_stream`]: chunks from the channel as a `Read`; the end of the
-/// upload is the channel closing, a broken upload an error in it.
+/// upload is the channel closing, a broken upload an error in it. A read takes every chunk
+/// already waiting, so the file is written in large pieces rather than one `write` per
+/// network read (which cost a 1 GiB upload a third of its speed).
 struct ChannelReader {
     rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
     current: Bytes,
+    /// An error that arrived behind data already returned: the next read reports it.
+    failed: Option<std::io::Error>,
 }
 
 impl std::io::Read for ChannelReader {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        while self.current.is_empty() {
-            match self.rx.blocking_recv() {
-                Some(Ok(chunk)) => self.current = chunk,
-                Some(Err(e)) => return Err(e),
-                None => return Ok(0),
+        let mut filled = 0;
+        while filled < buf.len() {
+            if self.current.is_empty() {
+                if let Some(e) = self.failed.take() {
+                    if filled == 0 {
+                        return Err(e);
+                    }
+                    self.failed = Some(e);
+                    break;
+                }
+                // Wait only while nothing is gathered; otherwise take what is there.
+                let next = if filled == 0 {
+                    self.rx.blocking_recv()
+                } else {
+                    match self.rx.try_recv() {
+                        Ok(next) => Some(next),
+                        Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                        Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => None,
+                    }
+                };
+                match next {
+                    Some(Ok(chunk)) => self.current = chunk,
+                    Some(Err(e)) => self.failed = Some(e),
+                    None => break,
+                }
+                continue;
             }
+            let n = (buf.len() - filled).min(self.current.len());
+            buf[filled..filled + n].copy_from_slice(&self.current.split_to(n));
+            filled += n;
         }
-        let n = buf.len().min(self.current.len());
-        buf[..n].copy_from_slice(&self.current.split_to(n));
-        Ok(n)
+        Ok(filled)
     }
 }
 

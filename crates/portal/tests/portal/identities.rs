@@ -31,6 +31,22 @@ fn container_exists(name: &str) -> bool {
     !docker(&["ps", "-aq", "--filter", &format!("name=^{name}$")]).is_empty()
 }
 
+/// The IServ user the provider has now is refused with `status` and `code` (JSON), and with a
+/// page saying `words` in each language; nobody is signed in.
+async fn assert_sign_in_refused(app: &TestApp, status: u16, code: &str, words: [(&str, &str); 2]) {
+    let resp = sign_in_iserv(&Browser::new(app)).await;
+    assert_eq!(error_code(resp).await, (status, code.to_owned()));
+    for (lang, words) in words {
+        let b = Browser::new(app);
+        let callback = to_callback(&b).await;
+        let page = open_in(&b, &callback, lang).await;
+        assert_eq!(page.status(), status);
+        let text = page.text().await.unwrap();
+        assert!(text.contains(words), "{lang}: {text}");
+        assert_eq!(b.get("/").send().await.unwrap().status(), 303, "not signed in");
+    }
+}
+
 /// IServ renames ben to benjamin and a new IServ user "ben" arrives: the newcomer gets a home
 /// of their own and cannot reach benjamin's running desktop (which was started as "ben").
 #[tokio::test]
@@ -146,9 +162,17 @@ async fn a_deleted_account_keeps_its_files_until_the_retention_ends() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert!(!volume_exists(&home), "home volume removed after the retention");
+    // The purge writes its audit entry after removing the files: wait for it too.
+    let mut audit = String::new();
+    while Instant::now() < deadline {
+        audit = page(&root, "/admin/audit?user=dora").await.1;
+        if audit.contains("files removed after the retention") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     assert!(store.deleted_users().await.unwrap().is_empty());
     assert_eq!(post_form(&root, &restore, &csrf, &[]).await.0, 404);
-    let (_, audit) = page(&root, "/admin/audit?user=dora").await;
     for text in [
         "kept until",
         "restored with its files",
@@ -181,17 +205,13 @@ async fn an_iserv_sign_in_takes_over_a_local_account_only_when_an_admin_allowed_
     let bob = app.state.store.user_by_username("bob").await.unwrap().unwrap();
     idp.set_user(TestUser::teacher("bob"));
 
-    let resp = sign_in_iserv(&Browser::new(&app)).await;
-    assert_eq!(error_code(resp).await, (409, "oidc_link_needs_admin".to_owned()));
-    for (lang, words) in [("de", "Schul-IT"), ("en", "ask the IT admin")] {
-        let b = Browser::new(&app);
-        let callback = to_callback(&b).await;
-        let page = open_in(&b, &callback, lang).await;
-        assert_eq!(page.status(), 409);
-        let text = page.text().await.unwrap();
-        assert!(text.contains(words), "{lang}: {text}");
-        assert_eq!(b.get("/").send().await.unwrap().status(), 303, "not signed in");
-    }
+    assert_sign_in_refused(
+        &app,
+        409,
+        "oidc_link_needs_admin",
+        [("de", "Schul-IT"), ("en", "ask the IT admin")],
+    )
+    .await;
     let unchanged = app.state.store.user_by_id(&bob.id).await.unwrap().unwrap();
     assert_eq!(unchanged, bob, "the refused sign-in changed nothing");
     assert_eq!(
@@ -282,4 +302,55 @@ async fn shared_secret_and_unsigned_id_tokens_are_refused_even_if_discovery_list
     assert!(app.state.store.user_by_username("anna").await.unwrap().is_none());
     idp.set_fault(Fault::None);
     signed_in(&app, "anna").await;
+}
+
+/// An administrator deletes an IServ account here (someone who left the school, or who must
+/// not use the portal any more): it cannot sign in again with IServ while its files are kept
+/// — a fresh empty account would look like lost files — until it is restored, then it is the
+/// same account again; after the purge the IServ account starts anew.
+#[tokio::test]
+async fn an_iserv_account_deleted_by_an_admin_cannot_sign_in_until_restored() {
+    let idp = provider(Layout::Auth).await;
+    let app = spawn_app_with(&[], with_discovery(&idp)).await;
+    let store = &app.state.store;
+    idp.set_user(TestUser::student("ida"));
+    let ida = signed_in(&app, "ida").await;
+    let account = store.user_by_username("ida").await.unwrap().unwrap();
+    assert!(account.external_subject.is_some());
+
+    let root = sign_in(&app, "root").await;
+    let (_, users) = page(&root, "/admin/users").await;
+    assert!(
+        users.contains("/admin/users/ida/delete"),
+        "IServ accounts can be deleted: {users}"
+    );
+    let csrf = root.csrf().await;
+    assert_eq!(post_form(&root, "/admin/users/ida/delete", &csrf, &[]).await.0, 303);
+    assert_eq!(ida.get("/").send().await.unwrap().status(), 303, "signed out at once");
+    assert!(store.user_by_username("ida").await.unwrap().is_none());
+
+    let words = [("de", "wiederherstellt"), ("en", "ask the IT admin to restore")];
+    assert_sign_in_refused(&app, 403, "oidc_account_deleted", words).await;
+    assert!(
+        store.user_by_username("ida").await.unwrap().is_none(),
+        "no second account was made for the same person"
+    );
+
+    // Restored: the same account (id, home) signs in with IServ again.
+    let restore = format!("/admin/deleted-users/{}/restore", account.id);
+    assert_eq!(post_form(&root, &restore, &csrf, &[]).await.0, 303);
+    signed_in(&app, "ida").await;
+    let back = store.user_by_username("ida").await.unwrap().unwrap();
+    assert_eq!(
+        (back.id, back.home_name),
+        (account.id.clone(), account.home_name.clone())
+    );
+
+    // Deleted again and purged: the IServ account then gets a new account with a new home.
+    assert_eq!(post_form(&root, "/admin/users/ida/delete", &csrf, &[]).await.0, 303);
+    store.forget_deleted_user(&account.id).await.unwrap();
+    signed_in(&app, "ida").await;
+    let fresh = store.user_by_username("ida").await.unwrap().unwrap();
+    assert_ne!(fresh.id, account.id);
+    assert_ne!(fresh.home_name, account.home_name);
 }

@@ -258,13 +258,18 @@ fn actions<'a>(state: &'a AppState, admin: &'a Admin) -> AdminActions<'a> {
 
 /// `POST /admin/users/{username}/delete`: the account, its sessions and desktops (containers
 /// stopped and removed) at once; the home volume after `accounts.home_retention_days`, until
-/// then listed on this page and restorable.
+/// then listed on this page and restorable. Local and IServ accounts alike: an IServ account
+/// cannot sign in here again until restored (or, after the retention, starts anew).
 pub(crate) async fn delete(
     State(state): State<AppState>,
     Path(username): Path<String>,
     AdminForm { admin, .. }: AdminForm,
 ) -> Result<Redirect, AdminError> {
-    let user = local_user(&state, &username).await?;
+    let user = state
+        .store
+        .user_by_username(&username)
+        .await?
+        .ok_or(AppError::NotFound)?;
     if user.id == admin.0.user.id {
         return Err(AdminError::Conflict(
             "username: you cannot delete your own account".into(),

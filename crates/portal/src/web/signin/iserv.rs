@@ -96,7 +96,8 @@ fn outcome(e: &AppError) -> SignInOutcome {
             | OidcError::TokenRefused(_)
             | OidcError::Token(_)
             | OidcError::Claims(_)
-            | OidcError::LinkNeedsAdmin(_),
+            | OidcError::LinkNeedsAdmin(_)
+            | OidcError::AccountDeleted(_),
         ) => SignInOutcome::Failure,
         _ => SignInOutcome::Error,
     }
@@ -122,6 +123,7 @@ async fn finish(
         StoreError::Invalid(m) => AppError::from(OidcError::BadUsername(m)),
         StoreError::Conflict(m) => AppError::from(OidcError::UsernameTaken(m)),
         StoreError::LinkNeedsAdmin(name) => AppError::from(OidcError::LinkNeedsAdmin(name)),
+        StoreError::AccountDeleted(name, _) => AppError::from(OidcError::AccountDeleted(name)),
         other => AppError::Store(other),
     })?;
     if let Some(linked) = linked {
