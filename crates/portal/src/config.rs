@@ -158,7 +158,13 @@ pub struct DockerConfig {
     /// Allows a `tcp://` engine without TLS. Only for a lab: whoever reaches an engine's plain
     /// TCP port controls its host.
     pub allow_insecure_tcp: bool,
+    /// Most a desktop writes into its container outside its mounts (browser caches, installed
+    /// packages), in MiB, where the engine's storage driver enforces it; 0: no limit.
+    pub disk_limit_mib: u64,
 }
+
+/// Largest `docker.disk_limit_mib`: 1 TiB.
+const MAX_DISK_LIMIT_MIB: u64 = 1024 * 1024;
 
 impl DockerConfig {
     /// The TLS files, when all three are set (validation refuses some without the others).
@@ -191,6 +197,12 @@ impl DockerConfig {
             {
                 return Err(invalid(setting, format!("cannot read {}: {err}", path.display())));
             }
+        }
+        if self.disk_limit_mib > MAX_DISK_LIMIT_MIB {
+            return Err(invalid(
+                "docker.disk_limit_mib",
+                format!("must be at most {MAX_DISK_LIMIT_MIB} (1 TiB), or 0 for no limit"),
+            ));
         }
         if let Some(host) = &self.host {
             desktop_runtime::check_docker_host(host.trim(), self.tls().as_ref(), self.allow_insecure_tcp)
@@ -374,6 +386,7 @@ impl Default for DockerConfig {
             tls_cert: None,
             tls_key: None,
             allow_insecure_tcp: false,
+            disk_limit_mib: 20 * 1024,
         }
     }
 }

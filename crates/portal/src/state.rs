@@ -99,6 +99,8 @@ impl AppState {
                     container_prefix: config.docker.container_prefix(),
                     tls: config.docker.tls(),
                     allow_insecure_tcp: config.docker.allow_insecure_tcp,
+                    disk_limit_bytes: (config.docker.disk_limit_mib > 0)
+                        .then(|| i64::try_from(config.docker.disk_limit_mib << 20).unwrap_or(i64::MAX)),
                 })
                 .await
                 .context("setting up the Docker runtime (section `docker`)")?,

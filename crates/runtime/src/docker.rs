@@ -105,6 +105,9 @@ pub struct DockerSettings {
     pub tls: Option<DockerTls>,
     /// Allows `tcp://`/`http://` without TLS (a lab engine on a private network).
     pub allow_insecure_tcp: bool,
+    /// Most a desktop may write into its container's own file system (outside its mounts),
+    /// where the storage driver can enforce it (see [`disk_limit_support`]); `None`: no limit.
+    pub disk_limit_bytes: Option<i64>,
 }
 
 /// PEM files for a TLS connection to the engine (`dockerd --tlsverify`).
@@ -129,7 +132,27 @@ impl Default for DockerSettings {
             container_prefix: CONTAINER_PREFIX.to_owned(),
             tls: None,
             allow_insecure_tcp: false,
+            disk_limit_bytes: None,
         }
+    }
+}
+
+/// Whether the engine's storage driver enforces a container's `size` storage option: btrfs,
+/// zfs and devicemapper do, overlay2 only on xfs (mounted with `pquota`, which the engine
+/// checks when a container is created); others (fuse-overlayfs, vfs, overlay2 on ext4) do not.
+/// `driver_status` is the engine's `docker info` list of label/value pairs.
+pub fn disk_limit_support(driver: &str, driver_status: &[Vec<String>]) -> Result<(), String> {
+    let backing = driver_status
+        .iter()
+        .find(|pair| pair.first().map(String::as_str) == Some("Backing Filesystem"))
+        .and_then(|pair| pair.get(1))
+        .map(String::as_str)
+        .unwrap_or("unknown");
+    match driver {
+        "btrfs" | "zfs" | "devicemapper" | "windowsfilter" => Ok(()),
+        "overlay2" if backing == "xfs" => Ok(()),
+        "overlay2" => Err(format!("storage driver overlay2 on {backing} (needs xfs with pquota)")),
+        other => Err(format!("storage driver {other}")),
     }
 }
 
@@ -144,6 +167,11 @@ pub struct DockerRuntime {
     /// The engine (API < 1.44) does not refuse a second network of the same name, so this
     /// process creates the network only under a lock.
     network_lock: tokio::sync::Mutex<()>,
+    /// The disk limit the engine enforces (`None`: none asked, or the engine cannot), learned
+    /// from the engine at the first create.
+    disk_limit: tokio::sync::OnceCell<Option<i64>>,
+    /// The engine refused the limit at a create (overlay2 on xfs without `pquota`): no more.
+    disk_limit_refused: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for DockerRuntime {
@@ -184,6 +212,8 @@ impl DockerRuntime {
             host,
             client: Mutex::new(None),
             network_lock: tokio::sync::Mutex::new(()),
+            disk_limit: tokio::sync::OnceCell::new(),
+            disk_limit_refused: std::sync::atomic::AtomicBool::new(false),
         };
         match runtime.client() {
             Ok(_) | Err(RuntimeError::Unavailable(_)) => Ok(runtime),
@@ -489,7 +519,36 @@ impl DockerRuntime {
             .map_err(|err| self.engine_error(&err))
     }
 
-    fn create_body(&self, spec: &DesktopSpec) -> ContainerCreateBody {
+    /// The disk limit to ask the engine for, if the settings want one and its storage driver
+    /// enforces it; said once in the log when it cannot.
+    pub async fn effective_disk_limit(&self, docker: &Docker) -> Option<i64> {
+        let wanted = self.settings.disk_limit_bytes?;
+        if self.disk_limit_refused.load(std::sync::atomic::Ordering::Relaxed) {
+            return None;
+        }
+        *self
+            .disk_limit
+            .get_or_init(|| async {
+                let info = match docker.info().await {
+                    Ok(info) => info,
+                    Err(err) => {
+                        tracing::warn!(error = %describe(&err), "cannot ask the engine about its storage driver; desktops get no disk limit");
+                        return None;
+                    }
+                };
+                let driver = info.driver.unwrap_or_default();
+                match disk_limit_support(&driver, &info.driver_status.unwrap_or_default()) {
+                    Ok(()) => Some(wanted),
+                    Err(why) => {
+                        tracing::warn!(%why, "desktops' disk use (outside their mounts) is not limited: the engine cannot enforce it");
+                        None
+                    }
+                }
+            })
+            .await
+    }
+
+    fn create_body(&self, spec: &DesktopSpec, disk_limit: Option<i64>) -> ContainerCreateBody {
         let labels = HashMap::from([
             (LABEL_INSTANCE.to_owned(), self.settings.instance.clone()),
             (LABEL_DESKTOP_ID.to_owned(), spec.id.clone()),
@@ -557,6 +616,7 @@ impl DockerRuntime {
                     maximum_retry_count: None,
                 }),
                 init: Some(false),
+                storage_opt: disk_limit.map(|bytes| HashMap::from([("size".to_owned(), bytes.to_string())])),
                 ..Default::default()
             }),
             ..Default::default()
@@ -876,7 +936,23 @@ impl ContainerRuntime for DockerRuntime {
         let _ = progress.send(Progress::Creating);
         tracing::info!(id = %spec.id, image = %spec.image, container = %name, "creating desktop container");
         let options = CreateContainerOptionsBuilder::new().name(&name).build();
-        match docker.create_container(Some(options), self.create_body(spec)).await {
+        let disk_limit = self.effective_disk_limit(&docker).await;
+        let mut created = docker
+            .create_container(Some(options.clone()), self.create_body(spec, disk_limit))
+            .await;
+        if let Err(err) = &created
+            && disk_limit.is_some()
+            && describe(err).contains("storage-opt")
+        {
+            // overlay2 on xfs mounted without pquota: the driver says so only now.
+            tracing::warn!(error = %describe(err), "the engine refused the desktops' disk limit; starting without it");
+            self.disk_limit_refused
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+            created = docker
+                .create_container(Some(options), self.create_body(spec, None))
+                .await;
+        }
+        match created {
             Ok(_) => {}
             Err(err) if status_of(&err) == Some(409) => {
                 // A concurrent start of the same desktop created it first: use that one.
@@ -1289,6 +1365,22 @@ mod tests {
         assert!(
             message.contains("docker.tls_ca") && message.contains("allow_insecure_tcp"),
             "{message}"
+        );
+    }
+
+    #[test]
+    fn disk_limits_only_where_the_storage_driver_enforces_them() {
+        let status = |fs: &str| vec![vec!["Backing Filesystem".to_owned(), fs.to_owned()]];
+        assert_eq!(disk_limit_support("overlay2", &status("xfs")), Ok(()));
+        assert_eq!(disk_limit_support("btrfs", &[]), Ok(()));
+        assert_eq!(disk_limit_support("zfs", &[]), Ok(()));
+        let ext4 = disk_limit_support("overlay2", &status("extfs")).expect_err("ext4 cannot");
+        assert!(ext4.contains("extfs") && ext4.contains("xfs"), "{ext4}");
+        let fuse = disk_limit_support("fuse-overlayfs", &status("extfs")).expect_err("fuse cannot");
+        assert!(fuse.contains("fuse-overlayfs"), "{fuse}");
+        assert!(
+            disk_limit_support("overlay2", &[]).is_err(),
+            "unknown backing: no limit claimed"
         );
     }
 

@@ -16,6 +16,7 @@ use secrecy::SecretString;
 pub use docker::{
     BRIDGE_PREFIX, CONTAINER_PREFIX, DockerRuntime, DockerSettings, DockerTls, LABEL_DESKTOP_ID, LABEL_HTTPS,
     LABEL_INSTANCE, LABEL_PORT, LABEL_ROLE, LABEL_SPEC, LABEL_TYPE, LABEL_USER, check_host as check_docker_host,
+    disk_limit_support,
 };
 pub use names::{safe_docker_name, safe_id, valid_docker_name};
 pub use static_hosts::{StaticDesktop, StaticRuntime, valid_id};

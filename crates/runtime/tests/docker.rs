@@ -82,13 +82,18 @@ struct Harness {
 
 /// `None` (after a note) when Docker or the image is missing outside CI.
 async fn harness(test: &str, publish_loopback: bool) -> Option<Harness> {
+    harness_with(test, |s| s.publish_loopback = publish_loopback).await
+}
+
+/// [`harness`] with settings changed by `adjust`.
+async fn harness_with(test: &str, adjust: impl FnOnce(&mut DockerSettings)) -> Option<Harness> {
     let tag = format!("{test}-{}", std::process::id());
-    let settings = DockerSettings {
+    let mut settings = DockerSettings {
         instance: format!("t-{tag}"),
         network: format!("ird-t-{tag}"),
-        publish_loopback,
         ..DockerSettings::default()
     };
+    adjust(&mut settings);
     let runtime = DockerRuntime::connect(settings.clone()).await.expect("valid settings");
     if let Err(err) = runtime.ping().await {
         return skip(&format!("{err}"));
@@ -1002,5 +1007,34 @@ async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
         );
         assert!(h.volume_exists(&spec.home.volume).await);
         h.runtime.remove(&spec.id).await.expect("remove");
+    }
+}
+
+/// A disk limit is asked for exactly where the engine's storage driver enforces it; elsewhere
+/// (this machine: fuse-overlayfs) the desktop starts without one rather than failing.
+#[tokio::test]
+async fn a_disk_limit_is_set_where_the_storage_driver_enforces_it() {
+    const LIMIT: i64 = 2 << 30;
+    let Some(h) = harness_with("disk", |s| s.disk_limit_bytes = Some(LIMIT)).await else {
+        return;
+    };
+    let spec = h.spec("dana", "pw-dana");
+    h.start(&spec).await.expect("a desktop starts whatever the driver");
+    let info = h.docker.info().await.expect("docker info");
+    let supported = desktop_runtime::disk_limit_support(
+        info.driver.as_deref().unwrap_or(""),
+        &info.driver_status.unwrap_or_default(),
+    )
+    .is_ok();
+    let storage = h
+        .inspect(&spec.id)
+        .await
+        .and_then(|i| i.host_config)
+        .and_then(|c| c.storage_opt)
+        .unwrap_or_default();
+    if supported {
+        assert_eq!(storage.get("size"), Some(&LIMIT.to_string()), "{storage:?}");
+    } else {
+        assert!(storage.is_empty(), "no limit the driver would refuse: {storage:?}");
     }
 }
