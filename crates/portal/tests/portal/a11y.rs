@@ -289,6 +289,7 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
             "/admin/types/fake",
             "/admin/users",
             "/admin/audit",
+            "/admin/disk",
             "/admin/audit?kind=sign_in&user=alice",
             "/admin/branding",
             "/teacher",
