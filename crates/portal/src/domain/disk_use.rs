@@ -94,7 +94,8 @@ impl DiskUse {
                 for (home, bytes) in per_folder(&live) {
                     *handins_of.entry(home).or_default() += bytes;
                 }
-                let bytes = usage(&live) + usage(&root.join("sealed").join(&a.id)) + usage(&root.join("feedback").join(&a.id));
+                let bytes =
+                    usage(&live) + usage(&root.join("sealed").join(&a.id)) + usage(&root.join("feedback").join(&a.id));
                 *class_handins.entry(a.group_name.clone()).or_default() += bytes;
             }
             let mut out_users: Vec<UserUse> = users

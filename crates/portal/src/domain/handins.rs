@@ -21,8 +21,9 @@ use tracing::{info, warn};
 use super::files::{FileSpaces, SpaceError, mount_name};
 use super::unix_now;
 
-/// The longest the sealer sleeps: an assignment set or moved meanwhile is noticed after this.
-const SEALER_NAP: i64 = 30;
+/// The longest the sealer sleeps: an assignment set or moved meanwhile is noticed after this
+/// (two small indexed queries each time).
+const SEALER_NAP: i64 = 5;
 /// Where hand-in folders appear in a desktop.
 pub const HANDIN_MOUNTS: &str = "/home/kasm-user/Abgaben";
 /// Where feedback folders appear in a desktop (read-only, live: new feedback shows at once).
@@ -39,6 +40,12 @@ pub enum HandinError {
 impl From<FilesError> for HandinError {
     fn from(e: FilesError) -> Self {
         HandinError::Files(SpaceError::Files(e))
+    }
+}
+
+impl From<portal_files::NameError> for HandinError {
+    fn from(e: portal_files::NameError) -> Self {
+        FilesError::from(e).into()
     }
 }
 
@@ -186,7 +193,12 @@ pub fn folder_name(a: &Assignment, taken: &mut std::collections::HashSet<String>
 /// hidden folder beside it, then renamed into place, so a half-done seal is never read. A
 /// student's folder that cannot be copied whole (too deep, unreadable) keeps what could be
 /// copied; the others are sealed regardless. Returns files and bytes copied.
-fn seal(live: &std::path::Path, sealed: &std::path::Path, id: &str, owner: portal_files::Owner) -> Result<(u64, u64), HandinError> {
+fn seal(
+    live: &std::path::Path,
+    sealed: &std::path::Path,
+    id: &str,
+    owner: portal_files::Owner,
+) -> Result<(u64, u64), HandinError> {
     let parent = sealed.parent().ok_or(FilesError::NotFound)?;
     let places = Tree::open(parent, Some(owner))?;
     let partial = RelPath::parse(&format!(".ird-seal-{id}"))?;

@@ -508,7 +508,7 @@ impl Lifecycle {
         tx: &Arc<StartProgress>,
         cancelled: &mut watch::Receiver<bool>,
     ) -> Result<Option<Target>, StopReason> {
-        // Docker refuses to mount a missing folder: create the class folders first, owned by
+        // Docker refuses to mount a missing folder: create the class and hand-in folders first, owned by
         // the desktop's user.
         let owner = portal_files::Owner {
             uid: self.config.files.uid,
@@ -517,7 +517,7 @@ impl Lifecycle {
         let folders = spec.binds.iter().map(|b| b.source.clone()).collect();
         if let Err(e) = super::files::ensure_dirs(folders, owner).await {
             return Err(StopReason::Failed {
-                detail: format!("the class folders could not be created under files.root: {e}"),
+                detail: format!("the class and hand-in folders could not be created under files.root: {e}"),
             });
         }
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();

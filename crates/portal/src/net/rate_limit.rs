@@ -45,7 +45,10 @@ impl RateLimit {
         if buckets.len() >= MAX_KEYS && !buckets.contains_key(key) {
             buckets.retain(|_, b| b.tokens + now.duration_since(b.at).as_secs_f64() * per_sec < capacity);
         }
-        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket { tokens: capacity, at: now });
+        let bucket = buckets.entry(key.to_owned()).or_insert(Bucket {
+            tokens: capacity,
+            at: now,
+        });
         bucket.tokens = (bucket.tokens + now.duration_since(bucket.at).as_secs_f64() * per_sec).min(capacity);
         bucket.at = now;
         if bucket.tokens >= 1.0 {
@@ -68,7 +71,10 @@ mod tests {
             assert!(limit.take("anna").is_ok());
         }
         let wait = limit.take("anna").unwrap_err();
-        assert!(wait > Duration::from_secs(15) && wait <= Duration::from_secs(20), "{wait:?}");
+        assert!(
+            wait > Duration::from_secs(15) && wait <= Duration::from_secs(20),
+            "{wait:?}"
+        );
         assert!(limit.take("ben").is_ok(), "each key has its own bucket");
     }
 

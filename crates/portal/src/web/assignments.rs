@@ -267,7 +267,9 @@ pub(crate) async fn give_feedback(
         given.push(written.to_string());
     }
     if given.is_empty() {
-        return Err(AppError::BadRequest("choose at least one file (form field `file`)".into()));
+        return Err(AppError::BadRequest(
+            "choose at least one file (form field `file`)".into(),
+        ));
     }
     crate::domain::audit::record(
         &state.store,

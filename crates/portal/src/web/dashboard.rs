@@ -125,11 +125,7 @@ pub(crate) async fn show(
         && state.config.files.mount_classes
         && user.user.role == portal_store::Role::Student
         && !types.is_empty()
-        && !state
-            .store
-            .assignments_for_groups(&user.user.groups)
-            .await?
-            .is_empty();
+        && !state.store.assignments_for_groups(&user.user.groups).await?.is_empty();
     html(&DashboardPage {
         lang,
         me: Me::new(&user),

@@ -229,7 +229,10 @@ impl AppError {
             _ => None,
         };
         let args = match self {
-            AppError::TooManyFileWrites { per_minute, retry_after } => {
+            AppError::TooManyFileWrites {
+                per_minute,
+                retry_after,
+            } => {
                 vec![("limit", i64::from(*per_minute)), ("seconds", *retry_after as i64)]
             }
             _ => Vec::new(),

@@ -232,7 +232,9 @@ fn zip_response(space: Space, path: RelPath, rename: Renamer) -> Response {
     let name = path
         .split_last()
         .map_or_else(|| space.kind.folder_name(), |(_, n)| n.to_string());
-    zip_stream(&name, move |writer| async move { space.zip(path, rename, writer).await.map(drop) })
+    zip_stream(&name, move |writer| async move {
+        space.zip(path, rename, writer).await.map(drop)
+    })
 }
 
 /// A zip download named `name`.zip, written by `job` while it is sent: at most four 64 KiB
@@ -241,7 +243,7 @@ fn zip_response(space: Space, path: RelPath, rename: Renamer) -> Response {
 pub(crate) fn zip_stream<F, Fut>(name: &str, job: F) -> Response
 where
     F: FnOnce(ChannelWriter) -> Fut + Send + 'static,
-    Fut: std::future::Future<Output = Result<(), SpaceError>> + Send,
+    Fut: std::future::Future<Output = Result<(), SpaceError>> + Send + 'static,
 {
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let writer = ChannelWriter {

@@ -19,7 +19,9 @@ use crate::domain::unix_now;
 use crate::state::AppState;
 use crate::web::api::types::{Csrf, ErrorResponse};
 use crate::web::error::AppError;
-use crate::web::files::{FileTarget, audit_change, count_write, file_response, open, parse_path, write_stream, zip_download};
+use crate::web::files::{
+    FileTarget, audit_change, count_write, file_response, open, parse_path, write_stream, zip_download,
+};
 
 /// One entry of a folder. Links are shown as links and never followed.
 #[derive(Serialize, ToSchema)]
