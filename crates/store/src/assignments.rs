@@ -71,6 +71,14 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Assignment, StoreError> {
     })
 }
 
+/// An update of one assignment by id: `NotFound` when it changed none.
+fn one_row(affected: u64) -> Result<(), StoreError> {
+    if affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 impl Store {
     /// Creates an assignment. `Invalid` (naming the field) for an empty or over-long title or
     /// group, or a due time in the past.
@@ -136,10 +144,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(updated.rows_affected())
     }
 
     /// Records that the hand-ins of `id` were sealed at `at`.
@@ -149,10 +154,7 @@ impl Store {
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(updated.rows_affected())
     }
 
     /// Assignments past their due time at `now` whose hand-ins are not sealed yet (late

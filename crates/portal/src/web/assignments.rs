@@ -11,9 +11,8 @@ use axum::Form;
 use axum::extract::rejection::FormRejection;
 use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use futures_util::TryStreamExt as _;
 use percent_encoding::utf8_percent_encode;
-use portal_files::{FilesError, Name, OnClash};
+use portal_files::FilesError;
 use portal_store::{Assignment, AuditEvent, AuditKind, NewAssignment, Role};
 use serde::Deserialize;
 
@@ -23,7 +22,7 @@ use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::error::AppError;
-use crate::web::files::{count_write, human_size, open, write_stream};
+use crate::web::files::{count_write, human_size, open, write_parts};
 use crate::web::pages::{Me, form_fields, html};
 use crate::web::teacher::{Teacher, TeacherError};
 use crate::web::time;
@@ -245,27 +244,14 @@ pub(crate) async fn give_feedback(
         Ok(()) | Err(SpaceError::Files(FilesError::Exists)) => {}
         Err(e) => return Err(e.into()),
     }
-    let mut form = Multipart::from_request(req, &state)
+    let form = Multipart::from_request(req, &state)
         .await
         .map_err(|e| AppError::BadRequest(e.body_text()))?;
-    let mut given = Vec::new();
-    while let Some(field) = form
-        .next_field()
-        .await
-        .map_err(|e| AppError::BadRequest(e.body_text()))?
-    {
-        if field.name() != Some("file") {
-            continue;
-        }
-        let Some(file_name) = field.file_name().map(str::to_owned).filter(|n| !n.is_empty()) else {
-            continue;
-        };
-        let base = file_name.rsplit(['/', '\\']).next().unwrap_or(&file_name).to_owned();
-        let name = Name::new(&base).map_err(|e| SpaceError::Files(e.into()))?;
-        let path = folder.join(name).map_err(|e| SpaceError::Files(e.into()))?;
-        let (written, _) = write_stream(&space, path, field.map_err(std::io::Error::other), OnClash::Number).await?;
-        given.push(written.to_string());
-    }
+    let given: Vec<String> = write_parts(&space, &folder, form)
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
     if given.is_empty() {
         return Err(AppError::BadRequest(
             "choose at least one file (form field `file`)".into(),

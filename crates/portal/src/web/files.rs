@@ -652,9 +652,16 @@ pub(crate) async fn submit(
     Ok(back(&target.kind, &dir, done))
 }
 
-/// Streams each `file` part of an upload form into `target`'s folder. A name that is taken
-/// gets a number; nothing is overwritten.
-async fn upload(space: &Space, target: FileTarget, mut form: Multipart) -> Result<Response, AppError> {
+/// An upload form's files into `target`'s folder.
+async fn upload(space: &Space, target: FileTarget, form: Multipart) -> Result<Response, AppError> {
+    write_parts(space, &target.path, form).await?;
+    Ok(back(&target.kind, &target.path, "uploaded"))
+}
+
+/// Streams each `file` part of an upload form into the folder `dir` of `space`; returns the
+/// names used. A name that is taken gets a number; nothing is overwritten.
+pub(crate) async fn write_parts(space: &Space, dir: &RelPath, mut form: Multipart) -> Result<Vec<Name>, AppError> {
+    let mut written = Vec::new();
     while let Some(field) = form
         .next_field()
         .await
@@ -669,10 +676,11 @@ async fn upload(space: &Space, target: FileTarget, mut form: Multipart) -> Resul
         // Browsers send a bare name; some older ones a whole client path.
         let base = file_name.rsplit(['/', '\\']).next().unwrap_or(&file_name).to_owned();
         let name = Name::new(&base).map_err(|e| SpaceError::Files(e.into()))?;
-        let path = target.path.join(name).map_err(|e| SpaceError::Files(e.into()))?;
-        write_stream(space, path, field.map_err(std::io::Error::other), OnClash::Number).await?;
+        let path = dir.join(name).map_err(|e| SpaceError::Files(e.into()))?;
+        let (name, _) = write_stream(space, path, field.map_err(std::io::Error::other), OnClash::Number).await?;
+        written.push(name);
     }
-    Ok(back(&target.kind, &target.path, "uploaded"))
+    Ok(written)
 }
 
 /// The fields of a folder's small forms.
