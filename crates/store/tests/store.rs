@@ -223,10 +223,10 @@ async fn assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal(store
     let teacher = store
         .create_local_user("lehrerin", "Lehrerin", Role::Teacher, &secret("s3cret-pass"))
         .await
-        .unwrap();
+        .expect("works");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
+        .expect("works")
         .as_secs() as i64;
     let new = |title: &'static str, allow_late: bool| portal_store::NewAssignment {
         owner_id: &teacher.id,
@@ -235,37 +235,47 @@ async fn assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal(store
         due_at: now + 3600,
         allow_late,
     };
-    let strict = store.create_assignment(&new("Aufsatz", false)).await.unwrap();
-    let late = store.create_assignment(&new("Nachzügler", true)).await.unwrap();
+    let strict = store.create_assignment(&new("Aufsatz", false)).await.expect("works");
+    let late = store.create_assignment(&new("Nachzügler", true)).await.expect("works");
     assert_eq!(strict.sealed_at, None);
     assert_eq!(
-        store.next_seal_due(now).await.unwrap(),
+        store.next_seal_due(now).await.expect("works"),
         Some(now + 3600),
         "late hand-ins are never sealed"
     );
-    assert!(store.assignments_to_seal(now).await.unwrap().is_empty());
+    assert!(store.assignments_to_seal(now).await.expect("works").is_empty());
 
-    store.set_assignment_due(&strict.id, now - 5).await.unwrap();
-    store.set_assignment_due(&late.id, now - 5).await.unwrap();
+    store.set_assignment_due(&strict.id, now - 5).await.expect("works");
+    store.set_assignment_due(&late.id, now - 5).await.expect("works");
     let due: Vec<String> = store
         .assignments_to_seal(now)
         .await
-        .unwrap()
+        .expect("works")
         .into_iter()
         .map(|a| a.id)
         .collect();
     assert_eq!(due, [strict.id.clone()]);
-    assert_eq!(store.next_seal_due(now).await.unwrap(), None);
+    assert_eq!(store.next_seal_due(now).await.expect("works"), None);
 
-    store.mark_assignment_sealed(&strict.id, now).await.unwrap();
+    store.mark_assignment_sealed(&strict.id, now).await.expect("works");
     assert_eq!(
-        store.assignment(&strict.id).await.unwrap().unwrap().sealed_at,
+        store
+            .assignment(&strict.id)
+            .await
+            .expect("works")
+            .expect("works")
+            .sealed_at,
         Some(now)
     );
-    assert!(store.assignments_to_seal(now).await.unwrap().is_empty());
-    store.set_assignment_due(&strict.id, now + 60).await.unwrap();
+    assert!(store.assignments_to_seal(now).await.expect("works").is_empty());
+    store.set_assignment_due(&strict.id, now + 60).await.expect("works");
     assert_eq!(
-        store.assignment(&strict.id).await.unwrap().unwrap().sealed_at,
+        store
+            .assignment(&strict.id)
+            .await
+            .expect("works")
+            .expect("works")
+            .sealed_at,
         None,
         "sealed again at the new due time"
     );
@@ -273,7 +283,7 @@ async fn assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal(store
         store.mark_assignment_sealed("nope", now).await,
         Err(StoreError::NotFound)
     ));
-    assert_eq!(store.all_assignments().await.unwrap().len(), 2);
+    assert_eq!(store.all_assignments().await.expect("works").len(), 2);
 }
 
 async fn create_and_verify_user(store: Store) {
