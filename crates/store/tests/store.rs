@@ -254,7 +254,7 @@ async fn assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal(store
         .into_iter()
         .map(|a| a.id)
         .collect();
-    assert_eq!(due, [strict.id.clone()]);
+    assert_eq!(due, std::slice::from_ref(&strict.id));
     assert_eq!(store.next_seal_due(now).await.expect("works"), None);
 
     store.mark_assignment_sealed(&strict.id, now).await.expect("works");
