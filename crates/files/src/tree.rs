@@ -142,6 +142,10 @@ pub struct Summary {
     pub bytes: u64,
     /// Unix seconds of the newest file's last change; 0 when there is none.
     pub newest: i64,
+    /// Unix seconds of the newest status change (ctime) of any file or folder below `path`;
+    /// 0 when there is none. Unlike the modification time, nobody but the kernel's clock sets
+    /// it: a hand-in changed after its due time shows as late even if its times were reset.
+    pub changed: i64,
 }
 
 /// What to do when the target name of a write, move or copy is taken.
@@ -291,6 +295,19 @@ impl Tree {
         limit: Limit,
         on_clash: OnClash,
     ) -> Result<(Name, u64), FilesError> {
+        self.write_as_of(path, src, limit, on_clash, None)
+    }
+
+    /// As [`Tree::write`], the new file's modification time set to `modified` (a copy keeps
+    /// its original's, so a copied hand-in still shows when it was last changed).
+    fn write_as_of(
+        &self,
+        path: &RelPath,
+        src: &mut dyn Read,
+        limit: Limit,
+        on_clash: OnClash,
+        modified: Option<std::time::SystemTime>,
+    ) -> Result<(Name, u64), FilesError> {
         let (dir, name) = self.parent(path)?;
         let name = Name::new(name.as_str())?;
         let temp = TempFile::create(&dir)?;
@@ -310,6 +327,9 @@ impl Tree {
                 return Err(FilesError::TooLarge { limit });
             }
             file.write_all(&buf[..n])?;
+        }
+        if let Some(time) = modified {
+            temp.file.set_modified(time)?;
         }
         self.chown(&temp.file)?;
         let name = place(&dir, &temp.name, &dir, &name, on_clash)?;
@@ -414,6 +434,7 @@ impl Tree {
                     continue;
                 }
                 let Ok(meta) = entry.metadata() else { continue };
+                sum.changed = sum.changed.max(cap_std::fs::MetadataExt::ctime(&meta));
                 if meta.is_file() {
                     sum.files += 1;
                     sum.bytes += meta.len();
@@ -576,7 +597,8 @@ pub fn copy_between(
     match src.stat(from)?.kind {
         EntryKind::File => {
             let (mut file, _) = src.open_read(from)?;
-            dst.write(to, &mut file, limit, on_clash)
+            let modified = file.metadata()?.modified().ok();
+            dst.write_as_of(to, &mut file, limit, on_clash, modified)
         }
         EntryKind::Dir => {
             let (to_parent, to_name) = to.split_last().ok_or(FilesError::Exists)?;
@@ -609,7 +631,8 @@ fn copy_dir(
         match entry.kind {
             EntryKind::File => {
                 let (mut file, _) = src.open_read(&from_path)?;
-                let (_, n) = dst.write(&to_path, &mut file, *budget, OnClash::Fail)?;
+                let modified = file.metadata()?.modified().ok();
+                let (_, n) = dst.write_as_of(&to_path, &mut file, *budget, OnClash::Fail, modified)?;
                 budget.bytes -= n;
             }
             EntryKind::Dir => copy_dir(src, &from_path, dst, &to_path, budget, depth + 1)?,

@@ -42,6 +42,18 @@ pub fn zip_folder_as(
     Ok(report)
 }
 
+/// Several trees in one archive, each whole under its own folder (`prefix`, which may have
+/// several components): a user's "my data" — her home, hand-ins and feedback.
+pub fn zip_trees(parts: &[(&Tree, String)], out: impl Write) -> Result<ZipReport, FilesError> {
+    let mut zip = ZipWriter::new_stream(out);
+    let mut report = ZipReport::default();
+    for (tree, prefix) in parts {
+        add_folder(tree, &RelPath::root(), prefix, &mut zip, &mut report, 0, &|_| None)?;
+    }
+    zip.finish().map_err(zip_error)?;
+    Ok(report)
+}
+
 fn add_folder<W: Write>(
     tree: &Tree,
     path: &RelPath,

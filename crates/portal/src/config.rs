@@ -1002,6 +1002,9 @@ pub struct FilesSettings {
     /// mounts them from its own host, so the files root must be a path of that host; off in
     /// the container deployment, whose files live in the portal's volume.
     pub mount_classes: bool,
+    /// File changes (uploads, new folders, moves, copies, deletes, restores) one user may make
+    /// per minute, in bursts of up to as many; more answer 429 with `Retry-After`. 0: no limit.
+    pub writes_per_minute: u32,
 }
 
 impl Default for FilesSettings {
@@ -1016,6 +1019,9 @@ impl Default for FilesSettings {
             quota_admin_mib: 10 * 1024,
             trash_days: 30,
             mount_classes: true,
+            // A folder of 1,200 files uploads in one go; a class working normally makes a few
+            // changes a minute each.
+            writes_per_minute: 1200,
         }
     }
 }
@@ -1033,6 +1039,12 @@ impl FilesSettings {
             return Err(invalid(
                 "files.max_upload_mib",
                 format!("must be between 1 and 1048576 MiB (1 TiB), got {}", self.max_upload_mib),
+            ));
+        }
+        if self.writes_per_minute > 1_000_000 {
+            return Err(invalid(
+                "files.writes_per_minute",
+                format!("must be at most 1000000 (0: no limit), got {}", self.writes_per_minute),
             ));
         }
         if !(1..=3650).contains(&self.trash_days) {

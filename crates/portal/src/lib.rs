@@ -60,6 +60,7 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         state.config.session_idle(),
     ));
     background.spawn(domain::audit::prune_hourly(state.store.clone()));
+    background.spawn(state.handins.clone().run_sealer());
     background.spawn(state.anonymous_audit.clone().flush_forever(state.store.clone()));
     if let Some(oidc) = state.oidc.clone() {
         background.spawn(oidc.warm_up());

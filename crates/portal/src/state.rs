@@ -13,7 +13,7 @@ use portal_store::Store;
 use crate::auth::desktop_sessions::DesktopSessions;
 use crate::auth::{CookieNames, LoginLimiter, PasswordChecks};
 use crate::config::{Config, RuntimeKind};
-use crate::domain::{catalog, files, lifecycle, pulls};
+use crate::domain::{catalog, files, handins, lifecycle, pulls};
 use crate::net::desktop_origin::DesktopOrigin;
 use crate::net::keyed_slots::KeyedSlots;
 use crate::telemetry::{metrics, metrics_listener};
@@ -53,6 +53,12 @@ pub struct Inner {
     pub pulls: Arc<pulls::Pulls>,
     /// Users' homes, the shared folder and the trash.
     pub files: Arc<files::FileSpaces>,
+    /// Hand-ins sealed at their due time, and their folders in desktops.
+    pub handins: Arc<handins::Handins>,
+    /// Disk use per user and class for the administrators, walked at most once a minute.
+    pub disk_use: crate::domain::disk_use::DiskUse,
+    /// File changes per user and minute (`files.writes_per_minute`).
+    pub file_writes: crate::net::rate_limit::RateLimit,
     /// Sign-in with IServ, when configured.
     pub oidc: Option<Arc<iserv_oidc::Oidc>>,
     /// Prometheus metrics, served only on their own listener.
@@ -125,6 +131,8 @@ impl AppState {
         }
         let metrics = Arc::new(metrics::Metrics::new(proxy.relay_counters().clone()));
         let metrics_listener = metrics_listener::MetricsListener::bind(&config.metrics)?;
+        let file_spaces = Arc::new(files::FileSpaces::new(&config));
+        let handins = Arc::new(handins::Handins::new(store.clone(), file_spaces.clone()));
         let desktops = Arc::new(
             lifecycle::Lifecycle::new(
                 store.clone(),
@@ -133,7 +141,8 @@ impl AppState {
                 proxy.clone(),
                 config.clone(),
             )
-            .with_metrics(metrics.clone()),
+            .with_metrics(metrics.clone())
+            .with_handins(handins.clone()),
         );
         // Routes of desktops that survived a portal restart work at once. An unreachable
         // engine is not fatal: the portal serves everything else, and the event follower
@@ -153,7 +162,6 @@ impl AppState {
                  e.g. https://{{id}}.desktops.school.example — see docs/deployment.en.md"
             ),
         }
-        let file_spaces = Arc::new(files::FileSpaces::new(&config));
         let event_streams = KeyedSlots::new(config.limits.max_event_streams_per_user);
         let websockets = KeyedSlots::new(config.limits.max_websockets_per_user);
         let password_checks = PasswordChecks::new(
@@ -163,6 +171,7 @@ impl AppState {
         let anonymous_audit = Arc::new(crate::domain::audit::AnonymousAudit::new(
             config.limits.max_anonymous_audit_per_minute,
         ));
+        let file_writes = crate::net::rate_limit::RateLimit::new(config.files.writes_per_minute);
         Ok(AppState(Arc::new(Inner {
             desktop_origins,
             desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
@@ -182,6 +191,9 @@ impl AppState {
             websockets,
             pulls: Arc::default(),
             files: file_spaces,
+            handins,
+            file_writes,
+            disk_use: Default::default(),
             oidc,
             metrics,
             metrics_listener,

@@ -24,6 +24,9 @@ pub struct Assignment {
     pub due_at: i64,
     pub allow_late: bool,
     pub created_at: i64,
+    /// When the hand-ins were copied to their sealed place after the due time (Unix
+    /// seconds); `None` while open, or when late hand-ins are allowed.
+    pub sealed_at: Option<i64>,
 }
 
 impl Assignment {
@@ -47,7 +50,7 @@ pub struct NewAssignment<'a> {
 macro_rules! select {
     ($rest:literal) => {
         concat!(
-            "SELECT a.id, a.owner_id, u.username, a.group_name, a.title, a.due_at, a.allow_late, a.created_at \
+            "SELECT a.id, a.owner_id, u.username, a.group_name, a.title, a.due_at, a.allow_late, a.created_at, a.sealed_at \
              FROM assignments a JOIN users u ON u.id = a.owner_id ",
             $rest
         )
@@ -64,7 +67,16 @@ fn from_row(row: &sqlx::any::AnyRow) -> Result<Assignment, StoreError> {
         due_at: row.try_get("due_at")?,
         allow_late: row.try_get::<i64, _>("allow_late")? == 1,
         created_at: row.try_get("created_at")?,
+        sealed_at: row.try_get("sealed_at")?,
     })
+}
+
+/// An update of one assignment by id: `NotFound` when it changed none.
+fn one_row(affected: u64) -> Result<(), StoreError> {
+    if affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
 }
 
 impl Store {
@@ -123,18 +135,57 @@ impl Store {
             .collect()
     }
 
-    /// Moves the due time (a teacher extends the deadline, or ends it now). `NotFound` for
+    /// Moves the due time (a teacher extends the deadline, or ends it now). A seal taken
+    /// before is void: the hand-ins are sealed again at the new due time. `NotFound` for
     /// an unknown assignment.
     pub async fn set_assignment_due(&self, id: &str, due_at: i64) -> Result<(), StoreError> {
-        let updated = sqlx::query("UPDATE assignments SET due_at = $1 WHERE id = $2")
+        let updated = sqlx::query("UPDATE assignments SET due_at = $1, sealed_at = NULL WHERE id = $2")
             .bind(due_at)
             .bind(id)
             .execute(&self.pool)
             .await?;
-        if updated.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        one_row(updated.rows_affected())
+    }
+
+    /// Records that the hand-ins of `id` were sealed at `at`.
+    pub async fn mark_assignment_sealed(&self, id: &str, at: i64) -> Result<(), StoreError> {
+        let updated = sqlx::query("UPDATE assignments SET sealed_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        one_row(updated.rows_affected())
+    }
+
+    /// Assignments past their due time at `now` whose hand-ins are not sealed yet (late
+    /// hand-ins allowed: never sealed), soonest due first.
+    pub async fn assignments_to_seal(&self, now: i64) -> Result<Vec<Assignment>, StoreError> {
+        let rows = sqlx::query(select!(
+            "WHERE a.sealed_at IS NULL AND a.allow_late = 0 AND a.due_at <= $1 ORDER BY a.due_at, a.id"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(from_row).collect()
+    }
+
+    /// The soonest due time after `now` of an assignment still to be sealed, if any.
+    pub async fn next_seal_due(&self, now: i64) -> Result<Option<i64>, StoreError> {
+        let row = sqlx::query(
+            "SELECT MIN(due_at) AS due FROM assignments WHERE sealed_at IS NULL AND allow_late = 0 AND due_at > $1",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("due")?)
+    }
+
+    /// Every assignment (the administrators' disk use).
+    pub async fn all_assignments(&self) -> Result<Vec<Assignment>, StoreError> {
+        let rows = sqlx::query(select!("ORDER BY a.due_at DESC, a.id"))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(from_row).collect()
     }
 
     /// Deletes an assignment; `false` if there was none.

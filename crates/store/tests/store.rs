@@ -206,6 +206,7 @@ both_backends!(
         homes_are_named_by_account_not_by_name,
         deleted_users_are_kept_until_purged_and_can_be_restored,
         a_type_allowed_to_a_name_follows_the_person,
+        assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal,
     ],
     with_url: [
         migrations_are_idempotent,
@@ -218,6 +219,73 @@ both_backends!(
 
 // ---------------------------------------------------------------------------------------------
 // Cases
+
+async fn assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal(store: Store) {
+    let teacher = store
+        .create_local_user("lehrerin", "Lehrerin", Role::Teacher, &secret("s3cret-pass"))
+        .await
+        .expect("works");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("works")
+        .as_secs() as i64;
+    let new = |title: &'static str, allow_late: bool| portal_store::NewAssignment {
+        owner_id: &teacher.id,
+        group_name: "5a",
+        title,
+        due_at: now + 3600,
+        allow_late,
+    };
+    let strict = store.create_assignment(&new("Aufsatz", false)).await.expect("works");
+    let late = store.create_assignment(&new("Nachzügler", true)).await.expect("works");
+    assert_eq!(strict.sealed_at, None);
+    assert_eq!(
+        store.next_seal_due(now).await.expect("works"),
+        Some(now + 3600),
+        "late hand-ins are never sealed"
+    );
+    assert!(store.assignments_to_seal(now).await.expect("works").is_empty());
+
+    store.set_assignment_due(&strict.id, now - 5).await.expect("works");
+    store.set_assignment_due(&late.id, now - 5).await.expect("works");
+    let due: Vec<String> = store
+        .assignments_to_seal(now)
+        .await
+        .expect("works")
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(due, std::slice::from_ref(&strict.id));
+    assert_eq!(store.next_seal_due(now).await.expect("works"), None);
+
+    store.mark_assignment_sealed(&strict.id, now).await.expect("works");
+    assert_eq!(
+        store
+            .assignment(&strict.id)
+            .await
+            .expect("works")
+            .expect("works")
+            .sealed_at,
+        Some(now)
+    );
+    assert!(store.assignments_to_seal(now).await.expect("works").is_empty());
+    store.set_assignment_due(&strict.id, now + 60).await.expect("works");
+    assert_eq!(
+        store
+            .assignment(&strict.id)
+            .await
+            .expect("works")
+            .expect("works")
+            .sealed_at,
+        None,
+        "sealed again at the new due time"
+    );
+    assert!(matches!(
+        store.mark_assignment_sealed("nope", now).await,
+        Err(StoreError::NotFound)
+    ));
+    assert_eq!(store.all_assignments().await.expect("works").len(), 2);
+}
 
 async fn create_and_verify_user(store: Store) {
     store.ping().await.expect("ping");

@@ -380,3 +380,31 @@ assign_no_students = In dieser Gruppe sind keine Schülerinnen oder Schüler.
 files_handin_tab = Abgabe
 files_handin_closed = Diese Abgabe ist geschlossen: Der Termin ist vorbei. Lesen kannst du sie weiterhin.
 files_handin_due = Abgabe bis
+
+## Hand-ins: sealing, feedback, desktops
+assign_sealed = Versiegelt (diese Ansicht zeigt die Abgaben, wie sie zum Termin waren): seit
+assign_feedback = Rückmeldung
+assign_feedback_choose = Dateien für die Rückmeldung
+assign_feedback_give = Zurückgeben
+assign_feedback_done = Die Rückmeldung ist gespeichert. Die Schülerin oder der Schüler sieht sie unter „Dateien“ und im Desktop unter ~/Rückmeldungen.
+files_feedback = Rückmeldung
+files_feedback_link = Rückmeldung deiner Lehrkraft ansehen
+dashboard_handins_restart = Deine Abgaben liegen im Desktop im Ordner ~/Abgaben, Rückmeldungen unter ~/Rückmeldungen. Neue Aufgaben erscheinen dort erst nach einem Neustart des Desktops (Beenden und wieder starten). Nach dem Abgabetermin zählt nur, was bis dahin im Ordner lag.
+err_too_many_file_changes = Zu viele Dateiänderungen: höchstens { $limit } pro Minute. Bitte warte { $seconds } Sekunden und versuche es dann erneut.
+
+## Admin: disk use
+admin_disk_title = Speicherplatz
+admin_disk_intro = Belegter Platz je Person (Heimatordner mit Papierkorb und Abgaben) und je Klasse (Klassenordner, Abgaben und Rückmeldungen), größte zuerst.
+admin_disk_computed = Berechnet am
+admin_disk_users = Personen
+admin_disk_classes = Klassen
+admin_disk_user = Person
+admin_disk_class = Klasse
+admin_disk_home = Heimatordner
+admin_disk_handins = Abgaben
+admin_disk_total = Gesamt
+admin_disk_quota = Kontingent
+admin_disk_no_quota = keins
+admin_disk_folder = Klassenordner
+admin_disk_section = Speicherplatz
+files_my_data = Meine Daten: alles als eine ZIP-Datei (Heimatordner, Abgaben, Rückmeldungen)

@@ -379,3 +379,31 @@ assign_no_students = No students in this group.
 files_handin_tab = Hand-in
 files_handin_closed = This hand-in is closed: the due time has passed. You can still read it.
 files_handin_due = Due
+
+## Hand-ins: sealing, feedback, desktops
+assign_sealed = Sealed (this view shows the hand-ins as they were at the due time): since
+assign_feedback = Feedback
+assign_feedback_choose = Files to give back
+assign_feedback_give = Give back
+assign_feedback_done = The feedback is saved. The student sees it under "Files" and in the desktop under ~/Rückmeldungen.
+files_feedback = Feedback
+files_feedback_link = See your teacher's feedback
+dashboard_handins_restart = Your hand-ins are in the desktop's folder ~/Abgaben, feedback in ~/Rückmeldungen. New assignments appear there only after the desktop is restarted (stop and start it). After the due time only what was in the folder by then counts.
+err_too_many_file_changes = Too many file changes: at most { $limit } per minute. Please wait { $seconds } seconds, then try again.
+
+## Admin: disk use
+admin_disk_title = Disk use
+admin_disk_intro = Space used per person (home with its trash, and hand-ins) and per class (class folder, hand-ins and feedback), largest first.
+admin_disk_computed = Computed at
+admin_disk_users = People
+admin_disk_classes = Classes
+admin_disk_user = Person
+admin_disk_class = Class
+admin_disk_home = Home
+admin_disk_handins = Hand-ins
+admin_disk_total = Total
+admin_disk_quota = Quota
+admin_disk_no_quota = none
+admin_disk_folder = Class folder
+admin_disk_section = Disk use
+files_my_data = My data: everything as one zip (home, hand-ins, feedback)

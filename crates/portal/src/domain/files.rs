@@ -58,6 +58,12 @@ pub enum SpaceKind {
     Handin(String),
     /// Every hand-in of an assignment, a folder per student (`handins/<id>`), for its teacher.
     Handins(String),
+    /// A student's feedback on an assignment (`feedback/<id>`): what her teacher gave back,
+    /// read-only for her.
+    Feedback(String),
+    /// Every student's feedback of an assignment, a folder per student (`feedbacks/<id>`): for
+    /// its teachers to give and tidy.
+    Feedbacks(String),
 }
 
 impl SpaceKind {
@@ -67,7 +73,7 @@ impl SpaceKind {
         match space {
             "home" => Ok((SpaceKind::Home, path)),
             "shared" => Ok((SpaceKind::Shared, path)),
-            "class" | "handin" | "handins" => {
+            "class" | "handin" | "handins" | "feedback" | "feedbacks" => {
                 let names = path.names();
                 let first = names.first().ok_or_else(|| SpaceError::UnknownSpace(space.into()))?;
                 let rest = RelPath::from_names(names[1..].to_vec()).map_err(FilesError::from)?;
@@ -75,7 +81,9 @@ impl SpaceKind {
                 let kind = match space {
                     "class" => SpaceKind::Class(first),
                     "handin" => SpaceKind::Handin(first),
-                    _ => SpaceKind::Handins(first),
+                    "handins" => SpaceKind::Handins(first),
+                    "feedback" => SpaceKind::Feedback(first),
+                    _ => SpaceKind::Feedbacks(first),
                 };
                 Ok((kind, rest))
             }
@@ -86,7 +94,11 @@ impl SpaceKind {
     /// What people and archives call it: the group or assignment, else `home` / `shared`.
     pub fn folder_name(&self) -> String {
         match self {
-            SpaceKind::Class(name) | SpaceKind::Handin(name) | SpaceKind::Handins(name) => name.clone(),
+            SpaceKind::Class(name)
+            | SpaceKind::Handin(name)
+            | SpaceKind::Handins(name)
+            | SpaceKind::Feedback(name)
+            | SpaceKind::Feedbacks(name) => name.clone(),
             other => other.as_str().to_owned(),
         }
     }
@@ -99,13 +111,19 @@ impl SpaceKind {
             SpaceKind::Class(_) => "class",
             SpaceKind::Handin(_) => "handin",
             SpaceKind::Handins(_) => "handins",
+            SpaceKind::Feedback(_) => "feedback",
+            SpaceKind::Feedbacks(_) => "feedbacks",
         }
     }
 
     /// Its URL prefix, `/files/home/` or `/files/class/<group>/` (the group percent-encoded).
     pub fn url_base(&self, prefix: &str) -> String {
         match self {
-            SpaceKind::Class(name) | SpaceKind::Handin(name) | SpaceKind::Handins(name) => format!(
+            SpaceKind::Class(name)
+            | SpaceKind::Handin(name)
+            | SpaceKind::Handins(name)
+            | SpaceKind::Feedback(name)
+            | SpaceKind::Feedbacks(name) => format!(
                 "{prefix}/{}/{}/",
                 self.as_str(),
                 percent_encoding::utf8_percent_encode(name, PATH_SEGMENT)
@@ -123,7 +141,13 @@ pub fn class_dir_in(root: &std::path::Path, group: &str) -> PathBuf {
 /// Where a class's folder appears inside a desktop: `~/Klassen/<group>`, the group's name made
 /// safe for a path (no `/`, no characters Docker's mount syntax would misread).
 pub fn class_mount_target(group: &str) -> String {
-    let mut name: String = group
+    format!("/home/kasm-user/Klassen/{}", mount_name(group, &class_key(group)))
+}
+
+/// A name (a group's, an assignment's title) as one path component inside a desktop: `/`,
+/// `,`, `:` and control characters become `_`; `fallback` when nothing usable is left.
+pub fn mount_name(name: &str, fallback: &str) -> String {
+    let mut name: String = name
         .trim()
         .chars()
         .map(|c| {
@@ -135,9 +159,9 @@ pub fn class_mount_target(group: &str) -> String {
         })
         .collect();
     if name.is_empty() || name.starts_with('.') {
-        name = class_key(group);
+        name = fallback.to_owned();
     }
-    format!("/home/kasm-user/Klassen/{name}")
+    name
 }
 
 /// Creates the folders a desktop mounts, owned by the desktop's user, before the engine needs
@@ -150,6 +174,13 @@ pub async fn ensure_dirs(dirs: Vec<PathBuf>, owner: Owner) -> Result<(), SpaceEr
         Ok::<_, SpaceError>(())
     })
     .await?
+}
+
+/// Whether `user` sees every hand-in of `a` and gives feedback: its owner, a teacher of its
+/// group, an administrator.
+pub fn teaches(user: &User, a: &Assignment) -> bool {
+    let teacher_of_group = user.role == Role::Teacher && user.groups.contains(&a.group_name);
+    user.id == a.owner_id || teacher_of_group || user.role == Role::Admin
 }
 
 /// A class folder's directory name: group names come from IServ and may be anything, so the
@@ -242,19 +273,22 @@ impl FileSpaces {
                 )
             }
             // Opened with their assignment: `open_handin`, `open_handins`.
-            SpaceKind::Handin(_) | SpaceKind::Handins(_) => return Err(SpaceError::Files(FilesError::NotFound)),
+            SpaceKind::Handin(_) | SpaceKind::Handins(_) | SpaceKind::Feedback(_) | SpaceKind::Feedbacks(_) => {
+                return Err(SpaceError::Files(FilesError::NotFound));
+            }
         };
         self.open_tree(kind, dir, trash_dir, writable, quota).await
     }
 
     /// A student's hand-in folder for `a`: hers while the assignment is open (or late
-    /// hand-ins are allowed), read-only after; only members of its group have one.
+    /// hand-ins are allowed), read-only after; only members of its group have one. Once
+    /// sealed, she sees the sealed copy — what her teacher sees.
     pub async fn open_handin(self: &Arc<Self>, user: &User, a: &Assignment, now: i64) -> Result<Space, SpaceError> {
         if !user.groups.contains(&a.group_name) {
             return Err(SpaceError::Files(FilesError::NotFound));
         }
         Name::new(&user.home_name).map_err(FilesError::from)?;
-        let dir = self.handins_dir(&a.id)?.join(&user.home_name);
+        let dir = self.handin_source(a, &user.home_name)?;
         let trash = self.root.join("trash/handins").join(&a.id).join(&user.home_name);
         self.open_tree(
             SpaceKind::Handin(a.id.clone()),
@@ -269,14 +303,46 @@ impl FileSpaces {
     /// Every hand-in of `a` (a folder per student, by home name), read-only: for its owner,
     /// the group's teachers and administrators; to anyone else it does not exist.
     pub async fn open_handins(self: &Arc<Self>, user: &User, a: &Assignment) -> Result<Space, SpaceError> {
-        let teacher_of_group = user.role == Role::Teacher && user.groups.contains(&a.group_name);
-        if !(user.id == a.owner_id || teacher_of_group || user.role == Role::Admin) {
+        if !teaches(user, a) {
             return Err(SpaceError::Files(FilesError::NotFound));
         }
-        let dir = self.handins_dir(&a.id)?;
+        let dir = match a.sealed_at {
+            Some(_) => self.sealed_dir(&a.id)?,
+            None => self.handins_dir(&a.id)?,
+        };
         let trash = self.root.join("trash/handins").join(&a.id).join("_all");
         self.open_tree(SpaceKind::Handins(a.id.clone()), dir, trash, false, None)
             .await
+    }
+
+    /// A student's feedback on `a`, read-only: only members of its group have one.
+    pub async fn open_feedback(self: &Arc<Self>, user: &User, a: &Assignment) -> Result<Space, SpaceError> {
+        if !user.groups.contains(&a.group_name) {
+            return Err(SpaceError::Files(FilesError::NotFound));
+        }
+        Name::new(&user.home_name).map_err(FilesError::from)?;
+        let dir = self.feedback_dir(&a.id)?.join(&user.home_name);
+        let trash = self.root.join("trash/feedback").join(&a.id).join(&user.home_name);
+        self.open_tree(SpaceKind::Feedback(a.id.clone()), dir, trash, false, None)
+            .await
+    }
+
+    /// Every student's feedback on `a` (a folder per student, by home name), writable: for
+    /// its owner, the group's teachers and administrators; to anyone else it does not exist.
+    pub async fn open_feedbacks(self: &Arc<Self>, user: &User, a: &Assignment) -> Result<Space, SpaceError> {
+        if !teaches(user, a) {
+            return Err(SpaceError::Files(FilesError::NotFound));
+        }
+        let dir = self.feedback_dir(&a.id)?;
+        let trash = self.root.join("trash/feedback").join(&a.id).join("_all");
+        self.open_tree(
+            SpaceKind::Feedbacks(a.id.clone()),
+            dir,
+            trash,
+            true,
+            self.quota_of(user.role),
+        )
+        .await
     }
 
     /// Where an assignment's hand-ins live. The id is the store's (random, URL-safe); checked
@@ -286,16 +352,59 @@ impl FileSpaces {
         Ok(self.root.join("handins").join(id))
     }
 
-    /// Removes an assignment's hand-ins for good (with the assignment).
+    /// Where the sealed copy of an assignment's hand-ins lives (`domain::handins`): mounted
+    /// nowhere writable, so after the due time nothing changes it.
+    pub fn sealed_dir(&self, id: &str) -> Result<PathBuf, SpaceError> {
+        Name::new(id).map_err(FilesError::from)?;
+        Ok(self.root.join("sealed").join(id))
+    }
+
+    /// Where the feedback of an assignment lives, a folder per student.
+    pub fn feedback_dir(&self, id: &str) -> Result<PathBuf, SpaceError> {
+        Name::new(id).map_err(FilesError::from)?;
+        Ok(self.root.join("feedback").join(id))
+    }
+
+    /// The folder a student's hand-in is read from (and mounted from): the live one until
+    /// the hand-ins are sealed, the sealed copy after.
+    pub fn handin_source(&self, a: &Assignment, home_name: &str) -> Result<PathBuf, SpaceError> {
+        Name::new(home_name).map_err(FilesError::from)?;
+        Ok(match a.sealed_at {
+            Some(_) => self.sealed_dir(&a.id)?,
+            None => self.handins_dir(&a.id)?,
+        }
+        .join(home_name))
+    }
+
+    /// The files root (the administrators' disk use walks it).
+    pub fn root(&self) -> &std::path::Path {
+        &self.root
+    }
+
+    /// The owner the portal gives what it writes.
+    pub fn owner(&self) -> Owner {
+        self.owner
+    }
+
+    /// Bytes a user of `role` may keep in her home; `None`: no quota.
+    pub fn quota_for(&self, role: Role) -> Option<u64> {
+        self.quota_of(role)
+    }
+
+    /// Removes an assignment's hand-ins, their sealed copy and the feedback for good (with
+    /// the assignment).
     pub async fn remove_handins(&self, id: &str) -> Result<(), SpaceError> {
         Name::new(id).map_err(FilesError::from)?;
-        let parent = self.root.join("handins");
-        let path = RelPath::parse(id).map_err(FilesError::from)?;
-        blocking(move || match Tree::open(&parent, None).and_then(|t| t.remove(&path)) {
-            Ok(()) | Err(FilesError::NotFound) => Ok(()),
-            Err(e) => Err(SpaceError::Files(e)),
-        })
-        .await?
+        for place in ["handins", "sealed", "feedback"] {
+            let parent = self.root.join(place);
+            let path = RelPath::parse(id).map_err(FilesError::from)?;
+            blocking(move || match Tree::open(&parent, None).and_then(|t| t.remove(&path)) {
+                Ok(()) | Err(FilesError::NotFound) => Ok(()),
+                Err(e) => Err(SpaceError::Files(e)),
+            })
+            .await??;
+        }
+        Ok(())
     }
 
     async fn open_tree(
@@ -551,6 +660,19 @@ impl Space {
         let (tree, trash) = (self.tree.clone(), self.trash.clone());
         Ok(blocking(move || trash.restore(&id, &tree)).await??)
     }
+}
+
+/// Several spaces as one zip, each under its folder name (`home`, `Abgaben/<title>`, …), on
+/// the blocking pool: a user's "my data".
+pub async fn zip_spaces(
+    parts: Vec<(Space, String)>,
+    out: impl std::io::Write + Send + 'static,
+) -> Result<ZipReport, SpaceError> {
+    Ok(blocking(move || {
+        let trees: Vec<(&Tree, String)> = parts.iter().map(|(s, name)| (&*s.tree, name.clone())).collect();
+        portal_files::zip_trees(&trees, out)
+    })
+    .await??)
 }
 
 /// Runs file work on the blocking pool.

@@ -107,6 +107,8 @@ pub struct Lifecycle {
     metrics: Arc<crate::telemetry::metrics::Metrics>,
     /// Every state change, for the pages' live view (`GET /api/events`).
     pub(crate) changes: crate::domain::events::Changes,
+    /// Students' hand-in folders for their desktops; none without it.
+    handins: Option<Arc<super::handins::Handins>>,
 }
 
 /// A start in flight.
@@ -173,7 +175,14 @@ impl Lifecycle {
             claiming: tokio::sync::Mutex::new(()),
             metrics: Arc::default(),
             changes: crate::domain::events::Changes::default(),
+            handins: None,
         }
+    }
+
+    /// Mounts students' hand-in folders into their desktops (`~/Abgaben`).
+    pub fn with_handins(mut self, handins: Arc<super::handins::Handins>) -> Self {
+        self.handins = Some(handins);
+        self
     }
 
     /// Records start durations in the portal's metrics (instead of a private registry).
@@ -283,7 +292,8 @@ impl Lifecycle {
         self.changes.publish(&self.store, &id).await;
         let tx = Arc::new(StartProgress::new(HISTORY));
         self.lock_progress().insert(id.clone(), tx.clone());
-        let spec = self.spec(&desktop, &t, user);
+        let mut spec = self.spec(&desktop, &t, user);
+        spec.binds.extend(self.handin_binds(user).await);
         let this = self.clone();
         let owner_id = user.id.clone();
         tokio::spawn(async move {
@@ -364,6 +374,15 @@ impl Lifecycle {
                 read_only: user.role == Role::Student,
             })
             .collect()
+    }
+
+    /// A student's hand-in and feedback folders (`domain::handins`), where class folders are
+    /// mounted too.
+    async fn handin_binds(&self, user: &User) -> Vec<BindMount> {
+        match &self.handins {
+            Some(h) if self.config.files.mount_classes => h.desktop_binds(user).await,
+            _ => Vec::new(),
+        }
     }
 
     async fn run_start(
@@ -489,7 +508,7 @@ impl Lifecycle {
         tx: &Arc<StartProgress>,
         cancelled: &mut watch::Receiver<bool>,
     ) -> Result<Option<Target>, StopReason> {
-        // Docker refuses to mount a missing folder: create the class folders first, owned by
+        // Docker refuses to mount a missing folder: create the class and hand-in folders first, owned by
         // the desktop's user.
         let owner = portal_files::Owner {
             uid: self.config.files.uid,
@@ -498,7 +517,7 @@ impl Lifecycle {
         let folders = spec.binds.iter().map(|b| b.source.clone()).collect();
         if let Err(e) = super::files::ensure_dirs(folders, owner).await {
             return Err(StopReason::Failed {
-                detail: format!("the class folders could not be created under files.root: {e}"),
+                detail: format!("the class and hand-in folders could not be created under files.root: {e}"),
             });
         }
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();

@@ -5,4 +5,5 @@ pub mod body_timeout;
 pub mod client_addr;
 pub mod desktop_origin;
 pub mod keyed_slots;
+pub mod rate_limit;
 pub mod server;

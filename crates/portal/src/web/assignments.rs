@@ -1,24 +1,28 @@
 //! Hand-ins (Abgaben): a teacher sets an assignment for one of her groups with a due time;
 //! each student of the group hands files in through `/files/handin/<id>/` (hers to change
 //! until due, read-only after, unless late hand-ins are allowed — then marked late); the
-//! teacher sees per student what came in and when, and downloads all as one zip.
+//! teacher sees per student what came in and when, downloads all as one zip, and gives each
+//! student feedback files back. After the due time the page shows the sealed copy
+//! (`domain::handins`).
 
 use std::collections::BTreeSet;
 
 use axum::Form;
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest as _, Multipart, Path, Query, Request, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
+use percent_encoding::utf8_percent_encode;
+use portal_files::FilesError;
 use portal_store::{Assignment, AuditEvent, AuditKind, NewAssignment, Role};
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
-use crate::domain::files::SpaceKind;
+use crate::domain::files::{PATH_SEGMENT, SpaceError, SpaceKind};
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::error::AppError;
-use crate::web::files::{human_size, open};
+use crate::web::files::{count_write, human_size, open, write_parts};
 use crate::web::pages::{Me, form_fields, html};
 use crate::web::teacher::{Teacher, TeacherError};
 use crate::web::time;
@@ -111,8 +115,14 @@ pub(crate) struct HandinRow {
     pub files: u64,
     pub size: String,
     pub last_change: String,
-    pub late: bool,
+    /// Changed after the due time (late hand-ins allowed): when, in the school's zone.
+    pub late: Option<String>,
     pub href: String,
+    /// The feedback given so far: its folder and the names in it.
+    pub feedback: Vec<String>,
+    pub feedback_href: String,
+    /// Where the feedback upload form posts.
+    pub feedback_action: String,
 }
 
 #[derive(askama::Template)]
@@ -123,32 +133,59 @@ pub(crate) struct AssignmentPage<'a> {
     pub a: AssignmentRow,
     pub rows: Vec<HandinRow>,
     pub zip_href: String,
+    /// When the hand-ins were sealed (the copy shown here), if they were.
+    pub sealed: Option<String>,
+    pub notice: Option<&'static str>,
 }
 
-/// `GET /teacher/assignments/{id}`: per student of the group, what came in and when.
+#[derive(Deserialize)]
+pub(crate) struct ShowQuery {
+    #[serde(default)]
+    done: Option<String>,
+}
+
+/// A path of one component (a student's home name) in a space.
+fn one(name: &str) -> Result<portal_files::RelPath, AppError> {
+    portal_files::RelPath::parse(name).map_err(|e| SpaceError::Files(e.into()).into())
+}
+
+/// `GET /teacher/assignments/{id}`: per student of the group, what came in and when, and the
+/// feedback given back.
 pub(crate) async fn show(
     State(state): State<AppState>,
     Teacher(user): Teacher,
     lang: Lang,
     Path(id): Path<String>,
+    Query(q): Query<ShowQuery>,
 ) -> Result<Html<String>, AppError> {
     let kind = SpaceKind::Handins(id.clone());
-    // Opening checks that this teacher may see them (owner, teacher of the group, admin).
+    // Opening checks that this teacher may see them (owner, teacher of the group, admin), and
+    // seals them first once they are due.
     let space = open(&state, &user, &kind).await?;
+    let feedback = open(&state, &user, &SpaceKind::Feedbacks(id.clone())).await?;
     let a = state.store.assignment(&id).await?.ok_or(AppError::NotFound)?;
     let mut rows = Vec::new();
     for student in state.store.list_users().await? {
         if student.role != Role::Student || !student.groups.contains(&a.group_name) {
             continue;
         }
-        let path = portal_files::RelPath::parse(&student.home_name)
-            .map_err(|e| crate::domain::files::SpaceError::Files(e.into()))?;
+        let path = one(&student.home_name)?;
         let sum = match space.summary(path.clone()).await {
             Ok(sum) => sum,
             // Nothing handed in yet: the folder appears with the first file.
-            Err(crate::domain::files::SpaceError::Files(portal_files::FilesError::NotFound)) => Default::default(),
+            Err(SpaceError::Files(FilesError::NotFound)) => Default::default(),
             Err(e) => return Err(e.into()),
         };
+        let given = match feedback.list(path.clone()).await {
+            Ok(entries) => entries.into_iter().map(|e| e.name).collect(),
+            Err(SpaceError::Files(FilesError::NotFound)) => Vec::new(),
+            Err(e) => return Err(e.into()),
+        };
+        // Only an open folder can change after the due time (a sealed copy is as it was
+        // then). The kernel's change time, not the file's own time, which a desktop can set.
+        let late = (a.sealed_at.is_none() && sum.changed > a.due_at)
+            .then(|| time::show(&state.config.timezone, sum.changed, lang));
+        let home = utf8_percent_encode(&student.home_name, PATH_SEGMENT);
         rows.push(HandinRow {
             student: student.display_name.clone(),
             username: student.username.clone(),
@@ -163,8 +200,11 @@ pub(crate) async fn show(
             } else {
                 String::new()
             },
-            late: sum.newest > a.due_at,
-            href: format!("{}{}/", kind.url_base("/files"), student.home_name),
+            late,
+            href: format!("{}{home}/", kind.url_base("/files")),
+            feedback: given,
+            feedback_href: format!("{}{home}/", feedback.kind.url_base("/files")),
+            feedback_action: format!("/teacher/assignments/{}/feedback/{home}", a.id),
         });
     }
     rows.sort_by(|x, y| x.username.cmp(&y.username));
@@ -174,7 +214,63 @@ pub(crate) async fn show(
         a: AssignmentRow::new(&state, &a, lang, unix_now()),
         rows,
         zip_href: format!("{}?zip=1", kind.url_base("/files")),
+        sealed: a.sealed_at.map(|t| time::show(&state.config.timezone, t, lang)),
+        notice: (q.done.as_deref() == Some("feedback")).then(|| lang.t("assign_feedback_done")),
     })
+}
+
+/// `POST /teacher/assignments/{id}/feedback/{student}` (multipart, no JavaScript needed): files
+/// given back to one student of the group (by her home name), into her feedback folder,
+/// which she reads in `/files/feedback/<id>/` and in her desktop. A name taken gets a number.
+pub(crate) async fn give_feedback(
+    State(state): State<AppState>,
+    Teacher(user): Teacher,
+    Path((id, home)): Path<(String, String)>,
+    req: Request,
+) -> Result<Response, AppError> {
+    count_write(&state, &user)?;
+    // Opening checks that this teacher may give it (owner, teacher of the group, admin).
+    let space = open(&state, &user, &SpaceKind::Feedbacks(id.clone())).await?;
+    let a = state.store.assignment(&id).await?.ok_or(AppError::NotFound)?;
+    let student = state
+        .store
+        .list_users()
+        .await?
+        .into_iter()
+        .find(|u| u.home_name == home && u.role == Role::Student && u.groups.contains(&a.group_name))
+        .ok_or(AppError::NotFound)?;
+    let folder = one(&student.home_name)?;
+    match space.mkdir(folder.clone()).await {
+        Ok(()) | Err(SpaceError::Files(FilesError::Exists)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let form = Multipart::from_request(req, &state)
+        .await
+        .map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let given: Vec<String> = write_parts(&space, &folder, form)
+        .await?
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if given.is_empty() {
+        return Err(AppError::BadRequest(
+            "choose at least one file (form field `file`)".into(),
+        ));
+    }
+    crate::domain::audit::record(
+        &state.store,
+        AuditEvent::new(AuditKind::FilesChanged, "feedback given")
+            .actor(user.user.username.clone())
+            .target(format!(
+                "{} on {} ({}): {}",
+                student.username,
+                a.title,
+                a.id,
+                given.join(", ")
+            )),
+    )
+    .await;
+    Ok(Redirect::to(&format!("/teacher/assignments/{}?done=feedback", a.id)).into_response())
 }
 
 /// `POST /teacher/assignments/{id}/delete`: the assignment and its hand-ins (owner or admin).

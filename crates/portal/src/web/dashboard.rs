@@ -121,12 +121,18 @@ pub(crate) async fn show(
         })
         .collect();
     let runtime_ok = !starts || state.runtime.ping().await.is_ok();
+    let handins_note = starts
+        && state.config.files.mount_classes
+        && user.user.role == portal_store::Role::Student
+        && !types.is_empty()
+        && !state.store.assignments_for_groups(&user.user.groups).await?.is_empty();
     html(&DashboardPage {
         lang,
         me: Me::new(&user),
         types,
         desktops,
         runtime_ok,
+        handins_note,
         js_texts: js_texts(lang, JS_TEXT_KEYS),
     })
 }

@@ -79,6 +79,17 @@ pub enum AppError {
     Oidc(#[from] iserv_oidc::OidcError),
     #[error(transparent)]
     Files(#[from] crate::domain::files::SpaceError),
+    #[error("at most {per_minute} file changes per minute; the next is possible in {retry_after} s")]
+    TooManyFileWrites { per_minute: u32, retry_after: u64 },
+}
+
+impl From<crate::domain::handins::HandinError> for AppError {
+    fn from(e: crate::domain::handins::HandinError) -> Self {
+        match e {
+            crate::domain::handins::HandinError::Store(e) => AppError::Store(e),
+            crate::domain::handins::HandinError::Files(e) => AppError::Files(e),
+        }
+    }
 }
 
 /// What the renderer needs: a stable code for machines, a catalogue key for people, and an
@@ -88,6 +99,8 @@ pub(crate) struct ErrorBody {
     pub code: &'static str,
     pub message_key: &'static str,
     pub detail: Option<String>,
+    /// The message's variables (a limit, a wait), if it has any.
+    pub args: Vec<(&'static str, i64)>,
 }
 
 impl AppError {
@@ -113,7 +126,9 @@ impl AppError {
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Oidc(e) => e.status(),
             AppError::AdminOnly => StatusCode::FORBIDDEN,
-            AppError::TooManyStreams(_) | AppError::TooManyWebSockets(_) => StatusCode::TOO_MANY_REQUESTS,
+            AppError::TooManyStreams(_) | AppError::TooManyWebSockets(_) | AppError::TooManyFileWrites { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AppError::Teacher(e) => e.status(),
             AppError::Files(e) => e.status(),
             AppError::Lifecycle(e) => match e {
@@ -168,6 +183,7 @@ impl AppError {
             AppError::TooManyWebSockets(_) => ("too_many_websockets", "err_too_many_websockets"),
             AppError::Teacher(e) => e.code_and_key(),
             AppError::Files(e) => e.code_and_key(),
+            AppError::TooManyFileWrites { .. } => ("too_many_file_changes", "err_too_many_file_changes"),
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) => ("unknown_type", "err_unknown_type"),
                 LifecycleError::TypeDisabled(_) => ("type_disabled", "err_type_disabled"),
@@ -195,6 +211,7 @@ impl AppError {
             AppError::BadUpgrade(_)
             | AppError::TooManyStreams(_)
             | AppError::TooManyWebSockets(_)
+            | AppError::TooManyFileWrites { .. }
             | AppError::BadRequest(_)
             | AppError::TooLarge { .. }
             // The desktop's address and the TLS or socket error stay in the log.
@@ -211,10 +228,20 @@ impl AppError {
             ) => Some(self.to_string()),
             _ => None,
         };
+        let args = match self {
+            AppError::TooManyFileWrites {
+                per_minute,
+                retry_after,
+            } => {
+                vec![("limit", i64::from(*per_minute)), ("seconds", *retry_after as i64)]
+            }
+            _ => Vec::new(),
+        };
         ErrorBody {
             code,
             message_key,
             detail,
+            args,
         }
     }
 }
@@ -234,6 +261,10 @@ impl IntoResponse for AppError {
             warn!(error = %self, "request refused");
         }
         let mut resp = status.into_response();
+        if let AppError::TooManyFileWrites { retry_after, .. } = &self {
+            resp.headers_mut()
+                .insert(http::header::RETRY_AFTER, HeaderValue::from(*retry_after));
+        }
         resp.extensions_mut().insert(Arc::new(self.body()));
         resp
     }
@@ -287,18 +318,22 @@ pub(crate) async fn render_errors(State(format): State<ErrorFormat>, req: Reques
     if body.code == "unauthorized" && is_page_get && !wants_json {
         return Redirect::to(&format!("/login?next={}", urlencode(&here))).into_response();
     }
-    let message = lang.t(body.message_key);
+    let message = if body.args.is_empty() {
+        lang.t(body.message_key).to_owned()
+    } else {
+        lang.t_with(body.message_key, &body.args)
+    };
     let mut out = if wants_json {
         Json(ErrorResponse {
             error: ErrorDetail {
                 code: body.code,
                 detail: body.detail.clone(),
-                message: message.to_owned(),
+                message: message.clone(),
             },
         })
         .into_response()
     } else {
-        let page = pages::ErrorPage::new(lang, status, message, body.detail.as_deref());
+        let page = pages::ErrorPage::new(lang, status, &message, body.detail.as_deref());
         Html(page.render_html()).into_response()
     };
     *out.status_mut() = status;

@@ -111,13 +111,15 @@ pub(crate) fn parse_path(s: &str) -> Result<RelPath, AppError> {
 /// Opens the addressed space for the signed-in user.
 pub(crate) async fn open(state: &AppState, user: &CurrentUser, kind: &SpaceKind) -> Result<Space, AppError> {
     let space = match kind {
-        SpaceKind::Handin(id) | SpaceKind::Handins(id) => {
+        SpaceKind::Handin(id) | SpaceKind::Handins(id) | SpaceKind::Feedback(id) | SpaceKind::Feedbacks(id) => {
             let missing = || SpaceError::Files(FilesError::NotFound);
-            let a = state.store.assignment(id).await?.ok_or_else(missing)?;
-            if matches!(kind, SpaceKind::Handin(_)) {
-                state.files.open_handin(&user.user, &a, unix_now()).await?
-            } else {
-                state.files.open_handins(&user.user, &a).await?
+            // Sealed first when due: after it, everyone reads the sealed copy.
+            let a = state.handins.current(id).await?.ok_or_else(missing)?;
+            match kind {
+                SpaceKind::Handin(_) => state.files.open_handin(&user.user, &a, unix_now()).await?,
+                SpaceKind::Handins(_) => state.files.open_handins(&user.user, &a).await?,
+                SpaceKind::Feedback(_) => state.files.open_feedback(&user.user, &a).await?,
+                _ => state.files.open_feedbacks(&user.user, &a).await?,
             }
         }
         other => state.files.open(&user.user, other.clone()).await?,
@@ -125,11 +127,23 @@ pub(crate) async fn open(state: &AppState, user: &CurrentUser, kind: &SpaceKind)
     Ok(space)
 }
 
+/// Counts one file change of `user` against `files.writes_per_minute`, before anything is
+/// done: a refused request has changed nothing.
+pub(crate) fn count_write(state: &AppState, user: &CurrentUser) -> Result<(), AppError> {
+    state
+        .file_writes
+        .take(&user.user.id)
+        .map_err(|wait| AppError::TooManyFileWrites {
+            per_minute: state.file_writes.per_minute(),
+            retry_after: wait.as_secs_f64().ceil().max(1.0) as u64,
+        })
+}
+
 /// A folder as a zip download; an assignment's hand-ins get a folder per student named by
 /// username (they are stored by the students' stable home names).
 pub(crate) async fn zip_download(state: &AppState, space: Space, path: RelPath) -> Result<Response, AppError> {
     let names: HashMap<String, String> = match &space.kind {
-        SpaceKind::Handins(_) if path.is_root() => state
+        SpaceKind::Handins(_) | SpaceKind::Feedbacks(_) if path.is_root() => state
             .store
             .list_users()
             .await?
@@ -213,20 +227,31 @@ pub(crate) fn file_response(file: std::fs::File, entry: &Entry, preview: bool) -
     resp
 }
 
-/// A folder as a zip download, built while it is sent: at most four 64 KiB chunks wait in
-/// memory. A failure half-way ends the download early, so the browser reports it broken
-/// rather than saving a truncated archive as complete.
+/// A folder as a zip download, built while it is sent.
 fn zip_response(space: Space, path: RelPath, rename: Renamer) -> Response {
     let name = path
         .split_last()
         .map_or_else(|| space.kind.folder_name(), |(_, n)| n.to_string());
+    zip_stream(&name, move |writer| async move {
+        space.zip(path, rename, writer).await.map(drop)
+    })
+}
+
+/// A zip download named `name`.zip, written by `job` while it is sent: at most four 64 KiB
+/// chunks wait in memory. A failure half-way ends the download early, so the browser reports
+/// it broken rather than saving a truncated archive as complete.
+pub(crate) fn zip_stream<F, Fut>(name: &str, job: F) -> Response
+where
+    F: FnOnce(ChannelWriter) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), SpaceError>> + Send + 'static,
+{
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let writer = ChannelWriter {
         tx: tx.clone(),
         buf: Vec::with_capacity(ZIP_CHUNK),
     };
     tokio::spawn(async move {
-        if let Err(e) = space.zip(path, rename, writer).await {
+        if let Err(e) = job(writer).await {
             tracing::warn!(error = %e, "a zip download broke off");
             let _ = tx.send(Err(std::io::Error::other(e.to_string()))).await;
         }
@@ -239,8 +264,8 @@ fn zip_response(space: Space, path: RelPath, rename: Renamer) -> Response {
 
 const ZIP_CHUNK: usize = 64 * 1024;
 
-/// The blocking side of [`zip_response`]: bytes in 64 KiB chunks into the channel.
-struct ChannelWriter {
+/// The blocking side of [`zip_stream`]: bytes in 64 KiB chunks into the channel.
+pub(crate) struct ChannelWriter {
     tx: tokio::sync::mpsc::Sender<std::io::Result<Bytes>>,
     buf: Vec<u8>,
 }
@@ -333,6 +358,8 @@ pub(crate) struct FilesPage<'a> {
     pub handins: Vec<Tab>,
     /// On a hand-in: its due time.
     pub handin_due: Option<String>,
+    /// On a hand-in: where the teacher's feedback on it is.
+    pub feedback_href: Option<String>,
     /// Groups a folder here can be handed out to (teachers, in their home).
     pub publish_to: Vec<String>,
     pub here: String,
@@ -418,6 +445,7 @@ pub(crate) async fn show(
             SpaceKind::Shared => lang.t("files_shared").to_owned(),
             SpaceKind::Class(group) => group.clone(),
             SpaceKind::Handin(_) | SpaceKind::Handins(_) => lang.t("files_handin").to_owned(),
+            SpaceKind::Feedback(_) | SpaceKind::Feedbacks(_) => lang.t("files_feedback").to_owned(),
         },
         href: href(&target.kind, &RelPath::root()),
     }];
@@ -525,6 +553,10 @@ pub(crate) async fn show(
         api_base: target.kind.url_base("/api/files"),
         classes,
         handins,
+        feedback_href: match &target.kind {
+            SpaceKind::Handin(id) => Some(SpaceKind::Feedback(id.clone()).url_base("/files")),
+            _ => None,
+        },
         handin_due,
         publish_to,
         here: target.path.to_string(),
@@ -554,6 +586,7 @@ pub(crate) async fn submit(
     target: FileTarget,
     req: Request,
 ) -> Result<Response, AppError> {
+    count_write(&state, &user)?;
     let space = open(&state, &user, &target.kind).await?;
     let multipart = req
         .headers()
@@ -619,9 +652,16 @@ pub(crate) async fn submit(
     Ok(back(&target.kind, &dir, done))
 }
 
-/// Streams each `file` part of an upload form into `target`'s folder. A name that is taken
-/// gets a number; nothing is overwritten.
-async fn upload(space: &Space, target: FileTarget, mut form: Multipart) -> Result<Response, AppError> {
+/// An upload form's files into `target`'s folder.
+async fn upload(space: &Space, target: FileTarget, form: Multipart) -> Result<Response, AppError> {
+    write_parts(space, &target.path, form).await?;
+    Ok(back(&target.kind, &target.path, "uploaded"))
+}
+
+/// Streams each `file` part of an upload form into the folder `dir` of `space`; returns the
+/// names used. A name that is taken gets a number; nothing is overwritten.
+pub(crate) async fn write_parts(space: &Space, dir: &RelPath, mut form: Multipart) -> Result<Vec<Name>, AppError> {
+    let mut written = Vec::new();
     while let Some(field) = form
         .next_field()
         .await
@@ -636,10 +676,11 @@ async fn upload(space: &Space, target: FileTarget, mut form: Multipart) -> Resul
         // Browsers send a bare name; some older ones a whole client path.
         let base = file_name.rsplit(['/', '\\']).next().unwrap_or(&file_name).to_owned();
         let name = Name::new(&base).map_err(|e| SpaceError::Files(e.into()))?;
-        let path = target.path.join(name).map_err(|e| SpaceError::Files(e.into()))?;
-        write_stream(space, path, field.map_err(std::io::Error::other), OnClash::Number).await?;
+        let path = dir.join(name).map_err(|e| SpaceError::Files(e.into()))?;
+        let (name, _) = write_stream(space, path, field.map_err(std::io::Error::other), OnClash::Number).await?;
+        written.push(name);
     }
-    Ok(back(&target.kind, &target.path, "uploaded"))
+    Ok(written)
 }
 
 /// The fields of a folder's small forms.
@@ -743,6 +784,7 @@ pub(crate) async fn audit_change(state: &AppState, user: &CurrentUser, kind: &Sp
         SpaceKind::Shared => "shared folder".to_owned(),
         SpaceKind::Class(group) => format!("class {group}"),
         SpaceKind::Handin(id) | SpaceKind::Handins(id) => format!("hand-in {id}"),
+        SpaceKind::Feedback(id) | SpaceKind::Feedbacks(id) => format!("feedback on {id}"),
     };
     crate::domain::audit::record(
         &state.store,

@@ -15,6 +15,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod my_data;
 pub mod pages;
 pub mod redirect;
 pub mod security_headers;
@@ -133,9 +134,14 @@ fn page_routes(state: &AppState) -> Router<AppState> {
 fn file_page_routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route("/files", get(files::index))
+        .route("/files/my-data.zip", get(my_data::download))
         .route("/files/{space}", get(files::show))
         .route("/files/{space}/", get(files::show).post(files::submit))
         .route("/files/{space}/{*path}", get(files::show).post(files::submit))
+        .route(
+            "/teacher/assignments/{id}/feedback/{student}",
+            post(assignments::give_feedback),
+        )
         .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))
         .layer(DefaultBodyLimit::disable())
 }
@@ -179,6 +185,7 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route("/admin/users/{username}/link", post(admin::users::allow_link))
         .route("/admin/deleted-users/{id}/restore", post(admin::users::restore))
         .route("/admin/audit", get(admin::audit::show))
+        .route("/admin/disk", get(admin::disk::show))
         .route("/admin/branding", get(branding::show).post(branding::save))
         .route("/admin/branding/logo/delete", post(branding::delete_logo))
         .layer(from_fn_with_state(session_csrf(state, FORM_BODY_LIMIT), csrf::require))

@@ -84,6 +84,9 @@ pub(crate) struct DashboardPage<'a> {
     pub types: Vec<TypeTile>,
     pub desktops: Vec<DesktopTile>,
     pub runtime_ok: bool,
+    /// A student with assignments: where her hand-ins are in the desktop, and that new ones
+    /// need a restart (a running container's mounts cannot change).
+    pub handins_note: bool,
     pub js_texts: String,
 }
 

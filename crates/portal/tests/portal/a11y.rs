@@ -205,6 +205,19 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
     add_member(&app, "sam", Role::Student, &["5a"]).await;
     let tina = app.state.store.user_by_username("tina").await.unwrap().unwrap();
     app.state.store.grant_type("code", "5a", &tina.id).await.unwrap();
+    // An assignment with a late hand-in, for its page (feedback forms, late marks).
+    let essay = app
+        .state
+        .store
+        .create_assignment(&portal_store::NewAssignment {
+            owner_id: &tina.id,
+            group_name: "5a",
+            title: "Aufsatz",
+            due_at: portal::domain::unix_now() + 3600,
+            allow_late: true,
+        })
+        .await
+        .unwrap();
     desktop_in_state(&app, "sam", "code", DesktopState::Stopped, Some("idle")).await;
 
     let chrome = Chrome::start().await;
@@ -276,6 +289,8 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
     switch_user(&chrome, &app, "tina").await;
     for lang in LANGS {
         axe.page(&chrome, &app, "/teacher", lang).await;
+        axe.page(&chrome, &app, &format!("/teacher/assignments/{}", essay.id), lang)
+            .await;
         axe.page(&chrome, &app, "/", lang).await;
     }
 
@@ -289,6 +304,7 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
             "/admin/types/fake",
             "/admin/users",
             "/admin/audit",
+            "/admin/disk",
             "/admin/audit?kind=sign_in&user=alice",
             "/admin/branding",
             "/teacher",

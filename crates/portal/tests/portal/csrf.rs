@@ -59,6 +59,7 @@ fn writes_in_router() -> Vec<Write> {
             .replace("{action}", "stop")
             .replace("{key}", "ubuntu")
             .replace("{username}", "bob")
+            .replace("{student}", "u-bob")
             .replace("{space}", "home")
             .replace("{*path}", "x.txt");
         assert!(!path.contains('{'), "no sample value for a parameter of {path}");

@@ -17,7 +17,7 @@ async fn home_of(app: &TestApp, username: &str) -> PathBuf {
     app.state.files.home_dir(&user)
 }
 
-async fn put(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
+pub(crate) async fn put(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::Response {
     b.http
         .put(format!(
             "{}{path}",
@@ -30,7 +30,7 @@ async fn put(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::Res
         .unwrap()
 }
 
-async fn put_status(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::StatusCode {
+pub(crate) async fn put_status(b: &Browser, csrf: &str, path: &str, body: Vec<u8>) -> reqwest::StatusCode {
     put(b, csrf, path, body).await.status()
 }
 
@@ -47,13 +47,13 @@ async fn api(b: &Browser, csrf: &str, path: &str, body: Value) -> reqwest::Respo
         .unwrap()
 }
 
-async fn error_code(resp: reqwest::Response) -> (u16, String) {
+pub(crate) async fn error_code(resp: reqwest::Response) -> (u16, String) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.unwrap();
     (status, body["error"]["code"].as_str().unwrap_or_default().to_owned())
 }
 
-fn names(list: &Value) -> Vec<String> {
+pub(crate) fn names(list: &Value) -> Vec<String> {
     list["entries"]
         .as_array()
         .unwrap()

@@ -19,6 +19,7 @@ mod docker_admin;
 mod docker_pull;
 mod fair_starts;
 mod files;
+mod handins;
 mod helpers;
 mod hostile_desktop;
 mod identities;

@@ -7,6 +7,7 @@
 //! adds confirmations, select-all, live resource use and image pull progress.
 
 pub mod audit;
+pub mod disk;
 pub mod types;
 pub mod users;
 
@@ -121,6 +122,7 @@ impl IntoResponse for AdminError {
             code,
             message_key,
             detail: Some(detail),
+            args: Vec::new(),
         }));
         resp
     }

@@ -19,7 +19,9 @@ use crate::domain::unix_now;
 use crate::state::AppState;
 use crate::web::api::types::{Csrf, ErrorResponse};
 use crate::web::error::AppError;
-use crate::web::files::{FileTarget, audit_change, file_response, open, parse_path, write_stream, zip_download};
+use crate::web::files::{
+    FileTarget, audit_change, count_write, file_response, open, parse_path, write_stream, zip_download,
+};
 
 /// One entry of a folder. Links are shown as links and never followed.
 #[derive(Serialize, ToSchema)]
@@ -190,6 +192,7 @@ pub(crate) async fn root(
         (status = 404, description = "The folder does not exist", body = ErrorResponse),
         (status = 409, description = "The name is taken (use `overwrite` or `rename`) or is a folder", body = ErrorResponse),
         (status = 413, description = "Larger than the upload limit or what is left of the quota; `detail` names the limit", body = ErrorResponse),
+        (status = 429, description = "More file changes than `files.writes_per_minute`; `Retry-After` says when to try again, nothing was changed", body = ErrorResponse),
     ),
 )]
 pub(crate) async fn put(
@@ -199,6 +202,7 @@ pub(crate) async fn put(
     Query(q): Query<PutQuery>,
     body: Body,
 ) -> Result<Response, AppError> {
+    count_write(&state, &user)?;
     let space = open(&state, &user, &target.kind).await?;
     let on_clash = match (q.overwrite, q.rename) {
         (true, _) => OnClash::Replace,
@@ -230,6 +234,7 @@ pub(crate) async fn put(
         (status = 404, description = "Not found", body = ErrorResponse),
         (status = 409, description = "The target exists, or a folder into itself", body = ErrorResponse),
         (status = 413, description = "A copy larger than what is left of the quota", body = ErrorResponse),
+        (status = 429, description = "More file changes than `files.writes_per_minute`; `Retry-After` says when to try again, nothing was changed", body = ErrorResponse),
     ),
 )]
 pub(crate) async fn post(
@@ -244,6 +249,7 @@ pub(crate) async fn post(
             e.body_text()
         ))
     })?;
+    count_write(&state, &user)?;
     let space = open(&state, &user, &target.kind).await?;
     let last = |p: &portal_files::RelPath| p.split_last().map(|(_, n)| n.to_string()).unwrap_or_default();
     let written = match op {
@@ -279,6 +285,7 @@ pub(crate) async fn post(
         (status = 204, description = "In the trash, restorable for `trash_days`"),
         (status = 403, description = "Read-only for this user, the space's root, or CSRF token missing", body = ErrorResponse),
         (status = 404, description = "Not found", body = ErrorResponse),
+        (status = 429, description = "More file changes than `files.writes_per_minute`; `Retry-After` says when to try again, nothing was changed", body = ErrorResponse),
     ),
 )]
 pub(crate) async fn delete(
@@ -286,6 +293,7 @@ pub(crate) async fn delete(
     user: CurrentUser,
     target: FileTarget,
 ) -> Result<StatusCode, AppError> {
+    count_write(&state, &user)?;
     let space = open(&state, &user, &target.kind).await?;
     let what = target.path.to_string();
     space.delete(target.path, unix_now()).await?;
@@ -335,6 +343,7 @@ pub(crate) async fn trash(
         (status = 200, description = "Restored; a name taken meanwhile got a number", body = Restored),
         (status = 403, description = "Read-only for this user, or CSRF token missing", body = ErrorResponse),
         (status = 404, description = "No such item (or already purged)", body = ErrorResponse),
+        (status = 429, description = "More file changes than `files.writes_per_minute`; `Retry-After` says when to try again, nothing was changed", body = ErrorResponse),
     ),
 )]
 pub(crate) async fn restore(
@@ -342,6 +351,7 @@ pub(crate) async fn restore(
     user: CurrentUser,
     Path((space, id)): Path<(String, String)>,
 ) -> Result<Json<Restored>, AppError> {
+    count_write(&state, &user)?;
     let space = open(&state, &user, &SpaceKind::parse(&space, RelPath::root())?.0).await?;
     let path = space.restore(id).await?;
     Ok(Json(Restored { path: path.to_string() }))
