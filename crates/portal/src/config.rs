@@ -143,12 +143,16 @@ pub struct DockerConfig {
     pub publish_loopback: bool,
     /// From "start" until the desktop answers, including an image pull.
     pub start_timeout_secs: u64,
-    /// Named volume with the school's shared folder, mounted at `shared_mount`; teachers and
-    /// admins write, students read. Empty: no shared folder.
+    /// The volume that held the school's shared folder before homes moved into the files root (now
+    /// `files.root/shared`); read only by the migration (`migrate-volumes`). Empty: none.
     pub shared_volume: String,
+    /// Where the shared folder (`files.root/shared`) appears in desktops, inside the home;
+    /// teachers and admins write, students read. Empty: not in desktops.
     pub shared_mount: String,
-    /// Prefix of each user's home volume (`{prefix}u-{account id}`; older accounts keep
-    /// `{prefix}{username at creation}`), mounted at /home/kasm-user.
+    /// Prefix of the volumes that held homes before they moved into the files root (`{prefix}u-{account id}`,
+    /// older accounts `{prefix}{username at creation}`); homes are now
+    /// `files.root/homes/<home name>`. Read only by the migration, and by the purge of deleted
+    /// accounts (a volume left from then goes with the account).
     pub home_volume_prefix: String,
     /// For a `tcp://` engine (`dockerd --tlsverify`): the CA that signed the engine's
     /// certificate, and this portal's client certificate and key (PEM files). All three or none.
@@ -192,11 +196,35 @@ impl DockerConfig {
                 return Err(invalid(setting, format!("cannot read {}: {err}", path.display())));
             }
         }
+        // The shared folder is mounted inside the home (the engine mounts nothing else).
+        let m = &self.shared_mount;
+        if !m.is_empty() && (!m.starts_with("/home/kasm-user/") || m.split('/').any(|c| c == ".." || c == ".")) {
+            return Err(invalid(
+                "docker.shared_mount",
+                format!(
+                    "must be a folder inside /home/kasm-user, such as /home/kasm-user/Shared (or empty: no shared folder in desktops), got {m:?}"
+                ),
+            ));
+        }
         if let Some(host) = &self.host {
             desktop_runtime::check_docker_host(host.trim(), self.tls().as_ref(), self.allow_insecure_tcp)
                 .map_err(|err| invalid("docker.host", err.to_string()))?;
         }
         Ok(())
+    }
+
+    /// What the Docker runtime is made with.
+    pub fn settings(&self) -> desktop_runtime::DockerSettings {
+        desktop_runtime::DockerSettings {
+            host: self.host.clone(),
+            instance: self.instance.clone(),
+            network: self.network.clone(),
+            publish_loopback: self.publish_loopback,
+            pull_timeout: std::time::Duration::from_secs(self.start_timeout_secs),
+            container_prefix: self.container_prefix(),
+            tls: self.tls(),
+            allow_insecure_tcp: self.allow_insecure_tcp,
+        }
     }
 
     /// Container names are global per engine: `ird-{id}` for the default instance,

@@ -121,6 +121,11 @@ fn skip<T>(reason: &str) -> Option<T> {
     None
 }
 
+/// The home volume of a spec made by [`Harness::spec`].
+fn home_of(spec: &DesktopSpec) -> String {
+    spec.home.as_ref().expect("a home volume").volume.clone()
+}
+
 impl Harness {
     fn spec(&self, user: &str, password: &str) -> DesktopSpec {
         DesktopSpec {
@@ -139,11 +144,11 @@ impl Harness {
             shm_size_bytes: 64 << 20,
             memory_bytes: Some(256 << 20),
             nano_cpus: Some(500_000_000),
-            home: VolumeMount {
+            home: Some(VolumeMount {
                 volume: format!("{}-home-{user}", self.settings.instance),
                 target: "/home/kasm-user".to_owned(),
                 read_only: false,
-            },
+            }),
             mounts: vec![VolumeMount {
                 volume: format!("{}-shared", self.settings.instance),
                 target: "/shared".to_owned(),
@@ -276,7 +281,7 @@ async fn lifecycle_keeps_the_container_and_home_across_stop_and_start() {
         .map(ToString::to_string)
         .unwrap_or_default();
     assert!(reason.starts_with("exited with code"), "{reason}");
-    assert!(h.volume_exists(&spec.home.volume).await);
+    assert!(h.volume_exists(&home_of(&spec)).await);
 
     let endpoint = h.start(&spec).await.expect("start again");
     connect_ok(&endpoint).await;
@@ -292,7 +297,7 @@ async fn lifecycle_keeps_the_container_and_home_across_stop_and_start() {
 
     h.runtime.remove(&spec.id).await.expect("remove");
     assert!(h.inspect(&spec.id).await.is_none(), "container gone");
-    assert!(h.volume_exists(&spec.home.volume).await, "home volume kept");
+    assert!(h.volume_exists(&home_of(&spec)).await, "home volume kept");
     assert!(h.runtime.observe().await.expect("observe").is_empty());
     h.runtime.remove(&spec.id).await.expect("remove is idempotent");
     assert!(matches!(h.runtime.stop(&spec.id).await, Err(RuntimeError::NotFound(_))));
@@ -380,7 +385,7 @@ async fn two_desktops_get_their_own_containers_passwords_and_nothing_published()
         Some(false),
         "read-only mount honoured"
     );
-    let volume = h.docker.inspect_volume(&alice.home.volume).await.expect("home volume");
+    let volume = h.docker.inspect_volume(&home_of(&alice)).await.expect("home volume");
     assert_eq!(volume.labels.get(LABEL_INSTANCE), Some(&h.settings.instance));
 }
 
@@ -590,11 +595,11 @@ async fn a_bogus_engine_address_is_unavailable_quickly() {
             shm_size_bytes: 1 << 20,
             memory_bytes: None,
             nano_cpus: None,
-            home: VolumeMount {
+            home: Some(VolumeMount {
                 volume: "ird-home-x".to_owned(),
                 target: "/home/kasm-user".to_owned(),
                 read_only: false,
-            },
+            }),
             mounts: Vec::new(),
             binds: Vec::new(),
             internet: true,
@@ -919,7 +924,8 @@ async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
     for user in ["u".repeat(64), format!("Anna.Müller o'Brien@{}", h.tag)] {
         let mut spec = h.spec(&user, "pw-names");
         spec.id = desktop_runtime::safe_id(&format!("{user}-fake-{}", h.tag));
-        spec.home.volume = desktop_runtime::safe_docker_name(&format!("{}-home-{user}", h.settings.instance));
+        spec.home.as_mut().unwrap().volume =
+            desktop_runtime::safe_docker_name(&format!("{}-home-{user}", h.settings.instance));
         let endpoint = h
             .start(&spec)
             .await
@@ -933,7 +939,7 @@ async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
             Some(&user),
             "the label keeps the real name"
         );
-        assert!(h.volume_exists(&spec.home.volume).await);
+        assert!(h.volume_exists(&home_of(&spec)).await);
         h.runtime.remove(&spec.id).await.expect("remove");
     }
 }

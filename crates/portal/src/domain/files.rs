@@ -193,11 +193,11 @@ impl FileSpaces {
     /// Where a user's home lives on the host (the desktop's bind mount source). Keyed by the
     /// account's home name, which is fixed when the account is created and never reused.
     pub fn home_dir(&self, user: &User) -> PathBuf {
-        self.root.join("homes").join(&user.home_name)
+        super::desktop_mounts::home_dir_in(&self.root, &user.home_name)
     }
 
     pub fn shared_dir(&self) -> PathBuf {
-        self.root.join("shared")
+        super::desktop_mounts::shared_dir_in(&self.root)
     }
 
     /// How long deleted files stay restorable.

@@ -10,12 +10,14 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod catalog;
+pub mod desktop_mounts;
 pub mod events;
 pub mod files;
 pub mod lifecycle;
 pub mod progress;
 pub mod pulls;
 pub mod stop_reason;
+pub mod volume_migration;
 
 /// Now in unix seconds.
 pub fn unix_now() -> i64 {

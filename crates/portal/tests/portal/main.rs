@@ -20,6 +20,7 @@ mod docker_pull;
 mod fair_starts;
 mod files;
 mod helpers;
+mod homes_in_desktops;
 mod hostile_desktop;
 mod identities;
 mod login;
