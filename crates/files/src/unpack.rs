@@ -132,12 +132,14 @@ pub fn unpack_tar(target: &Path, src: impl Read, opts: &UnpackOptions) -> Result
         let existing = dir
             .as_ref()
             .and_then(|d| rustix::fs::statat(d, name, AtFlags::SYMLINK_NOFOLLOW).ok());
+        // Where to write: nowhere on a dry run, which only looks.
+        let write_to = dir.as_ref().filter(|_| !opts.dry_run);
         if kind.is_dir() {
             match existing {
                 Some(st) if is_type(&st, rustix::fs::FileType::Directory) => report.unchanged += 1,
                 Some(_) => report.conflict(shown),
                 None => {
-                    if let Some(dir) = &dir {
+                    if let Some(dir) = write_to {
                         rustix::fs::mkdirat(dir, name, Mode::from_raw_mode(mode | 0o700))?;
                         let made = open_dir(dir, name)?;
                         give(&made, owner, opts.owner)?;
@@ -157,7 +159,7 @@ pub fn unpack_tar(target: &Path, src: impl Read, opts: &UnpackOptions) -> Result
                 }
                 Some(_) => report.conflict(shown),
                 None => {
-                    if let Some(dir) = &dir {
+                    if let Some(dir) = write_to {
                         let fd = rustix::fs::openat(
                             dir,
                             name,
@@ -193,7 +195,7 @@ pub fn unpack_tar(target: &Path, src: impl Read, opts: &UnpackOptions) -> Result
                 }
                 Some(_) => report.conflict(shown),
                 None => {
-                    if let Some(dir) = &dir {
+                    if let Some(dir) = write_to {
                         // Made, never followed: where it points is the desktop's business.
                         rustix::fs::symlinkat(OsStr::from_bytes(&to), dir, name)?;
                         let (uid, gid) = ids(owner);
@@ -209,7 +211,7 @@ pub fn unpack_tar(target: &Path, src: impl Read, opts: &UnpackOptions) -> Result
             match existing {
                 Some(_) => report.unchanged += 1,
                 None => {
-                    let made = match (&root, &dir, entry.link_name_bytes()) {
+                    let made = match (&root, write_to, entry.link_name_bytes()) {
                         (Some(root), Some(dir), Some(to)) => hard_link(root, &to, opts.strip, dir, name),
                         _ => Ok(()),
                     };

@@ -127,6 +127,16 @@ fn a_volume_arrives_with_names_links_and_folders_and_a_second_run_changes_nothin
     let second = unpack(&home, &archive, false);
     assert!(!second.changed_anything(), "{second:?}");
     assert_eq!(second.unchanged, 5, "{second:?}");
+
+    // A dry run over an existing home looks, and writes nothing either.
+    let more = Archive::new()
+        .dir("Mathe")
+        .file("Mathe/neu.txt", b"x")
+        .file("neu.txt", b"y")
+        .bytes();
+    let dry = unpack(&home, &more, true);
+    assert_eq!((dry.files, dry.unchanged), (2, 1), "{dry:?}");
+    assert!(!home.join("neu.txt").exists() && !home.join("Mathe/neu.txt").exists());
 }
 
 #[test]

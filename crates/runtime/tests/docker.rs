@@ -924,7 +924,7 @@ async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
     for user in ["u".repeat(64), format!("Anna.Müller o'Brien@{}", h.tag)] {
         let mut spec = h.spec(&user, "pw-names");
         spec.id = desktop_runtime::safe_id(&format!("{user}-fake-{}", h.tag));
-        spec.home.as_mut().unwrap().volume =
+        spec.home.as_mut().expect("a home volume").volume =
             desktop_runtime::safe_docker_name(&format!("{}-home-{user}", h.settings.instance));
         let endpoint = h
             .start(&spec)

@@ -256,7 +256,7 @@ async fn home_volumes_of_an_older_version_move_into_the_files_root_once() {
     let copied = alices.copied.as_ref().unwrap_or_else(|| panic!("{text}"));
     assert_eq!((copied.files, copied.dirs, copied.links), (2, 2, 1), "{text}");
     assert_eq!(copied.conflicts, ["Konflikt.txt"], "{text}");
-    assert_eq!(first.skipped, [orphan.clone()], "{text}");
+    assert_eq!(first.skipped, std::slice::from_ref(&orphan), "{text}");
     assert!(text.contains(&format!("docker volume rm {volume}")), "{text}");
     assert!(text.contains("conflict: Konflikt.txt"), "{text}");
 
