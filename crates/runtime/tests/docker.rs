@@ -943,3 +943,44 @@ async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
         h.runtime.remove(&spec.id).await.expect("remove");
     }
 }
+
+/// A desktop made when homes were volumes gets, at its next start, a new container with the
+/// home as a host folder (what `/files` shows), and the desktop user writes there.
+#[tokio::test]
+async fn a_desktop_made_with_a_home_volume_is_recreated_with_a_bind_mounted_home() {
+    let Some(h) = harness("bindhome", false).await else {
+        return;
+    };
+    let old = h.spec("vera", "pw-vera");
+    h.start(&old).await.expect("start with a home volume");
+    let first = h.inspect(&old.id).await.and_then(|i| i.id).expect("container id");
+    h.runtime.stop(&old.id).await.expect("stop");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("homes/vera");
+    std::fs::create_dir_all(&home).expect("home");
+    // The desktop's user (uid 1000) owns her home, as the portal makes it.
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).expect("chown (the tests run as root)");
+    let mut new = old.clone();
+    new.home = None;
+    new.binds = vec![desktop_runtime::BindMount {
+        source: home.clone(),
+        target: "/home/kasm-user".to_owned(),
+        read_only: false,
+    }];
+    let endpoint = h.start(&new).await.expect("start with a bind-mounted home");
+    connect_ok(&endpoint).await;
+    let info = h.inspect(&new.id).await.expect("container");
+    assert_ne!(info.id.as_deref(), Some(first.as_str()), "re-created");
+    let mount = info
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some("/home/kasm-user"))
+        .expect("home mount");
+    assert_eq!(mount.typ.as_deref(), Some("bind"));
+    assert_eq!(mount.source.as_deref(), home.to_str());
+    // fake-kasm notes each start in its home: written by uid 1000 into the host folder.
+    let note = home.join(".fake-kasm-starts");
+    assert!(note.exists(), "the desktop wrote into its bind-mounted home");
+}

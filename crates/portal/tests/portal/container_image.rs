@@ -11,16 +11,24 @@ use std::time::{Duration, Instant};
 use crate::docker::{DockerScope, docker, docker_ready, follow_events};
 use crate::helpers::*;
 
-const PORTAL_IMAGE: &str = "iserv-remote-desktop:latest";
+/// What scripts/build-portal-image.sh builds (and deploy/compose.yaml runs); `PORTAL_IMAGE`
+/// names another tag (built with `IRD_IMAGE=… scripts/build-portal-image.sh`, beside the
+/// shared one). Not an `IRD_` name: the portal would read that as a setting.
+fn portal_image() -> String {
+    std::env::var("PORTAL_IMAGE").unwrap_or_else(|_| "iserv-remote-desktop:latest".to_owned())
+}
 
 /// Whether the portal image is there; fails under CI when it is not.
 fn image_ready() -> bool {
     let ok = Command::new("docker")
-        .args(["image", "inspect", PORTAL_IMAGE])
+        .args(["image", "inspect", &portal_image()])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        let msg = format!("the container test needs {PORTAL_IMAGE}: run scripts/build-portal-image.sh");
+        let msg = format!(
+            "the container test needs {}: run scripts/build-portal-image.sh",
+            portal_image()
+        );
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg}");
         }
@@ -91,6 +99,7 @@ name = "Fake"
 image = "{image}"
 shm_size_mib = 64
 memory_mib = 256
+env = {{ FAKE_KASM_HOME_CHECK = "1" }}
 "#,
             image = crate::docker::IMAGE
         ),
@@ -142,7 +151,7 @@ memory_mib = 256
             "/tmp:mode=1777",
             "--cap-drop",
             "ALL",
-            PORTAL_IMAGE,
+            &portal_image(),
         ])
         .output()
         .unwrap();
@@ -198,7 +207,7 @@ memory_mib = 256
         "1s",
         "--health-start-period",
         "30s",
-        PORTAL_IMAGE,
+        &portal_image(),
     ]);
     let _portal = PortalContainer(id.clone());
 
@@ -217,8 +226,9 @@ memory_mib = 256
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(docker(&["inspect", "-f", "{{.Config.User}}", &id]), "0:0");
+    // Engines write capabilities with or without the `CAP_` prefix.
     assert_eq!(
-        docker(&["inspect", "-f", "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}", &id]),
+        docker(&["inspect", "-f", "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}", &id]).replace("CAP_", ""),
         "[CHOWN DAC_OVERRIDE] [ALL]"
     );
     let url = format!("http://127.0.0.1:{port}");
@@ -430,11 +440,12 @@ async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
     let (port, metrics_port) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
     let files = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/compose.yaml"),
-        dir.path().join("compose.yaml"),
-    )
-    .unwrap();
+    let compose = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/compose.yaml")).unwrap();
+    let compose = compose.replace(
+        "image: iserv-remote-desktop:latest",
+        &format!("image: {}", portal_image()),
+    );
+    std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
     let socket_gid = std::fs::metadata("/var/run/docker.sock")
         .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
         .unwrap();
@@ -490,4 +501,8 @@ async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
         "{effective}"
     );
     assert!(!effective.contains("flask-secret"), "secrets stay hidden: {effective}");
+    assert!(
+        effective.contains(&format!("\"root\": \"{}\"", files.path().display())),
+        "users' files in the host directory FILES_ROOT names: {effective}"
+    );
 }
