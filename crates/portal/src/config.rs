@@ -946,6 +946,27 @@ mod tests {
         );
     }
 
+    /// The shared folder is a bind mount inside the home, where the engine mounts nothing but
+    /// users' folders.
+    #[test]
+    fn the_shared_folder_is_mounted_inside_the_home_or_not_at_all() {
+        for bad in ["/shared", "/home/kasm-user", "/home/kasm-user/../etc", "Shared"] {
+            let err = load_toml(&format!("[docker]\nshared_mount = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("docker.shared_mount") && err.contains("/home/kasm-user"),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["/home/kasm-user/Shared", "/home/kasm-user/Gemeinsam/Schule", ""] {
+            assert!(
+                load_toml(&format!("[docker]\nshared_mount = \"{good}\"")).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
     #[test]
     fn a_tcp_engine_needs_tls_client_certificates_or_an_explicit_lab_switch() {
         let err = load_toml("[docker]\nhost = \"tcp://10.0.0.5:2375\"")
@@ -1014,8 +1035,8 @@ pub struct FilesSettings {
     /// How long deleted files stay restorable.
     pub trash_days: u64,
     /// Mount the user's class folders into her desktops (`~/Klassen/<group>`). The engine
-    /// mounts them from its own host, so the files root must be a path of that host; off in
-    /// the container deployment, whose files live in the portal's volume.
+    /// mounts them (like homes) from its own host, so the files root must be a path of that
+    /// host (the container deployment mounts a host directory at the same path).
     pub mount_classes: bool,
 }
 
