@@ -178,6 +178,11 @@ pub async fn migrate(
         .map(|u| (&u.username, &u.home_name))
         .chain(deleted.iter().map(|d| (&d.username, &d.home_name)))
     {
+        // A home name is one path component by construction; anything else is left alone
+        // rather than joined into a path.
+        if portal_files::Name::existing(home_name).is_err() {
+            continue;
+        }
         homes.insert(
             super::accounts::home_volume(&docker.home_volume_prefix, home_name),
             (username.clone(), super::desktop_mounts::home_dir_in(&root, home_name)),
@@ -231,6 +236,9 @@ pub async fn migrate(
                 error: Some(error),
             },
         };
+        if !dry_run {
+            audit(store, &outcome).await;
+        }
         report.volumes.push(outcome);
     }
     Ok(report)
@@ -256,6 +264,30 @@ pub async fn migrate_once(
         write(&marker).map_err(|source| MigrationError::Marker { path: marker, source })?;
     }
     Ok(Some(report))
+}
+
+/// An audit entry for a volume that was copied (or failed), under its owner's name; a run
+/// that found everything in place writes none.
+async fn audit(store: &Store, v: &VolumeOutcome) {
+    let detail = match (&v.copied, &v.error) {
+        (_, Some(error)) => format!("copying the home volume {} into {} failed: {error}", v.volume, v.target),
+        (Some(c), None) if c.changed_anything() || !c.conflicts.is_empty() => format!(
+            "home volume {} copied into {}: {} files ({} bytes), {} folders, {} links; {} conflicts kept as they were",
+            v.volume,
+            v.target,
+            c.files,
+            c.bytes,
+            c.dirs,
+            c.links,
+            c.conflicts.len()
+        ),
+        _ => return,
+    };
+    let mut event = portal_store::AuditEvent::new(portal_store::AuditKind::FilesChanged, detail);
+    if v.target.starts_with("homes") {
+        event = event.user(&v.owner);
+    }
+    super::audit::record(store, event).await;
 }
 
 /// One volume's content into `dir`: the engine streams it as tar, a blocking task unpacks it.
