@@ -6,13 +6,17 @@
 //! runs them on the blocking pool.
 
 mod name;
+mod ownership;
 mod trash;
 mod tree;
+mod unpack;
 mod zip;
 
 pub use name::{MAX_DEPTH, MAX_NAME_BYTES, Name, NameError, RelPath};
+pub use ownership::{OwnershipError, check_sharing};
 pub use trash::{Trash, TrashItem};
 pub use tree::{Entry, EntryKind, FilesError, Limit, LimitKind, OnClash, Owner, Summary, Tree, copy_between};
+pub use unpack::{UnpackOptions, UnpackReport, unpack_tar};
 pub use zip::{ZipReport, zip_folder, zip_folder_as, zip_trees};
 
 /// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Howard Hinnant's

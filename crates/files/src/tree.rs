@@ -189,6 +189,11 @@ impl Tree {
         Ok(tree)
     }
 
+    /// The tree's own directory handle (for checks that need a scratch entry in it).
+    pub(crate) fn root_fd(&self) -> &Dir {
+        &self.root
+    }
+
     /// The folder at `path`, opened without following any link on the way.
     fn dir(&self, path: &RelPath) -> Result<Dir, FilesError> {
         let mut dir = self.root.try_clone()?;

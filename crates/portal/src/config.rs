@@ -143,12 +143,16 @@ pub struct DockerConfig {
     pub publish_loopback: bool,
     /// From "start" until the desktop answers, including an image pull.
     pub start_timeout_secs: u64,
-    /// Named volume with the school's shared folder, mounted at `shared_mount`; teachers and
-    /// admins write, students read. Empty: no shared folder.
+    /// The volume that held the school's shared folder before homes moved into the files root (now
+    /// `files.root/shared`); read only by the migration (`migrate-volumes`). Empty: none.
     pub shared_volume: String,
+    /// Where the shared folder (`files.root/shared`) appears in desktops, inside the home;
+    /// teachers and admins write, students read. Empty: not in desktops.
     pub shared_mount: String,
-    /// Prefix of each user's home volume (`{prefix}u-{account id}`; older accounts keep
-    /// `{prefix}{username at creation}`), mounted at /home/kasm-user.
+    /// Prefix of the volumes that held homes before they moved into the files root (`{prefix}u-{account id}`,
+    /// older accounts `{prefix}{username at creation}`); homes are now
+    /// `files.root/homes/<home name>`. Read only by the migration, and by the purge of deleted
+    /// accounts (a volume left from then goes with the account).
     pub home_volume_prefix: String,
     /// For a `tcp://` engine (`dockerd --tlsverify`): the CA that signed the engine's
     /// certificate, and this portal's client certificate and key (PEM files). All three or none.
@@ -204,11 +208,37 @@ impl DockerConfig {
                 format!("must be at most {MAX_DISK_LIMIT_MIB} (1 TiB), or 0 for no limit"),
             ));
         }
+        // The shared folder is mounted inside the home (the engine mounts nothing else).
+        let m = &self.shared_mount;
+        if !m.is_empty() && (!m.starts_with("/home/kasm-user/") || m.split('/').any(|c| c == ".." || c == ".")) {
+            return Err(invalid(
+                "docker.shared_mount",
+                format!(
+                    "must be a folder inside /home/kasm-user, such as /home/kasm-user/Shared (or empty: no shared folder in desktops), got {m:?}"
+                ),
+            ));
+        }
         if let Some(host) = &self.host {
             desktop_runtime::check_docker_host(host.trim(), self.tls().as_ref(), self.allow_insecure_tcp)
                 .map_err(|err| invalid("docker.host", err.to_string()))?;
         }
         Ok(())
+    }
+
+    /// What the Docker runtime is made with.
+    pub fn settings(&self) -> desktop_runtime::DockerSettings {
+        desktop_runtime::DockerSettings {
+            host: self.host.clone(),
+            instance: self.instance.clone(),
+            network: self.network.clone(),
+            publish_loopback: self.publish_loopback,
+            pull_timeout: std::time::Duration::from_secs(self.start_timeout_secs),
+            container_prefix: self.container_prefix(),
+            tls: self.tls(),
+            allow_insecure_tcp: self.allow_insecure_tcp,
+            disk_limit_bytes: (self.disk_limit_mib > 0)
+                .then(|| i64::try_from(self.disk_limit_mib << 20).unwrap_or(i64::MAX)),
+        }
     }
 
     /// Container names are global per engine: `ird-{id}` for the default instance,
@@ -931,6 +961,27 @@ mod tests {
         );
     }
 
+    /// The shared folder is a bind mount inside the home, where the engine mounts nothing but
+    /// users' folders.
+    #[test]
+    fn the_shared_folder_is_mounted_inside_the_home_or_not_at_all() {
+        for bad in ["/shared", "/home/kasm-user", "/home/kasm-user/../etc", "Shared"] {
+            let err = load_toml(&format!("[docker]\nshared_mount = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("docker.shared_mount") && err.contains("/home/kasm-user"),
+                "{bad}: {err}"
+            );
+        }
+        for good in ["/home/kasm-user/Shared", "/home/kasm-user/Gemeinsam/Schule", ""] {
+            assert!(
+                load_toml(&format!("[docker]\nshared_mount = \"{good}\"")).is_ok(),
+                "{good}"
+            );
+        }
+    }
+
     #[test]
     fn a_tcp_engine_needs_tls_client_certificates_or_an_explicit_lab_switch() {
         let err = load_toml("[docker]\nhost = \"tcp://10.0.0.5:2375\"")
@@ -999,8 +1050,8 @@ pub struct FilesSettings {
     /// How long deleted files stay restorable.
     pub trash_days: u64,
     /// Mount the user's class folders into her desktops (`~/Klassen/<group>`). The engine
-    /// mounts them from its own host, so the files root must be a path of that host; off in
-    /// the container deployment, whose files live in the portal's volume.
+    /// mounts them (like homes) from its own host, so the files root must be a path of that
+    /// host (the container deployment mounts a host directory at the same path).
     pub mount_classes: bool,
     /// File changes (uploads, new folders, moves, copies, deletes, restores) one user may make
     /// per minute, in bursts of up to as many; more answer 429 with `Retry-After`. 0: no limit.

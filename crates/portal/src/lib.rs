@@ -73,6 +73,7 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         state.store.clone(),
         state.runtime.clone(),
         state.config.docker.home_volume_prefix.clone(),
+        state.config.files_root(),
         Duration::from_secs(state.config.accounts.purge_interval_secs),
     ));
     let result = net::server::serve(listener, web::router(state), limits, shutdown).await;

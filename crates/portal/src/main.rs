@@ -41,6 +41,16 @@ enum Command {
         #[arg(long, env = "IRD_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Copy homes out of the Docker volumes of older versions (`docker.home_volume_prefix`,
+    /// `docker.shared_volume`) into the files root. Never overwrites, never deletes; safe to run
+    /// again. The portal does this once by itself at its first start.
+    MigrateVolumes {
+        /// Only report what would be copied and what conflicts.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "IRD_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Exit 0 when the running portal answers `GET /healthz` (for container health checks,
     /// which have no curl in a `FROM scratch` image).
     Healthcheck {
@@ -98,6 +108,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::User { command } => user(command).await,
         Command::Healthcheck { url, config } => healthcheck::run(url, load(config)?).await,
+        Command::MigrateVolumes { dry_run, config } => migrate_volumes(load(config)?, dry_run).await,
     }
 }
 
@@ -174,8 +185,11 @@ fn read_password() -> anyhow::Result<SecretString> {
     Ok(SecretString::from(password))
 }
 
-async fn open_store(config: Option<PathBuf>) -> anyhow::Result<Store> {
-    let config = load(config)?;
+async fn open_store_of(config: Option<PathBuf>) -> anyhow::Result<Store> {
+    open_store(&load(config)?).await
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
     if config.database_url.is_none() {
         std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
     }
@@ -192,23 +206,46 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             ..
         } => {
             let password = read_password()?;
-            let store = open_store(config).await?;
+            let store = open_store_of(config).await?;
             let display = display_name.unwrap_or_else(|| name.clone());
             let user = store.create_local_user(&name, &display, role, &password).await?;
             println!("created {} ({})", user.username, user.role);
         }
         UserCommand::Passwd { name, config, .. } => {
             let password = read_password()?;
-            let store = open_store(config).await?;
+            let store = open_store_of(config).await?;
             store.set_password(&name, &password).await?;
             println!("password of {name} changed");
         }
         UserCommand::List { config } => {
-            let store = open_store(config).await?;
+            let store = open_store_of(config).await?;
             for u in store.list_users().await? {
                 println!("{}\t{}\t{}", u.username, u.role, u.display_name);
             }
         }
+    }
+    Ok(())
+}
+
+/// `migrate-volumes`: the same copy the first start makes, on demand, with its report.
+async fn migrate_volumes(config: Config, dry_run: bool) -> anyhow::Result<()> {
+    use portal::domain::volume_migration;
+    if config.runtime != portal::config::RuntimeKind::Docker {
+        bail!("runtime is not \"docker\": there are no home volumes to move");
+    }
+    let store = open_store(&config).await?;
+    let runtime = desktop_runtime::DockerRuntime::connect(config.docker.settings())
+        .await
+        .context("setting up the Docker runtime (section `docker`)")?;
+    let report = volume_migration::migrate(&store, &runtime, &config, dry_run).await?;
+    print!("{}", report.render());
+    if !dry_run && !report.failed() {
+        // The start-up run need not do it again.
+        let marker = config.files_root().join(volume_migration::MARKER);
+        std::fs::write(&marker, report.render()).with_context(|| format!("writing {}", marker.display()))?;
+    }
+    if report.failed() {
+        bail!("some volumes could not be copied (see above); run the command again once the cause is fixed");
     }
     Ok(())
 }
@@ -222,6 +259,20 @@ async fn serve(mut config: Config) -> anyhow::Result<()> {
         config.public_url = Some(format!("http://{}/", listener.local_addr()?).parse()?);
     }
     let state = AppState::new(config).await?;
+    // Homes of an older version in Docker volumes: into the files root before anyone can
+    // start a desktop on an empty home. Once (a marker records it); a failure is reported and
+    // tried again at the next start, the portal serves anyway.
+    match portal::domain::volume_migration::migrate_once(&state.store, state.runtime.as_ref(), &state.config).await {
+        Ok(Some(report)) if !report.volumes.is_empty() || !report.skipped.is_empty() => {
+            for line in report.render().lines() {
+                tracing::info!("{line}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "moving homes out of Docker volumes failed; run `iserv-remote-desktop migrate-volumes` to see why")
+        }
+    }
     let url = state.config.public_url();
     let addr = listener.local_addr()?;
     let metrics = state.metrics_addr().map(|a| format!("http://{a}/metrics"));

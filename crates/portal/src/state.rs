@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use desktop_proxy::{Proxy, ProxyConfig, RouteTable, Target};
-use desktop_runtime::{ContainerRuntime, DockerRuntime, DockerSettings, RunningDesktop, StaticRuntime};
+use desktop_runtime::{ContainerRuntime, DockerRuntime, RunningDesktop, StaticRuntime};
 use portal_store::Store;
 
 use crate::auth::desktop_sessions::DesktopSessions;
@@ -95,22 +95,17 @@ impl AppState {
         let static_runtime = StaticRuntime::new(&config.static_desktops)?;
         let runtime: Arc<dyn ContainerRuntime> = match config.runtime {
             RuntimeKind::Static => Arc::new(StaticRuntime::new(&config.static_desktops)?),
-            RuntimeKind::Docker => Arc::new(
-                DockerRuntime::connect(DockerSettings {
-                    host: config.docker.host.clone(),
-                    instance: config.docker.instance.clone(),
-                    network: config.docker.network.clone(),
-                    publish_loopback: config.docker.publish_loopback,
-                    pull_timeout: Duration::from_secs(config.docker.start_timeout_secs),
-                    container_prefix: config.docker.container_prefix(),
-                    tls: config.docker.tls(),
-                    allow_insecure_tcp: config.docker.allow_insecure_tcp,
-                    disk_limit_bytes: (config.docker.disk_limit_mib > 0)
-                        .then(|| i64::try_from(config.docker.disk_limit_mib << 20).unwrap_or(i64::MAX)),
-                })
-                .await
-                .context("setting up the Docker runtime (section `docker`)")?,
-            ),
+            RuntimeKind::Docker => {
+                // Desktops mount homes from the files root: refuse a portal that could not
+                // give them their files, rather than start desktops with unwritable homes.
+                crate::domain::desktop_mounts::check_at_start(&config)
+                    .context("checking that desktops can get their folders from files.root")?;
+                Arc::new(
+                    DockerRuntime::connect(config.docker.settings())
+                        .await
+                        .context("setting up the Docker runtime (section `docker`)")?,
+                )
+            }
         };
         catalog::offer_local_desktop(&store, &config, runtime.as_ref())
             .await

@@ -18,8 +18,9 @@ use bollard::models::{
     RestartPolicy, RestartPolicyNameEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, EventsOptionsBuilder, ListContainersOptionsBuilder,
-    RemoveContainerOptionsBuilder, RemoveVolumeOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    EventsOptionsBuilder, ListContainersOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder,
+    RemoveVolumeOptions, StatsOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::stream::{self, BoxStream, StreamExt};
 use secrecy::ExposeSecret;
@@ -241,7 +242,9 @@ impl DockerRuntime {
     /// labels, and stable per desktop anyway): image, environment, mounts, limits, network,
     /// the owner's role and [`CREATE_VERSION`].
     pub fn fingerprint(&self, spec: &DesktopSpec) -> String {
-        let mounts: Vec<String> = std::iter::once(&spec.home)
+        let mounts: Vec<String> = spec
+            .home
+            .iter()
             .chain(&spec.mounts)
             .map(|m| format!("{}:{}:{}", m.volume, m.target, if m.read_only { "ro" } else { "rw" }))
             .chain(spec.binds.iter().map(|b| {
@@ -563,7 +566,9 @@ impl DockerRuntime {
         // refuses a type that sets it, so the password is always the portal's.
         let mut env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         env.push(format!("VNC_PW={}", spec.credentials.password.expose_secret()));
-        let mounts = std::iter::once(&spec.home)
+        let mounts = spec
+            .home
+            .iter()
             .chain(&spec.mounts)
             .map(|m| Mount {
                 typ: Some(MountType::VOLUME),
@@ -928,7 +933,9 @@ impl ContainerRuntime for DockerRuntime {
             (LABEL_USER, spec.username.as_str()),
             (LABEL_TYPE, spec.type_key.as_str()),
         ];
-        self.ensure_volume(&docker, &spec.home, &owner).await?;
+        if let Some(home) = &spec.home {
+            self.ensure_volume(&docker, home, &owner).await?;
+        }
         for mount in &spec.mounts {
             // Further mounts are shared (the school's folder): no owner labels.
             self.ensure_volume(&docker, mount, &[]).await?;
@@ -1015,6 +1022,106 @@ impl ContainerRuntime for DockerRuntime {
             Err(err) if status_of(&err) == Some(404) => Ok(()),
             Err(err) => Err(self.engine_error(&err)),
         }
+    }
+
+    async fn volumes(&self, prefix: &str) -> Result<Vec<String>, RuntimeError> {
+        let docker = self.client()?;
+        let filters = HashMap::from([("name".to_owned(), vec![prefix.to_owned()])]);
+        let options = ListVolumesOptionsBuilder::new().filters(&filters).build();
+        let listed = docker
+            .list_volumes(Some(options))
+            .await
+            .map_err(|err| self.engine_error(&err))?;
+        // The engine's name filter matches anywhere in the name; a prefix is asked for.
+        let mut names: Vec<String> = listed
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| v.name)
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+
+    async fn read_volume(
+        &self,
+        volume: &str,
+        image: &str,
+        out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), RuntimeError> {
+        if !valid_name(volume) {
+            return Err(RuntimeError::Invalid(format!("volume name {volume:?} is not valid")));
+        }
+        let docker = self.client()?;
+        match docker.inspect_volume(volume).await {
+            Ok(_) => {}
+            Err(err) if status_of(&err) == Some(404) => return Err(RuntimeError::NotFound(volume.to_owned())),
+            Err(err) => return Err(self.engine_error(&err)),
+        }
+        // The engine mounts a created container's volumes for archive requests; the
+        // container never runs, so the image needs no shell (a kasmweb or FROM scratch one).
+        let name = crate::safe_docker_name(&format!("{}volume-reader-{volume}", self.settings.container_prefix));
+        let body = ContainerCreateBody {
+            image: Some(image.to_owned()),
+            entrypoint: Some(vec!["/ird-volume-reader-never-runs".to_owned()]),
+            labels: Some(HashMap::from([(
+                LABEL_INSTANCE.to_owned(),
+                self.settings.instance.clone(),
+            )])),
+            host_config: Some(HostConfig {
+                mounts: Some(vec![Mount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(volume.to_owned()),
+                    target: Some(format!("/{volume}")),
+                    read_only: Some(true),
+                    ..Default::default()
+                }]),
+                network_mode: Some("none".to_owned()),
+                cap_drop: Some(vec!["ALL".to_owned()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        // A reader left behind by an interrupted run is in the way; it holds nothing.
+        let remove = RemoveContainerOptionsBuilder::new().force(true).v(false).build();
+        let _ = docker.remove_container(&name, Some(remove.clone())).await;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|err| match status_of(&err) {
+                Some(404) => RuntimeError::Image {
+                    image: image.to_owned(),
+                    reason: describe(&err),
+                },
+                _ => self.engine_error(&err),
+            })?;
+        let archive = DownloadFromContainerOptionsBuilder::new()
+            .path(&format!("/{volume}"))
+            .build();
+        let mut chunks = Box::pin(docker.download_from_container(&name, Some(archive)));
+        let mut result = Ok(());
+        while let Some(chunk) = chunks.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    if out.send(bytes).await.is_err() {
+                        break;
+                    }
+                }
+                Err(err) => {
+                    result = Err(self.engine_error(&err));
+                    break;
+                }
+            }
+        }
+        drop(chunks);
+        if let Err(err) = docker.remove_container(&name, Some(remove)).await
+            && status_of(&err) != Some(404)
+        {
+            tracing::warn!(container = %name, error = %describe(&err), "removing a volume reader failed");
+        }
+        result
     }
 
     async fn stats(&self, id: &str) -> Result<Option<ResourceStats>, RuntimeError> {
@@ -1208,7 +1315,7 @@ fn validate_spec(spec: &DesktopSpec) -> Result<(), RuntimeError> {
             return invalid("VNC_PW is set by the portal (per-desktop password), not by the desktop type".to_owned());
         }
     }
-    for mount in std::iter::once(&spec.home).chain(&spec.mounts) {
+    for mount in spec.home.iter().chain(&spec.mounts) {
         if !valid_name(&mount.volume) {
             return invalid(format!("volume name {:?} is not valid", mount.volume));
         }
@@ -1226,9 +1333,8 @@ fn validate_spec(spec: &DesktopSpec) -> Result<(), RuntimeError> {
                 bind.source
             ));
         }
-        if !bind.target.starts_with("/home/kasm-user/")
-            || bind.target.contains("/../")
-            || bind.target.contains([',', ':'])
+        let in_home = bind.target == HOME || bind.target.strip_prefix(HOME).is_some_and(|t| t.starts_with('/'));
+        if !in_home || bind.target.contains("/../") || bind.target.ends_with("/..") || bind.target.contains([',', ':'])
         {
             return invalid(format!("bind target {:?} is not a path inside the home", bind.target));
         }
@@ -1237,6 +1343,9 @@ fn validate_spec(spec: &DesktopSpec) -> Result<(), RuntimeError> {
 }
 
 use crate::valid_docker_name as valid_name;
+
+/// The desktop user's home in Kasm images; every mount goes there or beneath it.
+const HOME: &str = "/home/kasm-user";
 
 /// The host interface of desktop network `network`: [`BRIDGE_PREFIX`] and a hash of the name.
 fn bridge_name(network: &str) -> String {

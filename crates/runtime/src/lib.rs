@@ -76,7 +76,8 @@ pub struct VolumeMount {
 }
 
 /// A directory of the engine's host mounted into a desktop (users' files under the files
-/// root: class folders). The source must exist; the portal creates it first.
+/// root: the home, the shared folder, class folders). The source must exist; the portal
+/// creates it first, owned by the desktop's user.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BindMount {
     /// Absolute path on the engine's host.
@@ -106,11 +107,13 @@ pub struct DesktopSpec {
     pub memory_bytes: Option<i64>,
     /// CPU limit in units of 10⁻⁹ CPUs (Docker's NanoCpus).
     pub nano_cpus: Option<i64>,
-    /// The user's persistent home, mounted at `/home/kasm-user`.
-    pub home: VolumeMount,
-    /// Further mounts (the school's shared folder).
+    /// A named volume as the user's home at `/home/kasm-user`; `None` when the home is a
+    /// directory of the host in `binds` (the portal's files root: what `/files` shows).
+    pub home: Option<VolumeMount>,
+    /// Further named volumes.
     pub mounts: Vec<VolumeMount>,
-    /// Host directories (the user's class folders: read-only for students).
+    /// Host directories: the user's home, the shared folder, her class folders (read-only
+    /// for students). Docker mounts a parent before what lies beneath it.
     pub binds: Vec<BindMount>,
     /// `false` (exam types): the desktop joins an internal network and reaches nothing outside.
     pub internet: bool,
@@ -252,6 +255,26 @@ pub trait ContainerRuntime: Send + Sync {
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         let _ = name;
         Err(RuntimeError::Unsupported("remove volumes"))
+    }
+
+    /// Names of the engine's volumes that start with `prefix` (home volumes of an older
+    /// version, to be moved into the files root), sorted. Runtimes without volumes have none.
+    async fn volumes(&self, prefix: &str) -> Result<Vec<String>, RuntimeError> {
+        let _ = prefix;
+        Ok(Vec::new())
+    }
+
+    /// Sends the content of volume `volume` to `out` as a tar stream, read through a container
+    /// created (never started) from `image` with the volume mounted and removed afterwards.
+    /// Entries are named `volume/…`. Stops early, without error, when `out` is closed.
+    async fn read_volume(
+        &self,
+        volume: &str,
+        image: &str,
+        out: tokio::sync::mpsc::Sender<bytes::Bytes>,
+    ) -> Result<(), RuntimeError> {
+        let _ = (volume, image, out);
+        Err(RuntimeError::Unsupported("read volumes"))
     }
 
     /// All containers carrying this portal instance's labels, running or not.

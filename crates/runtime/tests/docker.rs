@@ -126,6 +126,11 @@ fn skip<T>(reason: &str) -> Option<T> {
     None
 }
 
+/// The home volume of a spec made by [`Harness::spec`].
+fn home_of(spec: &DesktopSpec) -> String {
+    spec.home.as_ref().expect("a home volume").volume.clone()
+}
+
 impl Harness {
     fn spec(&self, user: &str, password: &str) -> DesktopSpec {
         DesktopSpec {
@@ -144,11 +149,11 @@ impl Harness {
             shm_size_bytes: 64 << 20,
             memory_bytes: Some(256 << 20),
             nano_cpus: Some(500_000_000),
-            home: VolumeMount {
+            home: Some(VolumeMount {
                 volume: format!("{}-home-{user}", self.settings.instance),
                 target: "/home/kasm-user".to_owned(),
                 read_only: false,
-            },
+            }),
             mounts: vec![VolumeMount {
                 volume: format!("{}-shared", self.settings.instance),
                 target: "/shared".to_owned(),
@@ -281,7 +286,7 @@ async fn lifecycle_keeps_the_container_and_home_across_stop_and_start() {
         .map(ToString::to_string)
         .unwrap_or_default();
     assert!(reason.starts_with("exited with code"), "{reason}");
-    assert!(h.volume_exists(&spec.home.volume).await);
+    assert!(h.volume_exists(&home_of(&spec)).await);
 
     let endpoint = h.start(&spec).await.expect("start again");
     connect_ok(&endpoint).await;
@@ -297,7 +302,7 @@ async fn lifecycle_keeps_the_container_and_home_across_stop_and_start() {
 
     h.runtime.remove(&spec.id).await.expect("remove");
     assert!(h.inspect(&spec.id).await.is_none(), "container gone");
-    assert!(h.volume_exists(&spec.home.volume).await, "home volume kept");
+    assert!(h.volume_exists(&home_of(&spec)).await, "home volume kept");
     assert!(h.runtime.observe().await.expect("observe").is_empty());
     h.runtime.remove(&spec.id).await.expect("remove is idempotent");
     assert!(matches!(h.runtime.stop(&spec.id).await, Err(RuntimeError::NotFound(_))));
@@ -385,7 +390,7 @@ async fn two_desktops_get_their_own_containers_passwords_and_nothing_published()
         Some(false),
         "read-only mount honoured"
     );
-    let volume = h.docker.inspect_volume(&alice.home.volume).await.expect("home volume");
+    let volume = h.docker.inspect_volume(&home_of(&alice)).await.expect("home volume");
     assert_eq!(volume.labels.get(LABEL_INSTANCE), Some(&h.settings.instance));
 }
 
@@ -595,11 +600,11 @@ async fn a_bogus_engine_address_is_unavailable_quickly() {
             shm_size_bytes: 1 << 20,
             memory_bytes: None,
             nano_cpus: None,
-            home: VolumeMount {
+            home: Some(VolumeMount {
                 volume: "ird-home-x".to_owned(),
                 target: "/home/kasm-user".to_owned(),
                 read_only: false,
-            },
+            }),
             mounts: Vec::new(),
             binds: Vec::new(),
             internet: true,
@@ -991,7 +996,8 @@ async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
     for user in ["u".repeat(64), format!("Anna.Müller o'Brien@{}", h.tag)] {
         let mut spec = h.spec(&user, "pw-names");
         spec.id = desktop_runtime::safe_id(&format!("{user}-fake-{}", h.tag));
-        spec.home.volume = desktop_runtime::safe_docker_name(&format!("{}-home-{user}", h.settings.instance));
+        spec.home.as_mut().expect("a home volume").volume =
+            desktop_runtime::safe_docker_name(&format!("{}-home-{user}", h.settings.instance));
         let endpoint = h
             .start(&spec)
             .await
@@ -1005,7 +1011,7 @@ async fn long_and_unusual_usernames_get_valid_container_and_volume_names() {
             Some(&user),
             "the label keeps the real name"
         );
-        assert!(h.volume_exists(&spec.home.volume).await);
+        assert!(h.volume_exists(&home_of(&spec)).await);
         h.runtime.remove(&spec.id).await.expect("remove");
     }
 }
@@ -1037,4 +1043,45 @@ async fn a_disk_limit_is_set_where_the_storage_driver_enforces_it() {
     } else {
         assert!(storage.is_empty(), "no limit the driver would refuse: {storage:?}");
     }
+}
+
+/// A desktop made when homes were volumes gets, at its next start, a new container with the
+/// home as a host folder (what `/files` shows), and the desktop user writes there.
+#[tokio::test]
+async fn a_desktop_made_with_a_home_volume_is_recreated_with_a_bind_mounted_home() {
+    let Some(h) = harness("bindhome", false).await else {
+        return;
+    };
+    let old = h.spec("vera", "pw-vera");
+    h.start(&old).await.expect("start with a home volume");
+    let first = h.inspect(&old.id).await.and_then(|i| i.id).expect("container id");
+    h.runtime.stop(&old.id).await.expect("stop");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("homes/vera");
+    std::fs::create_dir_all(&home).expect("home");
+    // The desktop's user (uid 1000) owns her home, as the portal makes it.
+    std::os::unix::fs::chown(&home, Some(1000), Some(1000)).expect("chown (the tests run as root)");
+    let mut new = old.clone();
+    new.home = None;
+    new.binds = vec![desktop_runtime::BindMount {
+        source: home.clone(),
+        target: "/home/kasm-user".to_owned(),
+        read_only: false,
+    }];
+    let endpoint = h.start(&new).await.expect("start with a bind-mounted home");
+    connect_ok(&endpoint).await;
+    let info = h.inspect(&new.id).await.expect("container");
+    assert_ne!(info.id.as_deref(), Some(first.as_str()), "re-created");
+    let mount = info
+        .mounts
+        .unwrap_or_default()
+        .into_iter()
+        .find(|m| m.destination.as_deref() == Some("/home/kasm-user"))
+        .expect("home mount");
+    assert_eq!(mount.typ.as_deref(), Some("bind"));
+    assert_eq!(mount.source.as_deref(), home.to_str());
+    // fake-kasm notes each start in its home: written by uid 1000 into the host folder.
+    let note = home.join(".fake-kasm-starts");
+    assert!(note.exists(), "the desktop wrote into its bind-mounted home");
 }

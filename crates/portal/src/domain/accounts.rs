@@ -82,10 +82,16 @@ impl AdminActions<'_> {
     }
 }
 
-/// Removes the home volumes of deleted accounts whose retention ended, each audited; returns
-/// how many went. A volume that cannot be removed now (the engine is down) stays listed and
-/// is tried again on the next run.
-pub async fn purge_expired_homes(store: &Store, runtime: &dyn ContainerRuntime, prefix: &str) -> usize {
+/// Removes the homes of deleted accounts whose retention ended — the folder in the files root
+/// with its trash, and a home volume left from before homes moved there — each audited;
+/// returns how many went. A home that cannot be removed now (the engine is down) stays listed
+/// and is tried again on the next run.
+pub async fn purge_expired_homes(
+    store: &Store,
+    runtime: &dyn ContainerRuntime,
+    prefix: &str,
+    files_root: &std::path::Path,
+) -> usize {
     let due = match store.deleted_users_due(super::unix_now()).await {
         Ok(due) => due,
         Err(e) => {
@@ -96,6 +102,10 @@ pub async fn purge_expired_homes(store: &Store, runtime: &dyn ContainerRuntime, 
     let mut removed = 0;
     for d in due {
         let volume = home_volume(prefix, &d.home_name);
+        if let Err(e) = remove_home_folders(files_root, &d.home_name).await {
+            tracing::warn!(username = %d.username, error = %e, "removing a deleted account's home folder failed; trying again later");
+            continue;
+        }
         // Static desktops have no homes of the portal's making; only the record goes.
         if runtime.starts_desktops()
             && let Err(e) = runtime.remove_volume(&volume).await
@@ -112,8 +122,8 @@ pub async fn purge_expired_homes(store: &Store, runtime: &dyn ContainerRuntime, 
         let event = AuditEvent::new(
             AuditKind::UserDeleted,
             format!(
-                "files removed after the retention (home volume {volume}); deleted by {}",
-                d.deleted_by
+                "files removed after the retention (home {}, volume {volume}); deleted by {}",
+                d.home_name, d.deleted_by
             ),
         )
         .user(&d.username);
@@ -122,12 +132,41 @@ pub async fn purge_expired_homes(store: &Store, runtime: &dyn ContainerRuntime, 
     removed
 }
 
+/// `files_root/homes/<home_name>` and its trash, for good.
+async fn remove_home_folders(files_root: &std::path::Path, home_name: &str) -> Result<(), portal_files::FilesError> {
+    let name = portal_files::RelPath::parse(home_name)?;
+    if name.names().len() != 1 {
+        return Err(portal_files::NameError::Slash.into());
+    }
+    let parents = [files_root.join("homes"), files_root.join("trash/homes")];
+    tokio::task::spawn_blocking(move || {
+        for parent in parents {
+            if !parent.exists() {
+                continue;
+            }
+            match portal_files::Tree::open(&parent, None).and_then(|t| t.remove(&name)) {
+                Ok(()) | Err(portal_files::FilesError::NotFound) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    })
+    .await
+    .unwrap_or(Err(portal_files::FilesError::NotFound))
+}
+
 /// Runs [`purge_expired_homes`] every `interval`.
-pub async fn run_purger(store: Store, runtime: Arc<dyn ContainerRuntime>, prefix: String, interval: Duration) {
+pub async fn run_purger(
+    store: Store,
+    runtime: Arc<dyn ContainerRuntime>,
+    prefix: String,
+    files_root: std::path::PathBuf,
+    interval: Duration,
+) {
     let mut tick = tokio::time::interval(interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        purge_expired_homes(&store, runtime.as_ref(), &prefix).await;
+        purge_expired_homes(&store, runtime.as_ref(), &prefix, &files_root).await;
     }
 }

@@ -164,18 +164,6 @@ pub fn mount_name(name: &str, fallback: &str) -> String {
     name
 }
 
-/// Creates the folders a desktop mounts, owned by the desktop's user, before the engine needs
-/// them (Docker refuses a bind mount whose source is missing).
-pub async fn ensure_dirs(dirs: Vec<PathBuf>, owner: Owner) -> Result<(), SpaceError> {
-    blocking(move || {
-        for dir in &dirs {
-            Tree::open(dir, Some(owner))?;
-        }
-        Ok::<_, SpaceError>(())
-    })
-    .await?
-}
-
 /// Whether `user` sees every hand-in of `a` and gives feedback: its owner, a teacher of its
 /// group, an administrator.
 pub fn teaches(user: &User, a: &Assignment) -> bool {
@@ -224,11 +212,11 @@ impl FileSpaces {
     /// Where a user's home lives on the host (the desktop's bind mount source). Keyed by the
     /// account's home name, which is fixed when the account is created and never reused.
     pub fn home_dir(&self, user: &User) -> PathBuf {
-        self.root.join("homes").join(&user.home_name)
+        super::desktop_mounts::home_dir_in(&self.root, &user.home_name)
     }
 
     pub fn shared_dir(&self) -> PathBuf {
-        self.root.join("shared")
+        super::desktop_mounts::shared_dir_in(&self.root)
     }
 
     /// How long deleted files stay restorable.

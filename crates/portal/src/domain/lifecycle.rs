@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use desktop_proxy::{BasicAuth, Proxy, RouteTable, Scheme, Target};
 use desktop_runtime::{
-    BindMount, ContainerRuntime, Credentials, DesktopSpec, Endpoint, Progress, RuntimeError, RuntimeEvent, VolumeMount,
+    BindMount, ContainerRuntime, Credentials, DesktopSpec, Endpoint, Progress, RuntimeError, RuntimeEvent,
 };
 use futures_util::StreamExt as _;
 use portal_store::{Desktop, DesktopState, DesktopType, Role, Store, StoreError, User};
@@ -320,16 +320,10 @@ impl Lifecycle {
     }
 
     fn spec(&self, d: &Desktop, t: &DesktopType, user: &User) -> DesktopSpec {
-        let docker = &self.config.docker;
-        let mut mounts = Vec::new();
-        if !docker.shared_volume.is_empty() {
-            mounts.push(VolumeMount {
-                volume: docker.shared_volume.clone(),
-                target: docker.shared_mount.clone(),
-                // Teachers (and admins) hand out material; students read it.
-                read_only: user.role == Role::Student,
-            });
-        }
+        // The home and the shared folder are folders of the files root, the very ones `/files`
+        // shows; the Docker volumes of older versions are only read by the migration.
+        let mut binds = super::desktop_mounts::home_and_shared(&self.config, user);
+        binds.extend(self.class_binds(user));
         DesktopSpec {
             id: d.id.clone(),
             username: user.username.clone(),
@@ -346,13 +340,9 @@ impl Lifecycle {
             shm_size_bytes: t.shm_size_bytes,
             memory_bytes: t.memory_bytes,
             nano_cpus: t.nano_cpus,
-            home: VolumeMount {
-                volume: super::accounts::home_volume(&docker.home_volume_prefix, &user.home_name),
-                target: "/home/kasm-user".into(),
-                read_only: false,
-            },
-            mounts,
-            binds: self.class_binds(user),
+            home: None,
+            mounts: Vec::new(),
+            binds,
             internet: t.internet,
             owner_role: user.role.as_str().to_owned(),
         }
@@ -363,8 +353,7 @@ impl Lifecycle {
         if !self.config.files.mount_classes {
             return Vec::new();
         }
-        let root = self.config.files_root();
-        let root = std::path::absolute(&root).unwrap_or(root);
+        let root = super::desktop_mounts::files_root(&self.config);
         let groups: std::collections::BTreeSet<&String> = user.groups.iter().collect();
         groups
             .into_iter()
@@ -508,17 +497,14 @@ impl Lifecycle {
         tx: &Arc<StartProgress>,
         cancelled: &mut watch::Receiver<bool>,
     ) -> Result<Option<Target>, StopReason> {
-        // Docker refuses to mount a missing folder: create the class and hand-in folders first, owned by
-        // the desktop's user.
+        // Docker refuses to mount a missing folder: create the home, the shared, the class and
+        // the hand-in folders first, owned by the desktop's user.
         let owner = portal_files::Owner {
             uid: self.config.files.uid,
             gid: self.config.files.gid,
         };
-        let folders = spec.binds.iter().map(|b| b.source.clone()).collect();
-        if let Err(e) = super::files::ensure_dirs(folders, owner).await {
-            return Err(StopReason::Failed {
-                detail: format!("the class and hand-in folders could not be created under files.root: {e}"),
-            });
+        if let Err(e) = super::desktop_mounts::prepare(&spec.binds, owner).await {
+            return Err(StopReason::Failed { detail: e.to_string() });
         }
         let (ptx, mut prx) = tokio::sync::mpsc::unbounded_channel();
         let forward_tx = tx.clone();

@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod catalog;
+pub mod desktop_mounts;
 pub mod disk_use;
 pub mod events;
 pub mod files;
@@ -18,6 +19,7 @@ pub mod lifecycle;
 pub mod progress;
 pub mod pulls;
 pub mod stop_reason;
+pub mod volume_migration;
 
 /// Now in unix seconds.
 pub fn unix_now() -> i64 {

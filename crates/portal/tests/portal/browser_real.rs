@@ -40,7 +40,7 @@ use crate::helpers::*;
 use crate::reverse_proxy::{ProxyKind, ReverseProxy, free_port, proxies_ready};
 
 /// What `scripts/build-real-desktop-image.sh` builds (`catalog::LOCAL_DEBIAN_IMAGE`).
-const REAL_IMAGE: &str = "iserv-rd/real-desktop:test";
+pub(crate) const REAL_IMAGE: &str = "iserv-rd/real-desktop:test";
 /// Alice's desktop of the type dev mode offers for the locally built image.
 const ID: &str = "alice-debian-local";
 /// The screen size Xvnc is started with (images/real-desktop/start.sh).
@@ -58,7 +58,7 @@ const SECOND_AT: (u32, u32) = (900, 420);
 const SECOND_PROBE: (u32, u32) = (SECOND_AT.0 + 60, SECOND_AT.1 + 60);
 
 /// Whether the engine and the real-desktop image are there; fails under CI when they are not.
-fn real_desktop_ready() -> bool {
+pub(crate) fn real_desktop_ready() -> bool {
     let ok = Command::new("docker")
         .args(["image", "inspect", REAL_IMAGE])
         .output()

@@ -11,16 +11,24 @@ use std::time::{Duration, Instant};
 use crate::docker::{DockerScope, docker, docker_ready, follow_events};
 use crate::helpers::*;
 
-const PORTAL_IMAGE: &str = "iserv-remote-desktop:latest";
+/// What scripts/build-portal-image.sh builds (and deploy/compose.yaml runs); `PORTAL_IMAGE`
+/// names another tag (built with `IRD_IMAGE=… scripts/build-portal-image.sh`, beside the
+/// shared one). Not an `IRD_` name: the portal would read that as a setting.
+fn portal_image() -> String {
+    std::env::var("PORTAL_IMAGE").unwrap_or_else(|_| "iserv-remote-desktop:latest".to_owned())
+}
 
 /// Whether the portal image is there; fails under CI when it is not.
 fn image_ready() -> bool {
     let ok = Command::new("docker")
-        .args(["image", "inspect", PORTAL_IMAGE])
+        .args(["image", "inspect", &portal_image()])
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        let msg = format!("the container test needs {PORTAL_IMAGE}: run scripts/build-portal-image.sh");
+        let msg = format!(
+            "the container test needs {}: run scripts/build-portal-image.sh",
+            portal_image()
+        );
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("{msg}");
         }
@@ -91,6 +99,7 @@ name = "Fake"
 image = "{image}"
 shm_size_mib = 64
 memory_mib = 256
+env = {{ FAKE_KASM_HOME_CHECK = "1" }}
 "#,
             image = crate::docker::IMAGE
         ),
@@ -105,9 +114,56 @@ memory_mib = 256
         .unwrap()
         .to_string();
 
+    // Users' files: a host directory, mounted at the same path (the engine mounts homes into
+    // desktops from host paths).
+    let files = tempfile::tempdir().unwrap();
+    let files_root = files.path().display().to_string();
+    let files_mount = format!("{files_root}:{files_root}");
+    let files_env = format!("IRD_FILES__ROOT={files_root}");
+
+    // Without the two capabilities (the image's own user, nothing added) the portal refuses
+    // to start, saying what to grant.
+    let mount = format!("{}:/etc/ird/portal.toml:ro", config.display());
+    let refused = Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--group-add",
+            &socket_gid,
+            "-v",
+            "/var/run/docker.sock:/var/run/docker.sock",
+            "-v",
+            &mount,
+            "-v",
+            &files_mount,
+            "-e",
+            "IRD_CONFIG=/etc/ird/portal.toml",
+            "-e",
+            &files_env,
+            "-e",
+            "IRD_LISTEN=127.0.0.1:0",
+            "-e",
+            "IRD_METRICS__LISTEN=127.0.0.1:0",
+            "--network",
+            "host",
+            "--read-only",
+            "--tmpfs",
+            "/tmp:mode=1777",
+            "--cap-drop",
+            "ALL",
+            &portal_image(),
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "started without CAP_CHOWN: {stderr}");
+    assert!(
+        stderr.contains("files.uid") && stderr.contains("CAP_CHOWN"),
+        "the refusal names the setting and the capability: {stderr}"
+    );
+
     // Act: run it like deploy/compose.yaml does.
     let name = format!("{instance}-portal");
-    let mount = format!("{}:/etc/ird/portal.toml:ro", config.display());
     let listen = format!("IRD_LISTEN=127.0.0.1:{port}");
     let metrics_listen = format!("IRD_METRICS__LISTEN=127.0.0.1:{metrics_port}");
     let id = docker_ok(&[
@@ -121,8 +177,12 @@ memory_mib = 256
         "/var/run/docker.sock:/var/run/docker.sock",
         "-v",
         &mount,
+        "-v",
+        &files_mount,
         "-e",
         "IRD_CONFIG=/etc/ird/portal.toml",
+        "-e",
+        &files_env,
         "-e",
         &listen,
         "-e",
@@ -132,8 +192,14 @@ memory_mib = 256
         "--read-only",
         "--tmpfs",
         "/tmp:mode=1777",
+        "--user",
+        "0:0",
         "--cap-drop",
         "ALL",
+        "--cap-add",
+        "CHOWN",
+        "--cap-add",
+        "DAC_OVERRIDE",
         "--security-opt",
         "no-new-privileges",
         // The image's own HEALTHCHECK command, asked every second instead of every 30.
@@ -141,11 +207,11 @@ memory_mib = 256
         "1s",
         "--health-start-period",
         "30s",
-        PORTAL_IMAGE,
+        &portal_image(),
     ]);
     let _portal = PortalContainer(id.clone());
 
-    // Assert: healthy by its own check, not root, pages up.
+    // Assert: healthy by its own check, pages up.
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &id]);
@@ -159,7 +225,12 @@ memory_mib = 256
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(docker(&["inspect", "-f", "{{.Config.User}}", &id]), "10001:10001");
+    assert_eq!(docker(&["inspect", "-f", "{{.Config.User}}", &id]), "0:0");
+    // Engines write capabilities with or without the `CAP_` prefix.
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.HostConfig.CapAdd}} {{.HostConfig.CapDrop}}", &id]).replace("CAP_", ""),
+        "[CHOWN DAC_OVERRIDE] [ALL]"
+    );
     let url = format!("http://127.0.0.1:{port}");
     let browser = Browser::at(&url);
     for path in ["/healthz", "/readyz"] {
@@ -227,9 +298,41 @@ memory_mib = 256
     let page = browser.get("/desktop/alice-fake/").send().await.unwrap();
     assert_eq!(page.status(), 200, "the portal reaches the desktop at its address");
 
+    // The desktop's home is alice's folder in the host's files root, owned by the desktop
+    // user; an upload lands there, the desktop user's too.
+    let desktop = scope.container("alice-fake");
+    let mounts = docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Type}} {{.Destination}} {{.Source}}\n{{end}}",
+        &desktop,
+    ]);
+    let home = mounts
+        .lines()
+        .find_map(|l| l.strip_prefix("bind /home/kasm-user "))
+        .unwrap_or_else(|| panic!("{mounts}"))
+        .to_owned();
+    assert!(home.starts_with(&format!("{files_root}/homes/")), "{mounts}");
+    let resp = browser
+        .http
+        .put(format!("{url}/api/files/home/Hallo.txt"))
+        .header("x-csrf-token", &csrf)
+        .body("aus dem Container-Portal")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let meta = std::fs::metadata(format!("{home}/Hallo.txt")).unwrap();
+    use std::os::unix::fs::MetadataExt as _;
+    assert_eq!((meta.uid(), meta.gid()), (1000, 1000));
+    // The fake desktop noted its start in its home: written by uid 1000 inside.
+    assert!(
+        std::path::Path::new(&format!("{home}/.fake-kasm-starts")).exists(),
+        "{mounts}"
+    );
+
     // The desktop reaches neither of the portal's ports: not at its own 127.0.0.1, not at the
     // host's address on its network, not at any address of the portal's container.
-    let desktop = scope.container("alice-fake");
     let gateway = docker(&[
         "inspect",
         "-f",
@@ -336,11 +439,13 @@ async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
     };
     let (port, metrics_port) = (free_port(), free_port());
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/compose.yaml"),
-        dir.path().join("compose.yaml"),
-    )
-    .unwrap();
+    let files = tempfile::tempdir().unwrap();
+    let compose = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/compose.yaml")).unwrap();
+    let compose = compose.replace(
+        "image: iserv-remote-desktop:latest",
+        &format!("image: {}", portal_image()),
+    );
+    std::fs::write(dir.path().join("compose.yaml"), compose).unwrap();
     let socket_gid = std::fs::metadata("/var/run/docker.sock")
         .map(|m| std::os::unix::fs::MetadataExt::gid(&m))
         .unwrap();
@@ -352,7 +457,8 @@ async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
              VNC_PASSWORD=ignored-on-purpose\nIRD_DOCKER__INSTANCE={instance}\n\
              IRD_DOCKER__HOME_VOLUME_PREFIX={instance}-home-\nIRD_DOCKER__SHARED_VOLUME={instance}-shared\n\
              DESKTOP_NETWORK={instance}\nPORTAL_HTTP_PORT={port}\nPORTAL_METRICS_PORT={metrics_port}\n\
-             DOCKER_GID={socket_gid}\n"
+             DOCKER_GID={socket_gid}\nFILES_ROOT={files_root}\n",
+            files_root = files.path().display()
         ),
     )
     .unwrap();
@@ -395,4 +501,8 @@ async fn deploy_compose_yaml_runs_the_portal_with_a_flask_env_file() {
         "{effective}"
     );
     assert!(!effective.contains("flask-secret"), "secrets stay hidden: {effective}");
+    assert!(
+        effective.contains(&format!("\"root\": \"{}\"", files.path().display())),
+        "users' files in the host directory FILES_ROOT names: {effective}"
+    );
 }

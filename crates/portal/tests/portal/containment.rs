@@ -204,11 +204,11 @@ async fn a_64_character_username_gets_a_desktop() {
     let home = docker(&[
         "inspect",
         "-f",
-        "{{range .Mounts}}{{if eq .Destination \"/home/kasm-user\"}}{{.Name}}{{end}}{{end}}",
+        "{{range .Mounts}}{{if eq .Destination \"/home/kasm-user\"}}{{.Source}}{{end}}{{end}}",
         &scope.container(&id),
     ]);
     // Homes are named by the account (u-{id}), never by the username.
     let user = app.state.store.user_by_username(&name).await.unwrap().unwrap();
-    assert_eq!(home, format!("{}-home-{}", scope.instance, user.home_name), "{home}");
+    assert!(home.ends_with(&format!("/homes/{}", user.home_name)), "{home}");
     open_ws(&app, &browser, &id).await;
 }

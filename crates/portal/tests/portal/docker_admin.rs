@@ -75,14 +75,10 @@ async fn admins_stop_all_and_clean_up_while_students_may_not() {
         ""
     );
     // The homes stay.
-    let volumes = docker(&[
-        "volume",
-        "ls",
-        "-q",
-        "--filter",
-        &format!("name={}-home-", scope.instance),
-    ]);
-    assert_eq!(volumes.lines().count(), 2, "{volumes}");
+    for name in ["alice", "bob"] {
+        let user = app.state.store.user_by_username(name).await.unwrap().unwrap();
+        assert!(app.state.files.home_dir(&user).is_dir(), "{name}'s home kept");
+    }
 }
 
 #[tokio::test]
@@ -130,9 +126,21 @@ async fn students_read_the_shared_folder_and_teachers_write_it() {
         .find(|m| m["Destination"] == "/home/kasm-user")
         .cloned()
         .unwrap();
-    // Named by the account, not the username (which someone else may hold one day).
-    let alice_id = app.state.store.user_by_username("alice").await.unwrap().unwrap().id;
-    assert_eq!(home["Name"], format!("{}-home-u-{alice_id}", scope.instance));
+    // Named by the account, not the username (which someone else may hold one day): the
+    // folder `/files` shows as her home.
+    let alice = app.state.store.user_by_username("alice").await.unwrap().unwrap();
+    assert_eq!(home["Type"], "bind");
+    assert!(
+        home["Source"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/homes/u-{}", alice.id)),
+        "{home}"
+    );
+    assert_eq!(
+        std::path::Path::new(home["Source"].as_str().unwrap()),
+        std::path::absolute(app.state.files.home_dir(&alice)).unwrap()
+    );
 }
 
 #[tokio::test]

@@ -14,16 +14,14 @@ use crate::docker::{docker, docker_app, docker_ready, start_desktop};
 use crate::helpers::*;
 use crate::oidc::{error_code, open_in, provider, sign_in_iserv, signed_in, to_callback, with_discovery};
 
-/// The names of the volumes mounted into `container`, sorted.
-fn mounted_volumes(container: &str) -> Vec<String> {
-    let names = docker(&["inspect", "-f", "{{range .Mounts}}{{.Name}} {{end}}", container]);
-    let mut names: Vec<String> = names.split_whitespace().map(str::to_owned).collect();
-    names.sort();
-    names
-}
-
-fn volume_exists(name: &str) -> bool {
-    docker(&["volume", "ls", "-q", "--filter", &format!("name=^{name}$")]) == name
+/// The host folder mounted as the home of `container`.
+fn mounted_home(container: &str) -> String {
+    docker(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/home/kasm-user\"}}{{.Source}}{{end}}{{end}}",
+        container,
+    ])
 }
 
 /// Whether any container (running or not) carries `name`.
@@ -62,7 +60,7 @@ async fn a_new_holder_of_a_renamed_name_gets_a_new_home_and_not_the_old_desktop(
     assert_eq!(status, 202, "{body}");
     let old_id = body["id"].as_str().unwrap().to_owned();
     assert_eq!(old_id, "ben-fake");
-    let old_home = mounted_volumes(&scope.container(&old_id));
+    let old_home = mounted_home(&scope.container(&old_id));
 
     idp.set_user(TestUser::new("uuid-ben-1", "benjamin"));
     let renamed = signed_in(&app, "benjamin").await;
@@ -86,19 +84,16 @@ async fn a_new_holder_of_a_renamed_name_gets_a_new_home_and_not_the_old_desktop(
     assert_eq!(status, 202, "{body}");
     let new_id = body["id"].as_str().unwrap().to_owned();
     assert_ne!(new_id, old_id);
-    let new_home = mounted_volumes(&scope.container(&new_id));
+    let new_home = mounted_home(&scope.container(&new_id));
     assert!(!new_home.is_empty() && !old_home.is_empty());
-    assert!(
-        new_home.iter().all(|v| !old_home.contains(v) || v.ends_with("-shared")),
-        "no home in common: {new_home:?} vs {old_home:?}"
-    );
+    assert_ne!(new_home, old_home, "no home in common");
     let ben = app.state.store.user_by_username("ben").await.unwrap().unwrap();
     let benjamin = app.state.store.user_by_username("benjamin").await.unwrap().unwrap();
     assert_ne!(ben.home_name, benjamin.home_name);
     assert_eq!(ben.home_name, format!("u-{}", ben.id));
 }
 
-/// Deleting an account stops and removes its desktops at once, keeps its home volume for the
+/// Deleting an account stops and removes its desktops at once, keeps its home folder for the
 /// retention (listed on the admin page, restorable), and the purge job removes it afterwards;
 /// the same name created again gets a fresh home.
 #[tokio::test]
@@ -127,14 +122,14 @@ async fn a_deleted_account_keeps_its_files_until_the_retention_ends() {
     assert_eq!(status, 202, "{body}");
     let container = scope.container(body["id"].as_str().unwrap());
     let account = store.user_by_username("dora").await.unwrap().unwrap();
-    let home = format!("{}-home-{}", scope.instance, account.home_name);
-    assert!(container_exists(&container) && volume_exists(&home));
+    let home = app.state.files.home_dir(&account);
+    assert!(container_exists(&container) && home.is_dir());
 
     let root = sign_in(&app, "root").await;
     let csrf = root.csrf().await;
     assert_eq!(post_form(&root, "/admin/users/dora/delete", &csrf, &[]).await.0, 303);
     assert!(!container_exists(&container), "the desktop's container is gone");
-    assert!(volume_exists(&home), "the files are kept");
+    assert!(home.is_dir(), "the files are kept");
     assert_eq!(dora.get("/").send().await.unwrap().status(), 303, "signed out");
     let (_, users) = page(&root, "/admin/users").await;
     assert!(users.contains("data-deleted-username=\"dora\""), "{users}");
@@ -158,10 +153,10 @@ async fn a_deleted_account_keeps_its_files_until_the_retention_ends() {
     // Deleted again and left alone: the purge removes the files after the retention.
     assert_eq!(post_form(&root, "/admin/users/dora/delete", &csrf, &[]).await.0, 303);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while volume_exists(&home) && Instant::now() < deadline {
+    while home.exists() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(!volume_exists(&home), "home volume removed after the retention");
+    assert!(!home.exists(), "home folder removed after the retention");
     // The purge writes its audit entry after removing the files: wait for it too.
     let mut audit = String::new();
     while Instant::now() < deadline {

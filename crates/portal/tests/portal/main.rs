@@ -21,6 +21,7 @@ mod fair_starts;
 mod files;
 mod handins;
 mod helpers;
+mod homes_in_desktops;
 mod hostile_desktop;
 mod identities;
 mod login;
