@@ -13,7 +13,7 @@ mod zip;
 pub use name::{MAX_DEPTH, MAX_NAME_BYTES, Name, NameError, RelPath};
 pub use trash::{Trash, TrashItem};
 pub use tree::{Entry, EntryKind, FilesError, Limit, LimitKind, OnClash, Owner, Summary, Tree, copy_between};
-pub use zip::{ZipReport, zip_folder, zip_folder_as};
+pub use zip::{ZipReport, zip_folder, zip_folder_as, zip_selection};
 
 /// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Howard Hinnant's
 /// `civil_from_days`): for dates in listings and archives without a calendar crate.

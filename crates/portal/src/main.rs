@@ -41,6 +41,19 @@ enum Command {
         #[arg(long, env = "IRD_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Import the Flask version's files: `DIR/users/<IServ subject>` into homes,
+    /// `DIR/shared/public` into the shared folder, `DIR/assignments/<group>/<folder>` into
+    /// class folders. Safe to run again; never overwrites, never changes DIR.
+    ImportFlask {
+        /// The Flask version's data folder (with users/, shared/, assignments/).
+        #[arg(long)]
+        data: PathBuf,
+        /// Report what would be done, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "IRD_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Exit 0 when the running portal answers `GET /healthz` (for container health checks,
     /// which have no curl in a `FROM scratch` image).
     Healthcheck {
@@ -98,6 +111,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::User { command } => user(command).await,
         Command::Healthcheck { url, config } => healthcheck::run(url, load(config)?).await,
+        Command::ImportFlask { data, dry_run, config } => import_flask(&data, dry_run, config).await,
     }
 }
 
@@ -210,6 +224,20 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             }
         }
     }
+    Ok(())
+}
+
+async fn import_flask(data: &std::path::Path, dry_run: bool, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load(config)?;
+    if config.database_url.is_none() {
+        std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    }
+    let store = Store::connect(&config.database_url()).await?;
+    let spaces = portal::domain::files::FileSpaces::new(&config);
+    let report = portal::domain::flask_import::import(&store, &spaces, data, dry_run)
+        .await
+        .with_context(|| format!("importing {}", data.display()))?;
+    print!("{report}");
     Ok(())
 }
 

@@ -12,6 +12,7 @@ pub mod audit;
 pub mod catalog;
 pub mod events;
 pub mod files;
+pub mod flask_import;
 pub mod lifecycle;
 pub mod progress;
 pub mod pulls;

@@ -16,6 +16,7 @@ pub mod extract;
 pub mod files;
 pub mod health;
 pub mod pages;
+pub mod preview;
 pub mod redirect;
 pub mod security_headers;
 pub mod signin;
