@@ -22,7 +22,7 @@ use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
 use portal_files::{EntryKind, FilesError, Limit, LimitKind, Name, OnClash, Owner, RelPath, Tree};
-use portal_store::{Store, StoreError, User};
+use portal_store::{Store, StoreError};
 
 use crate::domain::files::FileSpaces;
 

@@ -377,12 +377,7 @@ const TARGET_DEPTH: usize = 3;
 
 /// The folders a selection here can go to: the folders of this space (if the user may change
 /// it, a few levels deep), and the top folders of the other spaces she may change.
-async fn transfer_targets(
-    state: &AppState,
-    user: &CurrentUser,
-    here: &Space,
-    lang: Lang,
-) -> Result<Vec<TargetFolder>, AppError> {
+async fn transfer_targets(user: &CurrentUser, here: &Space, lang: Lang) -> Result<Vec<TargetFolder>, AppError> {
     let label_of = |kind: &SpaceKind| match kind {
         SpaceKind::Home => lang.t("files_home").to_owned(),
         SpaceKind::Shared => lang.t("files_shared").to_owned(),
@@ -633,7 +628,7 @@ pub(crate) async fn show(
     } else {
         Vec::new()
     };
-    let targets = transfer_targets(&state, &user, &space, lang).await?;
+    let targets = transfer_targets(&user, &space, lang).await?;
     let page = FilesPage {
         lang,
         me: Me::new(&user),
@@ -687,15 +682,20 @@ pub(crate) async fn submit(
     let body = axum::body::to_bytes(req.into_body(), FORM_BODY_LIMIT)
         .await
         .map_err(|_| AppError::TooLarge { limit: FORM_BODY_LIMIT })?;
-    let f: ActionForm = serde_urlencoded::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    // The selection's checkboxes send one `entry` per ticked name, which a struct cannot take
+    // (a repeated field): they are collected apart, the other fields read as usual.
+    let (entries, fields): (Vec<_>, Vec<_>) = url::form_urlencoded::parse(&body)
+        .into_owned()
+        .partition(|(k, _)| k == "entry");
+    let entries: Vec<String> = entries.into_iter().map(|(_, v)| v).collect();
+    let mut f: ActionForm = serde_urlencoded::from_str(
+        &serde_urlencoded::to_string(&fields).map_err(|e| AppError::BadRequest(e.to_string()))?,
+    )
+    .map_err(|e| AppError::BadRequest(e.to_string()))?;
     if matches!(f.op.as_str(), "move" | "copy" | "zip") {
-        // Checkboxes: one `entry` per selected name.
-        let entries: Vec<String> = url::form_urlencoded::parse(&body)
-            .filter(|(k, _)| k == "entry")
-            .map(|(_, v)| v.into_owned())
-            .collect();
         return selection(&state, &user, space, target, &f, entries).await;
     }
+    f.entry = entries.into_iter().next().unwrap_or_default();
     let dir = target.path;
     let named = |field: &str| {
         Name::existing(field.trim())

@@ -46,7 +46,11 @@ pub(crate) fn redirect(state: &AppState, user: &CurrentUser, kind: SpaceKind, pa
 /// A request on the preview origin. Every refusal is one plain 404: the origin tells a prober
 /// nothing about which tickets or files exist.
 pub(crate) async fn serve(state: &AppState, req: Request) -> Response {
-    let mut resp = match serve_file(state, &req).await {
+    // Only the method and path matter; the request (whose body is not `Sync`) is not held
+    // across the reads below.
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    drop(req);
+    let mut resp = match serve_file(state, &method, &path).await {
         Ok(resp) => resp,
         Err(e) => {
             if e.status().is_server_error() {
@@ -66,7 +70,7 @@ pub(crate) async fn serve(state: &AppState, req: Request) -> Response {
     // connection goes anywhere (`object-src 'self'` is the viewer's embed of the file itself).
     h.insert(
         CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; object-src 'self'"),
+        HeaderValue::from_static("default-src 'none'; object-src 'self'; frame-ancestors 'none'"),
     );
     h.insert(
         HeaderName::from_static("cross-origin-resource-policy"),
@@ -75,11 +79,11 @@ pub(crate) async fn serve(state: &AppState, req: Request) -> Response {
     resp
 }
 
-async fn serve_file(state: &AppState, req: &Request) -> Result<Response, AppError> {
-    if req.method() != Method::GET && req.method() != Method::HEAD {
+async fn serve_file(state: &AppState, method: &Method, path: &str) -> Result<Response, AppError> {
+    if method != Method::GET && method != Method::HEAD {
         return Err(AppError::NotFound);
     }
-    let rest = req.uri().path().strip_prefix(PREVIEW_PATH).ok_or(AppError::NotFound)?;
+    let rest = path.strip_prefix(PREVIEW_PATH).ok_or(AppError::NotFound)?;
     let token = rest.split('/').next().unwrap_or_default();
     let ticket = state.previews.get(token).ok_or(AppError::NotFound)?;
     // The user's access now, not when the ticket was made (a class left, an account deleted).

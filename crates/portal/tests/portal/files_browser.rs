@@ -27,6 +27,18 @@ const STEAL: &str = "document.title = 'PWNED ' + document.cookie; \
       return fetch('/api/files/home/pwned.txt', {method: 'PUT', headers: {'x-csrf-token': token}, body: document.cookie}); \
     });";
 
+/// Pure white pixels in a PNG screenshot.
+fn white_pixels(png_bytes: &[u8]) -> usize {
+    let mut reader = png::Decoder::new(std::io::Cursor::new(png_bytes)).read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size().unwrap()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let step = info.color_type.samples();
+    buf[..info.buffer_size()]
+        .chunks(step)
+        .filter(|p| p[..3] == [255, 255, 255])
+        .count()
+}
+
 async fn js(chrome: &Chrome, code: &str) -> Value {
     chrome.client.execute(code, vec![]).await.unwrap()
 }
@@ -188,8 +200,11 @@ async fn files_are_dropped_renamed_trashed_restored_moved_and_previewed_in_chrom
         )
         .await;
 
-    // The PDF link leads to the preview origin, where Chromium's viewer loads it; that origin
-    // has none of the portal's cookies.
+    // The PDF link leads to the preview origin, where Chromium's viewer renders it; that
+    // origin has none of the portal's cookies. (Chromium 156 also renders a PDF served with
+    // `Content-Security-Policy: sandbox`; older Chromium and other browsers' viewers did not,
+    // and a PDF's own scripts and forms would still act on the portal's origin there — the
+    // preview origin keeps them off it in every browser.)
     chrome.goto(&app, "/files/home/").await;
     let link = chrome
         .client
@@ -200,11 +215,24 @@ async fn files_are_dropped_renamed_trashed_restored_moved_and_previewed_in_chrom
     chrome.goto(&app, &href).await;
     chrome
         .wait_until(
-            "the PDF in the viewer on the preview origin",
-            "return location.hostname === 'p0-preview.localhost' && document.contentType === 'application/pdf' \
-             && !!document.querySelector('embed[type=\"application/pdf\"]');",
+            "the PDF on the preview origin",
+            "return location.hostname === 'p0-preview.localhost' && document.contentType === 'application/pdf';",
         )
         .await;
+    // Chromium's viewer draws in a frame of its own that scripts and WebDriver cannot see
+    // into; the screenshot shows whether it rendered the page (white) on its dark background.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let white = white_pixels(&chrome.client.screenshot().await.unwrap());
+        if white > 20_000 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the PDF viewer shows no page ({white} white pixels)"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
     assert_eq!(js(&chrome, "return document.cookie;").await, "");
 
     // Hostile files opened through the preview link's URL: downloaded or sandboxed, their

@@ -165,10 +165,10 @@ async fn the_flask_data_is_imported_once_without_overwriting_and_found_at_first_
     // Anna signs in for the first time: the account made from her subject is hers.
     idp.set_user(TestUser::new("uuid-anna", "anna").groups(&["7a"]));
     let anna = signed_in(&app, "anna").await;
-    let list: Value = anna.get("/api/files/home/").send().await.unwrap().json().await.unwrap();
+    let list: Value = anna.get("/api/files/home").send().await.unwrap().json().await.unwrap();
     let names: Vec<&str> = list["entries"]
         .as_array()
-        .unwrap()
+        .unwrap_or_else(|| panic!("{list}"))
         .iter()
         .map(|e| e["name"].as_str().unwrap())
         .collect();
