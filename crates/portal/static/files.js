@@ -28,7 +28,7 @@
     return { item, label };
   }
 
-  function failed(item, label, shown, xhrOrResp, text) {
+  function failed(item, label, shown, text) {
     let message = Portal.t("files_upload_failed");
     try {
       const err = JSON.parse(text).error;
@@ -53,7 +53,7 @@
       label.textContent = shown + " – " + Portal.t("err_network");
       item.setAttribute("role", "alert");
     } else {
-      failed(item, label, shown, resp, await resp.text());
+      failed(item, label, shown, await resp.text());
     }
     return false;
   }
@@ -81,7 +81,7 @@
           label.textContent = shown + " – " + Portal.t("files_upload_done");
           resolve(true);
         } else {
-          failed(item, label, shown, xhr, xhr.responseText);
+          failed(item, label, shown, xhr.responseText);
           resolve(false);
         }
       };

@@ -153,13 +153,18 @@ pub async fn import(
         });
     }
 
-    if matches!(src.stat(&rel("shared/public")?), Ok(e) if e.kind == EntryKind::Dir) {
-        jobs.push(Job {
+    match src.stat(&rel("shared/public")?) {
+        Ok(e) if e.kind == EntryKind::Dir => jobs.push(Job {
             from: rel("shared/public")?,
             to: spaces.shared_dir(),
             to_path: RelPath::root(),
             label: "shared folder".into(),
-        });
+        }),
+        Ok(_) | Err(FilesError::Link) => report
+            .skipped
+            .push("shared/public: not a folder (a symbolic link is not followed)".into()),
+        Err(FilesError::NotFound) => {}
+        Err(e) => report.skipped.push(format!("shared/public: {e}")),
     }
 
     let known: BTreeSet<String> = store.list_users().await?.into_iter().flat_map(|u| u.groups).collect();
@@ -221,6 +226,10 @@ fn dirs_in(src: &Tree, top: &str, report: &mut ImportReport) -> Result<Vec<(Name
     let entries = match src.list(&path) {
         Ok(entries) => entries,
         Err(FilesError::NotFound) => return Ok(Vec::new()),
+        Err(FilesError::Link) => {
+            report.skipped.push(format!("{top}: a symbolic link, not followed"));
+            return Ok(Vec::new());
+        }
         Err(source) => {
             return Err(ImportError::Files {
                 path: top.to_owned(),
@@ -365,6 +374,22 @@ fn same_content(a: &Tree, a_path: &RelPath, b: &Tree, b_path: &RelPath) -> Resul
         fb.read_exact(&mut bb[..n])?;
         if ba[..n] != bb[..n] {
             return Ok(false);
+        }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_accounts_are_named_by_subject_or_its_hash() {
+        let uuid = "0f8e2c3a-1b2c-4d5e-8f90-123456789abc";
+        assert_eq!(pending_username(uuid), format!("flask-{uuid}"));
+        for odd in ["Anna@IServ", "", "../x", &"a".repeat(80)] {
+            let name = pending_username(odd);
+            assert!(name.starts_with("flask-") && name.len() == 30, "{odd:?} → {name}");
         }
     }
 }
