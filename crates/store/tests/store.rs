@@ -406,18 +406,21 @@ async fn a_pending_user_is_taken_over_by_its_subjects_first_sign_in(store: Store
     let pending = store
         .create_pending_external_user("uuid-1", "flask-uuid-1", "uuid-1")
         .await
-        .unwrap();
+        .expect("pending user");
     assert_eq!(pending.role, Role::Student);
     assert!(!pending.has_password);
-    assert_eq!(store.user_by_subject("uuid-1").await.unwrap().unwrap().id, pending.id);
-    assert!(store.user_by_subject("uuid-2").await.unwrap().is_none());
+    assert_eq!(
+        store.user_by_subject("uuid-1").await.expect("query").expect("found").id,
+        pending.id
+    );
+    assert!(store.user_by_subject("uuid-2").await.expect("query").is_none());
     assert!(matches!(
         store.create_pending_external_user("uuid-1", "flask-other", "x").await,
         Err(StoreError::Conflict(_))
     ));
     let mut ext = external("uuid-1", "anna", &["7a"]);
     ext.role = Role::Teacher;
-    let user = store.upsert_external_user(&ext).await.unwrap();
+    let user = store.upsert_external_user(&ext).await.expect("sign-in");
     assert_eq!(user.id, pending.id);
     assert_eq!(user.home_name, pending.home_name);
     assert_eq!((user.username.as_str(), user.role), ("anna", Role::Teacher));
