@@ -17,7 +17,7 @@ pub use ownership::{OwnershipError, check_sharing};
 pub use trash::{Trash, TrashItem};
 pub use tree::{Entry, EntryKind, FilesError, Limit, LimitKind, OnClash, Owner, Summary, Tree, copy_between};
 pub use unpack::{UnpackOptions, UnpackReport, unpack_tar};
-pub use zip::{ZipReport, zip_folder, zip_folder_as, zip_trees};
+pub use zip::{ZipReport, zip_folder, zip_folder_as, zip_selection, zip_trees};
 
 /// Days since 1970-01-01 as (year, month, day), proleptic Gregorian (Howard Hinnant's
 /// `civil_from_days`): for dates in listings and archives without a calendar crate.

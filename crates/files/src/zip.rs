@@ -78,23 +78,76 @@ fn add_folder<W: Write>(
             (0, EntryKind::Dir) => rename(&entry.name).unwrap_or_else(|| entry.name.clone()),
             _ => entry.name.clone(),
         };
-        let name = format!("{prefix}/{shown}");
-        match entry.kind {
-            EntryKind::Dir => add_folder(tree, &child, &name, zip, report, depth + 1, &|_| None)?,
-            EntryKind::File => match tree.open_read(&child) {
-                Ok((mut file, entry)) => {
-                    zip.start_file(name, options(Some(&entry))).map_err(zip_error)?;
-                    report.bytes += io::copy(&mut file, zip)?;
-                    report.files += 1;
-                }
-                // Replaced by a link or removed meanwhile: left out, like links.
-                Err(FilesError::NotFound | FilesError::Link | FilesError::NotAFile) => report.skipped += 1,
-                Err(e) => return Err(e),
-            },
-            EntryKind::Link | EntryKind::Other => report.skipped += 1,
-        }
+        add_entry(
+            tree,
+            &child,
+            entry.kind,
+            &format!("{prefix}/{shown}"),
+            zip,
+            report,
+            depth,
+        )?;
     }
     Ok(())
+}
+
+/// One entry of a folder (or of a selection) at `name` in the archive.
+fn add_entry<W: Write>(
+    tree: &Tree,
+    child: &RelPath,
+    kind: EntryKind,
+    name: &str,
+    zip: &mut ZipWriter<zip::write::StreamWriter<W>>,
+    report: &mut ZipReport,
+    depth: usize,
+) -> Result<(), FilesError> {
+    match kind {
+        EntryKind::Dir => add_folder(tree, child, name, zip, report, depth + 1, &|_| None)?,
+        EntryKind::File => match tree.open_read(child) {
+            Ok((mut file, entry)) => {
+                zip.start_file(name, options(Some(&entry))).map_err(zip_error)?;
+                report.bytes += io::copy(&mut file, zip)?;
+                report.files += 1;
+            }
+            // Replaced by a link or removed meanwhile: left out, like links.
+            Err(FilesError::NotFound | FilesError::Link | FilesError::NotAFile) => report.skipped += 1,
+            Err(e) => return Err(e),
+        },
+        EntryKind::Link | EntryKind::Other => report.skipped += 1,
+    }
+    Ok(())
+}
+
+/// Some entries of the folder `dir` (a selection on the page) as one zip, inside a folder
+/// named `top`. Names that are not there (any more) are counted as skipped.
+pub fn zip_selection(
+    tree: &Tree,
+    dir: &RelPath,
+    names: &[Name],
+    top: &str,
+    out: impl Write,
+) -> Result<ZipReport, FilesError> {
+    let mut zip = ZipWriter::new_stream(out);
+    let mut report = ZipReport::default();
+    zip.add_directory(format!("{top}/"), options(None)).map_err(zip_error)?;
+    for name in names {
+        let child = dir.join(name.clone())?;
+        match tree.stat(&child) {
+            Ok(entry) => add_entry(
+                tree,
+                &child,
+                entry.kind,
+                &format!("{top}/{name}"),
+                &mut zip,
+                &mut report,
+                0,
+            )?,
+            Err(FilesError::NotFound) => report.skipped += 1,
+            Err(e) => return Err(e),
+        }
+    }
+    zip.finish().map_err(zip_error)?;
+    Ok(report)
 }
 
 fn options(entry: Option<&Entry>) -> SimpleFileOptions {

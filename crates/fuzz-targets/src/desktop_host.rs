@@ -7,7 +7,8 @@
 //! host of its origin names exactly that label again (formats back to the same host); a host
 //! names a desktop only when it is `{label}{suffix}` on the template's port, and a label that
 //! looks like an id names that id; a made-up id never gets another id's hashed label
-//! (`d0-…`); a portal the template does not `cover` is never taken for a desktop host.
+//! (`d0-…`) nor a label reserved for the portal (`p0-…`, the preview origin); a portal the
+//! template does not `cover` is never taken for a desktop host.
 
 use portal::net::desktop_origin::{DesktopOrigin, host_label};
 use url::Url;
@@ -66,6 +67,7 @@ fn check_label(id: &str) {
     assert!(is_dns_label(&label), "{id:?} → {label:?}");
     if label == id {
         assert!(!id.starts_with("d0-"), "{id:?} poses as a hashed label");
+        assert!(!id.starts_with("p0-"), "{id:?} poses as the portal's own host");
     } else {
         assert!(label.starts_with("d0-") && label.len() == 27, "{id:?} → {label:?}");
     }
@@ -110,7 +112,7 @@ fn check_host(o: &DesktopOrigin, host: &str) {
         name.eq_ignore_ascii_case(&format!("{label}{suffix}")),
         "{host:?} vs {probe:?}"
     );
-    if !label.starts_with("d0-") {
+    if !label.starts_with("d0-") && !label.starts_with("p0-") {
         // An id that is a label is served on exactly that label.
         assert_eq!(host_label(label), label);
         let origin = o.origin_of(label);

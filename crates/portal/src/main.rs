@@ -51,6 +51,19 @@ enum Command {
         #[arg(long, env = "IRD_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Import the Flask version's files: `DIR/users/<IServ subject>` into homes,
+    /// `DIR/shared/public` into the shared folder, `DIR/assignments/<group>/<folder>` into
+    /// class folders. Safe to run again; never overwrites, never changes DIR.
+    ImportFlask {
+        /// The Flask version's data folder (with users/, shared/, assignments/).
+        #[arg(long)]
+        data: PathBuf,
+        /// Report what would be done, write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long, env = "IRD_CONFIG")]
+        config: Option<PathBuf>,
+    },
     /// Exit 0 when the running portal answers `GET /healthz` (for container health checks,
     /// which have no curl in a `FROM scratch` image).
     Healthcheck {
@@ -109,6 +122,7 @@ async fn main() -> anyhow::Result<()> {
         Command::User { command } => user(command).await,
         Command::Healthcheck { url, config } => healthcheck::run(url, load(config)?).await,
         Command::MigrateVolumes { dry_run, config } => migrate_volumes(load(config)?, dry_run).await,
+        Command::ImportFlask { data, dry_run, config } => import_flask(&data, dry_run, config).await,
     }
 }
 
@@ -247,6 +261,18 @@ async fn migrate_volumes(config: Config, dry_run: bool) -> anyhow::Result<()> {
     if report.failed() {
         bail!("some volumes could not be copied (see above); run the command again once the cause is fixed");
     }
+    Ok(())
+}
+
+/// `import-flask`: the Flask version's files into homes, the shared folder and class folders.
+async fn import_flask(data: &std::path::Path, dry_run: bool, config: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load(config)?;
+    let store = open_store(&config).await?;
+    let spaces = portal::domain::files::FileSpaces::new(&config);
+    let report = portal::domain::flask_import::import(&store, &spaces, data, dry_run)
+        .await
+        .with_context(|| format!("importing {}", data.display()))?;
+    print!("{report}");
     Ok(())
 }
 

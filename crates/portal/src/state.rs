@@ -36,6 +36,8 @@ pub struct Inner {
     /// Tickets and cookies of desktop origins, and the stop signals of every relay and event
     /// stream, tied to portal sessions.
     pub desktop_sessions: Arc<DesktopSessions>,
+    /// Tickets of PDF previews on the preview origin (`web/preview.rs`).
+    pub previews: Arc<crate::auth::preview_tickets::PreviewTickets>,
     /// The only origin allowed to open desktop WebSockets and to post forms.
     pub public_origin: String,
     /// The public URL is https (cookies get Secure and `__Host-`).
@@ -170,6 +172,7 @@ impl AppState {
         Ok(AppState(Arc::new(Inner {
             desktop_origins,
             desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
+            previews: Arc::default(),
             public_origin: config.public_origin(),
             https,
             cookies: CookieNames::new(https),

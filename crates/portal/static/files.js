@@ -1,6 +1,8 @@
-// The file manager's drag and drop: files dropped on the page (or chosen in the upload form)
-// go one by one through `PUT /api/files/…` with a progress bar each; a taken name gets a
-// number, nothing is overwritten. Without this script the upload form posts as a plain form.
+// The file manager's drag and drop: files and folders dropped on the page (or files chosen in
+// the upload form) go one by one through `PUT /api/files/…` with a progress bar each; a
+// dropped folder is created first (`POST … {"op":"mkdir"}`) with its subfolders. A taken name
+// gets a number, nothing is overwritten. Without this script the upload form posts as a plain
+// form.
 "use strict";
 
 (() => {
@@ -13,22 +15,61 @@
   const dir = section.dataset.dir;
   drop.hidden = false;
 
-  const apiPath = (name) =>
-    base + [...(dir ? dir.split("/") : []), name].map(encodeURIComponent).join("/");
+  // `names`: the path below this folder, as a list of names.
+  const apiPath = (names) =>
+    base + [...(dir ? dir.split("/") : []), ...names].map(encodeURIComponent).join("/");
 
-  // XMLHttpRequest rather than fetch: only it reports upload progress.
-  function upload(file) {
+  function row(text) {
     const item = document.createElement("li");
     const label = document.createElement("span");
-    label.textContent = file.name + " – " + Portal.t("files_uploading");
+    label.textContent = text;
+    item.append(label);
+    list.append(item);
+    return { item, label };
+  }
+
+  function failed(item, label, shown, text) {
+    let message = Portal.t("files_upload_failed");
+    try {
+      const err = JSON.parse(text).error;
+      message = err.message + (err.detail ? " (" + err.detail + ")" : "");
+    } catch (_) {}
+    label.textContent = shown + " – " + message;
+    item.setAttribute("role", "alert");
+  }
+
+  // A dropped folder: created, or taken as it is when it exists already (its files then get
+  // numbers where their names are taken).
+  async function mkdir(names) {
+    const shown = names.join("/");
+    const resp = await Portal.request(apiPath(names), {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json" },
+      body: JSON.stringify({ op: "mkdir" }),
+    }).catch(() => null);
+    if (resp && (resp.status === 201 || resp.status === 409)) return true;
+    const { item, label } = row(shown);
+    if (!resp) {
+      label.textContent = shown + " – " + Portal.t("err_network");
+      item.setAttribute("role", "alert");
+    } else {
+      failed(item, label, shown, await resp.text());
+    }
+    return false;
+  }
+
+  // XMLHttpRequest rather than fetch: only it reports upload progress.
+  function upload(file, dirs) {
+    const shown = [...dirs, file.name].join("/");
+    const { item, label } = row(shown + " – " + Portal.t("files_uploading"));
     const bar = document.createElement("progress");
     bar.max = 100;
     bar.value = 0;
-    item.append(label, " ", bar);
-    list.append(item);
+    bar.setAttribute("aria-label", shown);
+    item.append(" ", bar);
     return new Promise((resolve) => {
       const xhr = new XMLHttpRequest();
-      xhr.open("PUT", apiPath(file.name) + "?rename=true");
+      xhr.open("PUT", apiPath([...dirs, file.name]) + "?rename=true");
       xhr.setRequestHeader("x-csrf-token", Portal.csrf());
       xhr.setRequestHeader("accept", "application/json");
       xhr.upload.onprogress = (e) => {
@@ -37,21 +78,15 @@
       xhr.onload = () => {
         if (xhr.status === 201) {
           bar.value = 100;
-          label.textContent = file.name + " – " + Portal.t("files_upload_done");
+          label.textContent = shown + " – " + Portal.t("files_upload_done");
           resolve(true);
         } else {
-          let message = Portal.t("files_upload_failed");
-          try {
-            const err = JSON.parse(xhr.responseText).error;
-            message = err.message + (err.detail ? " (" + err.detail + ")" : "");
-          } catch (_) {}
-          label.textContent = file.name + " – " + message;
-          item.setAttribute("role", "alert");
+          failed(item, label, shown, xhr.responseText);
           resolve(false);
         }
       };
       xhr.onerror = () => {
-        label.textContent = file.name + " – " + Portal.t("err_network");
+        label.textContent = shown + " – " + Portal.t("err_network");
         item.setAttribute("role", "alert");
         resolve(false);
       };
@@ -59,9 +94,44 @@
     });
   }
 
-  async function uploadAll(files) {
+  // Everything in a dropped folder, depth first: folders before their files.
+  async function walk(entry, dirs, out) {
+    if (entry.isFile) {
+      const file = await new Promise((res, rej) => entry.file(res, rej)).catch(() => null);
+      if (file) out.push({ file, dirs });
+      return;
+    }
+    if (!entry.isDirectory) return;
+    const here = [...dirs, entry.name];
+    out.push({ mkdir: here });
+    const reader = entry.createReader();
+    // readEntries gives a batch at a time (100 in Chromium) until an empty one.
+    for (;;) {
+      const batch = await new Promise((res, rej) => reader.readEntries(res, rej)).catch(() => []);
+      if (!batch.length) break;
+      for (const child of batch) await walk(child, here, out);
+    }
+  }
+
+  // What a drop holds. Folders come only through `webkitGetAsEntry`; a drop without entries
+  // (a DataTransfer made by a script, older browsers) gives its files.
+  async function dropped(dt) {
+    const entries = [...(dt.items || [])]
+      .filter((i) => i.kind === "file")
+      .map((i) => (i.webkitGetAsEntry ? i.webkitGetAsEntry() : null));
+    if (entries.length && entries.every(Boolean)) {
+      const out = [];
+      for (const entry of entries) await walk(entry, [], out);
+      return out;
+    }
+    return [...(dt.files || [])].map((file) => ({ file, dirs: [] }));
+  }
+
+  async function uploadAll(items) {
     let ok = true;
-    for (const file of files) ok = (await upload(file)) && ok;
+    for (const it of items) {
+      ok = (it.mkdir ? await mkdir(it.mkdir) : await upload(it.file, it.dirs)) && ok;
+    }
     if (ok) location.assign(location.pathname + "?done=uploaded");
   }
 
@@ -69,17 +139,18 @@
     const input = form.querySelector('input[type="file"]');
     if (!input.files.length) return;
     e.preventDefault();
-    uploadAll([...input.files]);
+    uploadAll([...input.files].map((file) => ({ file, dirs: [] })));
   });
   document.addEventListener("dragover", (e) => {
     e.preventDefault();
     drop.classList.add("active");
   });
   document.addEventListener("dragleave", () => drop.classList.remove("active"));
-  document.addEventListener("drop", (e) => {
+  document.addEventListener("drop", async (e) => {
     e.preventDefault();
     drop.classList.remove("active");
-    const files = [...(e.dataTransfer?.files || [])];
-    if (files.length) uploadAll(files);
+    if (!e.dataTransfer) return;
+    const items = await dropped(e.dataTransfer);
+    if (items.length) uploadAll(items);
   });
 })();

@@ -163,6 +163,59 @@ impl Store {
         }
     }
 
+    /// The user linked to the provider's subject `subject`, if any.
+    pub async fn user_by_subject(&self, subject: &str) -> Result<Option<User>, StoreError> {
+        let row = sqlx::query("SELECT id FROM users WHERE external_subject = $1")
+            .bind(subject)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(row) => self.user_by_id(&row.try_get::<String, _>("id")?).await,
+            None => Ok(None),
+        }
+    }
+
+    /// Creates an account for a provider subject who has not signed in yet (files imported
+    /// for her ahead of her first sign-in): a student without a password, so nobody can sign
+    /// in to it but the provider's `subject`, whose first sign-in finds it by subject and sets
+    /// the real username, role and groups ([`Store::sign_in_external`]). `Conflict` if the
+    /// subject or the username is taken.
+    pub async fn create_pending_external_user(
+        &self,
+        subject: &str,
+        username: &str,
+        display_name: &str,
+    ) -> Result<User, StoreError> {
+        let subject = subject.trim();
+        if subject.is_empty() || subject.len() > MAX_TEXT_CHARS {
+            return Err(StoreError::Invalid("invalid external subject".to_owned()));
+        }
+        let username = normalize_username(username)?;
+        let display_name = clean_display_name(display_name, &username)?;
+        let id = new_id();
+        let inserted = sqlx::query(
+            "INSERT INTO users (id, username, display_name, email, role, password_hash, \
+             external_subject, language, home_name, created_at, updated_at) \
+             VALUES ($1, $2, $3, NULL, $4, NULL, $5, NULL, $6, $7, $7)",
+        )
+        .bind(&id)
+        .bind(&username)
+        .bind(&display_name)
+        .bind(Role::Student.as_str())
+        .bind(subject)
+        .bind(home_name_for(&id))
+        .bind(now())
+        .execute(&self.pool)
+        .await;
+        match inserted {
+            Ok(_) => self.user_by_id(&id).await?.ok_or(StoreError::NotFound),
+            Err(err) if is_unique_violation(&err) => Err(StoreError::Conflict(format!(
+                "subject {subject:?} or username {username:?} is already taken"
+            ))),
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Sets (or replaces) a user's local password. `NotFound` if there is no such user.
     ///
     /// Existing sessions stay valid; call [`Store::delete_user_sessions`] to end them.

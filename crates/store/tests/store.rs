@@ -181,6 +181,7 @@ both_backends!(
         external_user_is_created,
         external_user_is_updated_on_next_sign_in,
         external_user_links_local_user,
+        a_pending_user_is_taken_over_by_its_subjects_first_sign_in,
         concurrent_first_sign_ins_make_one_user,
         list_users_is_ordered_by_username,
         user_language,
@@ -466,6 +467,33 @@ async fn delete_user_sessions_only_hits_that_user(store: Store) {
 async fn session_for_unknown_user_is_not_found(store: Store) {
     let created = store.create_session("no-such-user", HOUR).await;
     assert!(matches!(created, Err(StoreError::NotFound)), "foreign key enforced");
+}
+
+/// An account made ahead of the first sign-in (`import-flask`): found by subject, no password,
+/// and the subject's first sign-in makes it hers with her real name, role and groups.
+async fn a_pending_user_is_taken_over_by_its_subjects_first_sign_in(store: Store) {
+    let pending = store
+        .create_pending_external_user("uuid-1", "flask-uuid-1", "uuid-1")
+        .await
+        .expect("pending user");
+    assert_eq!(pending.role, Role::Student);
+    assert!(!pending.has_password);
+    assert_eq!(
+        store.user_by_subject("uuid-1").await.expect("query").expect("found").id,
+        pending.id
+    );
+    assert!(store.user_by_subject("uuid-2").await.expect("query").is_none());
+    assert!(matches!(
+        store.create_pending_external_user("uuid-1", "flask-other", "x").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut ext = external("uuid-1", "anna", &["7a"]);
+    ext.role = Role::Teacher;
+    let user = store.upsert_external_user(&ext).await.expect("sign-in");
+    assert_eq!(user.id, pending.id);
+    assert_eq!(user.home_name, pending.home_name);
+    assert_eq!((user.username.as_str(), user.role), ("anna", Role::Teacher));
+    assert_eq!(user.groups, ["7a"]);
 }
 
 async fn external_user_is_created(store: Store) {

@@ -3,6 +3,7 @@
 
 pub mod brake;
 pub mod desktop_sessions;
+pub mod preview_tickets;
 pub mod sessions;
 
 pub use brake::{LoginLimiter, PasswordChecks};

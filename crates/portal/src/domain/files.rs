@@ -219,6 +219,11 @@ impl FileSpaces {
         super::desktop_mounts::shared_dir_in(&self.root)
     }
 
+    /// Who owns what the portal writes (the desktop's user).
+    pub fn owner(&self) -> Owner {
+        self.owner
+    }
+
     /// How long deleted files stay restorable.
     pub fn trash_days(&self) -> u64 {
         self.trash_days
@@ -369,11 +374,6 @@ impl FileSpaces {
         &self.root
     }
 
-    /// The owner the portal gives what it writes.
-    pub fn owner(&self) -> Owner {
-        self.owner
-    }
-
     /// Bytes a user of `role` may keep in her home; `None`: no quota.
     pub fn quota_for(&self, role: Role) -> Option<u64> {
         self.quota_of(role)
@@ -472,6 +472,13 @@ pub struct Space {
     pub writable: bool,
     /// Bytes this user may keep here; `None`: no quota.
     pub quota: Option<u64>,
+}
+
+/// Whether [`Space::transfer`] moves or copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Transfer {
+    Move,
+    Copy,
 }
 
 /// How full a space is, for the bar on the page.
@@ -617,6 +624,72 @@ impl Space {
         let tree = self.tree.clone();
         let top = self.kind.folder_name();
         Ok(blocking(move || portal_files::zip_folder_as(&tree, &path, &top, &*rename, out)).await??)
+    }
+
+    /// Moves or copies `from` of this space into the folder `to_dir` of `dest` (this space or
+    /// another one the user may change), keeping its name; a name taken there gets a number
+    /// ("Übung 1 (2).pdf"), nothing is replaced. Returns the name it got.
+    pub async fn transfer(
+        &self,
+        from: RelPath,
+        dest: &Space,
+        to_dir: RelPath,
+        mode: Transfer,
+    ) -> Result<Name, SpaceError> {
+        dest.check_writable()?;
+        if mode == Transfer::Move {
+            self.check_writable()?;
+        }
+        let name = from.split_last().map(|(_, n)| n.clone()).ok_or(SpaceError::ReadOnly)?;
+        let to = to_dir.join(name).map_err(FilesError::from)?;
+        let same = self.dir == dest.dir;
+        let (src, dst) = (self.tree.clone(), dest.tree.clone());
+        let name = match mode {
+            Transfer::Copy => {
+                let limit = dest.write_limit().await?;
+                blocking(move || {
+                    if same {
+                        src.copy(&from, &to, limit, OnClash::Number).map(|(n, _)| n)
+                    } else {
+                        portal_files::copy_between(&src, &from, &dst, &to, limit, OnClash::Number).map(|(n, _)| n)
+                    }
+                })
+                .await??
+            }
+            Transfer::Move if same => blocking(move || src.rename(&from, &to, OnClash::Number)).await??,
+            Transfer::Move => {
+                // What moves in counts against the target's quota like an upload would.
+                let limit = dest.write_limit().await?;
+                blocking(move || {
+                    let bytes = match src.stat(&from)?.kind {
+                        portal_files::EntryKind::Dir => src.summary(&from)?.bytes,
+                        _ => src.stat(&from)?.size,
+                    };
+                    if bytes > limit.bytes {
+                        return Err(FilesError::TooLarge { limit });
+                    }
+                    src.move_to(&from, &dst, &to, OnClash::Number)
+                })
+                .await??
+            }
+        };
+        self.spaces.forget_usage(&self.dir);
+        self.spaces.forget_usage(&dest.dir);
+        Ok(name)
+    }
+
+    /// Some entries of the folder `dir` as one zip (a selection on the page).
+    pub async fn zip_selection(
+        &self,
+        dir: RelPath,
+        names: Vec<Name>,
+        out: impl std::io::Write + Send + 'static,
+    ) -> Result<ZipReport, SpaceError> {
+        let tree = self.tree.clone();
+        let top = dir
+            .split_last()
+            .map_or_else(|| self.kind.folder_name(), |(_, n)| n.to_string());
+        Ok(blocking(move || portal_files::zip_selection(&tree, &dir, &names, &top, out)).await??)
     }
 
     /// Moves an entry into this space's trash (restorable for `trash_days`).

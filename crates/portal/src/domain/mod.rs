@@ -14,6 +14,7 @@ pub mod desktop_mounts;
 pub mod disk_use;
 pub mod events;
 pub mod files;
+pub mod flask_import;
 pub mod handins;
 pub mod lifecycle;
 pub mod progress;

@@ -14,6 +14,12 @@ use url::Url;
 
 /// Marks a label that is a hash of the desktop id, not the id itself.
 const HASHED_PREFIX: &str = "d0-";
+/// Labels starting with this are the portal's own, never a desktop's (such ids get a hashed
+/// label like any other id that is no plain label).
+const RESERVED_PREFIX: &str = "p0-";
+/// The host label of the preview origin: PDF previews of users' files are served there, apart
+/// from the portal's origin and its cookies (`web/preview.rs`).
+pub const PREVIEW_LABEL: &str = "p0-preview";
 /// Hex digits of the hash in a hashed label (96 bits: collisions are not a practical concern,
 /// and access never depends on the label anyway).
 const HASH_HEX: usize = 24;
@@ -115,6 +121,12 @@ impl DesktopOrigin {
         )
     }
 
+    /// The preview origin, e.g. `https://p0-preview.desktops.school.example`: a host under the
+    /// same wildcard (certificate, DNS) that no desktop can ever get.
+    pub fn preview_origin(&self) -> String {
+        format!("{}://{PREVIEW_LABEL}{}{}", self.scheme, self.suffix, self.port_suffix())
+    }
+
     /// The host label in a request's `Host` (port included, any case) when it names a host of
     /// this template; `None` for every other host (the portal's own, another site's).
     pub fn label_in_host<'a>(&self, host: &'a str) -> Option<&'a str> {
@@ -157,7 +169,7 @@ impl fmt::Display for DesktopOrigin {
 
 /// The DNS label that stands for desktop `id` in its host name.
 pub fn host_label(id: &str) -> String {
-    if is_label(id) && !id.starts_with(HASHED_PREFIX) {
+    if is_label(id) && !id.starts_with(HASHED_PREFIX) && !id.starts_with(RESERVED_PREFIX) {
         return id.to_owned();
     }
     let digest = Sha256::digest(id.as_bytes());
@@ -274,6 +286,14 @@ mod tests {
         let o = DesktopOrigin::parse("https://{id}.desktops.school.example").unwrap();
         assert!(Url::parse(&o.origin_of("xn--abc")).is_ok());
         assert_eq!(o.label_in_host("xn--abc.desktops.school.example"), None);
+        // The preview origin's label is never a desktop's, not even of a desktop named so.
+        assert_ne!(host_label(PREVIEW_LABEL), PREVIEW_LABEL);
+        assert!(host_label("p0-anything").starts_with(HASHED_PREFIX));
+        assert_eq!(o.preview_origin(), "https://p0-preview.desktops.school.example");
+        assert_eq!(
+            o.label_in_host("p0-preview.desktops.school.example"),
+            Some(PREVIEW_LABEL)
+        );
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::auth::desktop_sessions::Owner;
 use crate::domain::access::may_use_desktop;
 use crate::i18n::Lang;
 use crate::net::client_addr::ClientAddr;
-use crate::net::desktop_origin::{DesktopOrigin, host_label};
+use crate::net::desktop_origin::{DesktopOrigin, PREVIEW_LABEL, host_label};
 use crate::state::AppState;
 use crate::web::desktop::check_declared_length;
 use crate::web::redirect::safe_path;
@@ -47,6 +47,9 @@ pub(crate) async fn route_by_host(State(state): State<AppState>, req: Request, n
     let Some(label) = host.and_then(|h| origins.label_in_host(h)).map(str::to_owned) else {
         return next.run(req).await;
     };
+    if label == PREVIEW_LABEL {
+        return crate::web::preview::serve(&state, req).await;
+    }
     serve(&state, &origins, &label, req)
         .await
         .unwrap_or_else(|refusal| refusal.response(&state, &label))

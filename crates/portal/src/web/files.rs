@@ -21,7 +21,7 @@ use portal_files::{Entry, EntryKind, FilesError, LimitKind, Name, OnClash, RelPa
 use serde::Deserialize;
 
 use crate::auth::CurrentUser;
-use crate::domain::files::{PATH_SEGMENT, Renamer, Space, SpaceError, SpaceKind, Usage};
+use crate::domain::files::{PATH_SEGMENT, Renamer, Space, SpaceError, SpaceKind, Transfer, Usage};
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
@@ -110,19 +110,24 @@ pub(crate) fn parse_path(s: &str) -> Result<RelPath, AppError> {
 
 /// Opens the addressed space for the signed-in user.
 pub(crate) async fn open(state: &AppState, user: &CurrentUser, kind: &SpaceKind) -> Result<Space, AppError> {
+    open_as(state, &user.user, kind).await
+}
+
+/// Opens the addressed space for `user` (also for a preview, which has no session).
+pub(crate) async fn open_as(state: &AppState, user: &portal_store::User, kind: &SpaceKind) -> Result<Space, AppError> {
     let space = match kind {
         SpaceKind::Handin(id) | SpaceKind::Handins(id) | SpaceKind::Feedback(id) | SpaceKind::Feedbacks(id) => {
             let missing = || SpaceError::Files(FilesError::NotFound);
             // Sealed first when due: after it, everyone reads the sealed copy.
             let a = state.handins.current(id).await?.ok_or_else(missing)?;
             match kind {
-                SpaceKind::Handin(_) => state.files.open_handin(&user.user, &a, unix_now()).await?,
-                SpaceKind::Handins(_) => state.files.open_handins(&user.user, &a).await?,
-                SpaceKind::Feedback(_) => state.files.open_feedback(&user.user, &a).await?,
-                _ => state.files.open_feedbacks(&user.user, &a).await?,
+                SpaceKind::Handin(_) => state.files.open_handin(user, &a, unix_now()).await?,
+                SpaceKind::Handins(_) => state.files.open_handins(user, &a).await?,
+                SpaceKind::Feedback(_) => state.files.open_feedback(user, &a).await?,
+                _ => state.files.open_feedbacks(user, &a).await?,
             }
         }
-        other => state.files.open(&user.user, other.clone()).await?,
+        other => state.files.open(user, other.clone()).await?,
     };
     Ok(space)
 }
@@ -174,7 +179,7 @@ fn preview_type(name: &str) -> Option<&'static str> {
 }
 
 /// `Content-Disposition` for a stored name: an ASCII fallback and the exact UTF-8 name.
-fn disposition(name: &str, inline: bool) -> Option<HeaderValue> {
+pub(crate) fn disposition(name: &str, inline: bool) -> Option<HeaderValue> {
     let ascii: String = name
         .chars()
         .map(|c| {
@@ -372,6 +377,94 @@ pub(crate) struct FilesPage<'a> {
     pub max_upload: String,
     pub notice: Option<String>,
     pub js_texts: String,
+    /// Folders a selection can be moved or copied to (`space/path` values for the form).
+    pub targets: Vec<TargetFolder>,
+}
+
+/// A folder offered as the target of a move or copy.
+pub(crate) struct TargetFolder {
+    /// `home/Hausaufgaben`, `class/7a/`: what [`parse_target`] reads back.
+    pub value: String,
+    pub label: String,
+}
+
+/// At most this many folders of the current space are offered as targets (a huge home would
+/// make every page heavy; deeper folders are reached by moving in steps).
+const MAX_TARGETS: usize = 200;
+const TARGET_DEPTH: usize = 3;
+
+/// The folders a selection here can go to: the folders of this space (if the user may change
+/// it, a few levels deep), and the top folders of the other spaces she may change.
+async fn transfer_targets(user: &CurrentUser, here: &Space, lang: Lang) -> Result<Vec<TargetFolder>, AppError> {
+    let label_of = |kind: &SpaceKind| match kind {
+        SpaceKind::Home => lang.t("files_home").to_owned(),
+        SpaceKind::Shared => lang.t("files_shared").to_owned(),
+        SpaceKind::Class(g) => format!("{} {g}", lang.t("files_class")),
+        SpaceKind::Handin(_) | SpaceKind::Handins(_) => lang.t("files_handin").to_owned(),
+        SpaceKind::Feedback(_) | SpaceKind::Feedbacks(_) => lang.t("files_feedback").to_owned(),
+    };
+    // Names as they are (the form encodes them), the group as the path's first component.
+    let value_of = |kind: &SpaceKind, path: &RelPath| match kind {
+        SpaceKind::Class(g)
+        | SpaceKind::Handin(g)
+        | SpaceKind::Handins(g)
+        | SpaceKind::Feedback(g)
+        | SpaceKind::Feedbacks(g) => format!("{}/{g}/{path}", kind.as_str()),
+        other => format!("{}/{path}", other.as_str()),
+    };
+    let mut out = Vec::new();
+    if here.writable {
+        let mut queue = std::collections::VecDeque::from([(RelPath::root(), 0)]);
+        while let Some((dir, depth)) = queue.pop_front() {
+            if out.len() >= MAX_TARGETS {
+                break;
+            }
+            let label = if dir.is_root() {
+                label_of(&here.kind)
+            } else {
+                format!(
+                    "{} / {}",
+                    label_of(&here.kind),
+                    dir.names().iter().map(Name::as_str).collect::<Vec<_>>().join(" / ")
+                )
+            };
+            out.push(TargetFolder {
+                value: value_of(&here.kind, &dir),
+                label,
+            });
+            if depth >= TARGET_DEPTH {
+                continue;
+            }
+            for e in here.list(dir.clone()).await.unwrap_or_default() {
+                if e.kind == EntryKind::Dir
+                    && let Ok(child) = Name::existing(&e.name).and_then(|n| dir.join(n))
+                {
+                    queue.push_back((child, depth + 1));
+                }
+            }
+        }
+    }
+    let mut others = vec![SpaceKind::Home];
+    if user.user.role != portal_store::Role::Student {
+        others.push(SpaceKind::Shared);
+        let mut groups = user.user.groups.clone();
+        groups.sort();
+        others.extend(groups.into_iter().map(SpaceKind::Class));
+    }
+    for kind in others.into_iter().filter(|k| *k != here.kind) {
+        out.push(TargetFolder {
+            value: value_of(&kind, &RelPath::root()),
+            label: label_of(&kind),
+        });
+    }
+    Ok(out)
+}
+
+/// A target folder from the selection form: `home/`, `home/a/b`, `class/<group>/a`.
+fn parse_target(value: &str) -> Result<(SpaceKind, RelPath), AppError> {
+    let (space, rest) = value.split_once('/').unwrap_or((value, ""));
+    let path = parse_path(rest.trim_end_matches('/'))?;
+    Ok(SpaceKind::parse(space, path)?)
 }
 
 /// The path as a URL: each component percent-encoded, joined with `/`.
@@ -431,7 +524,15 @@ pub(crate) async fn show(
     Query(q): Query<PageQuery>,
 ) -> Result<Response, AppError> {
     let space = open(&state, &user, &target.kind).await?;
-    if space.stat(target.path.clone()).await?.kind != EntryKind::Dir {
+    let entry = space.stat(target.path.clone()).await?;
+    if entry.kind != EntryKind::Dir {
+        if q.preview.is_some()
+            && entry.kind == EntryKind::File
+            && crate::web::preview::is_pdf(&entry.name)
+            && let Some(resp) = crate::web::preview::redirect(&state, &user, target.kind.clone(), target.path.clone())
+        {
+            return Ok(resp);
+        }
         let (file, entry) = space.open_read(target.path).await?;
         return Ok(file_response(file, &entry, q.preview.is_some()));
     }
@@ -439,6 +540,7 @@ pub(crate) async fn show(
         return zip_download(&state, space, target.path).await;
     }
     let entries = space.list(target.path.clone()).await?;
+    let pdf_previews = state.desktop_origins.is_some();
     let mut crumbs = vec![Crumb {
         label: match &target.kind {
             SpaceKind::Home => lang.t("files_home").to_owned(),
@@ -473,7 +575,8 @@ pub(crate) async fn show(
                     String::new()
                 },
                 modified: crate::web::time::show(&state.config.timezone, e.modified, lang),
-                previewable: e.kind == EntryKind::File && preview_type(&e.name).is_some(),
+                previewable: e.kind == EntryKind::File
+                    && (preview_type(&e.name).is_some() || (pdf_previews && crate::web::preview::is_pdf(&e.name))),
                 name: e.name,
             })
         })
@@ -503,6 +606,9 @@ pub(crate) async fn show(
         "deleted" => Some(lang.t("files_done_deleted").to_owned()),
         "restored" => Some(lang.t("files_done_restored").to_owned()),
         "published" => Some(lang.t("files_done_published").to_owned()),
+        "moved" => Some(lang.t("files_done_moved").to_owned()),
+        "copied" => Some(lang.t("files_done_copied").to_owned()),
+        "numbered" => Some(lang.t("files_done_numbered").to_owned()),
         _ => None,
     });
     let mut classes: Vec<Tab> = user
@@ -546,6 +652,7 @@ pub(crate) async fn show(
     } else {
         Vec::new()
     };
+    let targets = transfer_targets(&user, &space, lang).await?;
     let page = FilesPage {
         lang,
         me: Me::new(&user),
@@ -569,6 +676,7 @@ pub(crate) async fn show(
         max_upload: human_size(state.config.files.max_upload_mib * 1024 * 1024, lang),
         notice,
         js_texts: js_texts(lang, JS_TEXT_KEYS),
+        targets,
     };
     Ok(html(&page)?.into_response())
 }
@@ -603,7 +711,20 @@ pub(crate) async fn submit(
     let body = axum::body::to_bytes(req.into_body(), FORM_BODY_LIMIT)
         .await
         .map_err(|_| AppError::TooLarge { limit: FORM_BODY_LIMIT })?;
-    let f: ActionForm = serde_urlencoded::from_bytes(&body).map_err(|e| AppError::BadRequest(e.to_string()))?;
+    // The selection's checkboxes send one `entry` per ticked name, which a struct cannot take
+    // (a repeated field): they are collected apart, the other fields read as usual.
+    let (entries, fields): (Vec<_>, Vec<_>) = url::form_urlencoded::parse(&body)
+        .into_owned()
+        .partition(|(k, _)| k == "entry");
+    let entries: Vec<String> = entries.into_iter().map(|(_, v)| v).collect();
+    let mut f: ActionForm = serde_urlencoded::from_str(
+        &serde_urlencoded::to_string(&fields).map_err(|e| AppError::BadRequest(e.to_string()))?,
+    )
+    .map_err(|e| AppError::BadRequest(e.to_string()))?;
+    if matches!(f.op.as_str(), "move" | "copy" | "zip") {
+        return selection(&state, &user, space, target, &f, entries).await;
+    }
+    f.entry = entries.into_iter().next().unwrap_or_default();
     let dir = target.path;
     let named = |field: &str| {
         Name::existing(field.trim())
@@ -644,12 +765,66 @@ pub(crate) async fn submit(
         }
         other => {
             return Err(AppError::BadRequest(format!(
-                "unknown op {:?}: use mkdir, rename, delete, publish or restore",
+                "unknown op {:?}: use mkdir, rename, delete, publish, restore, move, copy or zip",
                 other.chars().take(32).collect::<String>()
             )));
         }
     };
     Ok(back(&target.kind, &dir, done))
+}
+
+/// The selection form: the checked entries of this folder moved or copied to a folder (of
+/// this space or another one the user may change), or downloaded as one zip.
+async fn selection(
+    state: &AppState,
+    user: &CurrentUser,
+    space: Space,
+    target: FileTarget,
+    f: &ActionForm,
+    entries: Vec<String>,
+) -> Result<Response, AppError> {
+    let names = entries
+        .iter()
+        .map(|e| Name::existing(e.trim()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| SpaceError::Files(e.into()))?;
+    if names.is_empty() {
+        return Err(AppError::BadRequest(
+            "nothing selected: tick the files and folders to move, copy or download".into(),
+        ));
+    }
+    if f.op == "zip" {
+        let name = target
+            .path
+            .split_last()
+            .map_or_else(|| space.kind.folder_name(), |(_, n)| n.to_string());
+        let dir = target.path;
+        return Ok(zip_stream(&name, move |out| async move {
+            space.zip_selection(dir, names, out).await.map(drop)
+        }));
+    }
+    let (kind, to_dir) = parse_target(&f.to)?;
+    let dest = open(state, user, &kind).await?;
+    let mode = if f.op == "move" { Transfer::Move } else { Transfer::Copy };
+    let mut numbered = false;
+    for name in names {
+        let from = target
+            .path
+            .join(name.clone())
+            .map_err(|e| SpaceError::Files(e.into()))?;
+        let got = space.transfer(from.clone(), &dest, to_dir.clone(), mode).await?;
+        numbered |= got != name;
+        let what = if mode == Transfer::Move { "moved" } else { "copied" };
+        let to = to_dir.join(got).map_err(|e| SpaceError::Files(e.into()))?;
+        audit_change(state, user, &space.kind, what, &from.to_string()).await;
+        audit_change(state, user, &dest.kind, what, &to.to_string()).await;
+    }
+    let done = match (numbered, mode) {
+        (true, _) => "numbered",
+        (false, Transfer::Move) => "moved",
+        (false, Transfer::Copy) => "copied",
+    };
+    Ok(back(&target.kind, &target.path, done))
 }
 
 /// An upload form's files into `target`'s folder.
@@ -699,6 +874,9 @@ pub(crate) struct ActionForm {
     /// The class a folder is handed out to.
     #[serde(default)]
     group: String,
+    /// Where a selection is moved or copied to (`space/path`).
+    #[serde(default)]
+    to: String,
 }
 
 /// Writes an upload arriving as an async stream through the blocking file layer. At most

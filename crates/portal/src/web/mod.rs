@@ -17,6 +17,7 @@ pub mod files;
 pub mod health;
 pub mod my_data;
 pub mod pages;
+pub mod preview;
 pub mod redirect;
 pub mod security_headers;
 pub mod signin;

@@ -853,3 +853,246 @@ async fn class_folders_are_mounted_into_desktops_read_only_for_students() {
         assert_eq!(std::os::unix::fs::MetadataExt::uid(&meta), 1000);
     }
 }
+
+/// The selection form without JavaScript: ticked entries moved or copied to a folder of this
+/// space or another one the user may change, a taken name numbered (never overwritten), and
+/// downloaded as one zip.
+#[tokio::test]
+async fn a_selection_is_moved_copied_and_zipped_with_plain_forms() {
+    let app = spawn_app(&[]).await;
+    add_member(&app, "lehrerin", Role::Teacher, &["5a"]).await;
+    let alice = sign_in(&app, "alice").await;
+    let csrf = alice.csrf().await;
+    for (path, body) in [
+        ("/api/files/home/%C3%9Cbung%201.pdf", b"eins".to_vec()),
+        ("/api/files/home/Notizen.txt", b"zwei".to_vec()),
+    ] {
+        assert_eq!(put_status(&alice, &csrf, path, body).await, 201);
+    }
+    for dir in ["Ziel", "Ziel/Unterordner"] {
+        let path = format!("/api/files/home/{dir}");
+        assert_eq!(
+            op_status(&alice, &csrf, &path, serde_json::json!({"op": "mkdir"})).await,
+            201
+        );
+    }
+    let page = alice.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"form="selection""#), "rows carry checkboxes");
+    assert!(page.contains(r#"<option value="home/Ziel/Unterordner">"#), "{page}");
+    assert!(
+        !page.contains(r#"<option value="shared/">"#),
+        "a student cannot move into the shared folder"
+    );
+    let select = |op: &str, entries: &[&str], to: &str| {
+        let mut form = vec![
+            ("csrf_token", csrf.clone()),
+            ("op", op.to_owned()),
+            ("to", to.to_owned()),
+        ];
+        form.extend(entries.iter().map(|e| ("entry", (*e).to_owned())));
+        alice.post("/files/home/").form(&form).send()
+    };
+
+    let resp = select("move", &["Übung 1.pdf", "Notizen.txt"], "home/Ziel")
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(resp.headers()["location"], "/files/home/?done=moved");
+    let home = home_of(&app, "alice").await;
+    assert!(home.join("Ziel/Übung 1.pdf").exists() && home.join("Ziel/Notizen.txt").exists());
+    assert!(!home.join("Übung 1.pdf").exists());
+
+    // Copied into the folder where the name is taken: a number, the original untouched.
+    let resp = alice
+        .post("/files/home/Ziel/")
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("op", "copy"),
+            ("to", "home/Ziel"),
+            ("entry", "Übung 1.pdf"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["location"], "/files/home/Ziel?done=numbered");
+    assert_eq!(std::fs::read(home.join("Ziel/Übung 1 (2).pdf")).unwrap(), b"eins");
+    assert_eq!(std::fs::read(home.join("Ziel/Übung 1.pdf")).unwrap(), b"eins");
+    let notice = alice
+        .get("/files/home/Ziel/?done=numbered")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(notice.contains("Übung 1 (2).pdf"), "the page says what happened");
+
+    // A folder into itself, a student into the shared folder: refused, nothing moved.
+    let resp = alice
+        .post("/files/home/")
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("op", "move"),
+            ("to", "home/Ziel/Unterordner"),
+            ("entry", "Ziel"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 409);
+    let resp = alice
+        .post("/files/home/Ziel/")
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("op", "move"),
+            ("to", "shared/"),
+            ("entry", "Notizen.txt"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 403);
+    assert!(home.join("Ziel/Notizen.txt").exists());
+    let resp = select("move", &[], "home/Ziel").await.unwrap();
+    assert_eq!(resp.status(), 400, "nothing ticked");
+
+    // The selection as one zip.
+    let resp = alice
+        .post("/files/home/Ziel/")
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("op", "zip"),
+            ("entry", "Übung 1.pdf"),
+            ("entry", "Unterordner"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/zip");
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(resp.bytes().await.unwrap().to_vec())).unwrap();
+    let mut names: Vec<_> = archive.file_names().map(|n| n.unwrap().into_owned()).collect();
+    names.sort();
+    assert_eq!(names, ["Ziel/", "Ziel/Unterordner/", "Ziel/Übung 1.pdf"]);
+
+    // A teacher moves from her home into the shared folder and copies into her class's.
+    let teacher = sign_in(&app, "lehrerin").await;
+    let t_csrf = teacher.csrf().await;
+    assert_eq!(
+        put_status(&teacher, &t_csrf, "/api/files/home/Blatt.txt", b"b".to_vec()).await,
+        201
+    );
+    let page = teacher.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains(r#"<option value="shared/">"#) && page.contains(r#"<option value="class/5a/">"#));
+    for (op, to) in [("copy", "class/5a/"), ("move", "shared/")] {
+        let resp = teacher
+            .post("/files/home/")
+            .form(&[
+                ("csrf_token", t_csrf.as_str()),
+                ("op", op),
+                ("to", to),
+                ("entry", "Blatt.txt"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 303, "{op} to {to}");
+    }
+    assert!(app.state.files.shared_dir().join("Blatt.txt").exists());
+    assert!(app.state.files.class_dir("5a").join("Blatt.txt").exists());
+    assert!(!home_of(&app, "lehrerin").await.join("Blatt.txt").exists());
+}
+
+/// PDFs preview on the preview origin (Chromium's viewer does not run in a sandboxed
+/// document): a short-lived ticket URL without the portal's cookie, always `application/pdf`
+/// with `nosniff`. Without desktop origins a PDF is downloaded instead.
+#[tokio::test]
+async fn pdf_previews_come_from_the_preview_origin_with_a_ticket_and_no_cookie() {
+    let app = spawn_app_with(&[], crate::helpers::with_desktop_origins).await;
+    let alice = sign_in(&app, "alice").await;
+    let csrf = alice.csrf().await;
+    assert_eq!(
+        put_status(
+            &alice,
+            &csrf,
+            "/api/files/home/Blatt%201.pdf",
+            b"%PDF-1.4 hallo".to_vec()
+        )
+        .await,
+        201
+    );
+    // HTML named .pdf: still served as a PDF, never sniffed into a page.
+    assert_eq!(
+        put_status(
+            &alice,
+            &csrf,
+            "/api/files/home/b%C3%B6se.pdf",
+            b"<html><script>alert(1)</script>".to_vec()
+        )
+        .await,
+        201
+    );
+    let page = alice.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("Blatt%201.pdf?preview=1"), "PDFs get a preview link");
+
+    let resp = alice.get("/files/home/Blatt%201.pdf?preview=1").send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let to = resp.headers()["location"].to_str().unwrap().to_owned();
+    let prefix = format!("http://p0-preview.localhost:{}/.ird/preview/", app.addr.port());
+    assert!(to.starts_with(&prefix) && to.ends_with("/Blatt%201.pdf"), "{to}");
+
+    // Fetched as a browser would: by host name, with no cookie for that host.
+    let plain = reqwest::Client::builder()
+        .resolve("p0-preview.localhost", app.addr)
+        .build()
+        .unwrap();
+    let blatt = to.clone();
+    let resp = plain.get(&to).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let h = resp.headers().clone();
+    assert_eq!(h["content-type"], "application/pdf");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cross-origin-resource-policy"], "same-origin");
+    assert!(h["content-disposition"].to_str().unwrap().starts_with("inline"));
+    assert!(h.get("set-cookie").is_none());
+    assert_eq!(resp.bytes().await.unwrap().as_ref(), b"%PDF-1.4 hallo");
+    // Reusable while it lasts (the viewer asks again); a guessed ticket is nothing.
+    assert_eq!(plain.get(&to).send().await.unwrap().status(), 200);
+    let guessed = format!("{prefix}AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA/Blatt%201.pdf");
+    assert_eq!(plain.get(&guessed).send().await.unwrap().status(), 404);
+    // Only GET: nothing on the preview origin changes anything.
+    assert_eq!(plain.put(&to).body("x").send().await.unwrap().status(), 404);
+
+    let resp = alice.get("/files/home/b%C3%B6se.pdf?preview=1").send().await.unwrap();
+    let to = resp.headers()["location"].to_str().unwrap().to_owned();
+    let resp = plain.get(&to).send().await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "application/pdf");
+
+    // The ticket holds the user's access, checked again: a file gone is a 404.
+    std::fs::remove_file(home_of(&app, "alice").await.join("Blatt 1.pdf")).unwrap();
+    assert_eq!(plain.get(&blatt).send().await.unwrap().status(), 404);
+
+    // Without desktop origins there is no preview origin: the PDF is an attachment.
+    let app = spawn_app(&[]).await;
+    let alice = sign_in(&app, "alice").await;
+    let csrf = alice.csrf().await;
+    assert_eq!(
+        put_status(&alice, &csrf, "/api/files/home/a.pdf", b"%PDF".to_vec()).await,
+        201
+    );
+    let page = alice.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("a.pdf?preview=1"));
+    let resp = alice.get("/files/home/a.pdf?preview=1").send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment")
+    );
+    assert!(
+        resp.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("sandbox")
+    );
+}
