@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Files through the portal, measured against the same work without it, on this machine:
 #   - a 1 GiB upload (PUT /api/files/home/…) and download, as a ratio to `cp` of the same file
-#     on the same disk, with the portal's peak memory (VmHWM) before and after;
+#     on the same disk, with the portal's peak memory (VmHWM) before and after; the download
+#     twice: curl writing to disk (end to end) and curl discarding (what the portal does);
 #   - listing a folder of 10,000 files (GET /api/files/home/many);
 #   - a zip of 1,000 small files (GET /api/files/home/small?zip=true).
 # Starts a release build of the portal on a free port with its own data directory (no Docker
@@ -47,7 +48,7 @@ dd if=/dev/urandom of="$big" bs=1M count=$((gib * 1024)) status=none
 sync
 bytes=$((gib * 1024 * 1024 * 1024))
 hwm_start="$(hwm)"
-cp_t=() up_t=() down_t=()
+cp_t=() up_t=() down_t=() null_t=()
 for i in $(seq "$repeat"); do
     t0="$(now)"; cp "$big" "$work/copy.bin"; sync; t1="$(now)"; cp_t+=("$(secs "$t0" "$t1")")
     rm -f "$work/copy.bin"
@@ -56,6 +57,9 @@ for i in $(seq "$repeat"); do
     sync; t1="$(now)"; up_t+=("$(secs "$t0" "$t1")")
     t0="$(now)"; curl -fs -b "$jar" -o "$work/down.bin" "$url/api/files/home/big-$i.bin"; sync; t1="$(now)"
     down_t+=("$(secs "$t0" "$t1")")
+    # The portal's part alone: the client throws the bytes away instead of writing them.
+    t0="$(now)"; curl -fs -b "$jar" -o /dev/null "$url/api/files/home/big-$i.bin"; t1="$(now)"
+    null_t+=("$(secs "$t0" "$t1")")
     cmp -s "$big" "$work/down.bin" || { echo "download differs" >&2; exit 1; }
     rm -f "$work/down.bin" "$home/big-$i.bin"
 done
@@ -63,6 +67,7 @@ hwm_end="$(hwm)"
 cp_s="$(printf '%s\n' "${cp_t[@]}" | median)"
 up_s="$(printf '%s\n' "${up_t[@]}" | median)"
 down_s="$(printf '%s\n' "${down_t[@]}" | median)"
+null_s="$(printf '%s\n' "${null_t[@]}" | median)"
 
 mkdir -p "$home/many" "$home/small"
 python3 - "$home" <<'PY'
@@ -91,7 +96,8 @@ Files through the portal — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(
 | measurement | portal | baseline | × baseline |
 |---|---|---|---|
 | upload ${gib} GiB (PUT, streamed to disk) | $(mib_s "$up_s") MiB/s ($up_s s) | cp: $(mib_s "$cp_s") MiB/s ($cp_s s) | $(ratio "$cp_s" "$up_s") |
-| download ${gib} GiB | $(mib_s "$down_s") MiB/s ($down_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$down_s") |
+| download ${gib} GiB (curl writes it to disk) | $(mib_s "$down_s") MiB/s ($down_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$down_s") |
+| download ${gib} GiB (curl discards it: the portal's part) | $(mib_s "$null_s") MiB/s ($null_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$null_s") |
 | portal peak memory (VmHWM) during the transfers | $((hwm_start / 1024)) → $((hwm_end / 1024)) MiB (+$(((hwm_end - hwm_start) / 1024)) MiB) | | |
 | list a folder of 10,000 files | $list_s s | | |
 | zip of 1,000 small files ($entries entries) | $zip_s s | | |
