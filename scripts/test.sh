@@ -48,6 +48,9 @@ log "test images"
 scripts/build-test-images.sh
 TEST_REGISTRY="$(scripts/start-registry.sh)"
 export TEST_REGISTRY
+# A second engine on btrfs, whose driver enforces a desktop's disk limit (this one cannot).
+TEST_BTRFS_DOCKER_HOST="$(scripts/start-btrfs-engine.sh)"
+export TEST_BTRFS_DOCKER_HOST
 scripts/build-real-desktop-image.sh
 
 log "the portal's container image and deployment files"

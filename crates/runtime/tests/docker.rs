@@ -25,10 +25,13 @@ const IMAGE: &str = "iserv-rd/fake-kasm:test";
 struct Cleanup {
     instance: String,
     network: String,
+    /// The engine, when not the default one.
+    host: Option<String>,
 }
 
 impl Drop for Cleanup {
     fn drop(&mut self) {
+        let docker_cli = |args: &[&str]| docker_cli_at(self.host.as_deref(), args);
         let label = format!("label={LABEL_INSTANCE}={}", self.instance);
         let containers = docker_cli(&["ps", "-aq", "--filter", &label]);
         if !containers.is_empty() {
@@ -59,7 +62,16 @@ impl Drop for Cleanup {
 
 /// Runs the docker CLI, returning stdout lines; failures are ignored (cleanup is best effort).
 fn docker_cli(args: &[&str]) -> Vec<String> {
-    match std::process::Command::new("docker").args(args).output() {
+    docker_cli_at(None, args)
+}
+
+/// [`docker_cli`] against the engine at `host` (`None`: the default one).
+fn docker_cli_at(host: Option<&str>, args: &[&str]) -> Vec<String> {
+    let mut command = std::process::Command::new("docker");
+    if let Some(host) = host {
+        command.args(["-H", host]);
+    }
+    match command.args(args).output() {
         Ok(out) => String::from_utf8_lossy(&out.stdout)
             .lines()
             .map(str::trim)
@@ -98,7 +110,11 @@ async fn harness_with(test: &str, adjust: impl FnOnce(&mut DockerSettings)) -> O
     if let Err(err) = runtime.ping().await {
         return skip(&format!("{err}"));
     }
-    let docker = match Docker::connect_with_defaults() {
+    let client = match settings.host.as_deref().and_then(|h| h.strip_prefix("unix://")) {
+        Some(socket) => Docker::connect_with_unix(socket, 120, bollard::API_DEFAULT_VERSION),
+        None => Docker::connect_with_defaults(),
+    };
+    let docker = match client {
         Ok(docker) => docker,
         Err(err) => return skip(&format!("cannot make a Docker client: {err}")),
     };
@@ -108,6 +124,7 @@ async fn harness_with(test: &str, adjust: impl FnOnce(&mut DockerSettings)) -> O
     let cleanup = Cleanup {
         instance: settings.instance.clone(),
         network: settings.network.clone(),
+        host: settings.host.clone(),
     };
     Some(Harness {
         runtime,
@@ -1084,4 +1101,55 @@ async fn a_desktop_made_with_a_home_volume_is_recreated_with_a_bind_mounted_home
     // fake-kasm notes each start in its home: written by uid 1000 into the host folder.
     let note = home.join(".fake-kasm-starts");
     assert!(note.exists(), "the desktop wrote into its bind-mounted home");
+}
+
+/// On an engine whose storage driver enforces it (a btrfs engine of the test's own,
+/// `scripts/start-btrfs-engine.sh`), a desktop that writes into its container stops at the
+/// disk limit: a student cannot fill the server's disk from inside her desktop.
+#[tokio::test]
+async fn a_disk_limit_stops_a_desktop_that_fills_its_container() {
+    const LIMIT: i64 = 64 << 20;
+    let Some(host) = std::env::var("TEST_BTRFS_DOCKER_HOST").ok().filter(|h| !h.is_empty()) else {
+        skip::<()>("TEST_BTRFS_DOCKER_HOST is not set: run scripts/start-btrfs-engine.sh (scripts/test.sh does)");
+        return;
+    };
+    let Some(h) = harness_with("fill", |s| {
+        s.host = Some(host.clone());
+        s.disk_limit_bytes = Some(LIMIT);
+    })
+    .await
+    else {
+        return;
+    };
+    let mut spec = h.spec("fiona", "pw-fiona");
+    // Only the container's own file system counts here: no volumes (the test engine has the
+    // image and nothing else).
+    spec.home = None;
+    spec.mounts.clear();
+    h.start(&spec).await.expect("start on the btrfs engine");
+    let name = h.runtime.container_name(&spec.id);
+    let four_times = (4 * LIMIT).to_string();
+    let out = docker_cli_at(
+        Some(&host),
+        &["exec", &name, "/fake-kasm", "--fill", "/tmp/fill", &four_times],
+    );
+    let line = out
+        .iter()
+        .find(|l| l.starts_with("filled "))
+        .cloned()
+        .unwrap_or_default();
+    let written: i64 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("fake-kasm --fill printed {out:?}"));
+    assert!(
+        written <= LIMIT,
+        "wrote {written} bytes past the {LIMIT}-byte limit: {line}"
+    );
+    assert!(
+        written >= LIMIT / 4,
+        "the limit stopped it far too early ({written} bytes): {line}"
+    );
+    assert!(line.contains('('), "a write failed at the limit: {line}");
 }

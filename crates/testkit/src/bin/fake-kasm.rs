@@ -8,6 +8,10 @@
 //! `fake-kasm --connect HOST:PORT` instead tries one TCP connection (3 s) and exits 0 when it
 //! was accepted, 1 when not: run with `docker exec` in a desktop, it shows what that desktop
 //! can reach (the image has no shell or other client).
+//!
+//! `fake-kasm --fill PATH BYTES` writes zeros to PATH until BYTES are written or a write
+//! fails, and prints `filled N` with the error if one stopped it: in a desktop it shows how much
+//! the desktop may write into its container (a disk limit).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
@@ -28,8 +32,11 @@ fn main() -> ExitCode {
         match arg.as_str() {
             "--plain" => tls = false,
             "--connect" => return connect(args.next().as_deref()),
+            "--fill" => return fill(args.next().as_deref(), args.next().as_deref()),
             other => {
-                eprintln!("fake-kasm: unknown argument {other:?} (only --plain and --connect HOST:PORT are accepted)");
+                eprintln!(
+                    "fake-kasm: unknown argument {other:?} (only --plain, --connect HOST:PORT and --fill PATH BYTES are accepted)"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -101,6 +108,39 @@ fn connect(target: Option<&str>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--fill PATH BYTES`: 0 after printing how much was written (whatever stopped it), 2 for bad
+/// arguments or a file that cannot be created.
+fn fill(path: Option<&str>, bytes: Option<&str>) -> ExitCode {
+    use std::io::Write as _;
+    let (Some(path), Some(Ok(max))) = (path, bytes.map(str::parse::<u64>)) else {
+        eprintln!("fake-kasm: --fill needs PATH BYTES, got {path:?} {bytes:?}");
+        return ExitCode::from(2);
+    };
+    let mut file = match std::fs::File::create(path) {
+        Ok(file) => file,
+        Err(err) => {
+            eprintln!("fake-kasm: cannot create {path}: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let chunk = vec![0u8; 1 << 20];
+    let mut written: u64 = 0;
+    let mut stopped = None;
+    while written < max {
+        let n = usize::try_from((max - written).min(chunk.len() as u64)).unwrap_or(chunk.len());
+        if let Err(err) = file.write_all(&chunk[..n]).and_then(|()| file.sync_data()) {
+            stopped = Some(err);
+            break;
+        }
+        written += n as u64;
+    }
+    match stopped {
+        Some(err) => println!("filled {written} ({err})"),
+        None => println!("filled {written}"),
+    }
+    ExitCode::SUCCESS
 }
 
 /// Best effort: a missing or read-only home must not stop the desktop from starting.
