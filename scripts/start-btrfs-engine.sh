@@ -12,6 +12,7 @@ readonly IMG=/var/tmp/ird-btrfs-engine.img
 readonly SOCK=/run/ird-btrfs-engine/docker.sock
 readonly HOST="unix://$SOCK"
 readonly IMAGE="iserv-rd/fake-kasm:test"
+readonly BRIDGE=irdbtrfs0
 
 log() { echo "start-btrfs-engine: $*" >&2; }
 engine() { docker -H "$HOST" "$@"; }
@@ -30,12 +31,18 @@ if ! engine info >/dev/null 2>&1; then
         mount -o loop "$IMG" "$DIR"
     fi
     mkdir -p "$(dirname "$SOCK")"
-    # Its own everything: no bridge or iptables rules of its own (the tests' networks are made
-    # by the runtime), an empty config file (the machine's daemon.json names another driver).
+    # A default bridge of its own: with --bridge=none dockerd deletes docker0, the machine
+    # engine's bridge. No iptables rules of its own (the tests' networks are made by the
+    # runtime), an empty config file (the machine's daemon.json names another driver).
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        ip link add "$BRIDGE" type bridge
+        ip addr add 10.252.0.1/24 dev "$BRIDGE"
+        ip link set "$BRIDGE" up
+    fi
     echo '{}' > "$DIR/daemon.json"
     dockerd --config-file "$DIR/daemon.json" --data-root "$DIR/data" --exec-root /run/ird-btrfs-engine/exec \
-        -H "$HOST" --pidfile /run/ird-btrfs-engine/dockerd.pid --bridge=none --iptables=false \
-        --ip-forward=false --storage-driver btrfs >"$DIR/dockerd.log" 2>&1 &
+        -H "$HOST" --pidfile /run/ird-btrfs-engine/dockerd.pid --bridge="$BRIDGE" --iptables=false \
+        --ip-masq=false --ip-forward=false --storage-driver btrfs >"$DIR/dockerd.log" 2>&1 &
     for _ in $(seq 100); do engine info >/dev/null 2>&1 && break; sleep 0.2; done
     engine info >/dev/null 2>&1 || { log "the engine did not start:"; tail -20 "$DIR/dockerd.log" >&2; exit 1; }
 fi
