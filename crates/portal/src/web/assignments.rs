@@ -136,6 +136,10 @@ pub(crate) struct AssignmentPage<'a> {
     /// When the hand-ins were sealed (the copy shown here), if they were.
     pub sealed: Option<String>,
     pub notice: Option<&'static str>,
+    /// The due time as the form's `datetime-local` value, in the school's zone.
+    pub due_value: String,
+    /// Whether this teacher may move the due time (its owner, an administrator).
+    pub may_move_due: bool,
 }
 
 #[derive(Deserialize)]
@@ -215,7 +219,13 @@ pub(crate) async fn show(
         rows,
         zip_href: format!("{}?zip=1", kind.url_base("/files")),
         sealed: a.sealed_at.map(|t| time::show(&state.config.timezone, t, lang)),
-        notice: (q.done.as_deref() == Some("feedback")).then(|| lang.t("assign_feedback_done")),
+        notice: match q.done.as_deref() {
+            Some("feedback") => Some(lang.t("assign_feedback_done")),
+            Some("due") => Some(lang.t("assign_due_moved")),
+            _ => None,
+        },
+        due_value: time::input_value(&state.config.timezone, a.due_at),
+        may_move_due: a.owner_id == user.user.id || user.is_admin(),
     })
 }
 
@@ -271,6 +281,43 @@ pub(crate) async fn give_feedback(
     )
     .await;
     Ok(Redirect::to(&format!("/teacher/assignments/{}?done=feedback", a.id)).into_response())
+}
+
+/// The due-time form.
+#[derive(Deserialize)]
+pub(crate) struct DueForm {
+    #[serde(default)]
+    due: String,
+}
+
+/// `POST /teacher/assignments/{id}/due`: a new due time (its owner or an administrator; to
+/// anyone else the assignment does not exist). A seal taken at the old time is void: a later
+/// time opens the hand-ins again (from the live folders), and they are sealed anew when the
+/// new time comes.
+pub(crate) async fn set_due(
+    State(state): State<AppState>,
+    Teacher(user): Teacher,
+    Path(id): Path<String>,
+    form: Result<Form<DueForm>, FormRejection>,
+) -> Result<Response, AppError> {
+    let f = form_fields(form)?;
+    let a = state.store.assignment(&id).await?.ok_or(AppError::NotFound)?;
+    if a.owner_id != user.user.id && !user.is_admin() {
+        return Err(AppError::NotFound);
+    }
+    let due_at = time::parse_local(&state.config.timezone, &f.due)?;
+    state.store.set_assignment_due(&id, due_at).await?;
+    crate::domain::audit::record(
+        &state.store,
+        AuditEvent::new(
+            AuditKind::FilesChanged,
+            format!("due time moved from {} to {due_at} (unix time)", a.due_at),
+        )
+        .actor(user.user.username.clone())
+        .target(format!("class {}: {} ({})", a.group_name, a.title, a.id)),
+    )
+    .await;
+    Ok(Redirect::to(&format!("/teacher/assignments/{id}?done=due")).into_response())
 }
 
 /// `POST /teacher/assignments/{id}/delete`: the assignment and its hand-ins (owner or admin).

@@ -121,6 +121,7 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .route("/teacher/assignments", post(assignments::create))
         .route("/teacher/assignments/{id}", get(assignments::show))
         .route("/teacher/assignments/{id}/delete", post(assignments::delete))
+        .route("/teacher/assignments/{id}/due", post(assignments::set_due))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
         .route("/admin", get(admin::show))

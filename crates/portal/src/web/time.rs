@@ -27,6 +27,14 @@ pub(crate) fn show(tz: &str, secs: i64, lang: Lang) -> String {
     local.strftime(pattern).to_string()
 }
 
+/// Unix seconds as a `datetime-local` form value ("2026-12-05T14:30") in the school's zone: what
+/// [`parse_local`] reads back.
+pub(crate) fn input_value(tz: &str, secs: i64) -> String {
+    Timestamp::from_second(secs)
+        .map(|ts| ts.to_zoned_datetime(zone(tz)).strftime("%Y-%m-%dT%H:%M").to_string())
+        .unwrap_or_default()
+}
+
 /// A `datetime-local` form value ("2026-12-05T14:30") in the school's zone as unix seconds.
 pub(crate) fn parse_local(tz: &str, value: &str) -> Result<i64, AppError> {
     let civil: DateTime = value
@@ -51,5 +59,10 @@ mod tests {
         let summer = parse_local("Europe/Berlin", "2026-07-01T08:00").expect("a summer time");
         assert_eq!(summer % 86_400, 6 * 3600, "08:00 CEST is 06:00 UTC");
         assert!(parse_local("Europe/Berlin", "morgen").is_err());
+        assert_eq!(input_value("Europe/Berlin", winter), "2026-12-05T14:30");
+        assert_eq!(
+            parse_local("Europe/Berlin", &input_value("Europe/Berlin", summer)).expect("round trip"),
+            summer
+        );
     }
 }

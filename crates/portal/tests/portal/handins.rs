@@ -598,3 +598,67 @@ async fn a_hand_in_is_written_in_the_desktop_sealed_at_the_due_time_and_read_onl
     ]);
     assert!(mounts.contains(&format!("{folder} false")), "{mounts}");
 }
+
+/// The assignment's teacher moves its due time on its page: into the past it closes (and is
+/// sealed), later again it opens; a wrong value is a 400 naming the format; another group's
+/// teacher does not see the assignment at all.
+#[tokio::test]
+async fn the_teacher_moves_the_due_time_on_the_page() {
+    let app = spawn_app(&[]).await;
+    add_member(&app, "lehrerin", Role::Teacher, &["5a"]).await;
+    add_member(&app, "fremd", Role::Teacher, &["6b"]).await;
+    add_member(&app, "schueler", Role::Student, &["5a"]).await;
+    let a = assignment(&app, "lehrerin", "5a", "Referat", false).await;
+    let teacher = sign_in(&app, "lehrerin").await;
+    let csrf = teacher.csrf().await;
+    let page = format!("/teacher/assignments/{}", a.id);
+    let action = format!("{page}/due");
+    assert!(text(&teacher, &page).await.1.contains("data-role=\"move-due\""));
+    let post =
+        |b: &Browser, csrf: String, due: String| b.post(&action).form(&[("csrf_token", csrf), ("due", due)]).send();
+
+    let zone = |secs: i64| {
+        jiff::Timestamp::from_second(secs)
+            .unwrap()
+            .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+            .strftime("%Y-%m-%dT%H:%M")
+            .to_string()
+    };
+    let past = portal::domain::unix_now() - 120;
+    let resp = post(&teacher, csrf.clone(), zone(past)).await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let closed = app.state.store.assignment(&a.id).await.unwrap().unwrap();
+    assert!(
+        !closed.open_at(portal::domain::unix_now()),
+        "closed at the earlier time"
+    );
+    let shown = text(&teacher, &format!("{page}?done=due")).await.1;
+    assert!(
+        shown.contains("data-role=\"sealed\""),
+        "sealed once the page is opened: {shown}"
+    );
+
+    let later = portal::domain::unix_now() + 7200;
+    assert_eq!(post(&teacher, csrf.clone(), zone(later)).await.unwrap().status(), 303);
+    let open = app.state.store.assignment(&a.id).await.unwrap().unwrap();
+    assert!(
+        open.open_at(portal::domain::unix_now()) && open.sealed_at.is_none(),
+        "open again, seal void"
+    );
+
+    let bad = post(&teacher, csrf.clone(), "morgen früh".into()).await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert!(
+        bad.text().await.unwrap().contains("2026-12-05T14:30"),
+        "names the format"
+    );
+
+    let other = sign_in(&app, "fremd").await;
+    let other_csrf = other.csrf().await;
+    assert_eq!(post(&other, other_csrf, zone(past)).await.unwrap().status(), 404);
+    let student = sign_in(&app, "schueler").await;
+    let s_csrf = student.csrf().await;
+    assert_ne!(post(&student, s_csrf, zone(past)).await.unwrap().status(), 303);
+    let unchanged = app.state.store.assignment(&a.id).await.unwrap().unwrap();
+    assert_eq!(unchanged.due_at, open.due_at, "only its teacher moved it");
+}
