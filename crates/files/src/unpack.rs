@@ -150,10 +150,13 @@ pub fn unpack_tar(target: &Path, src: impl Read, opts: &UnpackOptions) -> Result
         } else if kind.is_file() {
             let size = entry.size();
             match existing {
+                // The same only with the same bytes: a size and a time can agree by chance
+                // (another file of that length written in the same second).
                 Some(st)
                     if is_type(&st, rustix::fs::FileType::RegularFile)
                         && st.st_size as u64 == size
-                        && st.st_mtime as u64 == mtime =>
+                        && st.st_mtime as u64 == mtime
+                        && dir.as_ref().is_some_and(|d| same_content(d, name, &mut entry)) =>
                 {
                     report.unchanged += 1
                 }
@@ -274,6 +277,34 @@ fn open_dir(dir: impl AsFd, name: &OsStr) -> Result<OwnedFd, Errno> {
         OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
         Mode::empty(),
     )
+}
+
+/// Whether the regular file `name` in `dir` holds exactly what `src` yields (read in step,
+/// never following a link).
+fn same_content(dir: &OwnedFd, name: &OsStr, src: &mut impl Read) -> bool {
+    let Ok(fd) = rustix::fs::openat(
+        dir,
+        name,
+        OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+        Mode::empty(),
+    ) else {
+        return false;
+    };
+    let mut file = std::fs::File::from(fd);
+    let (mut a, mut b) = (vec![0u8; 64 * 1024], vec![0u8; 64 * 1024]);
+    loop {
+        let n = match src.read(&mut a) {
+            Ok(n) => n,
+            Err(_) => return false,
+        };
+        if n == 0 {
+            // The archive's bytes are done: the file must be too.
+            return matches!(file.read(&mut b[..1]), Ok(0));
+        }
+        if file.read_exact(&mut b[..n]).is_err() || a[..n] != b[..n] {
+            return false;
+        }
+    }
 }
 
 fn is_type(st: &rustix::fs::Stat, kind: rustix::fs::FileType) -> bool {

@@ -203,3 +203,30 @@ fn dot_dot_names_and_links_on_the_way_never_lead_outside() {
         "nothing written outside"
     );
 }
+
+/// A file already in the home with the same size and the same modification time as the
+/// archive's, but other bytes, is a conflict (kept), not "already there": size and time agree
+/// by chance (another three-letter note written in the same second).
+#[test]
+fn the_same_size_and_time_with_other_bytes_is_a_conflict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let home = dir.path().join("homes/alice");
+    std::fs::create_dir_all(&home).expect("home");
+    let path = home.join("Notiz.txt");
+    std::fs::write(&path, b"neu").expect("existing");
+    let stamp = std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_700_000_000);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .and_then(|f| f.set_modified(stamp))
+        .expect("set the archive's time");
+    let archive = Archive::new().file("Notiz.txt", b"alt").bytes();
+    let report = unpack(&home, &archive, false);
+    assert_eq!(report.conflicts, ["Notiz.txt"], "{report:?}");
+    assert_eq!(std::fs::read(&path).expect("kept"), b"neu");
+
+    // The very same bytes are what a second run finds: already there.
+    let same = Archive::new().file("Notiz.txt", b"neu").bytes();
+    let report = unpack(&home, &same, false);
+    assert!(report.conflicts.is_empty() && report.unchanged >= 1, "{report:?}");
+}
