@@ -883,15 +883,17 @@ async fn a_selection_is_moved_copied_and_zipped_with_plain_forms() {
         !page.contains(r#"<option value="shared/">"#),
         "a student cannot move into the shared folder"
     );
-    let select = |op: &str, entries: &[&str], to: &str| {
+    // The selection form of the folder page `folder`.
+    let select_in = |folder: &str, op: &str, entries: &[&str], to: &str| {
         let mut form = vec![
             ("csrf_token", csrf.clone()),
             ("op", op.to_owned()),
             ("to", to.to_owned()),
         ];
         form.extend(entries.iter().map(|e| ("entry", (*e).to_owned())));
-        alice.post("/files/home/").form(&form).send()
+        alice.post(folder).form(&form).send()
     };
+    let select = |op: &str, entries: &[&str], to: &str| select_in("/files/home/", op, entries, to);
 
     let resp = select("move", &["Übung 1.pdf", "Notizen.txt"], "home/Ziel")
         .await
@@ -903,15 +905,7 @@ async fn a_selection_is_moved_copied_and_zipped_with_plain_forms() {
     assert!(!home.join("Übung 1.pdf").exists());
 
     // Copied into the folder where the name is taken: a number, the original untouched.
-    let resp = alice
-        .post("/files/home/Ziel/")
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("op", "copy"),
-            ("to", "home/Ziel"),
-            ("entry", "Übung 1.pdf"),
-        ])
-        .send()
+    let resp = select_in("/files/home/Ziel/", "copy", &["Übung 1.pdf"], "home/Ziel")
         .await
         .unwrap();
     assert_eq!(resp.headers()["location"], "/files/home/Ziel?done=numbered");
@@ -928,27 +922,9 @@ async fn a_selection_is_moved_copied_and_zipped_with_plain_forms() {
     assert!(notice.contains("Übung 1 (2).pdf"), "the page says what happened");
 
     // A folder into itself, a student into the shared folder: refused, nothing moved.
-    let resp = alice
-        .post("/files/home/")
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("op", "move"),
-            ("to", "home/Ziel/Unterordner"),
-            ("entry", "Ziel"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let resp = select("move", &["Ziel"], "home/Ziel/Unterordner").await.unwrap();
     assert_eq!(resp.status(), 409);
-    let resp = alice
-        .post("/files/home/Ziel/")
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("op", "move"),
-            ("to", "shared/"),
-            ("entry", "Notizen.txt"),
-        ])
-        .send()
+    let resp = select_in("/files/home/Ziel/", "move", &["Notizen.txt"], "shared/")
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
@@ -957,15 +933,7 @@ async fn a_selection_is_moved_copied_and_zipped_with_plain_forms() {
     assert_eq!(resp.status(), 400, "nothing ticked");
 
     // The selection as one zip.
-    let resp = alice
-        .post("/files/home/Ziel/")
-        .form(&[
-            ("csrf_token", csrf.as_str()),
-            ("op", "zip"),
-            ("entry", "Übung 1.pdf"),
-            ("entry", "Unterordner"),
-        ])
-        .send()
+    let resp = select_in("/files/home/Ziel/", "zip", &["Übung 1.pdf", "Unterordner"], "")
         .await
         .unwrap();
     assert_eq!(resp.headers()["content-type"], "application/zip");
