@@ -72,6 +72,16 @@ impl DesktopOrigin {
                 "{id} must be a whole label followed by a domain, like {id}.desktops.school.example",
             ));
         }
+        // In a domain with a right-to-left label (Hebrew, Arabic), IDNA's bidi rule refuses
+        // any label that starts with a digit, so a desktop id like `5a-ubuntu` would get an
+        // origin browsers refuse (the fuzz target `desktop_host` found this). Such a domain
+        // cannot carry every desktop label; say so now instead of failing per desktop.
+        if Url::parse(&template.replace("{id}", "0placeholder-id")).is_err() {
+            return Err(err(
+                "its domain has a right-to-left label, where host names may not start with a digit; \
+                 use a domain without right-to-left labels for the desktops",
+            ));
+        }
         Ok(DesktopOrigin {
             scheme: url.scheme().to_owned(),
             suffix: suffix.to_owned(),
@@ -227,6 +237,8 @@ mod tests {
             "https://{id}",
             "https://example/{id}",
             "https://u:p@{id}.example",
+            // Hebrew: a digit-first label (`5a-ubuntu`) would be no valid host there.
+            "https://{id}.xn--4db.example",
         ] {
             assert!(DesktopOrigin::parse(bad).is_err(), "{bad} accepted");
         }
