@@ -381,6 +381,36 @@ impl Tree {
         place(&from_dir, from_name, &to_dir, to_name, on_clash)
     }
 
+    /// As [`Tree::move_to`], but also between file systems (the shared folder on a network
+    /// share, homes on local disk): where the kernel cannot rename across them (EXDEV), the
+    /// entry is copied (at most `limit.bytes`; links inside are skipped, as in a copy) and the
+    /// original removed only once the copy is complete. A copy that fails is removed again, so
+    /// the entry is either moved or where it was, never half in both.
+    pub fn move_between(
+        &self,
+        from: &RelPath,
+        other: &Tree,
+        to: &RelPath,
+        limit: Limit,
+        on_clash: OnClash,
+    ) -> Result<Name, FilesError> {
+        match self.move_to(from, other, to, on_clash) {
+            Err(FilesError::CrossDevice) => {}
+            done => return done,
+        }
+        let (to_parent, to_name) = to.split_last().ok_or(FilesError::Exists)?;
+        // The name is chosen first, so a failed copy is removed by the name it was given.
+        let name = other.free_name(&to_parent, to_name, on_clash)?;
+        let target = to_parent.join(name.clone())?;
+        if let Err(e) = copy_between(self, from, other, &target, limit, OnClash::Fail) {
+            // Best effort: the copy may not have got as far as creating anything.
+            let _ = other.remove(&target);
+            return Err(e);
+        }
+        self.remove(from)?;
+        Ok(name)
+    }
+
     /// Copies a file or a folder (recursively; links inside are skipped, not followed) within
     /// this tree, at most `limit.bytes` in all. Returns the name used and the bytes copied.
     pub fn copy(

@@ -340,3 +340,85 @@ fn what_the_portal_creates_belongs_to_the_desktop_user() {
         assert_eq!((meta.uid(), meta.gid()), (1000, 1000), "{path}");
     }
 }
+
+/// A second file system for the move below: `/dev/shm` (a tmpfs on Linux) when the temporary
+/// folder is on another one. `None` (and a message) where both are one file system; under
+/// `CI=true` that fails, as the test would prove nothing.
+fn other_file_system(than: &Path) -> Option<tempfile::TempDir> {
+    let shm = Path::new("/dev/shm");
+    let dev = |p: &Path| std::fs::metadata(p).map(|m| m.dev()).ok();
+    if shm.is_dir() && dev(shm).is_some() && dev(shm) != dev(than) {
+        return Some(tempfile::tempdir_in(shm).expect("tempdir in /dev/shm"));
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "CI=true: /dev/shm must be a file system of its own for the cross-device move test"
+    );
+    eprintln!("skipped: /dev/shm is no file system of its own here");
+    None
+}
+
+#[test]
+fn moves_between_file_systems_copy_and_then_remove_and_never_leave_half() {
+    let f = fixture();
+    let Some(shm) = other_file_system(&f.home_path) else {
+        return;
+    };
+    let shared = Tree::open(&shm.path().join("shared"), None).expect("open shared");
+    f.home.mkdir(&p("Übung")).expect("mkdir");
+    upload(&f.home, "Übung/a.txt", b"12345", OnClash::Fail).expect("a");
+    upload(&f.home, "Übung/b.txt", b"678", OnClash::Fail).expect("b");
+    symlink(&f.other, f.home_path.join("Übung/bob")).expect("link");
+    // A plain rename cannot cross file systems: this is the case the fallback is for.
+    assert!(matches!(
+        f.home.move_to(&p("Übung"), &shared, &p("Übung"), OnClash::Fail),
+        Err(FilesError::CrossDevice)
+    ));
+
+    // Too large for the target's limit: refused, the copy removed, the original untouched.
+    let small = Limit {
+        bytes: 6,
+        kind: LimitKind::Quota,
+    };
+    assert!(matches!(
+        f.home
+            .move_between(&p("Übung"), &shared, &p("Übung"), small, OnClash::Number),
+        Err(FilesError::TooLarge { .. })
+    ));
+    assert!(shared.list(&RelPath::root()).expect("list").is_empty(), "no half copy");
+    assert_eq!(
+        f.home.list(&p("Übung")).expect("list").len(),
+        3,
+        "the original is whole"
+    );
+
+    // Within the limit: the folder arrives (links skipped, as in a copy) and leaves the home;
+    // a name taken there gets a number.
+    shared.mkdir(&p("Übung")).expect("taken");
+    let name = f
+        .home
+        .move_between(&p("Übung"), &shared, &p("Übung"), big(), OnClash::Number)
+        .expect("move");
+    assert_eq!(name.as_str(), "Übung (2)");
+    let moved: Vec<_> = shared
+        .list(&p("Übung (2)"))
+        .expect("list")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    assert_eq!(moved, ["a.txt", "b.txt"]);
+    assert!(matches!(f.home.stat(&p("Übung")), Err(FilesError::NotFound)));
+    assert_eq!(
+        std::fs::read_to_string(f.other.join("secret.txt")).expect("bob"),
+        "bob's"
+    );
+
+    // A single file too.
+    upload(&f.home, "c.txt", b"c", OnClash::Fail).expect("c");
+    let name = f
+        .home
+        .move_between(&p("c.txt"), &shared, &p("c.txt"), big(), OnClash::Fail)
+        .expect("move file");
+    assert_eq!(name.as_str(), "c.txt");
+    assert!(matches!(f.home.stat(&p("c.txt")), Err(FilesError::NotFound)));
+}

@@ -668,7 +668,7 @@ impl Space {
                     if bytes > limit.bytes {
                         return Err(FilesError::TooLarge { limit });
                     }
-                    src.move_to(&from, &dst, &to, OnClash::Number)
+                    src.move_between(&from, &dst, &to, limit, OnClash::Number)
                 })
                 .await??
             }
