@@ -259,6 +259,9 @@ pub struct Limits {
     pub max_running_per_user: i64,
     pub max_running_total: i64,
     pub max_concurrent_starts: usize,
+    /// Starts that may wait for their turn beyond `max_concurrent_starts` (a whole class
+    /// pressing Start at once); beyond, 503 "try again". 0: none wait.
+    pub max_start_queue: usize,
     /// How often the idle and max-age culler looks.
     pub cull_interval_secs: u64,
     /// Password checks (argon2, ~19 MiB each) running at once; more sign-ins wait
@@ -427,6 +430,7 @@ impl Default for Limits {
             max_running_per_user: 2,
             max_running_total: 50,
             max_concurrent_starts: 4,
+            max_start_queue: 200,
             cull_interval_secs: 60,
             max_concurrent_password_checks: 4,
             password_check_wait_ms: 2_000,
@@ -747,6 +751,8 @@ impl Config {
         for (setting, value) in [
             ("proxy.max_connections", p.max_connections),
             ("proxy.max_connections_per_address", p.max_connections_per_address),
+            // 0 would leave every start waiting in the queue forever.
+            ("limits.max_concurrent_starts", l.max_concurrent_starts),
             (
                 "limits.max_concurrent_password_checks",
                 l.max_concurrent_password_checks,

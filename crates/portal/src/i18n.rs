@@ -50,6 +50,8 @@ const SCRIPT_PLURALS: &[(&str, &str, Option<i64>)] = &[
     ("ago_hours", "ago_hours", None),
     ("ago_day", "ago_days", Some(1)),
     ("ago_days", "ago_days", None),
+    // The start queue's place, `{n}` of `{m}`, filled in by the dashboard's script.
+    ("step_queued", "step_queued", None),
 ];
 
 /// A language the UI speaks: a handle into the loaded languages (German is the default).
@@ -230,7 +232,9 @@ impl Catalogue {
     fn script_text(&self, index: usize, key: &str) -> String {
         match SCRIPT_PLURALS.iter().find(|(k, ..)| *k == key) {
             Some((_, message, Some(n))) => self.format(index, message, &FluentArgs::from_iter([("n", *n)])),
-            Some((_, message, None)) => self.format(index, message, &FluentArgs::from_iter([("n", "{n}")])),
+            Some((_, message, None)) => {
+                self.format(index, message, &FluentArgs::from_iter([("n", "{n}"), ("m", "{m}")]))
+            }
             None => self.text(index, key).to_owned(),
         }
     }

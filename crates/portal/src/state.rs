@@ -30,6 +30,8 @@ pub struct Inner {
     /// Where per-user desktops run (Docker), or the static backend.
     pub runtime: Arc<dyn ContainerRuntime>,
     pub desktops: Arc<lifecycle::Lifecycle>,
+    /// Lessons teachers prepared (their class's desktops started ahead of time), per group.
+    pub lessons: Arc<crate::domain::lesson::Lessons>,
     /// Desktops on origins of their own (`desktop_origin`), or `None`: they share the portal's
     /// origin and only their owners may load them.
     pub desktop_origins: Option<DesktopOrigin>,
@@ -169,6 +171,7 @@ impl AppState {
             config.limits.max_anonymous_audit_per_minute,
         ));
         let file_writes = crate::net::rate_limit::RateLimit::new(config.files.writes_per_minute);
+        let lessons = Arc::new(crate::domain::lesson::Lessons::new(store.clone(), desktops.clone()));
         Ok(AppState(Arc::new(Inner {
             desktop_origins,
             desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
@@ -181,6 +184,7 @@ impl AppState {
             routes,
             proxy,
             runtime,
+            lessons,
             desktops,
             login_limiter: LoginLimiter::default(),
             password_checks,

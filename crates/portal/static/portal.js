@@ -142,6 +142,9 @@ const Portal = (() => {
         end("ready");
       } else if (p.step === "failed") {
         end("failed");
+      } else if (p.step === "queued") {
+        // Waiting in the start queue: its place, live, until the start's turn comes.
+        on.step?.(t("step_queued").replace("{n}", p.position).replace("{m}", p.of), null);
       } else {
         on.step?.(t(`step_${p.step}`) + (p.seconds ? ` (${p.seconds} s)` : ""), null);
       }

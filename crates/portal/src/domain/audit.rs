@@ -156,12 +156,19 @@ fn summary_of(group: IpAddr, share: &Share) -> Option<AuditEvent> {
 /// Records what happened to a desktop, with its owner; for the lifecycle's one-line hooks.
 /// Never fails the caller: a lost log line must not undo a start or a stop.
 pub async fn desktop(store: &Store, kind: AuditKind, id: &str, detail: &str) {
+    desktop_by(store, kind, id, detail, None).await;
+}
+
+/// [`desktop`], caused by `actor` (a username) when someone other than the owner asked, such
+/// as a teacher starting her class's desktops.
+pub async fn desktop_by(store: &Store, kind: AuditKind, id: &str, detail: &str, actor: Option<&str>) {
     let owner = match store.desktop(id).await {
         Ok(Some(d)) => Some(d.username),
         _ => None,
     };
     let mut event = AuditEvent::new(kind, detail).target(id);
     event.username = owner;
+    event.actor = actor.map(str::to_owned);
     record(store, event).await;
 }
 

@@ -1,5 +1,6 @@
-//! Desktop lifecycle: start with live progress, stop, remove, limits, reconciling with the
-//! runtime at start and on its events, and stopping idle or old desktops.
+//! Desktop lifecycle: start with live progress (waiting in the fair start queue beyond the
+//! starts that may run at once), stop, remove, limits, reconciling with the runtime at start
+//! and on its events, and stopping idle or old desktops.
 //!
 //! The store is the truth for who owns what; the runtime is the truth for what runs. Routes
 //! (the proxy's in-memory table) follow the runtime.
@@ -15,17 +16,23 @@ use desktop_runtime::{
 use futures_util::StreamExt as _;
 use portal_store::{Desktop, DesktopState, DesktopType, Role, Store, StoreError, User};
 use serde::Serialize;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, broadcast, watch};
+use tokio::sync::{broadcast, watch};
 use tracing::{info, warn};
 
 use crate::config::Config;
 use crate::domain::progress::{Progress as Steps, Step};
+use crate::domain::start_queue::{Entry, Place, QueueError, StartQueue, Ticket};
 use crate::domain::stop_reason::StopReason;
 
 /// One step of a start, as sent to the browser over server-sent events.
 #[derive(Clone, Debug, Serialize, PartialEq)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub enum StartEvent {
+    /// Waiting for its turn in the start queue: `position` (from 1) of `of` waiting starts.
+    Queued {
+        position: usize,
+        of: usize,
+    },
     /// The container runs; waiting until its web server answers.
     Waiting {
         seconds: u64,
@@ -72,8 +79,8 @@ pub enum LifecycleError {
     LimitUser { limit: i64 },
     #[error("at most {limit} running desktops in total")]
     LimitTotal { limit: i64 },
-    #[error("at most {limit} desktops may start at the same time")]
-    TooManyStarts { limit: usize },
+    #[error("{waiting} desktop starts are waiting already; try again in a minute")]
+    StartQueueFull { waiting: usize },
     #[error("another desktop of this user is starting; one start at a time")]
     StartInFlight,
     #[error("desktop {0:?} not found")]
@@ -95,7 +102,8 @@ pub struct Lifecycle {
     routes: Arc<RouteTable>,
     proxy: Proxy,
     config: Arc<Config>,
-    starts: Arc<Semaphore>,
+    /// Places of the starts that run at once, and the line of those waiting for one.
+    starts: StartQueue,
     /// Live progress of starts in flight, by desktop id.
     progress: Mutex<HashMap<String, Arc<StartProgress>>>,
     /// Starts in flight by desktop id: whose, and how to cancel them (a stop does).
@@ -130,6 +138,16 @@ impl Drop for InFlightEntry {
     }
 }
 
+/// Someone other than the owner who asked for a start: a teacher preparing the lesson. The
+/// audit entries of the start name them as its actor.
+#[derive(Clone, Debug)]
+pub struct OnBehalf {
+    /// The username of whoever asked.
+    pub actor: String,
+    /// What for, in English, for the audit log ("prepared the lesson of group 5a").
+    pub why: String,
+}
+
 /// How long a stop waits for the start it cancelled to let go (of Docker calls in flight).
 const CANCEL_WAIT: Duration = Duration::from_secs(15);
 
@@ -162,7 +180,7 @@ impl Lifecycle {
         proxy: Proxy,
         config: Arc<Config>,
     ) -> Self {
-        let starts = Arc::new(Semaphore::new(config.limits.max_concurrent_starts));
+        let starts = start_queue(&config, Arc::default());
         Self {
             store,
             runtime,
@@ -187,6 +205,7 @@ impl Lifecycle {
 
     /// Records start durations in the portal's metrics (instead of a private registry).
     pub fn with_metrics(mut self, metrics: Arc<crate::telemetry::metrics::Metrics>) -> Self {
+        self.starts = start_queue(&self.config, metrics.clone());
         self.metrics = metrics;
         self
     }
@@ -196,8 +215,26 @@ impl Lifecycle {
     }
 
     /// Starts `user`'s desktop of `type_key`, or returns it if it runs or is starting.
-    /// Returns at once; progress follows on [`Lifecycle::subscribe`].
+    /// Returns at once; progress follows on [`Lifecycle::subscribe`]. Beyond the starts that
+    /// may run at once it waits in the start queue (its place is a `queued` step).
     pub async fn start(self: &Arc<Self>, user: &User, type_key: &str) -> Result<Desktop, LifecycleError> {
+        self.start_for(user, type_key, None).await
+    }
+
+    /// Where the start of desktop `id` waits in the start queue: its place (from 1) and how
+    /// many wait; `None` when it does not wait.
+    pub fn queue_place(&self, id: &str) -> Option<(usize, usize)> {
+        self.starts.place_of(id)
+    }
+
+    /// [`Lifecycle::start`], asked for by someone else (`on_behalf`) where that is set: the
+    /// desktop is the owner's, exactly as if she had started it, under her limits and rights.
+    pub async fn start_for(
+        self: &Arc<Self>,
+        user: &User,
+        type_key: &str,
+        on_behalf: Option<OnBehalf>,
+    ) -> Result<Desktop, LifecycleError> {
         if !self.runtime.starts_desktops() {
             return Err(LifecycleError::Unsupported);
         }
@@ -264,13 +301,10 @@ impl Lifecycle {
                 limit: limits.max_running_total,
             });
         }
-        let permit = self
-            .starts
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| LifecycleError::TooManyStarts {
-                limit: limits.max_concurrent_starts,
-            })?;
+        // Beyond the starts that run at once: wait in line, unless the line is full.
+        let turn = self.starts.enter(&id).map_err(|e| match e {
+            QueueError::Full { waiting } => LifecycleError::StartQueueFull { waiting },
+        })?;
         if !self.store.claim_start(&id).await? {
             // Someone else (another portal process) started it a moment ago; follow theirs.
             drop(claiming);
@@ -298,9 +332,41 @@ impl Lifecycle {
         let owner_id = user.id.clone();
         tokio::spawn(async move {
             let _entry = entry;
-            this.run_start(spec, &owner_id, tx, permit, cancelled).await;
+            let mut cancelled = cancelled;
+            let place = match turn {
+                Entry::Now(place) => Some(place),
+                Entry::Wait(ticket) => this.wait_for_turn(ticket, &tx, &mut cancelled).await,
+            };
+            match place {
+                Some(place) => {
+                    this.run_start(spec, &owner_id, tx, place, cancelled, on_behalf).await;
+                }
+                None => {
+                    // Whoever cancelled it waits until this receiver is gone.
+                    drop(cancelled);
+                    this.end_cancelled(&spec.id, &tx, std::time::Instant::now()).await;
+                }
+            }
         });
         self.store.desktop(&id).await?.ok_or(LifecycleError::NotFound(id))
+    }
+
+    /// Waits in the start queue until this start's turn, telling the browser its place as it
+    /// changes; `None` when a stop cancelled it meanwhile (it then left the line).
+    async fn wait_for_turn(
+        &self,
+        ticket: Ticket,
+        tx: &Arc<StartProgress>,
+        cancelled: &mut watch::Receiver<bool>,
+    ) -> Option<Place> {
+        let waited = std::time::Instant::now();
+        let turn = ticket.turn(|position, of| tx.emit(StartEvent::Queued { position, of }));
+        let place = tokio::select! {
+            place = turn => place,
+            () = async { drop(cancelled.wait_for(|c| *c).await) } => None,
+        };
+        self.metrics.start_waited(waited.elapsed());
+        place
     }
 
     fn lock_in_flight(&self) -> std::sync::MutexGuard<'_, HashMap<String, InFlight>> {
@@ -379,31 +445,22 @@ impl Lifecycle {
         spec: DesktopSpec,
         owner_id: &str,
         tx: Arc<StartProgress>,
-        permit: OwnedSemaphorePermit,
+        place: Place,
         mut cancelled: watch::Receiver<bool>,
+        on_behalf: Option<OnBehalf>,
     ) {
         let id = spec.id.clone();
         let started = std::time::Instant::now();
         let timeout = Duration::from_secs(self.config.docker.start_timeout_secs);
         let outcome = tokio::time::timeout(timeout, self.start_and_wait(&spec, owner_id, &tx, &mut cancelled)).await;
-        // A stop cancelled it: the permit and the stop's wait are released here.
+        // A stop cancelled it: the place and the stop's wait are released here.
         if matches!(outcome, Ok(Ok(None))) {
-            drop(permit);
+            drop(place);
             drop(cancelled);
-            let reason = match self.store.desktop(&id).await {
-                Ok(Some(d)) => StopReason::of(&d),
-                _ => None,
-            };
-            tx.emit(StartEvent::Failed {
-                reason: reason.unwrap_or(StopReason::StartCancelled),
-            });
-            self.metrics
-                .start_finished(crate::telemetry::metrics::StartOutcome::Cancelled, started.elapsed());
-            self.lock_progress().remove(&id);
-            info!(desktop = %id, "start cancelled by a stop");
+            self.end_cancelled(&id, &tx, started).await;
             return;
         }
-        drop(permit);
+        drop(place);
         let timed_out = outcome.is_err();
         let result = match outcome {
             Ok(Ok(Some(target))) => Ok(target),
@@ -439,11 +496,16 @@ impl Lifecycle {
                     Ok(()) => {
                         self.routes.insert(target);
                         info!(desktop = %id, ms = started.elapsed().as_millis() as u64, "desktop ready");
-                        crate::domain::audit::desktop(
+                        let detail = match &on_behalf {
+                            Some(b) => format!("started: {}", b.why),
+                            None => "started".to_owned(),
+                        };
+                        crate::domain::audit::desktop_by(
                             &self.store,
                             portal_store::AuditKind::DesktopStarted,
                             &id,
-                            "started",
+                            &detail,
+                            on_behalf.as_ref().map(|b| b.actor.as_str()),
                         )
                         .await;
                         StartEvent::Ready {
@@ -459,11 +521,12 @@ impl Lifecycle {
             }
             Err(reason) => {
                 warn!(desktop = %id, %reason, "desktop start failed");
-                crate::domain::audit::desktop(
+                crate::domain::audit::desktop_by(
                     &self.store,
                     portal_store::AuditKind::DesktopFailed,
                     &id,
                     &reason.to_string(),
+                    on_behalf.as_ref().map(|b| b.actor.as_str()),
                 )
                 .await;
                 if let Err(e) = self
@@ -485,6 +548,22 @@ impl Lifecycle {
         self.metrics.start_finished(measured, started.elapsed());
         tx.emit(event);
         self.lock_progress().remove(&id);
+    }
+
+    /// Ends a start that a stop cancelled (waiting in line or under way): its last step says
+    /// why, in the words of the stop's reason.
+    async fn end_cancelled(&self, id: &str, tx: &StartProgress, started: std::time::Instant) {
+        let reason = match self.store.desktop(id).await {
+            Ok(Some(d)) => StopReason::of(&d),
+            _ => None,
+        };
+        tx.emit(StartEvent::Failed {
+            reason: reason.unwrap_or(StopReason::StartCancelled),
+        });
+        self.metrics
+            .start_finished(crate::telemetry::metrics::StartOutcome::Cancelled, started.elapsed());
+        self.lock_progress().remove(id);
+        info!(desktop = %id, "start cancelled by a stop");
     }
 
     /// Creates and starts the container, then waits until it answers; `None` when a stop
@@ -824,6 +903,15 @@ impl Lifecycle {
             }
         }
     }
+}
+
+/// The start queue `config` asks for, reporting to `metrics`.
+fn start_queue(config: &Config, metrics: Arc<crate::telemetry::metrics::Metrics>) -> StartQueue {
+    StartQueue::new(
+        config.limits.max_concurrent_starts,
+        config.limits.max_start_queue,
+        metrics,
+    )
 }
 
 /// What [`Lifecycle::reconcile`] did.

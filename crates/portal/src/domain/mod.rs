@@ -16,9 +16,11 @@ pub mod events;
 pub mod files;
 pub mod flask_import;
 pub mod handins;
+pub mod lesson;
 pub mod lifecycle;
 pub mod progress;
 pub mod pulls;
+pub mod start_queue;
 pub mod stop_reason;
 pub mod volume_migration;
 

@@ -1,5 +1,6 @@
-//! Prometheus metrics: desktops by state and type, start durations, proxied WebSockets and
-//! their bytes, HTTP request durations by matched route, sign-ins.
+//! Prometheus metrics: desktops by state and type, start durations, the start queue's length
+//! and waits, proxied WebSockets and their bytes, HTTP request durations by matched route,
+//! sign-ins.
 //!
 //! One registry per portal (no global recorder), so tests can run several portals in one
 //! process. Served only by `metrics_server` on its own listener, never on the public router.
@@ -135,6 +136,10 @@ pub struct Metrics {
     starts: HistogramFamily<StartLabels>,
     sign_ins: Family<SignInLabels, Counter>,
     desktops: Family<DesktopLabels, Gauge>,
+    /// Starts waiting in the start queue now (`domain::start_queue`).
+    queue_length: Gauge,
+    /// How long starts waited in the start queue for their turn.
+    queue_wait: Histogram,
     /// Serialises scrapes: the desktop gauges are refilled from the store for each one.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -153,6 +158,8 @@ impl Metrics {
         let starts = HistogramFamily::<StartLabels>::new_with_constructor(start_histogram as fn() -> Histogram);
         let sign_ins = Family::<SignInLabels, Counter>::default();
         let desktops = Family::<DesktopLabels, Gauge>::default();
+        let queue_length = Gauge::default();
+        let queue_wait = start_histogram();
         registry.register(
             "http_request_duration_seconds",
             "Time until the response head, by matched route, method and status class",
@@ -160,7 +167,7 @@ impl Metrics {
         );
         registry.register(
             "desktop_start_duration_seconds",
-            "From start request until the desktop answers (or the start ends otherwise), by outcome",
+            "From the start's turn (after any wait in the start queue) until the desktop answers (or the start ends otherwise), by outcome",
             starts.clone(),
         );
         registry.register("sign_ins", "Sign-in attempts by method and outcome", sign_ins.clone());
@@ -169,6 +176,16 @@ impl Metrics {
             "Desktops known to the store, by state and type",
             desktops.clone(),
         );
+        registry.register(
+            "start_queue_length",
+            "Desktop starts waiting for their turn (beyond limits.max_concurrent_starts)",
+            queue_length.clone(),
+        );
+        registry.register(
+            "start_queue_wait_seconds",
+            "How long desktop starts waited in the start queue (also cancelled ones)",
+            queue_wait.clone(),
+        );
         registry.register_collector(Box::new(RelayCollector(relays)));
         Self {
             registry,
@@ -176,6 +193,8 @@ impl Metrics {
             starts,
             sign_ins,
             desktops,
+            queue_length,
+            queue_wait,
             scrape: tokio::sync::Mutex::new(()),
         }
     }
@@ -190,6 +209,16 @@ impl Metrics {
         self.starts
             .get_or_create(&StartLabels { outcome })
             .observe(took.as_secs_f64());
+    }
+
+    /// Sets how many starts wait in the start queue; the queue calls it on every change.
+    pub fn start_queue_length(&self, waiting: usize) {
+        self.queue_length.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
+    /// Records how long a start waited for its turn, once the wait has ended.
+    pub fn start_waited(&self, took: Duration) {
+        self.queue_wait.observe(took.as_secs_f64());
     }
 
     fn http_request(&self, route: &str, method: &Method, status: StatusCode, took: Duration) {

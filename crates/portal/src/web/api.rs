@@ -105,14 +105,14 @@ pub(crate) struct StartRequest {
     request_body = StartRequest,
     responses(
         (status = 200, description = "The desktop already runs", body = DesktopView),
-        (status = 202, description = "Starting; follow `events_url`", body = DesktopView),
+        (status = 202, description = "Starting (or waiting for its turn in the start queue); follow `events_url`", body = DesktopView),
         (status = 400, description = "No JSON body with `type`", body = ErrorResponse),
         (status = 401, description = "Not signed in", body = ErrorResponse),
         (status = 403, description = "CSRF token missing or wrong, or the type is not available to this user", body = ErrorResponse),
         (status = 404, description = "Unknown type", body = ErrorResponse),
         (status = 409, description = "The type is disabled, or this portal starts no desktops", body = ErrorResponse),
         (status = 429, description = "The user runs as many desktops as allowed", body = ErrorResponse),
-        (status = 503, description = "The portal's limits are reached or the runtime is unavailable", body = ErrorResponse),
+        (status = 503, description = "The total limit is reached, the start queue is full (`start_queue_full`) or the runtime is unavailable", body = ErrorResponse),
     ),
 )]
 pub(crate) async fn start(

@@ -37,6 +37,7 @@ const JS_TEXT_KEYS: &[&str] = &[
     "step_creating",
     "step_starting",
     "step_waiting",
+    "step_queued",
     "step_ready",
     "step_requested",
     "never_used",
@@ -96,6 +97,10 @@ pub(crate) async fn show(
                         .filter(|d| reason_of(d).is_some() || d.state == DesktopState::Failed)
                         .and_then(StopReason::of)
                         .map(|r| r.to_string()),
+                    queued_text: d.and_then(|d| state.desktops.queue_place(&d.id)).map(|(n, m)| {
+                        let count = |v: usize| i64::try_from(v).unwrap_or(i64::MAX);
+                        lang.t_with("step_queued", &[("n", count(n)), ("m", count(m))])
+                    }),
                     last_used: used,
                     last_used_text: used
                         .map(|t| ago(lang, t, now))

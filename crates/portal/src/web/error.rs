@@ -137,7 +137,7 @@ impl AppError {
                 LifecycleError::TypeNotAllowed(_) => StatusCode::FORBIDDEN,
                 LifecycleError::Forbidden => StatusCode::NOT_FOUND,
                 LifecycleError::LimitUser { .. } | LifecycleError::StartInFlight => StatusCode::TOO_MANY_REQUESTS,
-                LifecycleError::LimitTotal { .. } | LifecycleError::TooManyStarts { .. } => {
+                LifecycleError::LimitTotal { .. } | LifecycleError::StartQueueFull { .. } => {
                     StatusCode::SERVICE_UNAVAILABLE
                 }
                 LifecycleError::Runtime(RuntimeError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
@@ -190,7 +190,7 @@ impl AppError {
                 LifecycleError::TypeNotAllowed(_) => ("type_not_allowed", "err_type_not_allowed"),
                 LifecycleError::LimitUser { .. } => ("limit_user", "err_limit_user"),
                 LifecycleError::LimitTotal { .. } => ("limit_total", "err_limit_total"),
-                LifecycleError::TooManyStarts { .. } => ("too_many_starts", "err_too_many_starts"),
+                LifecycleError::StartQueueFull { .. } => ("start_queue_full", "err_start_queue_full"),
                 LifecycleError::StartInFlight => ("start_in_flight", "err_start_in_flight"),
                 LifecycleError::NotFound(_) => ("desktop_not_found", "err_desktop_not_found"),
                 LifecycleError::Forbidden => ("desktop_not_found", "err_desktop_not_found"),
@@ -220,7 +220,7 @@ impl AppError {
             | AppError::Lifecycle(
                 LifecycleError::LimitUser { .. }
                 | LifecycleError::LimitTotal { .. }
-                | LifecycleError::TooManyStarts { .. }
+                | LifecycleError::StartQueueFull { .. }
                 | LifecycleError::StartInFlight
                 | LifecycleError::UnknownType(_)
                 | LifecycleError::TypeDisabled(_)

@@ -23,6 +23,7 @@ pub mod security_headers;
 pub mod signin;
 pub mod slow_body;
 pub mod teacher;
+pub mod teacher_lesson;
 pub mod time;
 pub mod uploads;
 
@@ -118,6 +119,10 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .route("/teacher/students", get(teacher::students))
         .route("/teacher/grants", post(teacher::grant))
         .route("/teacher/grants/remove", post(teacher::revoke))
+        .route(
+            "/teacher/lesson",
+            get(teacher_lesson::status).post(teacher_lesson::prepare),
+        )
         .route("/teacher/assignments", post(assignments::create))
         .route("/teacher/assignments/{id}", get(assignments::show))
         .route("/teacher/assignments/{id}/delete", post(assignments::delete))

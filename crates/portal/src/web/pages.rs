@@ -74,6 +74,8 @@ pub(crate) struct TypeTile {
     pub reason: Option<String>,
     pub last_used: Option<i64>,
     pub last_used_text: String,
+    /// Its place in the start queue in words, while it waits there (shown without JavaScript).
+    pub queued_text: Option<String>,
 }
 
 #[derive(Template)]

@@ -117,6 +117,8 @@ pub(crate) struct TeacherPage<'a> {
     pub students: Vec<StudentRow>,
     pub saved: bool,
     pub assignments: Vec<crate::web::assignments::AssignmentRow>,
+    /// Prepared lessons and how far they got (`web/teacher_lesson.rs`).
+    pub lessons: Vec<crate::web::teacher_lesson::LessonRow>,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,7 +160,9 @@ pub(crate) async fn show(
         .collect();
     let students = student_rows(&state, &user, &view).await?;
     let assignments = crate::web::assignments::rows(&state, &view.groups, lang).await?;
+    let lessons = crate::web::teacher_lesson::rows(&state, &user.user, lang, &view.all_types).await?;
     html(&TeacherPage {
+        lessons,
         assignments,
         lang,
         me: Me::new(&user),
@@ -193,7 +197,7 @@ impl View {
 }
 
 /// A type's name in `lang`, or its key when the type is gone.
-fn type_name(all_types: &[DesktopType], lang: Lang, key: &str) -> String {
+pub(crate) fn type_name(all_types: &[DesktopType], lang: Lang, key: &str) -> String {
     all_types
         .iter()
         .find(|t| t.key == key)

@@ -219,6 +219,12 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
         .await
         .unwrap();
     desktop_in_state(&app, "sam", "code", DesktopState::Stopped, Some("idle")).await;
+    // A prepared lesson: sam's desktop starts, sid (at her limit) is listed as skipped.
+    add_member(&app, "sid", Role::Student, &["5a"]).await;
+    desktop_in_state(&app, "sid", "web", DesktopState::Starting, None).await;
+    desktop_in_state(&app, "sid", "open", DesktopState::Starting, None).await;
+    let lesson = app.state.lessons.prepare(&tina, "5a", "code").await.unwrap();
+    assert_eq!(lesson.skipped.len(), 1, "{lesson:?}");
 
     let chrome = Chrome::start().await;
     let mut axe = Axe::new(source);

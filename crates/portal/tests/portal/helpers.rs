@@ -232,6 +232,12 @@ impl Browser {
         self.get(path).send().await.unwrap().json().await.unwrap()
     }
 
+    /// `GET path` in English, the body as text (a page or fragment to look into).
+    pub async fn get_text_en(&self, path: &str) -> String {
+        let resp = self.get(path).header("accept-language", "en").send().await.unwrap();
+        resp.text().await.unwrap()
+    }
+
     /// `POST path` with the session's CSRF token, answer as JSON.
     pub async fn post_json(&self, path: &str, csrf: &str) -> serde_json::Value {
         self.post(path)

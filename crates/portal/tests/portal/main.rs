@@ -34,6 +34,7 @@ mod proxy_http;
 mod proxy_ws;
 mod reverse_proxy;
 mod sessions;
+mod teacher_lesson;
 mod ui_assets;
 mod ui_browser;
 mod ui_events;

@@ -273,6 +273,12 @@ pub(crate) struct Snapshot {
 #[derive(Serialize, ToSchema)]
 #[serde(tag = "step", rename_all = "snake_case")]
 pub(crate) enum StartStep {
+    /// More desktops start at once than `limits.max_concurrent_starts`: waiting for its turn,
+    /// at `position` (from 1) of `of` waiting starts; sent again whenever that changes.
+    Queued {
+        position: usize,
+        of: usize,
+    },
     /// The image is not on this host and is being pulled.
     Pulling {
         image: String,
@@ -324,6 +330,10 @@ impl From<&Progress> for StartStep {
 impl From<&StartEvent> for StartStep {
     fn from(e: &StartEvent) -> Self {
         match e {
+            StartEvent::Queued { position, of } => StartStep::Queued {
+                position: *position,
+                of: *of,
+            },
             StartEvent::Waiting { seconds } => StartStep::Waiting { seconds: *seconds },
             StartEvent::Ready { launch_url } => StartStep::Ready {
                 launch_url: launch_url.clone(),
@@ -439,6 +449,7 @@ mod tests {
     #[test]
     fn start_steps_serialize_as_the_lifecycle_does() {
         let events = [
+            StartEvent::Queued { position: 2, of: 7 },
             StartEvent::Runtime(Progress::Pulling {
                 image: "i".into(),
                 layer: Some("l".into()),
