@@ -15,9 +15,10 @@ use std::time::Duration;
 
 use desktop_runtime::BindMount;
 use portal_files::{FilesError, Limit, LimitKind, Name, OnClash, RelPath, Tree};
-use portal_store::{Assignment, Role, Store, StoreError, User};
+use portal_store::{Assignment, AuditEvent, AuditKind, Role, Store, StoreError, User};
 use tracing::{info, warn};
 
+use super::audit;
 use super::files::{FileSpaces, SpaceError, mount_name};
 use super::unix_now;
 
@@ -92,11 +93,41 @@ impl Handins {
             self.files.owner(),
         );
         let id = a.id.clone();
-        let copied = tokio::task::spawn_blocking(move || seal(&live, &sealed, &id, owner))
+        // A student's hand-in is sealed up to her quota: she can fill the live folder from
+        // inside a desktop, where no portal limit applies, and the copy must not double that.
+        let cap = self.files.quota_for(Role::Student).unwrap_or(u64::MAX / 2);
+        let sealed_copy = tokio::task::spawn_blocking(move || seal(&live, &sealed, &id, owner, cap))
             .await
             .map_err(|_| SpaceError::Interrupted)??;
         self.store.mark_assignment_sealed(&a.id, at).await?;
-        info!(assignment = %a.id, files = copied.0, bytes = copied.1, late_by_secs = at - a.due_at, "hand-ins sealed");
+        info!(
+            assignment = %a.id,
+            files = sealed_copy.files,
+            bytes = sealed_copy.bytes,
+            late_by_secs = at - a.due_at,
+            "hand-ins sealed"
+        );
+        // The folders are home names; the audit log names people.
+        let everyone = if sealed_copy.cut.is_empty() {
+            Vec::new()
+        } else {
+            self.store.list_users().await?
+        };
+        for folder in &sealed_copy.cut {
+            warn!(assignment = %a.id, student_folder = %folder, cap_bytes = cap, "a hand-in over the student quota was sealed only in part");
+            let student = everyone.iter().find(|u| &u.home_name == folder);
+            let mut event = AuditEvent::new(
+                AuditKind::FilesChanged,
+                format!(
+                    "hand-in of assignment {:?} sealed only up to the student quota ({} MiB): the rest was not copied",
+                    a.title,
+                    cap >> 20
+                ),
+            );
+            event.username = Some(student.map_or_else(|| folder.clone(), |u| u.username.clone()));
+            event.target = Some(a.id.clone());
+            audit::record(&self.store, event).await;
+        }
         Ok(Assignment {
             sealed_at: Some(at),
             ..a
@@ -189,16 +220,25 @@ pub fn folder_name(a: &Assignment, taken: &mut std::collections::HashSet<String>
     }
 }
 
+/// What a seal copied.
+struct SealedCopy {
+    files: u64,
+    bytes: u64,
+    /// Students' folders (home names) cut at the cap.
+    cut: Vec<String>,
+}
+
 /// Copies every student's folder of `live` to `sealed` (replacing an older seal): first into a
 /// hidden folder beside it, then renamed into place, so a half-done seal is never read. A
-/// student's folder that cannot be copied whole (too deep, unreadable) keeps what could be
-/// copied; the others are sealed regardless. Returns files and bytes copied.
+/// student's folder that cannot be copied whole (too deep, unreadable, over `cap` bytes) keeps
+/// what could be copied; the others are sealed regardless.
 fn seal(
     live: &std::path::Path,
     sealed: &std::path::Path,
     id: &str,
     owner: portal_files::Owner,
-) -> Result<(u64, u64), HandinError> {
+    cap: u64,
+) -> Result<SealedCopy, HandinError> {
     let parent = sealed.parent().ok_or(FilesError::NotFound)?;
     let places = Tree::open(parent, Some(owner))?;
     let partial = RelPath::parse(&format!(".ird-seal-{id}"))?;
@@ -210,17 +250,22 @@ fn seal(
     // A reserved name, hidden from listings: opened (and made) as a tree of its own.
     let into = Tree::open(&parent.join(format!(".ird-seal-{id}")), Some(owner))?;
     let from = Tree::open(live, None)?;
-    let everything = Limit {
-        bytes: u64::MAX / 2,
-        kind: LimitKind::Upload,
+    let per_student = Limit {
+        bytes: cap,
+        kind: LimitKind::Quota,
     };
+    let mut cut = Vec::new();
     for entry in from.list(&RelPath::root())? {
         let (Ok(name), portal_files::EntryKind::Dir) = (Name::new(&entry.name), entry.kind) else {
             continue;
         };
         let path = RelPath::root().join(name)?;
-        if let Err(e) = portal_files::copy_between(&from, &path, &into, &path, everything, OnClash::Fail) {
-            warn!(assignment = %id, student_folder = %entry.name, error = %e, "a hand-in was sealed only in part");
+        match portal_files::copy_between(&from, &path, &into, &path, per_student, OnClash::Fail) {
+            Ok(_) => {}
+            Err(FilesError::TooLarge { .. }) => cut.push(entry.name),
+            Err(e) => {
+                warn!(assignment = %id, student_folder = %entry.name, error = %e, "a hand-in was sealed only in part")
+            }
         }
     }
     let summary = into.summary(&RelPath::root())?;
@@ -229,5 +274,9 @@ fn seal(
         Err(e) => return Err(e.into()),
     }
     std::fs::rename(parent.join(format!(".ird-seal-{id}")), sealed).map_err(FilesError::from)?;
-    Ok((summary.files, summary.bytes))
+    Ok(SealedCopy {
+        files: summary.files,
+        bytes: summary.bytes,
+        cut,
+    })
 }

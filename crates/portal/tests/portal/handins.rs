@@ -662,3 +662,54 @@ async fn the_teacher_moves_the_due_time_on_the_page() {
     let unchanged = app.state.store.assignment(&a.id).await.unwrap().unwrap();
     assert_eq!(unchanged.due_at, open.due_at, "only its teacher moved it");
 }
+
+/// A student can fill her live hand-in folder from inside a desktop, where no portal limit
+/// applies; the sealed copy takes at most her quota, and the cut is in the audit log.
+#[tokio::test]
+async fn a_hand_in_over_the_student_quota_is_sealed_only_up_to_it() {
+    let app = spawn_app_with(&[], |c| c.files.quota_student_mib = 1).await;
+    add_member(&app, "lehrerin", Role::Teacher, &["5a"]).await;
+    add_member(&app, "viel", Role::Student, &["5a"]).await;
+    add_member(&app, "wenig", Role::Student, &["5a"]).await;
+    let a = assignment(&app, "lehrerin", "5a", "Projekt", false).await;
+    let handins = app.state.files.handins_dir(&a.id).unwrap();
+    // Written as a desktop would: straight into the bind-mounted folders.
+    let (viel, wenig) = (home_name(&app, "viel").await, home_name(&app, "wenig").await);
+    for (home, files) in [(&viel, 4), (&wenig, 1)] {
+        std::fs::create_dir_all(handins.join(home)).unwrap();
+        for i in 0..files {
+            std::fs::write(handins.join(home).join(format!("teil{i}.bin")), vec![7u8; 400 << 10]).unwrap();
+        }
+    }
+    due_at(&app, &a.id, portal::domain::unix_now() - 1).await;
+    let teacher = sign_in(&app, "lehrerin").await;
+    let overview = text(&teacher, &format!("/teacher/assignments/{}", a.id)).await.1;
+    assert!(overview.contains("data-role=\"sealed\""), "{overview}");
+
+    let sealed = app.state.files.sealed_dir(&a.id).unwrap();
+    let bytes = |home: &str| -> u64 {
+        std::fs::read_dir(sealed.join(home))
+            .unwrap()
+            .map(|e| e.unwrap().metadata().unwrap().len())
+            .sum()
+    };
+    assert!(bytes(&viel) <= 1 << 20, "cut at the quota: {} bytes", bytes(&viel));
+    assert!(bytes(&viel) >= 800 << 10, "what fits is kept: {} bytes", bytes(&viel));
+    assert_eq!(bytes(&wenig), 400 << 10, "a hand-in within the quota is whole");
+    let (entries, _) = app
+        .state
+        .store
+        .audit_page(&AuditFilter {
+            user: Some("viel".into()),
+            limit: 50,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e.detail.contains("sealed only up to the student quota (1 MiB)")),
+        "{entries:?}"
+    );
+}
