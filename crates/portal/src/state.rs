@@ -30,6 +30,8 @@ pub struct Inner {
     /// Where per-user desktops run (Docker), or the static backend.
     pub runtime: Arc<dyn ContainerRuntime>,
     pub desktops: Arc<lifecycle::Lifecycle>,
+    /// Which groups' messages from their teachers changed, for the open event streams.
+    pub class_messages: Arc<crate::domain::class_actions::ClassMessages>,
     /// Desktops on origins of their own (`desktop_origin`), or `None`: they share the portal's
     /// origin and only their owners may load them.
     pub desktop_origins: Option<DesktopOrigin>,
@@ -182,6 +184,7 @@ impl AppState {
             proxy,
             runtime,
             desktops,
+            class_messages: Arc::default(),
             login_limiter: LoginLimiter::default(),
             password_checks,
             anonymous_audit,
