@@ -140,7 +140,7 @@ pub(crate) struct EventsQuery {
     security(("session" = [])),
     params(EventsQuery),
     responses(
-        (status = 200, description = "Server-sent events: `snapshot` (every desktop the stream covers) first, then `desktop` per state change; a new `snapshot` after missed changes. Ends with the session.", content_type = "text/event-stream", body = LiveEvent),
+        (status = 200, description = "Server-sent events: `snapshot` (every desktop the stream covers) first, then `desktop` per state change; a new `snapshot` after missed changes; `class_messages` (every current message from a teacher to the user's groups) whenever one changes. Ends with the session.", content_type = "text/event-stream", body = LiveEvent),
         (status = 400, description = "Unknown scope", body = ErrorResponse),
         (status = 401, description = "Not signed in", body = ErrorResponse),
         (status = 403, description = "`scope=all` by someone who is no administrator", body = ErrorResponse),

@@ -24,6 +24,7 @@ use crate::domain::class_actions::{ClassActions, ClassError, lesson_desktops, up
 use crate::domain::unix_now;
 use crate::i18n::Lang;
 use crate::state::AppState;
+use crate::web::api::types::{ClassMessageView, ClassMessages};
 use crate::web::error::AppError;
 use crate::web::pages::{Me, form_fields, html};
 use crate::web::teacher::{Teacher, TeacherError};
@@ -211,21 +212,6 @@ pub(crate) async fn messages_for(state: &AppState, user: &CurrentUser) -> Result
     Ok(state.store.class_messages_for(&user.user.groups, unix_now()).await?)
 }
 
-/// One message as the live events carry it.
-#[derive(serde::Serialize)]
-struct LiveMessage {
-    group: String,
-    body: String,
-    author: String,
-    expires_at: i64,
-}
-
-/// The `class_messages` event: every current message for the user's groups.
-#[derive(serde::Serialize)]
-struct LiveMessages {
-    messages: Vec<LiveMessage>,
-}
-
 /// `class_messages` events for `/api/events`: the user's current messages whenever one of
 /// her groups' changes (set, replaced, cleared), and once at the start if she has any (a
 /// reconnecting page catches up). `groups` are the user's groups when the stream opened.
@@ -261,10 +247,10 @@ pub(crate) fn live_messages(
                     first = false;
                     continue;
                 }
-                let live = LiveMessages {
+                let live = ClassMessages {
                     messages: messages
                         .into_iter()
-                        .map(|m| LiveMessage {
+                        .map(|m| ClassMessageView {
                             group: m.group_name,
                             body: m.body,
                             author: m.author_name,
