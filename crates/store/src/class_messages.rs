@@ -45,6 +45,11 @@ impl Store {
             )));
         }
         let created_at = now();
+        // Expired rows go here, on a teacher's write, not on the students' many reads.
+        sqlx::query("DELETE FROM class_messages WHERE expires_at <= $1")
+            .bind(created_at)
+            .execute(&self.pool)
+            .await?;
         sqlx::query(
             "INSERT INTO class_messages (group_name, body, author_id, author_name, created_at, expires_at) \
              VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (group_name) DO UPDATE SET body = excluded.body, \
@@ -77,21 +82,19 @@ impl Store {
         Ok(deleted.rows_affected() > 0)
     }
 
-    /// The messages of `groups` that have not expired at `at`, newest first. Expired rows are
-    /// removed on the way, so the table never grows beyond one row per group.
+    /// The messages of `groups` that have not expired at `at`, newest first. A read only (every
+    /// student's page load asks); [`Store::set_class_message`] removes expired rows, so the
+    /// table holds at most one row per group.
     pub async fn class_messages_for(&self, groups: &[String], at: i64) -> Result<Vec<ClassMessage>, StoreError> {
-        sqlx::query("DELETE FROM class_messages WHERE expires_at <= $1")
-            .bind(at)
-            .execute(&self.pool)
-            .await?;
         if groups.is_empty() {
             return Ok(Vec::new());
         }
-        // Few groups per user and one row per group: read all live rows, keep the user's.
+        // One row per group that has a message: read the live ones, keep the user's.
         let rows = sqlx::query(
             "SELECT group_name, body, author_name, created_at, expires_at FROM class_messages \
-             ORDER BY created_at DESC, group_name",
+             WHERE expires_at > $1 ORDER BY created_at DESC, group_name",
         )
+        .bind(at)
         .fetch_all(&self.pool)
         .await?;
         let mut out = Vec::new();
