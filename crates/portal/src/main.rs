@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use clap::{Parser, Subcommand};
 use portal::config::LogFormat;
+use portal::domain::local_groups;
 use portal::{AppState, Config};
 use portal_store::{Role, Store};
 use secrecy::SecretString;
@@ -87,6 +88,19 @@ enum UserCommand {
         password_stdin: bool,
         #[arg(long)]
         display_name: Option<String>,
+        /// A group (class) the account is in; repeat for several, or separate by commas.
+        #[arg(long = "group", value_name = "NAME")]
+        groups: Vec<String>,
+        #[arg(long, env = "IRD_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Set the groups (classes) of a local account, replacing its current ones. IServ
+    /// accounts get their groups from IServ.
+    Groups {
+        name: String,
+        /// The groups: `--set 5a,6b` or `--set 5a --set 6b`; `--set ""` removes all.
+        #[arg(long = "set", value_name = "NAMES", required = true)]
+        set: Vec<String>,
         #[arg(long, env = "IRD_CONFIG")]
         config: Option<PathBuf>,
     },
@@ -103,6 +117,15 @@ enum UserCommand {
         #[arg(long, env = "IRD_CONFIG")]
         config: Option<PathBuf>,
     },
+}
+
+/// ` in 5a, 6b` after "created …", or nothing.
+fn groups_suffix(groups: &[String]) -> String {
+    if groups.is_empty() {
+        String::new()
+    } else {
+        format!(" in {}", groups.join(", "))
+    }
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -216,14 +239,43 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
             name,
             role,
             display_name,
+            groups,
             config,
             ..
         } => {
+            // Checked before anything is created, so a bad name leaves no half-made account.
+            let groups = portal_store::clean_group_names(&local_groups::parse_list(groups.iter().map(String::as_str)))?;
             let password = read_password()?;
             let store = open_store_of(config).await?;
             let display = display_name.unwrap_or_else(|| name.clone());
             let user = store.create_local_user(&name, &display, role, &password).await?;
-            println!("created {} ({})", user.username, user.role);
+            if !groups.is_empty() {
+                local_groups::set(&store, &user, &groups, None).await?;
+            }
+            println!("created {} ({}){}", user.username, user.role, groups_suffix(&groups));
+        }
+        UserCommand::Groups { name, set, config } => {
+            let store = open_store_of(config).await?;
+            let Some(user) = store.user_by_username(&name).await? else {
+                bail!("there is no account {name:?} (see: user list)");
+            };
+            if user.external_subject.is_some() {
+                bail!(
+                    "{} signs in with IServ, which sets its groups at every sign-in; change them in IServ",
+                    user.username
+                );
+            }
+            let groups = local_groups::parse_list(set.iter().map(String::as_str));
+            let groups = local_groups::set(&store, &user, &groups, None).await?;
+            println!(
+                "groups of {}: {}",
+                user.username,
+                if groups.is_empty() {
+                    "none".to_owned()
+                } else {
+                    groups.join(", ")
+                }
+            );
         }
         UserCommand::Passwd { name, config, .. } => {
             let password = read_password()?;
@@ -234,7 +286,7 @@ async fn user(command: UserCommand) -> anyhow::Result<()> {
         UserCommand::List { config } => {
             let store = open_store_of(config).await?;
             for u in store.list_users().await? {
-                println!("{}\t{}\t{}", u.username, u.role, u.display_name);
+                println!("{}\t{}\t{}\t{}", u.username, u.role, u.display_name, u.groups.join(","));
             }
         }
     }

@@ -32,6 +32,8 @@ pub struct Inner {
     pub desktops: Arc<lifecycle::Lifecycle>,
     /// Lessons teachers prepared (their class's desktops started ahead of time), per group.
     pub lessons: Arc<crate::domain::lesson::Lessons>,
+    /// Which groups' messages from their teachers changed, for the open event streams.
+    pub class_messages: Arc<crate::domain::class_actions::ClassMessages>,
     /// Desktops on origins of their own (`desktop_origin`), or `None`: they share the portal's
     /// origin and only their owners may load them.
     pub desktop_origins: Option<DesktopOrigin>,
@@ -186,6 +188,7 @@ impl AppState {
             runtime,
             lessons,
             desktops,
+            class_messages: Arc::default(),
             login_limiter: LoginLimiter::default(),
             password_checks,
             anonymous_audit,

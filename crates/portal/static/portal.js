@@ -85,6 +85,10 @@ const Portal = (() => {
         handlers.snapshot?.(JSON.parse(e.data).desktops);
       });
       source.addEventListener("desktop", (e) => handlers.desktop?.(JSON.parse(e.data)));
+      // Teachers' messages to the user's groups: for class_messages.js, whichever page runs.
+      source.addEventListener("class_messages", (e) => {
+        document.dispatchEvent(new CustomEvent("portal:class-messages", { detail: JSON.parse(e.data) }));
+      });
       source.onerror = () => {
         wasDown = true;
         handlers.status?.(false, true);

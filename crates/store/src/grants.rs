@@ -8,9 +8,6 @@ use sqlx::Row;
 use crate::error::is_foreign_key_violation;
 use crate::{Store, StoreError, now};
 
-/// Longest group name accepted (as for users' groups).
-const MAX_GROUP_CHARS: usize = 256;
-
 /// One desktop type enabled for one group.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct TypeGrant {
@@ -27,18 +24,13 @@ impl Store {
     /// keeps the first record. `Invalid` for an empty or over-long group, `NotFound` for an
     /// unknown type.
     pub async fn grant_type(&self, type_key: &str, group: &str, by: &str) -> Result<(), StoreError> {
-        let group = group.trim();
-        if group.is_empty() || group.chars().count() > MAX_GROUP_CHARS {
-            return Err(StoreError::Invalid(format!(
-                "group: 1 to {MAX_GROUP_CHARS} characters, not {group:?}"
-            )));
-        }
+        let group = crate::groups::clean_group_name(group)?;
         let inserted = sqlx::query(
             "INSERT INTO type_grants (type_key, group_name, granted_by, created_at) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (type_key, group_name) DO NOTHING",
         )
         .bind(type_key)
-        .bind(group)
+        .bind(&group)
         .bind(by)
         .bind(now())
         .execute(&self.pool)

@@ -9,11 +9,13 @@
 
 mod assignments;
 mod audit;
+mod class_messages;
 mod deleted_users;
 mod desktop_types;
 mod desktops;
 mod error;
 mod grants;
+mod groups;
 mod model;
 mod password;
 mod secret;
@@ -31,11 +33,13 @@ use sqlx::{AnyPool, Executor};
 
 pub use assignments::{Assignment, MAX_TITLE_CHARS, NewAssignment};
 pub use audit::{AuditEntry, AuditEvent, AuditFilter, AuditKind, MAX_AUDIT_PAGE};
+pub use class_messages::{ClassMessage, MAX_MESSAGE_CHARS};
 pub use deleted_users::DeletedUser;
 pub use desktop_types::{DEFAULT_CONTAINER_PORT, DEFAULT_LANG, DEFAULT_SHM_SIZE_BYTES, DesktopType, Seeded};
 pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
 pub use grants::TypeGrant;
+pub use groups::{MAX_GROUP_CHARS, clean_group_name, clean_group_names};
 pub use model::{ExternalUser, NewSession, Role, Session, User};
 pub use secret::random_secret;
 pub use settings::{IMAGE_TYPES, StoredImage};

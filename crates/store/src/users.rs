@@ -1,12 +1,13 @@
 //! User accounts: local users with argon2id passwords and users from OpenID Connect.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 
 use secrecy::SecretString;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 use crate::error::is_unique_violation;
+use crate::groups::clean_group_names;
 use crate::password::{self, MAX_PASSWORD_CHARS, normalize_username};
 use crate::{ExternalUser, Role, Store, StoreError, User, new_id, now};
 
@@ -25,7 +26,7 @@ macro_rules! select_users {
     };
 }
 
-/// Longest display name, e-mail address or group name accepted from callers.
+/// Longest display name or e-mail address accepted from callers.
 const MAX_TEXT_CHARS: usize = 256;
 
 /// Builds a [`User`] from a row selected with [`select_users!`].
@@ -82,15 +83,6 @@ fn clean_email(email: Option<&str>) -> Result<Option<String>, StoreError> {
         return Err(StoreError::Invalid(format!("invalid e-mail address {email:?}")));
     }
     Ok(Some(email.to_owned()))
-}
-
-/// Trimmed, without empties and duplicates, sorted bytewise (the order the database returns).
-fn clean_groups(groups: &[String]) -> Result<Vec<String>, StoreError> {
-    let set: BTreeSet<&str> = groups.iter().map(|g| g.trim()).filter(|g| !g.is_empty()).collect();
-    if let Some(long) = set.iter().find(|g| g.chars().count() > MAX_TEXT_CHARS) {
-        return Err(StoreError::Invalid(format!("group name too long: {long:?}")));
-    }
-    Ok(set.into_iter().map(str::to_owned).collect())
 }
 
 /// Accepts BCP 47-like tags such as `de`, `en-GB`, `zh-Hant-TW`.
@@ -359,7 +351,7 @@ impl Store {
             username,
             email: clean_email(ext.email.as_deref())?,
             role: ext.role,
-            groups: clean_groups(&ext.groups)?,
+            groups: clean_group_names(&ext.groups)?,
         };
         // Two first sign-ins of the same person at once (two tabs) can both miss the SELECT and
         // race to INSERT; the loser retries once and then finds the winner's row.
@@ -588,12 +580,6 @@ pub(crate) async fn replace_groups(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn groups_are_cleaned() {
-        let groups = clean_groups(&[" b ".into(), "a".into(), "".into(), "b".into()]);
-        assert_eq!(groups.ok(), Some(vec!["a".to_owned(), "b".to_owned()]));
-    }
 
     #[test]
     fn languages() {

@@ -208,6 +208,8 @@ both_backends!(
         deleted_users_are_kept_until_purged_and_can_be_restored,
         a_type_allowed_to_a_name_follows_the_person,
         assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal,
+        administrators_set_the_groups_of_local_accounts_only,
+        class_messages_replace_expire_and_reach_their_group_only,
     ],
     with_url: [
         migrations_are_idempotent,
@@ -220,6 +222,137 @@ both_backends!(
 
 // ---------------------------------------------------------------------------------------------
 // Cases
+
+async fn groups_of(store: &Store, id: &str) -> Vec<String> {
+    store.user_by_id(id).await.expect("read").expect("exists").groups
+}
+
+async fn administrators_set_the_groups_of_local_accounts_only(store: Store) {
+    let lena = local(&store, "lena", Role::Teacher).await;
+    let set = store
+        .set_local_groups(&lena.id, &[" 5a ".into(), "Mathe 7".into(), "5a".into(), "".into()])
+        .await
+        .expect("local groups");
+    assert_eq!(set, ["5a", "Mathe 7"]);
+    let read = store.user_by_id(&lena.id).await.expect("read").expect("exists");
+    assert_eq!(read.groups, ["5a", "Mathe 7"]);
+    // Replaced, not added to.
+    store.set_local_groups(&lena.id, &["6b".into()]).await.expect("replace");
+    assert_eq!(
+        store
+            .user_by_username("lena")
+            .await
+            .expect("read")
+            .expect("exists")
+            .groups,
+        ["6b"]
+    );
+    // Bad names: nothing changes.
+    for bad in ["a\nb", &"x".repeat(257)] {
+        let err = store.set_local_groups(&lena.id, &[bad.to_owned()]).await;
+        assert!(matches!(err, Err(StoreError::Invalid(_))), "{bad:?}: {err:?}");
+    }
+    assert_eq!(groups_of(&store, &lena.id).await, ["6b"]);
+    // IServ decides for its accounts.
+    let iserv = store
+        .upsert_external_user(&external("sub-1", "ida", &["5a"]))
+        .await
+        .expect("iserv user");
+    let err = store.set_local_groups(&iserv.id, &["6b".into()]).await;
+    assert!(
+        matches!(&err, Err(StoreError::Conflict(m)) if m.contains("IServ")),
+        "{err:?}"
+    );
+    assert_eq!(groups_of(&store, &iserv.id).await, ["5a"]);
+    assert!(matches!(
+        store.set_local_groups("nobody", &[]).await,
+        Err(StoreError::NotFound)
+    ));
+    // Emptied: no groups.
+    store.set_local_groups(&lena.id, &[]).await.expect("empty");
+    assert!(groups_of(&store, &lena.id).await.is_empty());
+}
+
+async fn class_messages_replace_expire_and_reach_their_group_only(store: Store) {
+    let tina = local(&store, "tina", Role::Teacher).await;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64;
+    let groups = |g: &[&str]| g.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    store
+        .set_class_message("5a", "  Bitte speichern  ", &tina.id, "Tina", now + 3600)
+        .await
+        .expect("set");
+    let shown = store
+        .class_messages_for(&groups(&["5a", "x"]), now)
+        .await
+        .expect("read");
+    assert_eq!(shown.len(), 1);
+    assert_eq!(
+        (shown[0].body.as_str(), shown[0].author_name.as_str()),
+        ("Bitte speichern", "Tina")
+    );
+    assert!(
+        store
+            .class_messages_for(&groups(&["6b"]), now)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert!(store.class_messages_for(&[], now).await.expect("read").is_empty());
+    // A new one replaces the old.
+    store
+        .set_class_message("5a", "<b>Pause</b>", &tina.id, "Tina", now + 60)
+        .await
+        .expect("replace");
+    let shown = store.class_messages_for(&groups(&["5a"]), now).await.expect("read");
+    assert_eq!(shown.len(), 1);
+    assert_eq!(shown[0].body, "<b>Pause</b>");
+    // Expired: gone.
+    assert!(
+        store
+            .class_messages_for(&groups(&["5a"]), now + 60)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    // Limits.
+    let long = "x".repeat(portal_store::MAX_MESSAGE_CHARS + 1);
+    for bad in ["", "   ", long.as_str()] {
+        let err = store.set_class_message("5a", bad, &tina.id, "Tina", now + 60).await;
+        assert!(matches!(err, Err(StoreError::Invalid(_))), "{bad:?}");
+    }
+    let exact = "ä".repeat(portal_store::MAX_MESSAGE_CHARS);
+    store
+        .set_class_message("5a", &exact, &tina.id, "Tina", now + 60)
+        .await
+        .expect("500 characters");
+    // Cleared by its teacher.
+    assert!(store.clear_class_message("5a").await.expect("clear"));
+    assert!(!store.clear_class_message("5a").await.expect("clear again"));
+    assert!(
+        store
+            .class_messages_for(&groups(&["5a"]), now)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    // The author's account going keeps no message from its students.
+    store
+        .set_class_message("5a", "Hi", &tina.id, "Tina", now + 60)
+        .await
+        .expect("set");
+    store.delete_user(&tina.id).await.expect("delete");
+    assert_eq!(
+        store
+            .class_messages_for(&groups(&["5a"]), now)
+            .await
+            .expect("read")
+            .len(),
+        1
+    );
+}
 
 async fn assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal(store: Store) {
     let teacher = store

@@ -102,7 +102,7 @@ teacher_assign = Freigeben
 teacher_revoke = Freigabe entfernen
 teacher_granted_by = Freigegeben von
 teacher_no_grants = Noch keine Freigaben.
-teacher_no_groups = Du bist in keiner Gruppe. Gruppen kommen aus IServ; frag die Schul-IT.
+teacher_no_groups = Du bist in keiner Gruppe. Gruppen kommen aus IServ, bei lokalen Konten von der Schul-IT; frag die Schul-IT.
 teacher_no_types = Es gibt keine Desktops, die du freigeben kannst.
 teacher_students_title = Desktops deiner Schülerinnen und Schüler
 teacher_student = Schüler/in
@@ -438,3 +438,32 @@ admin_disk_no_quota = keins
 admin_disk_folder = Klassenordner
 admin_disk_section = Speicherplatz
 files_my_data = Meine Daten: alles als eine ZIP-Datei (Heimatordner, Abgaben, Rückmeldungen)
+
+## Class actions on the teacher page (teacher_class.rs), groups of local accounts.
+
+reason_teacher = Deine Lehrkraft hat ihn beendet. Deine Dateien bleiben erhalten; du kannst ihn neu starten.
+err_not_your_class = Das kannst du nur für Gruppen tun, in denen du selbst bist.
+audit_class_action = Unterrichtsaktion
+class_title = Unterricht
+class_intro = Für jede deiner Gruppen: die Stunde beenden (beendet alle Desktops ihrer Schülerinnen und Schüler; du bestätigst vorher) oder eine kurze Nachricht hinterlassen, die sie eine Stunde lang auf ihrer Startseite und der Desktop-Seite sehen.
+class_running =
+    { $n ->
+        [one] { $n } Desktop läuft
+       *[other] { $n } Desktops laufen
+    }
+class_end_lesson = Stunde beenden
+class_end_confirm_title = Diese Desktops beenden?
+class_end_confirm = Die Desktops dieser Schülerinnen und Schüler werden jetzt beendet. Ihre Dateien bleiben erhalten, aber in offenen Programmen nicht gespeicherte Arbeit geht verloren.
+class_end_none = Kein Desktop der Schülerinnen und Schüler dieser Gruppe läuft.
+class_end_confirm_button = Ja, Stunde beenden
+class_end_cancel = Abbrechen
+class_message = Nachricht für die Gruppe
+class_message_send = Senden
+class_message_current = Wird gerade angezeigt:
+class_message_until = bis
+class_message_clear = Nachricht entfernen
+class_message_from = Nachricht von
+class_actions_col = Aktionen
+class_restart = Neu starten
+admin_user_groups_help = Gruppen (Klassen) lokaler Konten: Namen durch Kommas getrennt, z. B. „5a, Mathe 7“. Lehrkräfte sehen und verwalten die Schülerinnen und Schüler ihrer Gruppen. IServ-Konten erhalten ihre Gruppen von IServ.
+admin_user_groups_iserv = Wird von IServ bei jeder Anmeldung gesetzt

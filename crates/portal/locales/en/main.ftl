@@ -101,7 +101,7 @@ teacher_assign = Enable
 teacher_revoke = Disable
 teacher_granted_by = Enabled by
 teacher_no_grants = Nothing enabled yet.
-teacher_no_groups = You are not in any group. Groups come from IServ; ask the school's IT admin.
+teacher_no_groups = You are not in any group. Groups come from IServ, for local accounts from the school's IT admin; ask them.
 teacher_no_types = There are no desktops you can enable.
 teacher_students_title = Your students' desktops
 teacher_student = Student
@@ -437,3 +437,32 @@ admin_disk_no_quota = none
 admin_disk_folder = Class folder
 admin_disk_section = Disk use
 files_my_data = My data: everything as one zip (home, hand-ins, feedback)
+
+## Class actions on the teacher page (teacher_class.rs), groups of local accounts.
+
+reason_teacher = Your teacher stopped it. Your files are kept; you can start it again.
+err_not_your_class = You can only do this for groups you are in yourself.
+audit_class_action = Class action
+class_title = Lesson
+class_intro = For each of your groups: end the lesson (stops every desktop of its students; you confirm first) or leave a short message that its students see on their start page and desktop page for one hour.
+class_running =
+    { $n ->
+        [one] { $n } desktop running
+       *[other] { $n } desktops running
+    }
+class_end_lesson = End the lesson
+class_end_confirm_title = Stop these desktops?
+class_end_confirm = The desktops of these students stop now. Their files are kept, but work not yet saved in open programs is lost.
+class_end_none = No desktop of this group's students is running.
+class_end_confirm_button = Yes, end the lesson
+class_end_cancel = Cancel
+class_message = Message to the group
+class_message_send = Send
+class_message_current = Shown now:
+class_message_until = until
+class_message_clear = Remove message
+class_message_from = Message from
+class_actions_col = Actions
+class_restart = Restart
+admin_user_groups_help = Groups (classes) of local accounts: names separated by commas, e.g. "5a, Mathe 7". Teachers see and manage the students of their groups. IServ accounts get their groups from IServ.
+admin_user_groups_iserv = Set by IServ at every sign-in

@@ -1,6 +1,6 @@
 //! What the portal does, without the web: desktop lifecycle, who may use what, the audit log,
 //! the desktop-type catalogue, live state changes, image pulls, progress streams, why desktops
-//! stop, the administrators' actions, and deleted accounts with their files.
+//! stop, the administrators' and teachers' actions, and deleted accounts with their files.
 //!
 //! Nothing here knows axum, askama or HTTP; handlers in [`crate::web`] call into it and turn
 //! results into pages and JSON. Texts are translation keys at most: words are chosen at the edge.
@@ -10,6 +10,7 @@ pub mod accounts;
 pub mod admin;
 pub mod audit;
 pub mod catalog;
+pub mod class_actions;
 pub mod desktop_mounts;
 pub mod disk_use;
 pub mod events;
@@ -18,6 +19,7 @@ pub mod flask_import;
 pub mod handins;
 pub mod lesson;
 pub mod lifecycle;
+pub mod local_groups;
 pub mod progress;
 pub mod pulls;
 pub mod start_queue;

@@ -20,6 +20,8 @@ pub enum StopReason {
     ByAdmin,
     /// An administrator stopped every desktop at once.
     StopAll,
+    /// A teacher of the owner's class stopped it (one desktop, or the end of the lesson).
+    ByTeacher,
     /// No input for this long (the portal's culler).
     Idle { minutes: i64 },
     /// The desktop itself (Kasm's `idle_session_timeout`) reported its idle limit.
@@ -74,6 +76,7 @@ impl StopReason {
             StopReason::ByUser => "user".into(),
             StopReason::ByAdmin => "admin".into(),
             StopReason::StopAll => "admin:all".into(),
+            StopReason::ByTeacher => "teacher".into(),
             StopReason::Idle { minutes } => format!("idle:{minutes}"),
             StopReason::IdleReported => "idle:desktop".into(),
             StopReason::MaxAge { hours } => format!("max_age:{hours}"),
@@ -105,6 +108,7 @@ impl StopReason {
             ("user", None) => StopReason::ByUser,
             ("admin", None) => StopReason::ByAdmin,
             ("admin", Some("all")) => StopReason::StopAll,
+            ("teacher", None) => StopReason::ByTeacher,
             ("idle", Some("desktop")) => StopReason::IdleReported,
             ("idle", Some(n)) => StopReason::Idle {
                 minutes: n.parse().ok()?,
@@ -165,6 +169,8 @@ impl StopReason {
             StopReason::StopAll
         } else if r.starts_with("stopped by an administrator") {
             StopReason::ByAdmin
+        } else if r.starts_with("stopped by a teacher") {
+            StopReason::ByTeacher
         } else if r.starts_with("idle") {
             match number(&r) {
                 Some(minutes) => StopReason::Idle { minutes },
@@ -206,6 +212,7 @@ impl fmt::Display for StopReason {
             StopReason::ByUser => f.write_str("stopped by its user"),
             StopReason::ByAdmin => f.write_str("stopped by an administrator"),
             StopReason::StopAll => f.write_str("stopped by an administrator (stop all)"),
+            StopReason::ByTeacher => f.write_str("stopped by a teacher"),
             StopReason::Idle { minutes } => write!(f, "idle for {minutes} minutes"),
             StopReason::IdleReported => f.write_str("idle (reported by the desktop)"),
             StopReason::MaxAge { hours } => write!(f, "reached the maximum age of {hours} hours"),
@@ -240,6 +247,7 @@ mod tests {
             StopReason::ByUser,
             StopReason::ByAdmin,
             StopReason::StopAll,
+            StopReason::ByTeacher,
             StopReason::Idle { minutes: 61 },
             StopReason::IdleReported,
             StopReason::MaxAge { hours: 8 },

@@ -24,6 +24,7 @@ use crate::web::error::AppError;
 pub(crate) use crate::web::events::state_key;
 use crate::web::events::{ago, reason_key};
 use crate::web::pages::{DashboardPage, DesktopTile, Me, TypeTile, ViewPage, form_fields, html, js_texts};
+use crate::web::teacher_class::messages_for;
 
 /// Texts the dashboard's and the view's scripts need, in the page's language.
 const JS_TEXT_KEYS: &[&str] = &[
@@ -139,6 +140,7 @@ pub(crate) async fn show(
         runtime_ok,
         handins_note,
         js_texts: js_texts(lang, JS_TEXT_KEYS),
+        class_messages: messages_for(&state, &user).await?,
     })
 }
 
@@ -186,6 +188,7 @@ pub(crate) async fn view(
             state_key: state_key(shown),
             reason_text: reason_of(&d).map(|k| lang.t(k)),
             js_texts: texts,
+            class_messages: messages_for(&state, &user).await?,
         });
     }
     let target = state
@@ -212,6 +215,7 @@ pub(crate) async fn view(
         state_key: state_key(Some(DesktopState::Running)),
         reason_text: None,
         js_texts: texts,
+        class_messages: messages_for(&state, &user).await?,
     })
 }
 

@@ -46,6 +46,7 @@ pub(crate) fn reason_key(state: Option<DesktopState>, reason: &StopReason) -> Op
     let key = match reason {
         StopReason::ByUser => "reason_user",
         StopReason::ByAdmin | StopReason::StopAll => "reason_admin",
+        StopReason::ByTeacher => "reason_teacher",
         StopReason::Idle { .. } | StopReason::IdleReported => "reason_idle",
         StopReason::MaxAge { .. } => "reason_max_age",
         StopReason::OutOfMemory { .. } => "reason_oom",
@@ -139,7 +140,7 @@ pub(crate) struct EventsQuery {
     security(("session" = [])),
     params(EventsQuery),
     responses(
-        (status = 200, description = "Server-sent events: `snapshot` (every desktop the stream covers) first, then `desktop` per state change; a new `snapshot` after missed changes. Ends with the session.", content_type = "text/event-stream", body = LiveEvent),
+        (status = 200, description = "Server-sent events: `snapshot` (every desktop the stream covers) first, then `desktop` per state change; a new `snapshot` after missed changes; `class_messages` (every current message from a teacher to the user's groups) whenever one changes. Ends with the session.", content_type = "text/event-stream", body = LiveEvent),
         (status = 400, description = "Unknown scope", body = ErrorResponse),
         (status = 401, description = "Not signed in", body = ErrorResponse),
         (status = 403, description = "`scope=all` by someone who is no administrator", body = ErrorResponse),
@@ -204,7 +205,9 @@ pub(crate) async fn stream(
             () = stop.cancelled() => {}
         }
     };
-    let follow = follow.take_until(ended);
+    // Teachers' messages to the user's groups ride on the same stream.
+    let messages = crate::web::teacher_class::live_messages(&state, user.user.groups.clone());
+    let follow = futures_util::stream::select(follow, messages).take_until(ended);
     // The slot frees when the browser goes and the stream is dropped.
     let stream = futures_util::stream::iter([first]).chain(follow).map(move |event| {
         let _held = &slot;

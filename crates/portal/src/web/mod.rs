@@ -23,6 +23,7 @@ pub mod security_headers;
 pub mod signin;
 pub mod slow_body;
 pub mod teacher;
+pub mod teacher_class;
 pub mod teacher_lesson;
 pub mod time;
 pub mod uploads;
@@ -123,6 +124,14 @@ fn page_routes(state: &AppState) -> Router<AppState> {
             "/teacher/lesson",
             get(teacher_lesson::status).post(teacher_lesson::prepare),
         )
+        .route("/teacher/desktops/{id}/stop", post(teacher_class::stop))
+        .route("/teacher/desktops/{id}/restart", post(teacher_class::restart))
+        .route(
+            "/teacher/end-lesson",
+            get(teacher_class::confirm_end_lesson).post(teacher_class::end_lesson),
+        )
+        .route("/teacher/messages", post(teacher_class::send_message))
+        .route("/teacher/messages/clear", post(teacher_class::clear_message))
         .route("/teacher/assignments", post(assignments::create))
         .route("/teacher/assignments/{id}", get(assignments::show))
         .route("/teacher/assignments/{id}/delete", post(assignments::delete))
@@ -190,6 +199,7 @@ fn admin_routes(state: &AppState) -> Router<AppState> {
         .route("/admin/users/{username}/role", post(admin::users::set_role))
         .route("/admin/users/{username}/delete", post(admin::users::delete))
         .route("/admin/users/{username}/link", post(admin::users::allow_link))
+        .route("/admin/users/{username}/groups", post(admin::users::set_groups))
         .route("/admin/deleted-users/{id}/restore", post(admin::users::restore))
         .route("/admin/audit", get(admin::audit::show))
         .route("/admin/disk", get(admin::disk::show))

@@ -90,6 +90,8 @@ pub(crate) struct DashboardPage<'a> {
     /// need a restart (a running container's mounts cannot change).
     pub handins_note: bool,
     pub js_texts: String,
+    /// Messages from the user's teachers to her groups.
+    pub class_messages: Vec<portal_store::ClassMessage>,
 }
 
 #[derive(Template)]
@@ -111,6 +113,8 @@ pub(crate) struct ViewPage<'a> {
     pub state_key: &'static str,
     pub reason_text: Option<&'static str>,
     pub js_texts: String,
+    /// Messages from the user's teachers to her groups.
+    pub class_messages: Vec<portal_store::ClassMessage>,
 }
 
 #[derive(Template)]

@@ -33,6 +33,9 @@ pub enum TeacherError {
     TeacherOnly,
     #[error("not a member of group {0:?}")]
     NotYourGroup(String),
+    /// A class action on a group the teacher is not in.
+    #[error("not a teacher of group {0:?}")]
+    NotYourClass(String),
     #[error("desktop type {0:?} is unknown, disabled or not available to you")]
     TypeNotGrantable(String),
 }
@@ -40,7 +43,9 @@ pub enum TeacherError {
 impl TeacherError {
     pub(crate) fn status(&self) -> StatusCode {
         match self {
-            TeacherError::TeacherOnly | TeacherError::NotYourGroup(_) => StatusCode::FORBIDDEN,
+            TeacherError::TeacherOnly | TeacherError::NotYourGroup(_) | TeacherError::NotYourClass(_) => {
+                StatusCode::FORBIDDEN
+            }
             TeacherError::TypeNotGrantable(_) => StatusCode::UNPROCESSABLE_ENTITY,
         }
     }
@@ -50,6 +55,7 @@ impl TeacherError {
         match self {
             TeacherError::TeacherOnly => ("teacher_only", "err_teacher_only"),
             TeacherError::NotYourGroup(_) => ("not_your_group", "err_not_your_group"),
+            TeacherError::NotYourClass(_) => ("not_your_group", "err_not_your_class"),
             TeacherError::TypeNotGrantable(_) => ("type_not_grantable", "err_type_not_grantable"),
         }
     }
@@ -119,6 +125,7 @@ pub(crate) struct TeacherPage<'a> {
     pub assignments: Vec<crate::web::assignments::AssignmentRow>,
     /// Prepared lessons and how far they got (`web/teacher_lesson.rs`).
     pub lessons: Vec<crate::web::teacher_lesson::LessonRow>,
+    pub classes: Vec<crate::web::teacher_class::ClassPanel>,
 }
 
 #[derive(Deserialize, Default)]
@@ -161,9 +168,11 @@ pub(crate) async fn show(
     let students = student_rows(&state, &user, &view).await?;
     let assignments = crate::web::assignments::rows(&state, &view.groups, lang).await?;
     let lessons = crate::web::teacher_lesson::rows(&state, &user.user, lang, &view.all_types).await?;
+    let classes = crate::web::teacher_class::panels(&state, &view.groups, lang).await?;
     html(&TeacherPage {
         lessons,
         assignments,
+        classes,
         lang,
         me: Me::new(&user),
         groups: view.groups.iter().cloned().collect(),
@@ -230,8 +239,7 @@ async fn student_rows(state: &AppState, user: &CurrentUser, view: &View) -> Resu
             .map(String::as_str)
             .collect();
         // Students of one of my groups; admins see every student.
-        let mine = owner.role == Role::Student && (user.is_admin() || !shared.is_empty());
-        if !mine {
+        if !crate::domain::class_actions::teaches(&user.user, owner) {
             continue;
         }
         students.push(StudentRow {
@@ -253,8 +261,9 @@ async fn student_rows(state: &AppState, user: &CurrentUser, view: &View) -> Resu
 /// The student list alone, for `static/teacher.js` to refresh the page with.
 #[derive(askama::Template)]
 #[template(path = "teacher_students.html")]
-pub(crate) struct StudentList {
+pub(crate) struct StudentList<'a> {
     pub lang: Lang,
+    pub me: Me<'a>,
     pub students: Vec<StudentRow>,
 }
 
@@ -269,6 +278,7 @@ pub(crate) async fn students(
     let students = student_rows(&state, &user, &view).await?;
     html(&StudentList {
         lang: view.lang,
+        me: Me::new(&user),
         students,
     })
 }

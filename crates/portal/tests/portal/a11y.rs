@@ -1,7 +1,7 @@
 //! Accessibility (BITV 2.0 = WCAG 2.1 A and AA) in real Chromium: axe-core checks every page of
 //! every role — sign-in (also with its error), the student's dashboard with desktops in every
 //! state, the desktop view running and behind its stopped, failed and starting overlay, the
-//! teacher page, every admin page, the error pages — in German and English, and expects no
+//! teacher page with its class actions and the end-of-lesson confirmation, every admin page, the error pages — in German and English, and expects no
 //! finding. The view page's dialog is also checked by hand for what axe cannot see: it is
 //! modal, keeps the keyboard inside while shown and gives focus back when it closes.
 //!
@@ -225,6 +225,21 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
     desktop_in_state(&app, "sid", "open", DesktopState::Starting, None).await;
     let lesson = app.state.lessons.prepare(&tina, "5a", "code").await.unwrap();
     assert_eq!(lesson.skipped.len(), 1, "{lesson:?}");
+    // tina's message to 5a, which alice (a local account, its group set here) is in too: on
+    // alice's dashboard and view pages, and on tina's class panel.
+    let store = &app.state.store;
+    let alice_id = store.user_by_username("alice").await.unwrap().unwrap().id;
+    store.set_local_groups(&alice_id, &["5a".into()]).await.unwrap();
+    store
+        .set_class_message(
+            "5a",
+            "Bitte speichert eure Arbeit.",
+            &tina.id,
+            "tina (Name)",
+            portal::domain::unix_now() + 3600,
+        )
+        .await
+        .unwrap();
 
     let chrome = Chrome::start().await;
     let mut axe = Axe::new(source);
@@ -295,6 +310,7 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
     switch_user(&chrome, &app, "tina").await;
     for lang in LANGS {
         axe.page(&chrome, &app, "/teacher", lang).await;
+        axe.page(&chrome, &app, "/teacher/end-lesson?group=5a", lang).await;
         axe.page(&chrome, &app, &format!("/teacher/assignments/{}", essay.id), lang)
             .await;
         axe.page(&chrome, &app, "/", lang).await;

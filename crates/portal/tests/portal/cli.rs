@@ -235,3 +235,92 @@ async fn first_start_prints_url_websocket_support_and_how_to_sign_in() {
     assert_eq!(resp.status(), 303);
     child.kill().await.unwrap();
 }
+
+/// `user …` with the password on standard input; returns success, stdout and stderr.
+fn user_cmd(config: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let mut child = portal_cmd()
+        .arg("user")
+        .args(args)
+        .arg("--config")
+        .arg(config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let _ = child.stdin.take().unwrap().write_all(b"a long enough password\n");
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn groups_of_local_accounts_are_set_on_the_command_line_and_iserv_accounts_keep_theirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), "");
+    let add = ["add", "lisa", "--role", "student", "--password-stdin"];
+    let (ok, out, err) = user_cmd(&config, &[&add[..], &["--group", "5a", "--group", "Mathe 7"]].concat());
+    assert!(ok, "{err}");
+    assert!(out.contains("created lisa (student) in 5a, Mathe 7"), "{out}");
+
+    // `--set A,B` and `--set A --set B` alike; the old groups go.
+    let (ok, out, err) = user_cmd(&config, &["groups", "lisa", "--set", "6b,7c"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("groups of lisa: 6b, 7c"), "{out}");
+    let (ok, out, _) = user_cmd(&config, &["groups", "lisa", "--set", "8d", "--set", "9e"]);
+    assert!(ok && out.contains("groups of lisa: 8d, 9e"), "{out}");
+    let (_, list, _) = user_cmd(&config, &["list"]);
+    assert!(list.contains("lisa\tstudent\tlisa\t8d,9e"), "{list}");
+
+    // A bad name: refused with the rule, nothing changes, no account half made.
+    let (ok, _, err) = user_cmd(&config, &["groups", "lisa", "--set", "a\tb"]);
+    assert!(!ok && err.contains("control characters"), "{err}");
+    let long = "x".repeat(300);
+    let add_lutz = ["add", "lutz", "--role", "student", "--password-stdin", "--group", &long];
+    let (ok, _, err) = user_cmd(&config, &add_lutz);
+    assert!(!ok && err.contains("1 to 256 characters"), "{err}");
+    let (_, list, _) = user_cmd(&config, &["list"]);
+    assert!(list.contains("8d,9e") && !list.contains("lutz"), "{list}");
+    let (ok, _, err) = user_cmd(&config, &["groups", "nobody", "--set", "5a"]);
+    assert!(!ok && err.contains("no account \"nobody\""), "{err}");
+
+    // An IServ account: its groups come from IServ.
+    let store = portal_store::Store::connect(&format!("sqlite://{}", dir.path().join("data/portal.db").display()))
+        .await
+        .unwrap();
+    store
+        .upsert_external_user(&portal_store::ExternalUser {
+            subject: "sub-ida".into(),
+            username: "ida".into(),
+            display_name: "Ida".into(),
+            email: None,
+            role: portal_store::Role::Student,
+            groups: vec!["5a".into()],
+        })
+        .await
+        .unwrap();
+    let (ok, _, err) = user_cmd(&config, &["groups", "ida", "--set", "6b"]);
+    assert!(!ok && err.contains("signs in with IServ"), "{err}");
+    let ida = store.user_by_username("ida").await.unwrap().unwrap();
+    assert_eq!(ida.groups, ["5a"]);
+    // Each change is in the audit log.
+    let (lisa_changes, _) = store
+        .audit_page(&portal_store::AuditFilter {
+            kind: None,
+            user: Some("lisa".into()),
+            offset: 0,
+            limit: 100,
+        })
+        .await
+        .unwrap();
+    assert!(
+        lisa_changes
+            .iter()
+            .any(|e| e.detail.contains("groups 6b, 7c → 8d, 9e (command line)")),
+        "{lisa_changes:?}"
+    );
+    store.close().await;
+}

@@ -43,17 +43,6 @@ async fn js(chrome: &Chrome, code: &str) -> Value {
     chrome.client.execute(code, vec![]).await.unwrap()
 }
 
-async fn click(chrome: &Chrome, css: &str) {
-    chrome
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-}
-
 async fn wait_done(chrome: &Chrome, done: &str) {
     chrome
         .wait_until(
@@ -129,16 +118,16 @@ async fn files_are_dropped_renamed_trashed_restored_moved_and_previewed_in_chrom
         .unwrap();
     input.clear().await.unwrap();
     input.send_keys("Übung 2.txt").await.unwrap();
-    click(&chrome, "tr[data-entry='Übung 1.txt'] button.secondary").await;
+    chrome.click("tr[data-entry='Übung 1.txt'] button.secondary").await;
     wait_done(&chrome, "renamed").await;
     assert!(home.join("Übung 2.txt").exists() && !home.join("Übung 1.txt").exists());
 
     // Delete into the trash, and back.
-    click(&chrome, "tr[data-entry='Übung 2.txt'] button.danger").await;
+    chrome.click("tr[data-entry='Übung 2.txt'] button.danger").await;
     wait_done(&chrome, "deleted").await;
     assert!(!home.join("Übung 2.txt").exists());
     assert!(chrome.text("[data-role=trash]").await.contains("Übung 2.txt"));
-    click(&chrome, "[data-role=trash] tr[data-trash] button").await;
+    chrome.click("[data-role=trash] tr[data-trash] button").await;
     wait_done(&chrome, "restored").await;
     assert_eq!(std::fs::read(home.join("Übung 2.txt")).unwrap(), b"Hallo Welt");
 
@@ -153,9 +142,11 @@ async fn files_are_dropped_renamed_trashed_restored_moved_and_previewed_in_chrom
         .send_keys("Abgabe Mathe")
         .await
         .unwrap();
-    click(&chrome, "form:has(input[name=op][value=mkdir]) button[type=submit]").await;
+    chrome
+        .click("form:has(input[name=op][value=mkdir]) button[type=submit]")
+        .await;
     wait_done(&chrome, "created").await;
-    click(&chrome, "tr[data-entry='Übung 2.txt'] input[type=checkbox]").await;
+    chrome.click("tr[data-entry='Übung 2.txt'] input[type=checkbox]").await;
     chrome
         .client
         .find(Locator::Css("[data-role=target] option[value='home/Abgabe Mathe']"))
@@ -164,7 +155,7 @@ async fn files_are_dropped_renamed_trashed_restored_moved_and_previewed_in_chrom
         .click()
         .await
         .unwrap();
-    click(&chrome, "#selection button[value=move]").await;
+    chrome.click("#selection button[value=move]").await;
     wait_done(&chrome, "moved").await;
     assert!(home.join("Abgabe Mathe/Übung 2.txt").exists());
     chrome.goto(&app, "/files/home/Abgabe%20Mathe/").await;

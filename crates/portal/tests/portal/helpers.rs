@@ -250,6 +250,12 @@ impl Browser {
             .unwrap()
     }
 
+    /// The page at `path` in English, as text.
+    pub async fn english_page(&self, path: &str) -> String {
+        let resp = self.get(path).header("accept-language", "en").send().await.unwrap();
+        resp.text().await.unwrap()
+    }
+
     /// The session's CSRF token, as the dashboard hands it to its script.
     pub async fn csrf(&self) -> String {
         let page = self.get("/").send().await.unwrap().text().await.unwrap();

@@ -43,12 +43,12 @@ async fn visible_words(chrome: &Chrome) -> BTreeSet<String> {
 /// Switches the page to English and back with the header's switcher, and fails on any word
 /// both versions show that is not a name or data: an untranslated text.
 async fn assert_switch_translates_everything(chrome: &Chrome, what: &str) {
-    click(chrome, "a[hreflang=en]").await;
+    chrome.click("a[hreflang=en]").await;
     chrome
         .wait_until("the English page", "return document.documentElement.lang === 'en';")
         .await;
     let en = visible_words(chrome).await;
-    click(chrome, "a[hreflang=de]").await;
+    chrome.click("a[hreflang=de]").await;
     chrome
         .wait_until("the German page", "return document.documentElement.lang === 'de';")
         .await;
@@ -69,18 +69,6 @@ async fn assert_switch_translates_everything(chrome: &Chrome, what: &str) {
 
 async fn js(chrome: &Chrome, code: &str) -> Value {
     chrome.client.execute(code, vec![]).await.unwrap()
-}
-
-/// Clicks the element at `css`.
-async fn click(chrome: &Chrome, css: &str) {
-    chrome
-        .client
-        .find(Locator::Css(css))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
 }
 
 /// Picks `value` in the select at `css`.
@@ -222,7 +210,7 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
         )
         .await;
     chrome.screenshot("desktop-stopped").await;
-    click(&chrome, "#overlay [data-action=start] button").await;
+    chrome.click("#overlay [data-action=start] button").await;
     chrome
         .wait_until(
             "the desktop to run and load again",
@@ -254,7 +242,7 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
         .await;
     let d = wait_for_stopped(&app, "alice-fake").await;
     assert_eq!(d.as_deref(), Some("idle (reported by the desktop)"));
-    click(&chrome, "#overlay [data-action=start] button").await;
+    chrome.click("#overlay [data-action=start] button").await;
     chrome
         .wait_until(
             "the desktop to run after the idle stop",
@@ -263,7 +251,7 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
         .await;
 
     // Back on the dashboard: running, and the other desktop ready to start.
-    click(&chrome, "a[data-action=back]").await;
+    chrome.click("a[data-action=back]").await;
     chrome
         .wait_until(
             "the dashboard with the desktop running",
@@ -287,10 +275,10 @@ async fn a_student_starts_a_desktop_and_sees_stops_and_crashes_live() {
     chrome.screenshot("dashboard-stopped").await;
 
     // Remove asks first, then the card is back to "not started"; the files stay (home volume).
-    click(&chrome, &format!("{CARD} [data-action=remove] summary")).await;
+    chrome.click(&format!("{CARD} [data-action=remove] summary")).await;
     let confirm = chrome.text(&format!("{CARD} .confirm-box p")).await;
     assert_eq!(confirm, "Your desktop's container is deleted; your files stay.");
-    click(&chrome, &format!("{CARD} .confirm-box button")).await;
+    chrome.click(&format!("{CARD} .confirm-box button")).await;
     chrome
         .wait_until(
             "the card to show the removal",
@@ -383,13 +371,13 @@ async fn a_teacher_enables_a_desktop_for_her_class_in_the_browser() {
     add_member(&app, "tina", portal_store::Role::Teacher, &["5a", "lehrer"]).await;
     let chrome = Chrome::start().await;
     chrome.sign_in(&app, "tina").await;
-    click(&chrome, "a[href='/teacher']").await;
+    chrome.click("a[href='/teacher']").await;
     chrome
         .wait_until("the teacher page", "return location.pathname === '/teacher';")
         .await;
     select(&chrome, "select[name=type]", "code").await;
     select(&chrome, "select[name=group]", "5a").await;
-    click(&chrome, "form[action='/teacher/grants'] button").await;
+    chrome.click("form[action='/teacher/grants'] button").await;
     chrome
         .wait_until(
             "the grant to show",

@@ -14,6 +14,7 @@ use axum::Json;
 
 use crate::auth::CurrentUser;
 use crate::domain::admin::AdminActions;
+use crate::domain::local_groups;
 use crate::i18n::Lang;
 use crate::state::AppState;
 use crate::web::admin::{Admin, AdminError, AdminForm, when};
@@ -169,6 +170,8 @@ pub(crate) async fn create(
     AdminForm { admin, form, lang }: AdminForm,
 ) -> Result<Response, AdminError> {
     let role: Role = form.get("role").parse()?;
+    // Checked before the account is made, so a bad name leaves no account without its groups.
+    let groups = portal_store::clean_group_names(&local_groups::parse_list(form.all("groups")))?;
     let typed = form.get("password");
     let password = if typed.is_empty() {
         generate_password()
@@ -192,6 +195,9 @@ pub(crate) async fn create(
             format!("local account, role {role}"),
         )
         .await;
+    if !groups.is_empty() {
+        local_groups::set(&state.store, &user, &groups, Some(admin.username())).await?;
+    }
     if typed.is_empty() {
         Ok(password_page(lang, &admin, &user.username, &password)?)
     } else {
@@ -244,6 +250,19 @@ pub(crate) async fn set_role(
             format!("role {} → {role}", user.role),
         )
         .await;
+    Ok(Redirect::to("/admin/users"))
+}
+
+/// `POST /admin/users/{username}/groups` (`groups`, comma-separated): the groups (classes) of a
+/// local account; IServ accounts get theirs from IServ (409).
+pub(crate) async fn set_groups(
+    State(state): State<AppState>,
+    Path(username): Path<String>,
+    AdminForm { admin, form, .. }: AdminForm,
+) -> Result<Redirect, AdminError> {
+    let user = local_user(&state, &username).await?;
+    let groups = local_groups::parse_list(form.all("groups"));
+    local_groups::set(&state.store, &user, &groups, Some(admin.username())).await?;
     Ok(Redirect::to("/admin/users"))
 }
 

@@ -375,14 +375,36 @@ pub(crate) enum DesktopEvent {
     Progress(StartStep),
 }
 
+/// One teacher's message to one of the user's groups (event `class_messages`).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassMessageView {
+    #[schema(example = "5a")]
+    pub(crate) group: String,
+    /// Plain text (at most 500 characters); pages show it as text, never as HTML.
+    pub(crate) body: String,
+    /// The teacher's display name.
+    pub(crate) author: String,
+    /// Unix seconds; not shown from then on.
+    pub(crate) expires_at: i64,
+}
+
+/// Event `class_messages` of `/api/events`: every current message to the user's groups, sent
+/// whenever one of them is set, replaced or cleared (and at the start, if there are any).
+#[derive(Serialize, ToSchema)]
+pub(crate) struct ClassMessages {
+    pub(crate) messages: Vec<ClassMessageView>,
+}
+
 /// The payloads of `/api/events`, told apart by the event's name: a `snapshot`, then a
-/// `desktop` (status) per change.
+/// `desktop` (status) per change; `class_messages` when a teacher's message to one of the
+/// user's groups changes.
 #[derive(ToSchema)]
 #[serde(untagged)]
 #[allow(dead_code)]
 pub(crate) enum LiveEvent {
     Snapshot(Snapshot),
     Desktop(DesktopStatus),
+    ClassMessages(ClassMessages),
 }
 
 /// The payloads of a pull's events, told apart by the event's name: `progress` steps, then
