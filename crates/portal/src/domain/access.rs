@@ -21,6 +21,16 @@ pub fn owns_desktop(user: &User, target: &Target) -> bool {
     target.allows(&user.id, &user.username, &user.groups)
 }
 
+/// Whether `user` teaches `student`: a teacher who shares a group with her, or an
+/// administrator.
+pub fn teaches(user: &User, student: &User) -> bool {
+    match user.role {
+        Role::Admin => true,
+        Role::Teacher => student.role == Role::Student && student.groups.iter().any(|g| user.groups.contains(g)),
+        Role::Student => false,
+    }
+}
+
 /// `t` as its users see it: a restricted type is also open to the groups teachers enabled
 /// it for.
 pub fn with_grants(mut t: DesktopType, grants: &[TypeGrant]) -> DesktopType {

@@ -117,6 +117,8 @@ pub(crate) struct TeacherPage<'a> {
     pub students: Vec<StudentRow>,
     pub saved: bool,
     pub assignments: Vec<crate::web::assignments::AssignmentRow>,
+    /// Open requests for help (`web/help.rs`).
+    pub help: crate::web::help::TeacherPanel,
 }
 
 #[derive(Deserialize, Default)]
@@ -158,7 +160,9 @@ pub(crate) async fn show(
         .collect();
     let students = student_rows(&state, &user, &view).await?;
     let assignments = crate::web::assignments::rows(&state, &view.groups, lang).await?;
+    let help = crate::web::help::teacher_panel(&state, &user, lang).await;
     html(&TeacherPage {
+        help,
         assignments,
         lang,
         me: Me::new(&user),
