@@ -441,3 +441,162 @@ fn stamp(secs: i64) -> String {
         .map(|t| t.to_string())
         .unwrap_or_else(|_| secs.to_string())
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use desktop_proxy::Scheme;
+    use portal_store::{AuditFilter, Role};
+    use secrecy::SecretString;
+
+    use super::*;
+
+    /// What the sessions layer was asked to close.
+    type Closed = Arc<Mutex<Vec<(String, Vec<String>)>>>;
+
+    async fn user(store: &Store, name: &str, role: Role) -> User {
+        let mut u = store
+            .create_local_user(name, name, role, &SecretString::from("a long password".to_owned()))
+            .await
+            .unwrap();
+        u.groups = vec!["5a".into()];
+        u
+    }
+
+    fn target(id: &str, owner: &User) -> Target {
+        Target {
+            desktop_id: id.into(),
+            name: String::new(),
+            scheme: Scheme::Https,
+            host: "127.0.0.1".into(),
+            port: 1,
+            verify_tls: false,
+            basic_auth: None,
+            owner_ids: vec![owner.id.clone()],
+            usernames: vec![],
+            groups: vec![],
+        }
+    }
+
+    async fn help_details(store: &Store) -> Vec<String> {
+        let filter = AuditFilter {
+            kind: Some(AuditKind::Help),
+            limit: 100,
+            ..Default::default()
+        };
+        store
+            .audit_page(&filter)
+            .await
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|e| e.detail)
+            .collect()
+    }
+
+    /// Waits up to 5 s for `check`.
+    async fn soon(mut check: impl FnMut() -> bool) -> bool {
+        for _ in 0..50 {
+            if check() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
+    }
+
+    #[tokio::test]
+    async fn the_grant_ends_at_its_time_limit_and_when_the_desktop_stops_closing_the_helpers_sessions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .await
+            .unwrap();
+        let (sam, tina) = (
+            user(&store, "sam", Role::Student).await,
+            user(&store, "tina", Role::Teacher).await,
+        );
+        let routes = Arc::new(RouteTable::new());
+        let desk = target("sam-x", &sam);
+        routes.insert(desk.clone());
+        let closed: Closed = Arc::default();
+        let record = closed.clone();
+        let help = Arc::new(Help::new(
+            store.clone(),
+            routes.clone(),
+            Duration::from_millis(300),
+            Box::new(move |id, sessions| record.lock().unwrap().push((id.to_owned(), sessions.to_vec()))),
+        ));
+        let (tx, rx) = broadcast::channel(8);
+        tokio::spawn(help.clone().run(rx));
+
+        // Not before she allows it.
+        help.request(&sam, "sam-x").await.unwrap();
+        help.offer(&tina, "sam-x").await.unwrap();
+        assert!(!help.admit(&tina, "s1", &desk));
+        help.accept(&sam, "sam-x").await.unwrap();
+        assert!(help.admit(&tina, "s1", &desk) && help.may_use(&tina, &desk));
+        assert!(help.admit(&sam, "own", &desk), "the owner as ever");
+
+        // The time limit: revoked, and the session that used it closed.
+        assert!(
+            soon(|| help.case_of(&sam, "sam-x").is_none()).await,
+            "ended at the limit"
+        );
+        assert!(!help.admit(&tina, "s1", &desk) && !help.may_use(&tina, &desk));
+        assert_eq!(*closed.lock().unwrap(), [("sam-x".to_owned(), vec!["s1".to_owned()])]);
+
+        // The desktop stops: the same.
+        help.request(&sam, "sam-x").await.unwrap();
+        help.offer(&tina, "sam-x").await.unwrap();
+        help.accept(&sam, "sam-x").await.unwrap();
+        assert!(help.admit(&tina, "s2", &desk));
+        tx.send(DesktopChange {
+            user_id: sam.id.clone(),
+            desktop_id: "sam-x".into(),
+            type_key: "x".into(),
+            state: Some(DesktopState::Stopping),
+            reason: None,
+            last_used: None,
+        })
+        .unwrap();
+        assert!(
+            soon(|| help.case_of(&sam, "sam-x").is_none()).await,
+            "ended with the desktop"
+        );
+        assert!(!help.admit(&tina, "s2", &desk));
+        assert_eq!(closed.lock().unwrap().len(), 2);
+        let details = help_details(&store).await;
+        assert!(details.iter().any(|d| d.ends_with("(time limit)")), "{details:#?}");
+        assert!(
+            details.iter().any(|d| d.ends_with("(the desktop stopped)")),
+            "{details:#?}"
+        );
+    }
+
+    #[test]
+    fn teachers_teach_students_of_their_groups_and_admins_everyone() {
+        let person = |role, groups: &[&str]| User {
+            id: format!("{role:?}{groups:?}"),
+            username: "x".into(),
+            display_name: "x".into(),
+            email: None,
+            role,
+            external_subject: None,
+            home_name: "x".into(),
+            groups: groups.iter().map(|g| (*g).to_owned()).collect(),
+            language: None,
+            has_password: false,
+            link_allowed_by: None,
+            created_at: 0,
+        };
+        let sam = person(Role::Student, &["5a"]);
+        assert!(teaches(&person(Role::Teacher, &["5a", "lehrer"]), &sam));
+        assert!(!teaches(&person(Role::Teacher, &["6b"]), &sam));
+        assert!(!teaches(&person(Role::Student, &["5a"]), &sam), "a classmate");
+        assert!(!teaches(
+            &person(Role::Teacher, &["5a"]),
+            &person(Role::Teacher, &["5a"])
+        ));
+        assert!(teaches(&person(Role::Admin, &[]), &sam));
+    }
+}
