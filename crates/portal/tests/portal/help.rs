@@ -156,8 +156,9 @@ async fn help_event(events: &mut Events, check: impl Fn(&serde_json::Value) -> b
     }
 }
 
-#[tokio::test]
-async fn a_teacher_takes_control_only_after_the_student_allows_it_and_loses_it_when_she_ends_it() {
+/// Sam's desktop on its own origin; tina teaches her class (5a), theo another (6b), otto is
+/// her classmate.
+async fn class() -> (TestApp, testkit::FakeKasm) {
     let kasm = fake_desktop("pw-sam").await;
     let app = spawn_app_with(
         &[DesktopSpec::for_fake(DESK, &kasm, "pw-sam", &["sam"])],
@@ -168,6 +169,12 @@ async fn a_teacher_takes_control_only_after_the_student_allows_it_and_loses_it_w
     add_member(&app, "theo", Role::Teacher, &["6b"]).await;
     add_member(&app, "sam", Role::Student, &["5a"]).await;
     add_member(&app, "otto", Role::Student, &["5a"]).await;
+    (app, kasm)
+}
+
+#[tokio::test]
+async fn a_teacher_takes_control_only_after_the_student_allows_it_and_loses_it_when_she_ends_it() {
+    let (app, kasm) = class().await;
     let (tina, theo, sam, otto) = (
         sign_in(&app, "tina").await,
         sign_in(&app, "theo").await,
@@ -547,4 +554,143 @@ async fn on_the_real_desktop_the_helpers_keystrokes_land_only_while_the_student_
             .any(|e| e.actor.is_none() && e.detail.ends_with("(the desktop stopped)")),
         "{entries:#?}"
     );
+}
+
+/// Clicks the button of the help form `action` (`data-help-action`) on the current page.
+async fn press(chrome: &crate::browser::Chrome, action: &str) {
+    chrome
+        .client
+        .find(fantoccini::Locator::Css(&format!(
+            "form[data-help-action={action}] button"
+        )))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn in_chromium_the_student_allows_and_ends_the_help_live_while_her_desktop_stays_open() {
+    if !crate::browser::browser_ready() {
+        return;
+    }
+    let (app, kasm) = class().await;
+    let student = crate::browser::Chrome::start().await;
+    let teacher = crate::browser::Chrome::start().await;
+    student.sign_in(&app, "sam").await;
+    teacher.sign_in(&app, "tina").await;
+    student.goto(&app, &format!("/view/{DESK}")).await;
+    // Marks this page: if it reloaded (and the desktop with it), the mark would be gone.
+    let mark = "window.__helpMark = 1; return true;";
+    student.client.execute(mark, vec![]).await.unwrap();
+    teacher.goto(&app, "/teacher").await;
+    teacher
+        .wait_until(
+            "the empty list",
+            "return !!document.querySelector('[data-role=help-none]');",
+        )
+        .await;
+
+    // She asks; her teacher's page shows it without a reload, and she offers.
+    press(&student, "request").await;
+    student
+        .wait_until(
+            "the request on her page",
+            "return !!document.querySelector('.help-row[data-stage=requested]');",
+        )
+        .await;
+    teacher
+        .wait_until(
+            "the request on the teacher page, live",
+            &format!("return !!document.querySelector('[data-role=help-requests] tr[data-desktop-id=\"{DESK}\"][data-stage=requested]');"),
+        )
+        .await;
+    assert!(teacher.text("#help").await.contains("sam (Name)"));
+    press(&teacher, "offer").await;
+
+    // Her page asks her, live; she allows it.
+    student
+        .wait_until(
+            "the offer on her page",
+            "return !!document.querySelector('.help-row[data-stage=offered][role=alert]');",
+        )
+        .await;
+    let asked = student.text(".help-row[data-stage=offered]").await;
+    assert!(asked.contains("tina (Name) möchte deinen Desktop steuern"), "{asked}");
+    student.screenshot("help-offer").await;
+    press(&student, "accept").await;
+    student
+        .wait_until(
+            "the help banner",
+            "return !!document.querySelector('.help-row[data-stage=helping]');",
+        )
+        .await;
+    assert!(
+        student
+            .text(".help-row[data-stage=helping]")
+            .await
+            .contains("tina (Name) hilft dir"),
+        "the banner names the helper"
+    );
+
+    // The teacher opens the desktop on its own origin.
+    teacher
+        .wait_until(
+            "the link into the desktop",
+            "return !!document.querySelector('a[data-help-action=open]');",
+        )
+        .await;
+    teacher.screenshot("help-teacher").await;
+    let open = teacher
+        .client
+        .find(fantoccini::Locator::Css("a[data-help-action=open]"))
+        .await
+        .unwrap()
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    teacher.goto(&app, &open).await;
+    teacher
+        .wait_until(
+            "the desktop's own origin",
+            &format!(
+                "return location.host === '{DESK}.localhost:{}' && document.readyState === 'complete';",
+                app.addr.port()
+            ),
+        )
+        .await;
+    let served = teacher.client.source().await.unwrap();
+    assert!(
+        !served.contains("csrf"),
+        "the desktop's page, nothing of the portal: {served}"
+    );
+
+    // She ends it: the teacher's desktop tab no longer gets anything.
+    press(&student, "end").await;
+    student
+        .wait_until(
+            "the button to ask again",
+            "return !!document.querySelector('.help-row[data-stage=none]');",
+        )
+        .await;
+    teacher.client.refresh().await.unwrap();
+    teacher
+        .wait_until(
+            "the missing-desktop answer",
+            "return document.body.innerText.includes('Öffne den Desktop über das Portal');",
+        )
+        .await;
+    let refused = teacher.client.source().await.unwrap();
+    assert!(!served.is_empty() && refused != served, "{refused}");
+    let still = student
+        .client
+        .execute("return window.__helpMark === 1;", vec![])
+        .await
+        .unwrap();
+    assert_eq!(still, serde_json::json!(true), "her page (and desktop) never reloaded");
+    student.close().await;
+    teacher.close().await;
+    let _ = kasm;
 }
