@@ -25,7 +25,11 @@
       if (el.dataset.refresh) el.outerHTML = html;
       else el.innerHTML = html;
       const now = find();
-      if (now) now.dataset.updated = String(Date.now());
+      if (!now) return;
+      now.dataset.updated = String(Date.now());
+      // The dashboard's card shows only while there is a running desktop to ask about.
+      const card = now.closest(".help-card");
+      if (card) card.hidden = !now.querySelector(".help-row");
     } catch (_) {
       // Offline for a moment: the next event brings the picture again.
     }
@@ -55,6 +59,13 @@
     Portal.busy(button, false);
     refresh();
   });
+
+  // A desktop started or stopped (the view page's and the dashboard's scripts keep
+  // `data-state` current): which desktops one can ask about changed.
+  let pending = null;
+  new MutationObserver(() => {
+    if (pending === null) pending = setTimeout(() => { pending = null; refresh(); }, 300);
+  }).observe(document.body, { subtree: true, attributes: true, attributeFilter: ["data-state"] });
 
   let source = null, pause = 1000;
   const open = () => {

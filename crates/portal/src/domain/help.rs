@@ -399,15 +399,16 @@ impl Help {
     pub async fn run(self: Arc<Self>, mut changes: broadcast::Receiver<DesktopChange>) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut open = true;
         loop {
             tokio::select! {
-                change = changes.recv() => match change {
+                change = changes.recv(), if open => match change {
                     Ok(c) if c.state != Some(DesktopState::Running) => {
                         self.end_if(|case| case.desktop_id == c.desktop_id, Ending::DesktopStopped).await;
                     }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
-                    // No lifecycle any more (a portal without one): the tick still runs.
-                    Err(broadcast::error::RecvError::Closed) => changes = broadcast::channel(1).1,
+                    // No lifecycle any more (shutting down): the tick still runs.
+                    Err(broadcast::error::RecvError::Closed) => open = false,
                 },
                 _ = tick.tick() => {
                     let routes = self.routes.clone();
