@@ -182,8 +182,8 @@ impl Help {
         let (case, new) = {
             let mut cases = self.lock();
             match cases.get(id) {
-                Some(c) if c.student.id == student.id => (c.clone(), false),
-                // A shared machine another user already asked about: hers is the same desktop.
+                // Asked already (by her, or by another user of a shared lab machine, who then
+                // answers the offer).
                 Some(c) => (c.clone(), false),
                 None => {
                     let c = Case {
@@ -270,7 +270,7 @@ impl Help {
             let mut cases = self.lock();
             let c = cases
                 .get_mut(id)
-                .filter(|c| c.stage == Stage::Offered)
+                .filter(|c| c.stage == Stage::Offered && c.student.id == student.id)
                 .ok_or(HelpError::NoOffer)?;
             let now = unix_now();
             c.stage = Stage::Helping;
