@@ -57,8 +57,10 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
     background.spawn(state.desktop_sessions.clone().sweep_forever(
         state.store.clone(),
         state.routes.clone(),
+        state.help.clone(),
         state.config.session_idle(),
     ));
+    background.spawn(state.help.clone().run(state.desktops.changes.subscribe()));
     background.spawn(domain::audit::prune_hourly(state.store.clone()));
     background.spawn(state.handins.clone().run_sealer());
     background.spawn(state.anonymous_audit.clone().flush_forever(state.store.clone()));

@@ -40,6 +40,8 @@ pub struct Inner {
     /// Tickets and cookies of desktop origins, and the stop signals of every relay and event
     /// stream, tied to portal sessions.
     pub desktop_sessions: Arc<DesktopSessions>,
+    /// Students' requests for help and the helpers' grants they accepted.
+    pub help: Arc<crate::domain::help::Help>,
     /// Tickets of PDF previews on the preview origin (`web/preview.rs`).
     pub previews: Arc<crate::auth::preview_tickets::PreviewTickets>,
     /// The only origin allowed to open desktop WebSockets and to post forms.
@@ -174,9 +176,17 @@ impl AppState {
         ));
         let file_writes = crate::net::rate_limit::RateLimit::new(config.files.writes_per_minute);
         let lessons = Arc::new(crate::domain::lesson::Lessons::new(store.clone(), desktops.clone()));
+        let desktop_sessions = Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs)));
+        let help = Arc::new(crate::domain::help::Help::new(
+            store.clone(),
+            routes.clone(),
+            crate::domain::help::HELP_TIME_LIMIT,
+            close_helper_sessions(desktop_sessions.clone()),
+        ));
         Ok(AppState(Arc::new(Inner {
             desktop_origins,
-            desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
+            desktop_sessions,
+            help,
             previews: Arc::default(),
             public_origin: config.public_origin(),
             https,
@@ -204,6 +214,19 @@ impl AppState {
             metrics_listener,
         })))
     }
+}
+
+/// Ends a helper's bindings to one desktop: its desktop-origin cookies stop working and its
+/// relays close at once.
+fn close_helper_sessions(sessions: Arc<DesktopSessions>) -> crate::domain::help::CloseSessions {
+    Box::new(move |desktop, session_ids| {
+        for session_id in session_ids {
+            sessions.end(&crate::auth::desktop_sessions::Owner {
+                session_id: session_id.clone(),
+                desktop: Some(desktop.to_owned()),
+            });
+        }
+    })
 }
 
 /// Turns a static desktop into a proxy route: like a container's, but shared by its

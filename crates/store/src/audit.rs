@@ -40,11 +40,14 @@ pub enum AuditKind {
     /// A teacher acted on a class: stopped or restarted a student's desktop, ended the
     /// lesson, set or cleared a message to the group.
     ClassAction,
+    /// Helping with consent: asked, offered, accepted, declined, ended (the detail says which,
+    /// with the helper and the times).
+    Help,
 }
 
 impl AuditKind {
     /// Every kind, in the order the admin page offers them as filters.
-    pub const ALL: [AuditKind; 17] = [
+    pub const ALL: [AuditKind; 18] = [
         AuditKind::DesktopStarted,
         AuditKind::DesktopStopped,
         AuditKind::DesktopFailed,
@@ -62,6 +65,7 @@ impl AuditKind {
         AuditKind::AdminAction,
         AuditKind::FilesChanged,
         AuditKind::ClassAction,
+        AuditKind::Help,
     ];
 
     /// The name stored in the database and used in filters.
@@ -84,6 +88,7 @@ impl AuditKind {
             AuditKind::AdminAction => "admin_action",
             AuditKind::FilesChanged => "files_changed",
             AuditKind::ClassAction => "class_action",
+            AuditKind::Help => "help",
         }
     }
 }

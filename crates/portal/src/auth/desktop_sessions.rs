@@ -15,7 +15,7 @@ use desktop_proxy::RouteTable;
 use portal_store::{Store, User};
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::access::may_use_desktop;
+use crate::domain::help::Help;
 
 use super::random_token;
 
@@ -202,8 +202,9 @@ pub const SWEEP_INTERVAL: Duration = Duration::from_secs(2);
 impl DesktopSessions {
     /// One check of every binding: its portal session must still live (not signed out, not
     /// ended by an administrator, not expired) and its user must still may use its desktop (a
-    /// role change or a removed group takes effect here). Returns how many owners ended.
-    pub async fn sweep(&self, store: &Store, routes: &RouteTable, idle: Option<Duration>) -> usize {
+    /// role change or a removed group takes effect here; a helper's grant counts while it
+    /// lasts). Returns how many owners ended.
+    pub async fn sweep(&self, store: &Store, routes: &RouteTable, help: &Help, idle: Option<Duration>) -> usize {
         let mut ended = 0;
         let mut checked: HashMap<String, Option<User>> = HashMap::new();
         for owner in self.owners() {
@@ -225,7 +226,7 @@ impl DesktopSessions {
             let allowed = match (&user, &owner.desktop) {
                 (None, _) => false,
                 (Some(_), None) => true,
-                (Some(user), Some(id)) => routes.get(id).is_some_and(|t| may_use_desktop(user, &t)),
+                (Some(user), Some(id)) => routes.get(id).is_some_and(|t| help.may_use(user, &t)),
             };
             if !allowed {
                 ended += self.end(&owner);
@@ -235,12 +236,18 @@ impl DesktopSessions {
     }
 
     /// [`DesktopSessions::sweep`] every [`SWEEP_INTERVAL`], forever.
-    pub async fn sweep_forever(self: Arc<Self>, store: Store, routes: Arc<RouteTable>, idle: Option<Duration>) {
+    pub async fn sweep_forever(
+        self: Arc<Self>,
+        store: Store,
+        routes: Arc<RouteTable>,
+        help: Arc<Help>,
+        idle: Option<Duration>,
+    ) {
         let mut tick = tokio::time::interval(SWEEP_INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            let ended = self.sweep(&store, &routes, idle).await;
+            let ended = self.sweep(&store, &routes, &help, idle).await;
             if ended > 0 {
                 tracing::info!(
                     ended,

@@ -21,6 +21,18 @@ pub fn owns_desktop(user: &User, target: &Target) -> bool {
     target.allows(&user.id, &user.username, &user.groups)
 }
 
+/// Whether `user` teaches `student`: an administrator every student, a teacher the students
+/// who share a group with her. The one rule behind `/teacher`'s list, its class actions and
+/// helping with consent.
+pub fn teaches(user: &User, student: &User) -> bool {
+    student.role == Role::Student
+        && match user.role {
+            Role::Admin => true,
+            Role::Teacher => student.groups.iter().any(|g| user.groups.contains(g)),
+            Role::Student => false,
+        }
+}
+
 /// `t` as its users see it: a restricted type is also open to the groups teachers enabled
 /// it for.
 pub fn with_grants(mut t: DesktopType, grants: &[TypeGrant]) -> DesktopType {

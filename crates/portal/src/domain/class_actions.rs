@@ -8,6 +8,7 @@ use std::sync::Arc;
 use portal_store::{AuditEvent, AuditKind, ClassMessage, Desktop, DesktopState, Role, Store, StoreError, User};
 use tokio::sync::broadcast;
 
+use super::access::teaches;
 use super::lifecycle::{Lifecycle, LifecycleError};
 use super::stop_reason::StopReason;
 use super::unix_now;
@@ -30,17 +31,6 @@ pub enum ClassError {
     Lifecycle(#[from] LifecycleError),
     #[error(transparent)]
     Store(#[from] StoreError),
-}
-
-/// Whether `actor` teaches `student`: an administrator every student, a teacher the students
-/// who share a group with her. The one rule behind `/teacher`'s list and its actions.
-pub fn teaches(actor: &User, student: &User) -> bool {
-    student.role == Role::Student
-        && match actor.role {
-            Role::Admin => true,
-            Role::Teacher => student.groups.iter().any(|g| actor.groups.contains(g)),
-            Role::Student => false,
-        }
 }
 
 /// Tells open event streams which groups' messages changed; each stream re-reads its user's.

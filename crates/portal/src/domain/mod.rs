@@ -1,6 +1,7 @@
 //! What the portal does, without the web: desktop lifecycle, who may use what, the audit log,
 //! the desktop-type catalogue, live state changes, image pulls, progress streams, why desktops
-//! stop, the administrators' and teachers' actions, and deleted accounts with their files.
+//! stop, the administrators' and teachers' actions, deleted accounts with their files, and
+//! teachers helping students with consent.
 //!
 //! Nothing here knows axum, askama or HTTP; handlers in [`crate::web`] call into it and turn
 //! results into pages and JSON. Texts are translation keys at most: words are chosen at the edge.
@@ -17,6 +18,7 @@ pub mod events;
 pub mod files;
 pub mod flask_import;
 pub mod handins;
+pub mod help;
 pub mod lesson;
 pub mod lifecycle;
 pub mod local_groups;

@@ -139,6 +139,7 @@ pub(crate) async fn show(
         desktops,
         runtime_ok,
         handins_note,
+        help: crate::web::help::student_panel(&state, &user, lang, None).await,
         js_texts: js_texts(lang, JS_TEXT_KEYS),
         class_messages: messages_for(&state, &user).await?,
     })
@@ -187,6 +188,7 @@ pub(crate) async fn view(
             state: shown.map(|s| s.as_str()).unwrap_or("none"),
             state_key: state_key(shown),
             reason_text: reason_of(&d).map(|k| lang.t(k)),
+            help: crate::web::help::student_panel(&state, &user, lang, Some(&id)).await,
             js_texts: texts,
             class_messages: messages_for(&state, &user).await?,
         });
@@ -214,10 +216,15 @@ pub(crate) async fn view(
         state: "running",
         state_key: state_key(Some(DesktopState::Running)),
         reason_text: None,
+        help: crate::web::help::student_panel(&state, &user, lang, Some(&id)).await,
         js_texts: texts,
         class_messages: messages_for(&state, &user).await?,
     })
 }
+
+/// Where a desktop's own client starts on its origin (Kasm's client and noVNC take the
+/// WebSocket's path from `path`).
+pub(crate) const CLIENT_PATH: &str = "/?path=websockify";
 
 /// What the view page's frame loads.
 struct Frame {
@@ -234,8 +241,8 @@ impl Frame {
     fn new(state: &AppState, user: &CurrentUser, id: &str) -> Frame {
         match &state.desktop_origins {
             Some(origins) => Frame {
-                src: handover_url(state, &user.session.id, id, "/?path=websockify"),
-                reload: format!("/desktop/{id}/?path=websockify"),
+                src: handover_url(state, &user.session.id, id, CLIENT_PATH),
+                reload: format!("/desktop/{id}{CLIENT_PATH}"),
                 origin: origins.origin_of(id),
             },
             None => Frame {

@@ -5,7 +5,8 @@
 //! Access needs the host's own cookie, made by redeeming a one-time ticket from the portal's
 //! `/view/{id}` and bound to the portal session that asked for it (see
 //! [`crate::auth::desktop_sessions`]). Requests from other sites are refused; WebSockets must
-//! come from exactly this desktop's origin.
+//! come from exactly this desktop's origin. Who may use a desktop: its owner, an administrator,
+//! and a teacher whose offer to help the student accepted (`domain::help`), while that lasts.
 
 use std::sync::Arc;
 
@@ -20,7 +21,6 @@ use http_body_util::Limited;
 
 use crate::auth::cookie_value;
 use crate::auth::desktop_sessions::Owner;
-use crate::domain::access::may_use_desktop;
 use crate::i18n::Lang;
 use crate::net::client_addr::ClientAddr;
 use crate::net::desktop_origin::{DesktopOrigin, PREVIEW_LABEL, host_label};
@@ -170,7 +170,9 @@ async fn serve(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
         .await
         .map_err(crate::web::error::AppError::from)?
         .ok_or(Refusal::NoSession)?;
-    if !may_use_desktop(&user, &target) {
+    // The owner, an administrator, or a helper the student accepted (noted, so ending the
+    // help closes this at once).
+    if !state.help.admit(&user, &owner.session_id, &target) {
         state.desktop_sessions.end(&owner);
         return Err(Refusal::NotFound);
     }
@@ -242,7 +244,7 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
         .await
         .map_err(crate::web::error::AppError::from)?
         .ok_or(Refusal::Ticket)?;
-    if !may_use_desktop(&user, &target) {
+    if !state.help.admit(&user, &session_id, &target) {
         return Err(Refusal::Ticket);
     }
     let key = state.desktop_sessions.bind_cookie(Owner {

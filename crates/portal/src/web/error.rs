@@ -74,6 +74,8 @@ pub enum AppError {
     #[error(transparent)]
     Teacher(#[from] crate::web::teacher::TeacherError),
     #[error(transparent)]
+    Help(#[from] crate::domain::help::HelpError),
+    #[error(transparent)]
     Internal(#[from] anyhow::Error),
     #[error(transparent)]
     Oidc(#[from] iserv_oidc::OidcError),
@@ -130,6 +132,7 @@ impl AppError {
                 StatusCode::TOO_MANY_REQUESTS
             }
             AppError::Teacher(e) => e.status(),
+            AppError::Help(e) => crate::web::help::status(e),
             AppError::Files(e) => e.status(),
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) | LifecycleError::NotFound(_) => StatusCode::NOT_FOUND,
@@ -182,6 +185,7 @@ impl AppError {
             AppError::TooManyStreams(_) => ("too_many_streams", "err_too_many_streams"),
             AppError::TooManyWebSockets(_) => ("too_many_websockets", "err_too_many_websockets"),
             AppError::Teacher(e) => e.code_and_key(),
+            AppError::Help(e) => crate::web::help::code_and_key(e),
             AppError::Files(e) => e.code_and_key(),
             AppError::TooManyFileWrites { .. } => ("too_many_file_changes", "err_too_many_file_changes"),
             AppError::Lifecycle(e) => match e {

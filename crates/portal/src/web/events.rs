@@ -25,7 +25,7 @@ use crate::web::api::types::{DesktopStatus, ErrorResponse, LiveEvent, Snapshot};
 use crate::web::error::AppError;
 
 /// Proxies and browsers drop idle connections; a comment line every 15 s keeps them open.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
+pub(crate) const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
 /// The translation key of a state (`None`: never started or removed).
 pub(crate) fn state_key(state: Option<DesktopState>) -> &'static str {
@@ -192,28 +192,34 @@ pub(crate) async fn stream(
             }
         }
     });
-    // The stream ends with the session; the browser's reconnect then needs a new sign-in.
-    let left = u64::try_from(user.session.expires_at - unix_now()).unwrap_or(0);
-    // It also ends within seconds of a sign-out or an administrator ending the session.
-    let stop = state.desktop_sessions.stop_signal(Owner {
-        session_id: user.session.id.clone(),
-        desktop: None,
-    });
-    let ended = async move {
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(left)) => {}
-            () = stop.cancelled() => {}
-        }
-    };
+    // The stream ends with the session (or within seconds of a sign-out or an administrator
+    // ending it); the browser's reconnect then needs a new sign-in.
     // Teachers' messages to the user's groups ride on the same stream.
     let messages = crate::web::teacher_class::live_messages(&state, user.user.groups.clone());
-    let follow = futures_util::stream::select(follow, messages).take_until(ended);
+    let follow = futures_util::stream::select(follow, messages).take_until(session_ended(&state, &user));
     // The slot frees when the browser goes and the stream is dropped.
     let stream = futures_util::stream::iter([first]).chain(follow).map(move |event| {
         let _held = &slot;
         Ok::<_, Infallible>(event)
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::new().interval(KEEP_ALIVE)))
+}
+
+/// Completes when `user`'s session ends: at its expiry (the browser's reconnect then needs a
+/// new sign-in), or within seconds of a sign-out or an administrator ending it. Live streams
+/// end with it.
+pub(crate) fn session_ended(state: &AppState, user: &CurrentUser) -> impl std::future::Future<Output = ()> + use<> {
+    let left = u64::try_from(user.session.expires_at - unix_now()).unwrap_or(0);
+    let stop = state.desktop_sessions.stop_signal(Owner {
+        session_id: user.session.id.clone(),
+        desktop: None,
+    });
+    async move {
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(left)) => {}
+            () = stop.cancelled() => {}
+        }
+    }
 }
 
 async fn snapshot(store: &Store, user_id: &str, all: bool, lang: Lang) -> Result<Event, AppError> {

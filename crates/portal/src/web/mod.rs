@@ -15,6 +15,7 @@ pub mod events;
 pub mod extract;
 pub mod files;
 pub mod health;
+pub mod help;
 pub mod my_data;
 pub mod pages;
 pub mod preview;
@@ -136,6 +137,11 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .route("/teacher/assignments/{id}", get(assignments::show))
         .route("/teacher/assignments/{id}/delete", post(assignments::delete))
         .route("/teacher/assignments/{id}/due", post(assignments::set_due))
+        .route("/help/panel", get(help::panel))
+        .route("/help/{id}/{action}", post(help::act))
+        .route("/teacher/help", get(help::teacher_list))
+        .route("/teacher/help/{id}/offer", post(help::offer))
+        .route("/teacher/help/{id}/open", get(help::open))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
         .route("/admin", get(admin::show))
@@ -224,6 +230,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/openapi.json", get(api::openapi::serve))
         .route("/api/desktop-types", get(api::desktop_types))
         .route("/api/events", get(events::stream))
+        .route("/api/help/events", get(help::events))
         .route("/api/desktops", get(api::list).post(api::start))
         .route("/api/desktops/{id}", get(api::show).delete(api::remove))
         .route("/api/desktops/{id}/events", get(api::events))

@@ -89,6 +89,8 @@ pub(crate) struct DashboardPage<'a> {
     /// A student with assignments: where her hand-ins are in the desktop, and that new ones
     /// need a restart (a running container's mounts cannot change).
     pub handins_note: bool,
+    /// Asking for help with her running desktops (`web/help.rs`).
+    pub help: crate::web::help::StudentPanel,
     pub js_texts: String,
     /// Messages from the user's teachers to her groups.
     pub class_messages: Vec<portal_store::ClassMessage>,
@@ -112,6 +114,8 @@ pub(crate) struct ViewPage<'a> {
     pub state: &'static str,
     pub state_key: &'static str,
     pub reason_text: Option<&'static str>,
+    /// Asking for help with this desktop (`web/help.rs`).
+    pub help: crate::web::help::StudentPanel,
     pub js_texts: String,
     /// Messages from the user's teachers to her groups.
     pub class_messages: Vec<portal_store::ClassMessage>,

@@ -126,6 +126,8 @@ pub(crate) struct TeacherPage<'a> {
     /// Prepared lessons and how far they got (`web/teacher_lesson.rs`).
     pub lessons: Vec<crate::web::teacher_lesson::LessonRow>,
     pub classes: Vec<crate::web::teacher_class::ClassPanel>,
+    /// Open requests for help (`web/help.rs`).
+    pub help: crate::web::help::TeacherPanel,
 }
 
 #[derive(Deserialize, Default)]
@@ -169,8 +171,10 @@ pub(crate) async fn show(
     let assignments = crate::web::assignments::rows(&state, &view.groups, lang).await?;
     let lessons = crate::web::teacher_lesson::rows(&state, &user.user, lang, &view.all_types).await?;
     let classes = crate::web::teacher_class::panels(&state, &view.groups, lang).await?;
+    let help = crate::web::help::teacher_panel(&state, &user, lang).await;
     html(&TeacherPage {
         lessons,
+        help,
         assignments,
         classes,
         lang,
@@ -239,7 +243,7 @@ async fn student_rows(state: &AppState, user: &CurrentUser, view: &View) -> Resu
             .map(String::as_str)
             .collect();
         // Students of one of my groups; admins see every student.
-        if !crate::domain::class_actions::teaches(&user.user, owner) {
+        if !crate::domain::access::teaches(&user.user, owner) {
             continue;
         }
         students.push(StudentRow {

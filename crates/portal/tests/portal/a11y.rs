@@ -277,6 +277,16 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
         axe.page(&chrome, &app, "/no-such-page", lang).await;
     }
 
+    // alice asked for help with her running desktop and an administrator offered it: her
+    // dashboard and that view show the offer, lab-a's view the button to ask.
+    let user = |name: &'static str| {
+        let store = app.state.store.clone();
+        async move { store.user_by_username(name).await.unwrap().unwrap() }
+    };
+    let (alice_user, root_user) = (user("alice").await, user("root").await);
+    app.state.help.request(&alice_user, "alice-fake").await.unwrap();
+    app.state.help.offer(&root_user, "alice-fake").await.unwrap();
+
     // A student: the dashboard with every state, each view, the error pages.
     switch_user(&chrome, &app, "alice").await;
     for lang in LANGS {
@@ -316,7 +326,9 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
         axe.page(&chrome, &app, "/", lang).await;
     }
 
-    // An admin: every admin page, and the one-time password after a reset.
+    // An admin: every admin page, and the one-time password after a reset. alice allowed
+    // the help, so the teacher page shows it with the link into her desktop.
+    app.state.help.accept(&alice_user, "alice-fake").await.unwrap();
     switch_user(&chrome, &app, "root").await;
     for lang in LANGS {
         for path in [

@@ -22,6 +22,7 @@ mod fair_starts;
 mod files;
 mod files_browser;
 mod handins;
+mod help;
 mod helpers;
 mod homes_in_desktops;
 mod hostile_desktop;

@@ -9,13 +9,13 @@ use crate::docker::*;
 use crate::helpers::*;
 
 /// A server-sent event stream read event by event.
-struct Events {
+pub(crate) struct Events {
     resp: reqwest::Response,
     buf: String,
 }
 
 impl Events {
-    async fn open(b: &Browser, path: &str) -> Events {
+    pub(crate) async fn open(b: &Browser, path: &str) -> Events {
         let resp = b.get(path).header("accept-language", "en").send().await.unwrap();
         assert_eq!(resp.status(), 200, "{path}");
         assert_eq!(resp.headers()["content-type"], "text/event-stream");
@@ -26,7 +26,7 @@ impl Events {
     }
 
     /// The next event as (name, data).
-    async fn next(&mut self) -> (String, Value) {
+    pub(crate) async fn next(&mut self) -> (String, Value) {
         loop {
             if let Some(end) = self.buf.find("\n\n") {
                 let block: String = self.buf.drain(..end + 2).collect();

@@ -6,7 +6,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::web::{admin, events};
+use crate::web::{admin, events, help};
 
 /// The document. A new `/api/…` route needs its handler listed here; the end-to-end test
 /// `openapi` compares this list with the router's and fails otherwise.
@@ -32,6 +32,7 @@ use crate::web::{admin, events};
         super::admin_stop_all,
         super::admin_cleanup,
         events::stream,
+        help::events,
         admin::stats,
         admin::types::pull_api,
         admin::types::pull_events,
@@ -48,6 +49,7 @@ use crate::web::{admin, events};
     tags(
         (name = "desktops", description = "The signed-in user's desktops"),
         (name = "files", description = "The user's files and the shared folder"),
+        (name = "help", description = "Students asking their teachers for help, with consent"),
         (name = "admin", description = "Administrators only"),
         (name = "meta", description = "This document"),
     ),
