@@ -16,6 +16,7 @@ mod error;
 mod grants;
 mod model;
 mod password;
+mod replicas;
 mod secret;
 mod sessions;
 mod settings;
@@ -37,6 +38,7 @@ pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
 pub use grants::TypeGrant;
 pub use model::{ExternalUser, NewSession, Role, Session, User};
+pub use replicas::{DESKTOPS_CHANNEL, LeaderLock, Notice, Notifications, SESSIONS_CHANNEL};
 pub use secret::random_secret;
 pub use settings::{IMAGE_TYPES, StoredImage};
 pub use users::Linked;
@@ -55,6 +57,10 @@ pub struct Store {
     backend: Backend,
     /// Recently read sessions; shared by the clones of one store.
     sessions: std::sync::Arc<sessions::SessionCache>,
+    /// The URL it was opened with: the leader's lock and the listener need connections of
+    /// their own, outside the pool.
+    /// Secret since it may carry the password (and `Store` is `Debug`).
+    url: secrecy::SecretString,
 }
 
 static DRIVERS: Once = Once::new();
@@ -92,6 +98,7 @@ impl Store {
             pool,
             backend,
             sessions: Default::default(),
+            url: secrecy::SecretString::from(url),
         })
     }
 

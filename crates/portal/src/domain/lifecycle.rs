@@ -713,7 +713,9 @@ impl Lifecycle {
         )
         .await;
         self.store.delete_desktop(id).await?;
-        gone.iter().for_each(|d| self.changes.removed(d));
+        if let Some(d) = &gone {
+            self.changes.removed(&self.store, d).await;
+        }
         info!(desktop = %id, "desktop removed");
         Ok(())
     }
@@ -810,6 +812,76 @@ impl Lifecycle {
             "reconciled desktops with the runtime"
         );
         Ok(report)
+    }
+
+    /// Applies a change another portal made (through PostgreSQL's `NOTIFY`): the route as the
+    /// store now has the desktop, and the change to this portal's live pages.
+    pub async fn apply_peer_change(&self, change: &crate::domain::events::PeerChange) {
+        if self.changes.is_own(change) {
+            return;
+        }
+        if change.removed {
+            self.routes.remove(&change.id);
+            self.changes.send_local(crate::domain::events::DesktopChange {
+                user_id: change.user_id.clone(),
+                desktop_id: change.id.clone(),
+                type_key: change.type_key.clone(),
+                state: None,
+                reason: None,
+                last_used: None,
+            });
+            return;
+        }
+        match self.store.desktop(&change.id).await {
+            Ok(Some(d)) => {
+                self.sync_route(&d).await;
+                self.changes.send_local(crate::domain::events::DesktopChange::of(&d));
+            }
+            Ok(None) => {
+                self.routes.remove(&change.id);
+            }
+            Err(e) => warn!(desktop = %change.id, error = %e, "reading a desktop another portal changed failed"),
+        }
+    }
+
+    /// Sets every desktop's route from the store: after the notifications of the other
+    /// portals may have been missed (the listener's connection broke).
+    pub async fn resync_routes(&self) -> Result<(), LifecycleError> {
+        for d in self.store.all_desktops().await? {
+            self.sync_route(&d).await;
+        }
+        Ok(())
+    }
+
+    /// The route of `d` as the store has it: a running desktop with an address is reachable,
+    /// anything else is not. A start under way here sets its own route when it is ready.
+    async fn sync_route(&self, d: &Desktop) {
+        if !self.runtime.starts_desktops() || self.lock_progress().contains_key(&d.id) {
+            return;
+        }
+        let (DesktopState::Running, Some(host), Some(port)) = (d.state, d.host.clone(), d.port) else {
+            self.routes.remove(&d.id);
+            return;
+        };
+        let https = match self.store.desktop_type(&d.type_key).await {
+            Ok(Some(t)) => t.protocol == "https",
+            Ok(None) => return,
+            Err(e) => {
+                warn!(desktop = %d.id, error = %e, "reading a desktop's type for its route failed");
+                return;
+            }
+        };
+        let endpoint = Endpoint {
+            https,
+            host,
+            port,
+            verify_tls: self.config.kasm.verify_ssl,
+        };
+        let creds = Credentials {
+            username: self.config.kasm.vnc_user.clone(),
+            password: d.vnc_password.clone(),
+        };
+        self.routes.insert(target_for(&d.id, &d.user_id, endpoint, Some(creds)));
     }
 
     /// Follows the runtime's events forever: a container that dies or is OOM-killed shows as

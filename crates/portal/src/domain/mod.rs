@@ -20,6 +20,7 @@ pub mod lesson;
 pub mod lifecycle;
 pub mod progress;
 pub mod pulls;
+pub mod replicas;
 pub mod start_queue;
 pub mod stop_reason;
 pub mod volume_migration;
