@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use sqlx::Connection as _;
 use sqlx::migrate::MigrateDatabase as _;
 
 use crate::docker::*;
@@ -37,6 +38,19 @@ impl TestDatabase {
     async fn drop_now(self) {
         let _ = sqlx::Any::force_drop_database(&self.url).await;
     }
+}
+
+/// The backend process holding the leader's advisory lock, if any.
+async fn lock_holder(db: &TestDatabase) -> Option<i32> {
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let pid: Option<(i32,)> = sqlx::query_as(
+        "SELECT l.pid FROM pg_locks l JOIN pg_database d ON d.oid = l.database \
+         WHERE l.locktype = 'advisory' AND l.granted AND d.datname = current_database() LIMIT 1",
+    )
+    .fetch_optional(&mut conn)
+    .await
+    .unwrap();
+    pid.map(|(p,)| p)
 }
 
 /// Waits until `check` holds, for at most `within`; whether it did.
@@ -119,7 +133,30 @@ async fn a_session_of_one_portal_works_on_the_other_and_a_sign_out_ends_it_on_bo
     .await;
     assert!(refused, "A still accepts the ended session");
 
-    // Exactly one leads, and says so in its metrics; when it stops, the other takes over.
+    // Exactly one leads, and says so in its metrics.
+    the_leader(&[&a, &b]).await;
+    // The database drops the leader's connection: it steps down, and one portal (either)
+    // leads again on a new connection.
+    let holder = lock_holder(&db).await.expect("the leader holds the lock");
+    let mut admin = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT pg_terminate_backend({holder})")))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let new_holder = eventually(Duration::from_secs(10), async || {
+        lock_holder(&db).await.is_some_and(|h| h != holder)
+    })
+    .await;
+    assert!(
+        new_holder,
+        "nobody took the lead after the leader's connection was dropped"
+    );
+    println!(
+        "lead taken again after a dropped connection after {:?}",
+        started.elapsed()
+    );
+    // When the leader stops, the other takes over.
     let leader = the_leader(&[&a, &b]).await;
     let (leading, other) = if leader == 0 {
         (&mut a, &mut b)
