@@ -644,6 +644,47 @@ impl Lifecycle {
         self.lock_progress().get(id).map(|p| p.follow())
     }
 
+    /// How a start another portal runs ends, for this portal's pages: the store's `starting`
+    /// until a change (from the other portal, through `NOTIFY`) says `ready` or why it failed.
+    /// The other portal's step-by-step progress is not sent across.
+    pub fn follow_peer_start(&self, id: &str) -> (Vec<StartEvent>, Option<broadcast::Receiver<StartEvent>>) {
+        let progress = Arc::new(StartProgress::new(2));
+        let mut changes = self.changes.subscribe();
+        let (store, id, tx) = (self.store.clone(), id.to_owned(), progress.clone());
+        let limit = Duration::from_secs(self.config.docker.start_timeout_secs.saturating_add(30));
+        tokio::spawn(async move {
+            let ended = async {
+                // Subscribed first: a change between the read and the wait is not missed.
+                if let Ok(Some(d)) = store.desktop(&id).await
+                    && d.state != DesktopState::Starting
+                {
+                    return (Some(d.state), StopReason::of(&d));
+                }
+                loop {
+                    match changes.recv().await {
+                        Ok(c) if c.desktop_id == id && c.state != Some(DesktopState::Starting) => {
+                            return (c.state, c.reason);
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return (None, None),
+                    }
+                }
+            };
+            let Ok((state, reason)) = tokio::time::timeout(limit, ended).await else {
+                return;
+            };
+            tx.emit(match state {
+                Some(DesktopState::Running) => StartEvent::Ready {
+                    launch_url: launch_url(&id),
+                },
+                _ => StartEvent::Failed {
+                    reason: reason.unwrap_or(StopReason::StartCancelled),
+                },
+            });
+        });
+        progress.follow()
+    }
+
     fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StartProgress>>> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }

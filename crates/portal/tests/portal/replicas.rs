@@ -221,9 +221,17 @@ async fn a_desktop_started_through_one_portal_runs_through_the_other_and_culling
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let (status, _, events) = start_desktop(&alice, "fake").await;
-    assert_eq!(status, 202, "{events:?}");
+    let (status, started) = post_start(&alice, "fake").await;
+    assert_eq!(status, 202, "{started}");
+    let events_url = started["events_url"].as_str().unwrap();
+    // The start's progress on A, and how it ends on B (which does not run it).
+    let (events, on_b) = tokio::join!(
+        follow_events(&alice, events_url),
+        follow_events(&alice_on_b, events_url)
+    );
     assert_eq!(events.last().unwrap()["step"], "ready", "{events:?}");
+    assert_eq!(on_b[0]["state"], "starting", "{on_b:?}");
+    assert_eq!(on_b.last().unwrap()["step"], "ready", "{on_b:?}");
     assert!(watch.await.unwrap(), "B's live events showed the desktop running");
     assert_eq!(desktop(&alice_on_b, "alice-fake").await["state"], "running");
     // B's proxy reaches the desktop A started: HTTP and the WebSocket.
