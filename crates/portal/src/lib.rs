@@ -53,34 +53,75 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
             metrics,
         ));
     }
-    background.spawn(expire_sessions(state.store.clone(), state.config.session_idle()));
     background.spawn(state.desktop_sessions.clone().sweep_forever(
         state.store.clone(),
         state.routes.clone(),
         state.help.clone(),
         state.config.session_idle(),
     ));
+    // Per portal: help requests and grants live in this portal's memory.
     background.spawn(state.help.clone().run(state.desktops.changes.subscribe()));
-    background.spawn(domain::audit::prune_hourly(state.store.clone()));
-    background.spawn(state.handins.clone().run_sealer());
     background.spawn(state.anonymous_audit.clone().flush_forever(state.store.clone()));
     if let Some(oidc) = state.oidc.clone() {
         background.spawn(oidc.warm_up());
     }
-    if state.runtime.starts_desktops() {
-        background.spawn(state.desktops.clone().follow_events());
-        background.spawn(state.desktops.clone().run_culler());
+    background.spawn(
+        state
+            .leadership
+            .clone()
+            .elect(state.store.clone(), state.metrics.clone()),
+    );
+    background.spawn(domain::replicas::follow_peers(
+        state.store.clone(),
+        state.desktops.clone(),
+    ));
+    background.spawn(while_leader(state.clone()));
+    let result = net::server::serve(listener, web::router(state), limits, shutdown).await;
+    background.abort_all();
+    result
+}
+
+/// Runs the work that must run once across replicas while this portal leads, and stops it
+/// when it no longer does.
+async fn while_leader(state: AppState) {
+    let mut leading = state.leadership.subscribe();
+    loop {
+        if leading.wait_for(|l| *l).await.is_err() {
+            return;
+        }
+        let mut jobs = leader_jobs(&state);
+        let _ = leading.wait_for(|l| !*l).await;
+        jobs.abort_all();
+        tracing::info!("stopped the background work: another portal leads now");
     }
-    background.spawn(domain::accounts::run_purger(
+}
+
+/// The background work of the leader: idle culling, the runtime's events, sealing hand-ins,
+/// purging deleted accounts, pruning the audit log and expired sessions.
+fn leader_jobs(state: &AppState) -> tokio::task::JoinSet<()> {
+    let mut jobs = tokio::task::JoinSet::new();
+    jobs.spawn(expire_sessions(state.store.clone(), state.config.session_idle()));
+    jobs.spawn(domain::audit::prune_hourly(state.store.clone()));
+    jobs.spawn(state.handins.clone().run_sealer());
+    if state.runtime.starts_desktops() {
+        let desktops = state.desktops.clone();
+        // A new leader first catches up with what happened while the old one was dying.
+        jobs.spawn(async move {
+            if let Err(e) = desktops.reconcile().await {
+                tracing::warn!(error = %e, "reconciling desktops on taking the lead failed");
+            }
+            desktops.follow_events().await;
+        });
+        jobs.spawn(state.desktops.clone().run_culler());
+    }
+    jobs.spawn(domain::accounts::run_purger(
         state.store.clone(),
         state.runtime.clone(),
         state.config.docker.home_volume_prefix.clone(),
         state.config.files_root(),
         Duration::from_secs(state.config.accounts.purge_interval_secs),
     ));
-    let result = net::server::serve(listener, web::router(state), limits, shutdown).await;
-    background.abort_all();
-    result
+    jobs
 }
 
 /// A message in every language the portal speaks (for answers given before the browser's

@@ -69,6 +69,8 @@ pub struct Inner {
     pub file_writes: crate::net::rate_limit::RateLimit,
     /// Sign-in with IServ, when configured.
     pub oidc: Option<Arc<iserv_oidc::Oidc>>,
+    /// Whether this portal runs the background work for all replicas (`domain::replicas`).
+    pub leadership: crate::domain::replicas::Leadership,
     /// Prometheus metrics, served only on their own listener.
     pub metrics: Arc<metrics::Metrics>,
     pub(crate) metrics_listener: Option<metrics_listener::MetricsListener>,
@@ -210,6 +212,7 @@ impl AppState {
             file_writes,
             disk_use: Default::default(),
             oidc,
+            leadership: Default::default(),
             metrics,
             metrics_listener,
         })))

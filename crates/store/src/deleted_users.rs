@@ -107,7 +107,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         self.deleted_user(user_id).await?.ok_or(StoreError::NotFound)
     }
 
@@ -199,7 +199,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         Ok(())
     }
 }

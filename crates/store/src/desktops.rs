@@ -388,7 +388,7 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         Ok(())
     }
 

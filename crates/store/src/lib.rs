@@ -18,6 +18,7 @@ mod grants;
 mod groups;
 mod model;
 mod password;
+mod replicas;
 mod secret;
 mod sessions;
 mod settings;
@@ -41,6 +42,7 @@ pub use error::StoreError;
 pub use grants::TypeGrant;
 pub use groups::{MAX_GROUP_CHARS, clean_group_name, clean_group_names};
 pub use model::{ExternalUser, NewSession, Role, Session, User};
+pub use replicas::{DESKTOPS_CHANNEL, LeaderLock, Notice, Notifications, SESSIONS_CHANNEL};
 pub use secret::random_secret;
 pub use settings::{IMAGE_TYPES, StoredImage};
 pub use users::Linked;
@@ -59,6 +61,10 @@ pub struct Store {
     backend: Backend,
     /// Recently read sessions; shared by the clones of one store.
     sessions: std::sync::Arc<sessions::SessionCache>,
+    /// The URL it was opened with: the leader's lock and the listener need connections of
+    /// their own, outside the pool.
+    /// Secret since it may carry the password (and `Store` is `Debug`).
+    url: secrecy::SecretString,
 }
 
 static DRIVERS: Once = Once::new();
@@ -96,6 +102,7 @@ impl Store {
             pool,
             backend,
             sessions: Default::default(),
+            url: secrecy::SecretString::from(url),
         })
     }
 

@@ -209,7 +209,7 @@ impl Store {
             .bind(session_id)
             .execute(&self.pool)
             .await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -222,7 +222,7 @@ impl Store {
             .bind(session_id(token))
             .execute(&self.pool)
             .await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         Ok(())
     }
 
@@ -232,7 +232,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         Ok(deleted.rows_affected())
     }
 

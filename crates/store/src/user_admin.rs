@@ -16,7 +16,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -30,7 +30,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         if deleted.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -222,7 +222,7 @@ impl Store {
             .bind(&username)
             .execute(&self.pool)
             .await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }
@@ -359,7 +359,7 @@ impl Store {
             Err(StoreError::Conflict(_)) => self.upsert_external_once(&fields).await?,
             other => other?,
         };
-        self.sessions.clear();
+        self.sessions_changed().await;
         let user = self.user_by_id(&id).await?.ok_or(StoreError::NotFound)?;
         Ok((user, linked))
     }
@@ -507,7 +507,7 @@ impl Store {
                 ))),
             };
         }
-        self.sessions.clear();
+        self.sessions_changed().await;
         Ok(())
     }
 
@@ -521,7 +521,7 @@ impl Store {
             .bind(user_id)
             .execute(&self.pool)
             .await?;
-        self.sessions.clear();
+        self.sessions_changed().await;
         if updated.rows_affected() == 0 {
             return Err(StoreError::NotFound);
         }

@@ -217,6 +217,7 @@ both_backends!(
         migration_0007_carries_de_en_texts_over,
         migration_0008_keeps_homes_and_splits_shared_ones,
         linking_a_guarded_account_needs_an_admin,
+        one_leader_at_a_time_and_notifications_reach_every_store,
     ]
 );
 
@@ -993,6 +994,53 @@ async fn user_language(store: Store) {
     assert_eq!(found.language, None);
     let missing = store.set_user_language("no-such-user", Some("de")).await;
     assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+}
+
+/// PostgreSQL: the leader's lock is exclusive and frees when its holder goes; a session
+/// change is announced to other stores on the same database. SQLite: one process, nothing
+/// to lead or tell.
+async fn one_leader_at_a_time_and_notifications_reach_every_store(store: Store, url: String) {
+    if store.backend() == Backend::Sqlite {
+        assert!(store.listen().await.expect("store call").is_none());
+        assert!(matches!(store.try_lead().await, Err(StoreError::Invalid(_))));
+        return;
+    }
+    let other = Store::connect(&url).await.expect("store call");
+    let mut lock = store
+        .try_lead()
+        .await
+        .expect("store call")
+        .expect("the first one leads");
+    lock.check().await.expect("store call");
+    assert!(other.try_lead().await.expect("store call").is_none(), "a second leader");
+    drop(lock);
+    let mut taken = None;
+    for _ in 0..50 {
+        taken = other.try_lead().await.expect("store call");
+        if taken.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(taken.is_some(), "the lock freed when its holder went");
+
+    let mut notifications = other.listen().await.expect("store call").expect("PostgreSQL listens");
+    let user = store
+        .create_local_user("notified", "", Role::Student, &SecretString::from("pw-123456789"))
+        .await
+        .expect("store call");
+    store.delete_user_sessions(&user.id).await.expect("store call");
+    let notice = tokio::time::timeout(Duration::from_secs(5), notifications.next())
+        .await
+        .expect("a notice in time")
+        .expect("store call");
+    assert_eq!(
+        notice,
+        portal_store::Notice::Message {
+            channel: portal_store::SESSIONS_CHANNEL.to_owned(),
+            payload: String::new(),
+        }
+    );
 }
 
 async fn migrations_are_idempotent(store: Store, url: String) {

@@ -4,8 +4,12 @@
 //!
 //! Each change is published as the store now has it, so a late or lagging subscriber never
 //! sees a state the store does not; a subscriber that lagged gets a fresh snapshot.
+//!
+//! With several portals on one PostgreSQL each change is also sent to the others (a
+//! [`PeerChange`] on `NOTIFY`); they apply it through `Lifecycle::apply_peer_change`.
 
-use portal_store::{Desktop, DesktopState, Store};
+use portal_store::{DESKTOPS_CHANNEL, Desktop, DesktopState, Store};
+use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 use super::stop_reason::StopReason;
@@ -44,15 +48,30 @@ pub fn last_used(d: &Desktop) -> Option<i64> {
     d.last_activity_at.or(d.started_at).or(d.stopped_at)
 }
 
+/// A desktop change as sent to the other portals: which desktop, and whether it is gone (a
+/// row that no longer exists cannot be read back). Everything else they read from the store.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerChange {
+    /// The sending portal's [`Changes::origin`]: a portal skips its own notifications.
+    pub from: String,
+    pub id: String,
+    pub user_id: String,
+    pub type_key: String,
+    pub removed: bool,
+}
+
 /// The broadcast of state changes; held by the lifecycle.
 pub struct Changes {
     tx: broadcast::Sender<DesktopChange>,
+    /// Random per process: tells this portal's notifications from the others'.
+    origin: String,
 }
 
 impl Default for Changes {
     fn default() -> Self {
         Changes {
             tx: broadcast::channel(CAPACITY).0,
+            origin: portal_store::random_secret::<9>(),
         }
     }
 }
@@ -62,23 +81,50 @@ impl Changes {
         self.tx.subscribe()
     }
 
-    /// Publishes desktop `id` as the store now has it. A failed read only costs a live
-    /// update (pages resync on their next snapshot), never the state change itself.
+    /// Whether a peer's change came from this very portal.
+    pub fn is_own(&self, change: &PeerChange) -> bool {
+        change.from == self.origin
+    }
+
+    /// Publishes desktop `id` as the store now has it, here and to the other portals. A failed
+    /// read only costs a live update (pages resync on their next snapshot), never the state
+    /// change itself.
     pub async fn publish(&self, store: &Store, id: &str) {
         match store.desktop(id).await {
             Ok(Some(d)) => {
-                let _ = self.tx.send(DesktopChange::of(&d));
+                self.send_local(DesktopChange::of(&d));
+                self.tell_peers(store, &d, false).await;
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(desktop = %id, error = %e, "reading a desktop to publish its state failed"),
         }
     }
 
-    /// Publishes that `d` was removed.
-    pub fn removed(&self, d: &Desktop) {
-        let _ = self.tx.send(DesktopChange {
+    /// Publishes that `d` was removed, here and to the other portals.
+    pub async fn removed(&self, store: &Store, d: &Desktop) {
+        self.send_local(DesktopChange {
             state: None,
             ..DesktopChange::of(d)
         });
+        self.tell_peers(store, d, true).await;
+    }
+
+    /// Sends a change to this portal's subscribers only (one a peer told us about).
+    pub fn send_local(&self, change: DesktopChange) {
+        let _ = self.tx.send(change);
+    }
+
+    async fn tell_peers(&self, store: &Store, d: &Desktop, removed: bool) {
+        let change = PeerChange {
+            from: self.origin.clone(),
+            id: d.id.clone(),
+            user_id: d.user_id.clone(),
+            type_key: d.type_key.clone(),
+            removed,
+        };
+        match serde_json::to_string(&change) {
+            Ok(payload) => store.notify(DESKTOPS_CHANNEL, &payload).await,
+            Err(e) => tracing::warn!(desktop = %d.id, error = %e, "encoding a change for the other portals failed"),
+        }
     }
 }

@@ -644,6 +644,47 @@ impl Lifecycle {
         self.lock_progress().get(id).map(|p| p.follow())
     }
 
+    /// How a start another portal runs ends, for this portal's pages: the store's `starting`
+    /// until a change (from the other portal, through `NOTIFY`) says `ready` or why it failed.
+    /// The other portal's step-by-step progress is not sent across.
+    pub fn follow_peer_start(&self, id: &str) -> (Vec<StartEvent>, Option<broadcast::Receiver<StartEvent>>) {
+        let progress = Arc::new(StartProgress::new(2));
+        let mut changes = self.changes.subscribe();
+        let (store, id, tx) = (self.store.clone(), id.to_owned(), progress.clone());
+        let limit = Duration::from_secs(self.config.docker.start_timeout_secs.saturating_add(30));
+        tokio::spawn(async move {
+            let ended = async {
+                // Subscribed first: a change between the read and the wait is not missed.
+                if let Ok(Some(d)) = store.desktop(&id).await
+                    && d.state != DesktopState::Starting
+                {
+                    return (Some(d.state), StopReason::of(&d));
+                }
+                loop {
+                    match changes.recv().await {
+                        Ok(c) if c.desktop_id == id && c.state != Some(DesktopState::Starting) => {
+                            return (c.state, c.reason);
+                        }
+                        Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return (None, None),
+                    }
+                }
+            };
+            let Ok((state, reason)) = tokio::time::timeout(limit, ended).await else {
+                return;
+            };
+            tx.emit(match state {
+                Some(DesktopState::Running) => StartEvent::Ready {
+                    launch_url: launch_url(&id),
+                },
+                _ => StartEvent::Failed {
+                    reason: reason.unwrap_or(StopReason::StartCancelled),
+                },
+            });
+        });
+        progress.follow()
+    }
+
     fn lock_progress(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<StartProgress>>> {
         self.progress.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -713,7 +754,9 @@ impl Lifecycle {
         )
         .await;
         self.store.delete_desktop(id).await?;
-        gone.iter().for_each(|d| self.changes.removed(d));
+        if let Some(d) = &gone {
+            self.changes.removed(&self.store, d).await;
+        }
         info!(desktop = %id, "desktop removed");
         Ok(())
     }
@@ -810,6 +853,76 @@ impl Lifecycle {
             "reconciled desktops with the runtime"
         );
         Ok(report)
+    }
+
+    /// Applies a change another portal made (through PostgreSQL's `NOTIFY`): the route as the
+    /// store now has the desktop, and the change to this portal's live pages.
+    pub async fn apply_peer_change(&self, change: &crate::domain::events::PeerChange) {
+        if self.changes.is_own(change) {
+            return;
+        }
+        if change.removed {
+            self.routes.remove(&change.id);
+            self.changes.send_local(crate::domain::events::DesktopChange {
+                user_id: change.user_id.clone(),
+                desktop_id: change.id.clone(),
+                type_key: change.type_key.clone(),
+                state: None,
+                reason: None,
+                last_used: None,
+            });
+            return;
+        }
+        match self.store.desktop(&change.id).await {
+            Ok(Some(d)) => {
+                self.sync_route(&d).await;
+                self.changes.send_local(crate::domain::events::DesktopChange::of(&d));
+            }
+            Ok(None) => {
+                self.routes.remove(&change.id);
+            }
+            Err(e) => warn!(desktop = %change.id, error = %e, "reading a desktop another portal changed failed"),
+        }
+    }
+
+    /// Sets every desktop's route from the store: after the notifications of the other
+    /// portals may have been missed (the listener's connection broke).
+    pub async fn resync_routes(&self) -> Result<(), LifecycleError> {
+        for d in self.store.all_desktops().await? {
+            self.sync_route(&d).await;
+        }
+        Ok(())
+    }
+
+    /// The route of `d` as the store has it: a running desktop with an address is reachable,
+    /// anything else is not. A start under way here sets its own route when it is ready.
+    async fn sync_route(&self, d: &Desktop) {
+        if !self.runtime.starts_desktops() || self.lock_progress().contains_key(&d.id) {
+            return;
+        }
+        let (DesktopState::Running, Some(host), Some(port)) = (d.state, d.host.clone(), d.port) else {
+            self.routes.remove(&d.id);
+            return;
+        };
+        let https = match self.store.desktop_type(&d.type_key).await {
+            Ok(Some(t)) => t.protocol == "https",
+            Ok(None) => return,
+            Err(e) => {
+                warn!(desktop = %d.id, error = %e, "reading a desktop's type for its route failed");
+                return;
+            }
+        };
+        let endpoint = Endpoint {
+            https,
+            host,
+            port,
+            verify_tls: self.config.kasm.verify_ssl,
+        };
+        let creds = Credentials {
+            username: self.config.kasm.vnc_user.clone(),
+            password: d.vnc_password.clone(),
+        };
+        self.routes.insert(target_for(&d.id, &d.user_id, endpoint, Some(creds)));
     }
 
     /// Follows the runtime's events forever: a container that dies or is OOM-killed shows as

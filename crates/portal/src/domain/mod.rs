@@ -24,6 +24,7 @@ pub mod lifecycle;
 pub mod local_groups;
 pub mod progress;
 pub mod pulls;
+pub mod replicas;
 pub mod start_queue;
 pub mod stop_reason;
 pub mod volume_migration;

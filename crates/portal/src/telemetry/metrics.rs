@@ -140,6 +140,8 @@ pub struct Metrics {
     queue_length: Gauge,
     /// How long starts waited in the start queue for their turn.
     queue_wait: Histogram,
+    /// 1 while this portal leads the background work (`domain::replicas`), else 0.
+    leader: Gauge,
     /// Serialises scrapes: the desktop gauges are refilled from the store for each one.
     scrape: tokio::sync::Mutex<()>,
 }
@@ -160,6 +162,7 @@ impl Metrics {
         let desktops = Family::<DesktopLabels, Gauge>::default();
         let queue_length = Gauge::default();
         let queue_wait = start_histogram();
+        let leader = Gauge::default();
         registry.register(
             "http_request_duration_seconds",
             "Time until the response head, by matched route, method and status class",
@@ -186,6 +189,11 @@ impl Metrics {
             "How long desktop starts waited in the start queue (also cancelled ones)",
             queue_wait.clone(),
         );
+        registry.register(
+            "leader",
+            "1 while this portal runs the background work (culling, reconcile, events) for all replicas",
+            leader.clone(),
+        );
         registry.register_collector(Box::new(RelayCollector(relays)));
         Self {
             registry,
@@ -195,6 +203,7 @@ impl Metrics {
             desktops,
             queue_length,
             queue_wait,
+            leader,
             scrape: tokio::sync::Mutex::new(()),
         }
     }
@@ -214,6 +223,11 @@ impl Metrics {
     /// Sets how many starts wait in the start queue; the queue calls it on every change.
     pub fn start_queue_length(&self, waiting: usize) {
         self.queue_length.set(i64::try_from(waiting).unwrap_or(i64::MAX));
+    }
+
+    /// Records whether this portal leads the background work now.
+    pub fn set_leader(&self, leader: bool) {
+        self.leader.set(i64::from(leader));
     }
 
     /// Records how long a start waited for its turn, once the wait has ended.

@@ -284,6 +284,8 @@ pub(crate) async fn events(
     // Steps before this request (a pull that began earlier) come first.
     let steps = match (live, d.state) {
         (Some(steps), DesktopState::Starting) => steps,
+        // Starting on another portal (several share one database): how it ends.
+        (None, DesktopState::Starting) => state.desktops.follow_peer_start(&id),
         _ => (Vec::new(), None),
     };
     Ok(progress_sse(vec![first], steps, slot))

@@ -8,7 +8,7 @@ use std::io::Write as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::docker::{DockerScope, docker, docker_ready, follow_events};
+use crate::docker::{DockerScope, docker, docker_ready, follow_events, post_start};
 use crate::helpers::*;
 
 /// What scripts/build-portal-image.sh builds (and deploy/compose.yaml runs); `PORTAL_IMAGE`
@@ -278,16 +278,8 @@ env = {{ FAKE_KASM_HOME_CHECK = "1" }}
 
     // A desktop started by the containerised portal on the socket's engine, reached over
     // the shared network.
-    let csrf = browser.csrf().await;
-    let resp = browser
-        .post("/api/desktops")
-        .header("x-csrf-token", &csrf)
-        .json(&serde_json::json!({ "type": "fake" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), 202);
-    let body: serde_json::Value = resp.json().await.unwrap();
+    let (status, body) = post_start(&browser, "fake").await;
+    assert_eq!(status, 202, "{body}");
     let events = follow_events(&browser, body["events_url"].as_str().unwrap()).await;
     assert_eq!(
         events.last().unwrap()["step"],
@@ -313,6 +305,7 @@ env = {{ FAKE_KASM_HOME_CHECK = "1" }}
         .unwrap_or_else(|| panic!("{mounts}"))
         .to_owned();
     assert!(home.starts_with(&format!("{files_root}/homes/")), "{mounts}");
+    let csrf = browser.csrf().await;
     let resp = browser
         .http
         .put(format!("{url}/api/files/home/Hallo.txt"))

@@ -261,13 +261,7 @@ async fn signing_out_closes_the_desktops_websockets_and_its_cookie() {
     let (mut ws, _) = desktop_ws(&app, &cookie, &origin(&app, DESK)).await.unwrap();
     expect_rfb_greeting(&mut ws).await;
 
-    let csrf = alice.csrf().await;
-    let out = alice
-        .post("/logout")
-        .form(&[("csrf_token", csrf)])
-        .send()
-        .await
-        .unwrap();
+    let out = sign_out(&alice).await;
     assert_eq!(out.status(), 303);
     assert_eq!(out.headers()["clear-site-data"], "\"cache\", \"storage\"");
     // The relay closes within seconds (at once at sign-out; the sweep is the backstop).

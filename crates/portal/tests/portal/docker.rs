@@ -113,8 +113,8 @@ pub(crate) async fn docker_app(name: &str, tweak: impl FnOnce(&mut Config)) -> (
     (app, scope)
 }
 
-/// Starts the user's desktop of `type_key` through the API and follows its events to the end.
-pub(crate) async fn start_desktop(b: &Browser, type_key: &str) -> (u16, Value, Vec<Value>) {
+/// Asks for the user's desktop of `type_key` through the API; the status and the body.
+pub(crate) async fn post_start(b: &Browser, type_key: &str) -> (u16, Value) {
     let csrf = b.csrf().await;
     let resp = b
         .post("/api/desktops")
@@ -124,7 +124,12 @@ pub(crate) async fn start_desktop(b: &Browser, type_key: &str) -> (u16, Value, V
         .await
         .unwrap();
     let status = resp.status().as_u16();
-    let body: Value = resp.json().await.unwrap();
+    (status, resp.json().await.unwrap())
+}
+
+/// Starts the user's desktop of `type_key` through the API and follows its events to the end.
+pub(crate) async fn start_desktop(b: &Browser, type_key: &str) -> (u16, Value, Vec<Value>) {
+    let (status, body) = post_start(b, type_key).await;
     if status >= 300 {
         return (status, body, Vec::new());
     }

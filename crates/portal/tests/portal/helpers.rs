@@ -168,6 +168,12 @@ impl TestApp {
         start(self.dir.clone(), config).await
     }
 
+    /// Another portal on the same configuration and data (the same database and files root)
+    /// on a port of its own: a second replica behind a load balancer.
+    pub async fn peer(&self) -> TestApp {
+        start(self.dir.clone(), self.config.clone()).await
+    }
+
     /// Stops the server and its background work, and waits until it has stopped.
     pub async fn stop(&mut self) {
         if let Some(stop) = self.stop.take() {
@@ -306,6 +312,12 @@ pub async fn sign_in(app: &TestApp, username: &str) -> Browser {
         resp.text().await.unwrap_or_default()
     );
     browser
+}
+
+/// Signs out through the real form (with the session's CSRF token); the portal's answer.
+pub async fn sign_out(b: &Browser) -> reqwest::Response {
+    let csrf = b.csrf().await;
+    b.post("/logout").form(&[("csrf_token", csrf)]).send().await.unwrap()
 }
 
 /// Signs in through the real form as if from `ip` (the portal must trust 127.0.0.1 as its

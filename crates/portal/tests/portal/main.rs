@@ -34,6 +34,7 @@ mod oidc;
 mod openapi;
 mod proxy_http;
 mod proxy_ws;
+mod replicas;
 mod reverse_proxy;
 mod sessions;
 mod teacher_lesson;

@@ -41,13 +41,7 @@ async fn a_new_session_id_at_every_sign_in_and_sign_out_ends_it_server_side() {
     let second = sign_in(&app, "alice").await;
     assert_ne!(first.cookie_header(), second.cookie_header());
     let stolen = first.cookie_header().unwrap();
-    let csrf = first.csrf().await;
-    let out = first
-        .post("/logout")
-        .form(&[("csrf_token", csrf)])
-        .send()
-        .await
-        .unwrap();
+    let out = sign_out(&first).await;
     assert_eq!(out.status(), 303);
     let replay = Browser::new(&app)
         .get("/")
