@@ -66,6 +66,9 @@ pub struct Inner {
     /// Prometheus metrics, served only on their own listener.
     pub metrics: Arc<metrics::Metrics>,
     pub(crate) metrics_listener: Option<metrics_listener::MetricsListener>,
+    /// Students' screens read over RFB for their teachers, and who watches whom.
+    pub screens: Arc<crate::domain::screens::Screens>,
+    pub watchers: Arc<crate::domain::screens::Watchers>,
 }
 
 impl Deref for AppState {
@@ -169,7 +172,17 @@ impl AppState {
             config.limits.max_anonymous_audit_per_minute,
         ));
         let file_writes = crate::net::rate_limit::RateLimit::new(config.files.writes_per_minute);
+        let screens = Arc::new(crate::domain::screens::Screens::new(
+            proxy.clone(),
+            routes.clone(),
+            crate::domain::screens::ScreensConfig {
+                max_sessions: config.screens.max_sessions,
+                ..Default::default()
+            },
+        ));
         Ok(AppState(Arc::new(Inner {
+            screens,
+            watchers: Arc::default(),
             desktop_origins,
             desktop_sessions: Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs))),
             previews: Arc::default(),

@@ -37,11 +37,14 @@ pub enum AuditKind {
     AdminAction,
     /// Class material handed out or withdrawn, deletions in shared folders.
     FilesChanged,
+    /// A teacher or administrator started or stopped watching a student's screen (the detail
+    /// says which, and for how long).
+    ScreenWatched,
 }
 
 impl AuditKind {
     /// Every kind, in the order the admin page offers them as filters.
-    pub const ALL: [AuditKind; 16] = [
+    pub const ALL: [AuditKind; 17] = [
         AuditKind::DesktopStarted,
         AuditKind::DesktopStopped,
         AuditKind::DesktopFailed,
@@ -58,6 +61,7 @@ impl AuditKind {
         AuditKind::SettingsChanged,
         AuditKind::AdminAction,
         AuditKind::FilesChanged,
+        AuditKind::ScreenWatched,
     ];
 
     /// The name stored in the database and used in filters.
@@ -79,6 +83,7 @@ impl AuditKind {
             AuditKind::SettingsChanged => "settings_changed",
             AuditKind::AdminAction => "admin_action",
             AuditKind::FilesChanged => "files_changed",
+            AuditKind::ScreenWatched => "screen_watched",
         }
     }
 }

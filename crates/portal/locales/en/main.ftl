@@ -419,3 +419,17 @@ admin_disk_no_quota = none
 admin_disk_folder = Class folder
 admin_disk_section = Disk use
 files_my_data = My data: everything as one zip (home, hand-ins, feedback)
+
+## Teachers' views of students' screens (web/screens.rs)
+watch_title = Screen of
+watch_intro = The picture comes from the portal and is view-only: nothing you do here reaches the student's desktop. The student sees that you are watching.
+watch_alt = Live screen of
+watch_view_only = View only, updated live.
+watch_ended = Watching has ended: the desktop stopped, or your access or session ended. Reload the page to try again.
+screens_no_group = Without a class
+screens_class = Class
+screens_thumbnail_of = Screen of
+screens_watch = Watch
+err_watching_off = Watching students' screens is switched off on this installation (setting screens.watching).
+audit_screen_watched = Screen watched
+watched_by = Your screen is being watched by:

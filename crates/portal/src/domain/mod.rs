@@ -19,6 +19,7 @@ pub mod handins;
 pub mod lifecycle;
 pub mod progress;
 pub mod pulls;
+pub mod screens;
 pub mod stop_reason;
 pub mod volume_migration;
 

@@ -27,6 +27,7 @@ use crate::web::pages::{DashboardPage, DesktopTile, Me, TypeTile, ViewPage, form
 
 /// Texts the dashboard's and the view's scripts need, in the page's language.
 const JS_TEXT_KEYS: &[&str] = &[
+    "watched_by",
     "state_none",
     "state_starting",
     "state_running",

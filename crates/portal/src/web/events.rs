@@ -204,7 +204,9 @@ pub(crate) async fn stream(
             () = stop.cancelled() => {}
         }
     };
-    let follow = follow.take_until(ended);
+    // Who watches the user's screens (`web/screens.rs`): now, then every change.
+    let watched = crate::web::screens::watching_events(&state, &user.user.id);
+    let follow = futures_util::stream::select(follow, watched).take_until(ended);
     // The slot frees when the browser goes and the stream is dropped.
     let stream = futures_util::stream::iter([first]).chain(follow).map(move |event| {
         let _held = &slot;

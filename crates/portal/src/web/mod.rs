@@ -19,6 +19,7 @@ pub mod my_data;
 pub mod pages;
 pub mod preview;
 pub mod redirect;
+pub mod screens;
 pub mod security_headers;
 pub mod signin;
 pub mod slow_body;
@@ -122,6 +123,8 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .route("/teacher/assignments/{id}", get(assignments::show))
         .route("/teacher/assignments/{id}/delete", post(assignments::delete))
         .route("/teacher/assignments/{id}/due", post(assignments::set_due))
+        .route("/teacher/desktops/{id}/watch", get(screens::watch_page))
+        .route("/teacher/desktops/{id}/watch/stream", get(screens::watch_stream))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
         .route("/admin", get(admin::show))
@@ -215,6 +218,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/desktops/{id}/stop", post(api::stop))
         .route("/api/desktops/{id}/activity", post(api::activity))
         .route("/api/admin/desktops", get(api::admin_list))
+        .route("/api/teacher/desktops/{id}/thumbnail", get(screens::thumbnail))
         // Admins act on any desktop through the same handlers (`owned` allows them).
         .route("/api/admin/desktops/{id}", get(api::show).delete(api::remove))
         .route("/api/admin/desktops/{id}/stop", post(api::stop))

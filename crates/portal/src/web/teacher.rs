@@ -88,10 +88,13 @@ pub(crate) struct GrantRow {
 }
 
 /// One student desktop on the page.
+#[derive(Clone)]
 pub(crate) struct StudentRow {
     pub student: String,
     pub username: String,
     pub groups: String,
+    /// The groups of `groups`, one by one (the class grids).
+    pub group_list: Vec<String>,
     pub desktop_id: String,
     pub type_name: String,
     pub state: &'static str,
@@ -115,6 +118,7 @@ pub(crate) struct TeacherPage<'a> {
     pub types: Vec<Choice>,
     pub grants: Vec<GrantRow>,
     pub students: Vec<StudentRow>,
+    pub grid: crate::web::screens::Grid,
     pub saved: bool,
     pub assignments: Vec<crate::web::assignments::AssignmentRow>,
 }
@@ -159,6 +163,7 @@ pub(crate) async fn show(
     let students = student_rows(&state, &user, &view).await?;
     let assignments = crate::web::assignments::rows(&state, &view.groups, lang).await?;
     html(&TeacherPage {
+        grid: crate::web::screens::Grid::new(&state, &students),
         assignments,
         lang,
         me: Me::new(&user),
@@ -234,6 +239,7 @@ async fn student_rows(state: &AppState, user: &CurrentUser, view: &View) -> Resu
             student: owner.display_name.clone(),
             username: owner.username.clone(),
             groups: shared.join(", "),
+            group_list: shared.iter().map(|g| (*g).to_owned()).collect(),
             type_name: type_name(&d.type_key),
             state: d.state.as_str(),
             state_key: state_key(Some(d.state)),
@@ -252,6 +258,7 @@ async fn student_rows(state: &AppState, user: &CurrentUser, view: &View) -> Resu
 pub(crate) struct StudentList {
     pub lang: Lang,
     pub students: Vec<StudentRow>,
+    pub grid: crate::web::screens::Grid,
 }
 
 /// `GET /teacher/students`: the student list of `/teacher` as an HTML fragment, under the
@@ -265,6 +272,7 @@ pub(crate) async fn students(
     let students = student_rows(&state, &user, &view).await?;
     html(&StudentList {
         lang: view.lang,
+        grid: crate::web::screens::Grid::new(&state, &students),
         students,
     })
 }

@@ -219,6 +219,11 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
         .await
         .unwrap();
     desktop_in_state(&app, "sam", "code", DesktopState::Stopped, Some("idle")).await;
+    // A running desktop of sam's for the class grid and the watch page (the fake desktop
+    // speaks no RFB beyond its greeting, so the picture fails and the page says so).
+    let sam = sign_in(&app, "sam").await;
+    let (status, body, _) = start_desktop(&sam, "fake").await;
+    assert_eq!(status, 202, "{body}");
 
     let chrome = Chrome::start().await;
     let mut axe = Axe::new(source);
@@ -289,6 +294,7 @@ async fn every_page_of_every_role_passes_axe_wcag_21_aa_in_german_and_english() 
     switch_user(&chrome, &app, "tina").await;
     for lang in LANGS {
         axe.page(&chrome, &app, "/teacher", lang).await;
+        axe.page(&chrome, &app, "/teacher/desktops/sam-fake/watch", lang).await;
         axe.page(&chrome, &app, &format!("/teacher/assignments/{}", essay.id), lang)
             .await;
         axe.page(&chrome, &app, "/", lang).await;

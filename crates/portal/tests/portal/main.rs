@@ -33,6 +33,7 @@ mod openapi;
 mod proxy_http;
 mod proxy_ws;
 mod reverse_proxy;
+mod screens;
 mod sessions;
 mod ui_assets;
 mod ui_browser;

@@ -43,12 +43,14 @@ use crate::web::{admin, events};
         super::files::delete,
         super::files::trash,
         super::files::restore,
+        crate::web::screens::thumbnail,
     ),
     modifiers(&SessionCookie, &AdminAliases),
     tags(
         (name = "desktops", description = "The signed-in user's desktops"),
         (name = "files", description = "The user's files and the shared folder"),
         (name = "admin", description = "Administrators only"),
+        (name = "teacher", description = "Teachers (their own groups) and administrators"),
         (name = "meta", description = "This document"),
     ),
 )]
