@@ -30,7 +30,7 @@ mod tests {
         let response = vnc_response(b"secret-longer-than-8", &challenge);
         assert_ne!(response, challenge);
         let key: Vec<u8> = b"secret-l".iter().map(|b| b.reverse_bits()).collect();
-        let cipher = des::Des::new_from_slice(&key).unwrap();
+        let cipher = des::Des::new_from_slice(&key).expect("an 8-byte key");
         let mut back = response;
         for block in back.chunks_exact_mut(8) {
             cipher.decrypt_block(GenericArray::from_mut_slice(block));

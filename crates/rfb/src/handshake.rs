@@ -116,13 +116,11 @@ pub(crate) async fn handshake<S: AsyncRead + AsyncWrite + Unpin>(
         wire.send(&vnc_response(password, &challenge)).await?;
     }
     // RFB 3.8 reports the result for every type; 3.3 and 3.7 only after authentication.
-    if minor >= 8 || security == 2 {
-        if wire.u32().await? != 0 {
-            if minor >= 8 {
-                skip_reason(wire).await?;
-            }
-            return Err(RfbError::AuthFailed);
+    if (minor >= 8 || security == 2) && wire.u32().await? != 0 {
+        if minor >= 8 {
+            skip_reason(wire).await?;
         }
+        return Err(RfbError::AuthFailed);
     }
 
     // Shared: the student's own viewer stays connected while the portal looks.
@@ -200,12 +198,12 @@ mod tests {
 
     #[test]
     fn versions_are_answered_with_the_best_common_one() {
-        let v = |s: &str| parse_version(s.as_bytes().try_into().unwrap());
-        assert_eq!(v("RFB 003.008\n").unwrap(), 8);
-        assert_eq!(v("RFB 003.889\n").unwrap(), 8);
-        assert_eq!(v("RFB 003.007\n").unwrap(), 7);
-        assert_eq!(v("RFB 003.003\n").unwrap(), 3);
-        assert_eq!(v("RFB 003.005\n").unwrap(), 3);
+        let v = |s: &str| parse_version(s.as_bytes().try_into().expect("12 bytes"));
+        assert_eq!(v("RFB 003.008\n").expect("a version"), 8);
+        assert_eq!(v("RFB 003.889\n").expect("a version"), 8);
+        assert_eq!(v("RFB 003.007\n").expect("a version"), 7);
+        assert_eq!(v("RFB 003.003\n").expect("a version"), 3);
+        assert_eq!(v("RFB 003.005\n").expect("a version"), 3);
         assert!(v("HTTP/1.1 200").is_err());
         assert!(v("RFB 00x.008\n").is_err());
         assert!(v("RFB 002.008\n").is_err());

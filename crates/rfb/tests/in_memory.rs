@@ -1,5 +1,6 @@
 //! The client against scripted servers on in-memory streams: the real handshake and
 //! messages, and servers that lie about sizes.
+#![allow(clippy::unwrap_used)]
 
 use std::time::Duration;
 

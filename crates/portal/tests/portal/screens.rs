@@ -162,8 +162,7 @@ async fn frames_for(resp: &mut reqwest::Response, secs: u64) -> Vec<Vec<u8>> {
     while let Ok(Ok(Some(chunk))) = tokio::time::timeout_at(deadline.into(), resp.chunk()).await {
         buf.extend_from_slice(&chunk);
         // Parts: headers, blank line, JPEG of Content-Length bytes, then the next boundary.
-        loop {
-            let Some(head_end) = find(&buf, b"\r\n\r\n") else { break };
+        while let Some(head_end) = find(&buf, b"\r\n\r\n") {
             let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
             let Some(len) = head
                 .lines()
