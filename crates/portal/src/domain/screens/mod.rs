@@ -96,9 +96,22 @@ pub(crate) struct Screen {
     /// One encoder at a time per screen; the others wait and take its result.
     thumbnail: tokio::sync::Mutex<Option<Thumbnail>>,
     stop: tokio_util::sync::CancellationToken,
+    /// When and why the session failed, if it did.
+    failed: Mutex<Option<(Instant, String)>>,
 }
 
+/// How long a failed session's error is the answer before the screen is tried again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
 impl Screen {
+    fn recently_failed(&self) -> bool {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < RETRY_AFTER)
+    }
+
     fn touch(&self) {
         *self.wanted.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
     }
@@ -162,11 +175,20 @@ impl Screens {
     fn screen(self: &Arc<Self>, desktop_id: &str) -> Result<Arc<Screen>, ScreenError> {
         let target = self.routes.get(desktop_id).ok_or(ScreenError::NotRunning)?;
         let mut sessions = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(s) = sessions.get(desktop_id).filter(|s| !s.stop.is_cancelled()) {
-            s.touch();
-            return Ok(s.clone());
+        if let Some(s) = sessions.get(desktop_id) {
+            if !s.stop.is_cancelled() {
+                s.touch();
+                return Ok(s.clone());
+            }
+            // A desktop whose screen could not be read is not tried again at once: thirty
+            // tabs refreshing would otherwise open thirty sessions to it.
+            if let Some((at, why)) = s.failed.lock().unwrap_or_else(|p| p.into_inner()).as_ref()
+                && at.elapsed() < RETRY_AFTER
+            {
+                return Err(ScreenError::Unreadable(why.clone()));
+            }
         }
-        sessions.retain(|_, s| !s.stop.is_cancelled());
+        sessions.retain(|_, s| !s.stop.is_cancelled() || s.recently_failed());
         if sessions.len() >= self.config.max_sessions {
             return Err(ScreenError::TooMany(self.config.max_sessions));
         }
@@ -177,6 +199,7 @@ impl Screens {
             watchers: Default::default(),
             thumbnail: tokio::sync::Mutex::new(None),
             stop: tokio_util::sync::CancellationToken::new(),
+            failed: Mutex::new(None),
         });
         sessions.insert(desktop_id.to_owned(), screen.clone());
         let me = self.clone();
@@ -184,13 +207,16 @@ impl Screens {
         let id = desktop_id.to_owned();
         tokio::spawn(async move {
             let result = session::run(&me, &target, &s, tx).await;
-            s.stop.cancel();
             match result {
                 Ok(()) => tracing::debug!(desktop = %id, "screen session closed"),
-                Err(e) => tracing::info!(desktop = %id, error = %e, "screen session ended"),
+                Err(e) => {
+                    tracing::info!(desktop = %id, error = %e, "screen session ended");
+                    *s.failed.lock().unwrap_or_else(|p| p.into_inner()) = Some((Instant::now(), e.to_string()));
+                }
             }
+            s.stop.cancel();
             let mut sessions = me.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            if sessions.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
+            if !s.recently_failed() && sessions.get(&id).is_some_and(|cur| Arc::ptr_eq(cur, &s)) {
                 sessions.remove(&id);
             }
         });
