@@ -16,9 +16,11 @@ mod client;
 mod error;
 mod framebuffer;
 mod handshake;
+mod preview;
 mod wire;
 
 pub use client::{Client, Event};
 pub use error::RfbError;
 pub use framebuffer::Framebuffer;
 pub use handshake::Limits;
+pub use preview::{PreviewError, jpeg, scale_down};

@@ -446,3 +446,87 @@ async fn browser_grid_and_watch_page_and_the_students_indicator() {
     teacher.close().await;
     student.close().await;
 }
+
+/// CPU seconds (user + system) this process has used: the portal runs in it, and the test's
+/// own HTTP client is a small share.
+fn process_cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    // Fields after the command name in parentheses; utime and stime are the 12th and 13th.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split(' ').collect();
+    let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+    ticks / 100.0
+}
+
+/// The benchmark behind `scripts/bench-screens.sh`: `SCREENS_BENCH_N` real desktops (10), each
+/// with a clock changing its screen every second, and a teacher's class grid refreshing all
+/// their thumbnails every 5 s for `SCREENS_BENCH_ROUNDS` rounds (6). Prints the portal's CPU
+/// time per round and the process's memory.
+#[tokio::test]
+#[ignore = "a benchmark: scripts/bench-screens.sh"]
+async fn bench_thumbnails_of_a_class() {
+    if !real_desktop_ready() {
+        return;
+    }
+    let n: usize = std::env::var("SCREENS_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    let rounds: usize = std::env::var("SCREENS_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(6);
+    let (app, scope) = docker_app("screens-bench", |c| {
+        c.docker.start_timeout_secs = 120;
+        c.desktop_types = vec![];
+        c.limits.max_running_total = 200;
+    })
+    .await;
+    add_member(&app, "tina", Role::Teacher, &["5a"]).await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let name = format!("s{i:02}");
+        add_member(&app, &name, Role::Student, &["5a"]).await;
+        let b = sign_in(&app, &name).await;
+        let (status, body, _) = start_desktop(&b, "debian-local").await;
+        assert_eq!(status, 202, "{body}");
+        let id = format!("{name}-debian-local");
+        in_desktop_detached(
+            &scope.container(&id),
+            "xterm -geometry 30x3+0+0 -e sh -c 'while true; do date; sleep 1; done'",
+        );
+        ids.push(id);
+    }
+    let tina = sign_in(&app, "tina").await;
+    // The first round opens the sessions; it is measured apart.
+    let fetch_all = async || {
+        let all = futures_util::future::join_all(ids.iter().map(|id| thumbnail(&tina, id))).await;
+        assert!(all.iter().all(|(s, _, _)| *s == 200));
+    };
+    let (cpu0, t0) = (process_cpu_secs(), Instant::now());
+    fetch_all().await;
+    let first = (process_cpu_secs() - cpu0, t0.elapsed());
+    let cpu1 = process_cpu_secs();
+    let t1 = Instant::now();
+    for _ in 0..rounds {
+        let round = Instant::now();
+        fetch_all().await;
+        tokio::time::sleep(Duration::from_secs(5).saturating_sub(round.elapsed())).await;
+    }
+    let cpu = process_cpu_secs() - cpu1;
+    let wall = t1.elapsed().as_secs_f64();
+    let rss = std::fs::read_to_string("/proc/self/status")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:").map(|v| v.trim().to_owned()))
+        .unwrap_or_default();
+    println!(
+        "SCREENS-BENCH desktops={n} rounds={rounds} first_round_cpu_s={:.2} first_round_wall_s={:.2} \
+         cpu_per_round_s={:.3} cpu_share_of_one_core={:.1}% sessions={} rss={rss}",
+        first.0,
+        first.1.as_secs_f64(),
+        cpu / rounds as f64,
+        100.0 * cpu / wall,
+        app.state.screens.open_sessions(),
+    );
+}
