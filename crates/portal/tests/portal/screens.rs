@@ -9,7 +9,9 @@
 //! - nothing a watching teacher sends reaches the desktop (an xterm running `cat` stays
 //!   empty), while the owner's keystrokes through the normal proxy path arrive;
 //! - in Chromium: the class grid shows the thumbnail, the watch page the live picture, and the
-//!   student's view page the indicator while she is watched.
+//!   student's view page the indicator while she is watched;
+//! - a desktop that speaks no RFB (the fake Kasm desktop) gives 502, remembered for a moment;
+//!   `screens.watching = false` turns the watch pages into a 403 that names the setting.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -529,4 +531,42 @@ async fn bench_thumbnails_of_a_class() {
         100.0 * cpu / wall,
         app.state.screens.open_sessions(),
     );
+}
+
+/// A desktop that is no VNC server (the fake Kasm desktop answers RFB's greeting and then
+/// echoes): its thumbnail is a 502 within the read timeout, and is not tried again at once.
+/// With `screens.watching = false` the watch page and stream say that watching is off.
+#[tokio::test]
+async fn an_unreadable_screen_is_a_502_and_watching_can_be_switched_off() {
+    if !crate::docker::docker_ready() {
+        return;
+    }
+    let (app, _scope) = docker_app("screens-off", |c| c.screens.watching = false).await;
+    add_member(&app, "tina", Role::Teacher, &["5a"]).await;
+    add_member(&app, "sam", Role::Student, &["5a"]).await;
+    let sam = sign_in(&app, "sam").await;
+    let (status, body, _) = start_desktop(&sam, "fake").await;
+    assert_eq!(status, 202, "{body}");
+    let tina = sign_in(&app, "tina").await;
+    let (status, _, body) = thumbnail(&tina, "sam-fake").await;
+    assert_eq!(status, 502, "{}", String::from_utf8_lossy(&body));
+    let began = Instant::now();
+    assert_eq!(thumbnail(&tina, "sam-fake").await.0, 502);
+    assert!(
+        began.elapsed() < Duration::from_secs(1),
+        "the failure is remembered for a moment"
+    );
+    for path in [
+        "/teacher/desktops/sam-fake/watch",
+        "/teacher/desktops/sam-fake/watch/stream",
+    ] {
+        let resp = tina.get(path).send().await.unwrap();
+        assert_eq!(resp.status(), 403, "{path}");
+        let text = resp.text().await.unwrap();
+        assert!(text.contains("screens.watching"), "{path}: {text}");
+    }
+    // The teacher page offers no "Watch" link then.
+    let page = tina.get("/teacher").send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("/api/teacher/desktops/sam-fake/thumbnail"));
+    assert!(!page.contains("/teacher/desktops/sam-fake/watch"));
 }
