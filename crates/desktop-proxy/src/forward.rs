@@ -24,7 +24,7 @@ use crate::relay::relay;
 use crate::{ProxyError, RelayCounters, Target, WebSocketRequest, tls};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
-type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+pub(crate) type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
 type UpstreamClient = Client<HttpsConnector<ReadAheadConnector>, UpstreamBody>;
 
 /// The response the portal returns to the browser.
@@ -141,28 +141,13 @@ impl Proxy {
         let uri: Uri = format!("{}://{}{}", target.scheme, target.authority(), ctx.path_and_query)
             .parse()
             .map_err(|e| ProxyError::Request(format!("upstream URI: {e}")))?;
-        let auth = target.basic_auth.as_ref().and_then(|a| {
-            let raw = format!("{}:{}", a.username, a.password.expose_secret());
-            HeaderValue::from_str(&format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode(raw)
-            ))
-            .ok()
-        });
+        let auth = basic_auth_header(target);
         upstream_request_headers(&mut parts.headers, &ctx, auth.as_ref(), websocket);
         parts.uri = uri;
         parts.version = Version::HTTP_11;
         let upstream_req = Request::from_parts(parts, body.map_err(Into::into).boxed_unsync());
 
-        let client = if target.verify_tls {
-            &self.verified
-        } else {
-            &self.unverified
-        };
-        let mut resp = tokio::time::timeout(self.config.response_timeout, client.request(upstream_req))
-            .await
-            .map_err(|_| ProxyError::Timeout(self.config.response_timeout))?
-            .map_err(|e| classify(e, target))?;
+        let mut resp = self.send(target, upstream_req).await?;
 
         let upgraded = websocket && resp.status() == StatusCode::SWITCHING_PROTOCOLS;
         downstream_response_headers(resp.headers_mut(), upgraded);
@@ -210,6 +195,24 @@ impl Proxy {
 }
 
 impl Proxy {
+    /// Sends one request to `target` over the client its TLS setting asks for, and waits
+    /// for the response head within the response timeout.
+    pub(crate) async fn send(
+        &self,
+        target: &Target,
+        req: Request<UpstreamBody>,
+    ) -> Result<Response<hyper::body::Incoming>, ProxyError> {
+        let client = if target.verify_tls {
+            &self.verified
+        } else {
+            &self.unverified
+        };
+        tokio::time::timeout(self.config.response_timeout, client.request(req))
+            .await
+            .map_err(|_| ProxyError::Timeout(self.config.response_timeout))?
+            .map_err(|e| classify(e, target))
+    }
+
     /// `GET /` on the desktop with its credentials; the status tells whether its web server
     /// is up (Kasm answers 200, or 401 while its auth is not ready). Used to wait for a start.
     pub async fn probe(&self, target: &Target) -> Result<StatusCode, ProxyError> {
@@ -228,6 +231,18 @@ impl Proxy {
         let resp = self.forward(target, req, ctx).await?;
         Ok(resp.status())
     }
+}
+
+/// `Authorization: Basic …` with the desktop's own credentials, if it has any.
+pub(crate) fn basic_auth_header(target: &Target) -> Option<HeaderValue> {
+    target.basic_auth.as_ref().and_then(|a| {
+        let raw = format!("{}:{}", a.username, a.password.expose_secret());
+        HeaderValue::from_str(&format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        ))
+        .ok()
+    })
 }
 
 fn connector(config: &ProxyConfig) -> ReadAheadConnector {

@@ -5,6 +5,7 @@
 //! keeps it benchmarkable and fuzzable on its own.
 
 mod counters;
+mod desktop_socket;
 mod error;
 mod forward;
 mod headers;
@@ -15,6 +16,7 @@ mod tls;
 mod upgrade;
 
 pub use counters::RelayCounters;
+pub use desktop_socket::DesktopSocket;
 pub use error::ProxyError;
 pub use forward::{ForwardContext, MAX_UPSTREAM_HEAD, Proxy, ProxyConfig, ProxyResponse};
 pub use relay::RelayStats;

@@ -13,6 +13,7 @@ pub mod desktop_path;
 pub mod file_paths;
 pub mod forwarded_for;
 pub mod request_head;
+pub mod rfb_server_messages;
 
 /// A target's body: panics when the input breaks an invariant.
 pub type Target = fn(&[u8]);
@@ -27,6 +28,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("file_paths", file_paths::run),
     ("forwarded_for", forwarded_for::run),
     ("request_head", request_head::run),
+    ("rfb_server_messages", rfb_server_messages::run),
 ];
 
 /// The input's lines (`\n`, a trailing `\r` removed), at most `n`; the last keeps the rest.

@@ -83,7 +83,8 @@ replays!(
     desktop_path,
     file_paths,
     forwarded_for,
-    request_head
+    request_head,
+    rfb_server_messages,
 );
 
 #[test]

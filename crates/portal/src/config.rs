@@ -90,6 +90,28 @@ pub struct Config {
     pub files: FilesSettings,
     /// The school's time zone (IANA name): due times are entered and shown in it.
     pub timezone: String,
+    /// Teachers' views of students' screens: thumbnails and watching (`domain/screens`).
+    pub screens: ScreensSettings,
+}
+
+/// Teachers' views of students' screens, read by the portal over RFB.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScreensSettings {
+    /// Teachers may open a student's screen live (the student sees who watches). Off: only
+    /// thumbnails on `/teacher`.
+    pub watching: bool,
+    /// Most desktops whose screens are read at once (each session holds the screen in memory).
+    pub max_sessions: usize,
+}
+
+impl Default for ScreensSettings {
+    fn default() -> Self {
+        Self {
+            watching: true,
+            max_sessions: 128,
+        }
+    }
 }
 
 /// Prometheus metrics; on a separate listener so they are never public by accident.
@@ -508,6 +530,7 @@ impl Default for Config {
             log_format: LogFormat::default(),
             files: FilesSettings::default(),
             timezone: "Europe/Berlin".into(),
+            screens: ScreensSettings::default(),
         }
     }
 }
@@ -677,6 +700,9 @@ impl Config {
                 "session_idle_minutes",
                 "must be at most 129600 (90 days); 0 = off",
             ));
+        }
+        if !(1..=10_000).contains(&self.screens.max_sessions) {
+            return Err(invalid("screens.max_sessions", "must be between 1 and 10000"));
         }
         if self.session_ttl_secs == Some(0) {
             return Err(invalid("session_ttl_secs", "must be at least 1 second"));
@@ -908,6 +934,7 @@ mod tests {
             ("public_url = \"https://x.example/sub\"", "public_url"),
             ("[kasm]\nprotocol = \"ftp\"", "kasm.protocol"),
             ("[proxy]\nidle_timeout_secs = 1", "proxy.idle_timeout_secs"),
+            ("[screens]\nmax_sessions = 0", "screens.max_sessions"),
             ("[proxy]\ntrusted_proxies = [\"10.0.0.5/8\"]", "proxy.trusted_proxies"),
             (
                 "[proxy]\ntrusted_proxies = \"127.0.0.1, nope\"",

@@ -74,6 +74,9 @@ pub struct Inner {
     /// Prometheus metrics, served only on their own listener.
     pub metrics: Arc<metrics::Metrics>,
     pub(crate) metrics_listener: Option<metrics_listener::MetricsListener>,
+    /// Students' screens read over RFB for their teachers, and who watches whom.
+    pub screens: Arc<crate::domain::screens::Screens>,
+    pub watchers: Arc<crate::domain::screens::Watchers>,
 }
 
 impl Deref for AppState {
@@ -185,7 +188,17 @@ impl AppState {
             crate::domain::help::HELP_TIME_LIMIT,
             close_helper_sessions(desktop_sessions.clone()),
         ));
+        let screens = Arc::new(crate::domain::screens::Screens::new(
+            proxy.clone(),
+            routes.clone(),
+            crate::domain::screens::ScreensConfig {
+                max_sessions: config.screens.max_sessions,
+                ..Default::default()
+            },
+        ));
         Ok(AppState(Arc::new(Inner {
+            screens,
+            watchers: Arc::default(),
             desktop_origins,
             desktop_sessions,
             help,

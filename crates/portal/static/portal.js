@@ -70,6 +70,22 @@ const Portal = (() => {
     else button.removeAttribute("aria-busy");
   }
 
+  // Who watches the user's screens right now (teachers, `/teacher`): named in the page's
+  // `[data-role="watched"]`, on a view page for its own desktop only. `w`: one desktop's
+  // change as the stream sends it (`{id, watchers}`), or null to redraw.
+  const watchers = new Map();
+  function watched(w) {
+    if (w && w.watchers.length) watchers.set(w.id, w.watchers);
+    else if (w) watchers.delete(w.id);
+    const el = document.querySelector('[data-role="watched"]');
+    if (!el) return;
+    const only = document.body.dataset.desktopId;
+    const names = new Set();
+    for (const [id, list] of watchers) if (!only || id === only) list.forEach((n) => names.add(n));
+    el.textContent = names.size ? `${t("watched_by")} ${[...names].join(", ")}` : "";
+    el.hidden = names.size === 0;
+  }
+
   // The user's desktop states, live. `handlers.snapshot(list)` gets the whole picture (at
   // the start and after every reconnect), `handlers.desktop(d)` each change, and
   // `handlers.status(online)` whether the stream is up. The browser retries by itself after
@@ -82,6 +98,9 @@ const Portal = (() => {
         pause = 1000;
         handlers.status?.(true, wasDown);
         wasDown = false;
+        // The watchers follow the snapshot anew.
+        watchers.clear();
+        watched(null);
         handlers.snapshot?.(JSON.parse(e.data).desktops);
       });
       source.addEventListener("desktop", (e) => handlers.desktop?.(JSON.parse(e.data)));
@@ -89,6 +108,7 @@ const Portal = (() => {
       source.addEventListener("class_messages", (e) => {
         document.dispatchEvent(new CustomEvent("portal:class-messages", { detail: JSON.parse(e.data) }));
       });
+      source.addEventListener("watching", (e) => watched(JSON.parse(e.data)));
       source.onerror = () => {
         wasDown = true;
         handlers.status?.(false, true);

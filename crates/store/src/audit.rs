@@ -43,11 +43,14 @@ pub enum AuditKind {
     /// Helping with consent: asked, offered, accepted, declined, ended (the detail says which,
     /// with the helper and the times).
     Help,
+    /// A teacher or administrator started or stopped watching a student's screen (the detail
+    /// says which, and for how long).
+    ScreenWatched,
 }
 
 impl AuditKind {
     /// Every kind, in the order the admin page offers them as filters.
-    pub const ALL: [AuditKind; 18] = [
+    pub const ALL: [AuditKind; 19] = [
         AuditKind::DesktopStarted,
         AuditKind::DesktopStopped,
         AuditKind::DesktopFailed,
@@ -66,6 +69,7 @@ impl AuditKind {
         AuditKind::FilesChanged,
         AuditKind::ClassAction,
         AuditKind::Help,
+        AuditKind::ScreenWatched,
     ];
 
     /// The name stored in the database and used in filters.
@@ -89,6 +93,7 @@ impl AuditKind {
             AuditKind::FilesChanged => "files_changed",
             AuditKind::ClassAction => "class_action",
             AuditKind::Help => "help",
+            AuditKind::ScreenWatched => "screen_watched",
         }
     }
 }

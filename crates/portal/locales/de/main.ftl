@@ -497,3 +497,16 @@ err_help_no_request = Für diesen Desktop wurde keine Hilfe angefordert (oder di
 err_help_taken = Eine andere Lehrkraft hat bereits Hilfe angeboten oder hilft gerade.
 err_help_no_offer = Keine Lehrkraft hat Hilfe angeboten; es gibt nichts zuzulassen.
 audit_help = Hilfe mit Zustimmung
+## Bildschirme der Schülerinnen und Schüler für Lehrkräfte (web/screens.rs)
+watch_title = Bildschirm von
+watch_intro = Das Bild kommt vom Portal und ist nur zum Ansehen: Nichts, was du hier tust, erreicht den Desktop. Die Schülerin oder der Schüler sieht, dass du zuschaust.
+watch_alt = Live-Bildschirm von
+watch_view_only = Nur ansehen, live aktualisiert.
+watch_ended = Das Zuschauen ist beendet: Der Desktop wurde gestoppt, oder dein Zugriff oder deine Sitzung ist abgelaufen. Lade die Seite neu, um es noch einmal zu versuchen.
+screens_no_group = Ohne Klasse
+screens_class = Klasse
+screens_thumbnail_of = Bildschirm von
+screens_watch = Zuschauen
+err_watching_off = Das Zuschauen bei Bildschirmen ist in dieser Installation ausgeschaltet (Einstellung screens.watching).
+audit_screen_watched = Bildschirm angesehen
+watched_by = Deinen Bildschirm sieht gerade an:

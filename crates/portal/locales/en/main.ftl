@@ -496,3 +496,16 @@ err_help_no_request = The student has not asked for help with this desktop (or h
 err_help_taken = Another teacher has already offered help or is helping.
 err_help_no_offer = No teacher has offered to help, so there is nothing to allow.
 audit_help = Help with consent
+## Teachers' views of students' screens (web/screens.rs)
+watch_title = Screen of
+watch_intro = The picture comes from the portal and is view-only: nothing you do here reaches the student's desktop. The student sees that you are watching.
+watch_alt = Live screen of
+watch_view_only = View only, updated live.
+watch_ended = Watching has ended: the desktop stopped, or your access or session ended. Reload the page to try again.
+screens_no_group = Without a class
+screens_class = Class
+screens_thumbnail_of = Screen of
+screens_watch = Watch
+err_watching_off = Watching students' screens is switched off on this installation (setting screens.watching).
+audit_screen_watched = Screen watched
+watched_by = Your screen is being watched by:

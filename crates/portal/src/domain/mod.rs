@@ -25,6 +25,7 @@ pub mod local_groups;
 pub mod progress;
 pub mod pulls;
 pub mod replicas;
+pub mod screens;
 pub mod start_queue;
 pub mod stop_reason;
 pub mod volume_migration;

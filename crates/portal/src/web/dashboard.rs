@@ -28,6 +28,7 @@ use crate::web::teacher_class::messages_for;
 
 /// Texts the dashboard's and the view's scripts need, in the page's language.
 const JS_TEXT_KEYS: &[&str] = &[
+    "watched_by",
     "state_none",
     "state_starting",
     "state_running",

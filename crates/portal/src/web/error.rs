@@ -64,6 +64,9 @@ pub enum AppError {
     Unavailable(String),
     #[error("only administrators may do this")]
     AdminOnly,
+    /// `screens.watching = false`: teachers see thumbnails only.
+    #[error("watching students' screens is switched off on this installation")]
+    WatchingOff,
     #[error("at most {0} live-update streams per user are open at once")]
     TooManyStreams(usize),
     #[error("at most {0} desktop WebSockets per user are open at once")]
@@ -127,7 +130,7 @@ impl AppError {
             AppError::Store(_) | AppError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             AppError::Oidc(e) => e.status(),
-            AppError::AdminOnly => StatusCode::FORBIDDEN,
+            AppError::AdminOnly | AppError::WatchingOff => StatusCode::FORBIDDEN,
             AppError::TooManyStreams(_) | AppError::TooManyWebSockets(_) | AppError::TooManyFileWrites { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -182,6 +185,7 @@ impl AppError {
             AppError::Internal(_) => ("internal", "err_internal"),
             AppError::Oidc(e) => e.code_and_key(),
             AppError::AdminOnly => ("admin_only", "err_admin_only"),
+            AppError::WatchingOff => ("watching_off", "err_watching_off"),
             AppError::TooManyStreams(_) => ("too_many_streams", "err_too_many_streams"),
             AppError::TooManyWebSockets(_) => ("too_many_websockets", "err_too_many_websockets"),
             AppError::Teacher(e) => e.code_and_key(),

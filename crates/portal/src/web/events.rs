@@ -194,9 +194,12 @@ pub(crate) async fn stream(
     });
     // The stream ends with the session (or within seconds of a sign-out or an administrator
     // ending it); the browser's reconnect then needs a new sign-in.
-    // Teachers' messages to the user's groups ride on the same stream.
+    // Teachers' messages to the user's groups and who watches the user's screens
+    // (`web/screens.rs`: now, then every change) ride on the same stream.
     let messages = crate::web::teacher_class::live_messages(&state, user.user.groups.clone());
-    let follow = futures_util::stream::select(follow, messages).take_until(session_ended(&state, &user));
+    let watched = crate::web::screens::watching_events(&state, &user.user.id);
+    let follow = futures_util::stream::select(futures_util::stream::select(follow, messages), watched)
+        .take_until(session_ended(&state, &user));
     // The slot frees when the browser goes and the stream is dropped.
     let stream = futures_util::stream::iter([first]).chain(follow).map(move |event| {
         let _held = &slot;

@@ -20,6 +20,7 @@ pub mod my_data;
 pub mod pages;
 pub mod preview;
 pub mod redirect;
+pub mod screens;
 pub mod security_headers;
 pub mod signin;
 pub mod slow_body;
@@ -142,6 +143,8 @@ fn page_routes(state: &AppState) -> Router<AppState> {
         .route("/teacher/help", get(help::teacher_list))
         .route("/teacher/help/{id}/offer", post(help::offer))
         .route("/teacher/help/{id}/open", get(help::open))
+        .route("/teacher/desktops/{id}/watch", get(screens::watch_page))
+        .route("/teacher/desktops/{id}/watch/stream", get(screens::watch_stream))
         .route("/view/{id}", get(dashboard::view))
         .route("/desktops/{id}", get(dashboard::view))
         .route("/admin", get(admin::show))
@@ -237,6 +240,7 @@ fn api_routes(state: &AppState) -> Router<AppState> {
         .route("/api/desktops/{id}/stop", post(api::stop))
         .route("/api/desktops/{id}/activity", post(api::activity))
         .route("/api/admin/desktops", get(api::admin_list))
+        .route("/api/teacher/desktops/{id}/thumbnail", get(screens::thumbnail))
         // Admins act on any desktop through the same handlers (`owned` allows them).
         .route("/api/admin/desktops/{id}", get(api::show).delete(api::remove))
         .route("/api/admin/desktops/{id}/stop", post(api::stop))

@@ -94,10 +94,13 @@ pub(crate) struct GrantRow {
 }
 
 /// One student desktop on the page.
+#[derive(Clone)]
 pub(crate) struct StudentRow {
     pub student: String,
     pub username: String,
     pub groups: String,
+    /// The groups of `groups`, one by one (the class grids).
+    pub group_list: Vec<String>,
     pub desktop_id: String,
     pub type_name: String,
     pub state: &'static str,
@@ -121,6 +124,7 @@ pub(crate) struct TeacherPage<'a> {
     pub types: Vec<Choice>,
     pub grants: Vec<GrantRow>,
     pub students: Vec<StudentRow>,
+    pub grid: crate::web::screens::Grid,
     pub saved: bool,
     pub assignments: Vec<crate::web::assignments::AssignmentRow>,
     /// Prepared lessons and how far they got (`web/teacher_lesson.rs`).
@@ -175,6 +179,7 @@ pub(crate) async fn show(
     html(&TeacherPage {
         lessons,
         help,
+        grid: crate::web::screens::Grid::new(&state, &students),
         assignments,
         classes,
         lang,
@@ -250,6 +255,7 @@ async fn student_rows(state: &AppState, user: &CurrentUser, view: &View) -> Resu
             student: owner.display_name.clone(),
             username: owner.username.clone(),
             groups: shared.join(", "),
+            group_list: shared.iter().map(|g| (*g).to_owned()).collect(),
             type_name: type_name(&d.type_key),
             state: d.state.as_str(),
             state_key: state_key(Some(d.state)),
@@ -269,6 +275,7 @@ pub(crate) struct StudentList<'a> {
     pub lang: Lang,
     pub me: Me<'a>,
     pub students: Vec<StudentRow>,
+    pub grid: crate::web::screens::Grid,
 }
 
 /// `GET /teacher/students`: the student list of `/teacher` as an HTML fragment, under the
@@ -283,6 +290,7 @@ pub(crate) async fn students(
     html(&StudentList {
         lang: view.lang,
         me: Me::new(&user),
+        grid: crate::web::screens::Grid::new(&state, &students),
         students,
     })
 }

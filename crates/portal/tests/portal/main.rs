@@ -36,6 +36,7 @@ mod proxy_http;
 mod proxy_ws;
 mod replicas;
 mod reverse_proxy;
+mod screens;
 mod sessions;
 mod teacher_lesson;
 mod ui_assets;

@@ -44,6 +44,7 @@ use crate::web::{admin, events, help};
         super::files::delete,
         super::files::trash,
         super::files::restore,
+        crate::web::screens::thumbnail,
     ),
     modifiers(&SessionCookie, &AdminAliases),
     tags(
@@ -51,6 +52,7 @@ use crate::web::{admin, events, help};
         (name = "files", description = "The user's files and the shared folder"),
         (name = "help", description = "Students asking their teachers for help, with consent"),
         (name = "admin", description = "Administrators only"),
+        (name = "teacher", description = "Teachers (their own groups) and administrators"),
         (name = "meta", description = "This document"),
     ),
 )]
