@@ -158,6 +158,11 @@ async fn thumbnails_show_the_screen_to_the_class_teacher_only() {
 
 /// Reads the watch stream for `secs` seconds; returns the JPEG parts seen.
 async fn frames_for(resp: &mut reqwest::Response, secs: u64) -> Vec<Vec<u8>> {
+    timed_frames(resp, secs).await.into_iter().map(|(_, f)| f).collect()
+}
+
+/// As [`frames_for`], each frame with the (wall clock) time it had fully arrived.
+async fn timed_frames(resp: &mut reqwest::Response, secs: u64) -> Vec<(std::time::SystemTime, Vec<u8>)> {
     let deadline = Instant::now() + Duration::from_secs(secs);
     let mut buf = Vec::new();
     let mut frames = Vec::new();
@@ -176,7 +181,10 @@ async fn frames_for(resp: &mut reqwest::Response, secs: u64) -> Vec<Vec<u8>> {
             if buf.len() < head_end + 4 + len {
                 break;
             }
-            frames.push(buf[head_end + 4..head_end + 4 + len].to_vec());
+            frames.push((
+                std::time::SystemTime::now(),
+                buf[head_end + 4..head_end + 4 + len].to_vec(),
+            ));
             buf.drain(..head_end + 4 + len);
         }
     }
@@ -533,6 +541,94 @@ async fn bench_thumbnails_of_a_class() {
         cpu / rounds as f64,
         100.0 * cpu / wall,
         app.state.screens.open_sessions(),
+    );
+}
+
+/// The benchmark behind `scripts/bench-screens.sh latency`: how long a change on a student's
+/// screen takes to reach a watching teacher. A red window inside the real desktop jumps
+/// between the left and the right half every 2 s (`xdotool windowmove`, the time taken
+/// inside the container just before, on the same kernel clock as the test's); each move's
+/// latency is the time until the first frame of the watch stream that shows the window on
+/// its new side. Prints the latencies' median, 90th percentile and maximum, and the frames
+/// per second of the stream.
+#[tokio::test]
+#[ignore = "a benchmark: scripts/bench-screens.sh latency"]
+async fn bench_watching_latency() {
+    if !real_desktop_ready() {
+        return;
+    }
+    // Eight moves 2 s apart: the stream is read for 19 s, within the test client's 20 s
+    // request timeout.
+    const MOVES: usize = 8;
+    let (app, _scope, container) = class().await;
+    in_desktop_detached(&container, "xterm -T redwin -bg red -geometry 40x12+100+100");
+    let window = in_desktop(&container, "xdotool search --sync --name redwin | head -1");
+    let window = window.trim().to_owned();
+    assert!(!window.is_empty(), "the red window is there");
+    let tina = sign_in(&app, "tina").await;
+    let mut stream = tina
+        .get(&format!("/teacher/desktops/{ID}/watch/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    // The stream is read by a task of its own while the test moves the window.
+    let began = Instant::now();
+    let reader = tokio::spawn(async move { timed_frames(&mut stream, 2 * MOVES as u64 + 3).await });
+    // Left (x 100) and right (x 800) in turn; the side is told by the red pixels' centre.
+    let mut moves = String::new();
+    for i in 0..MOVES {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let x = if i % 2 == 0 { 800 } else { 100 };
+        let (c, w) = (container.clone(), window.clone());
+        let t =
+            tokio::task::spawn_blocking(move || in_desktop(&c, &format!("date +%s%N; xdotool windowmove {w} {x} 100")))
+                .await
+                .unwrap();
+        moves.push_str(&format!("{} {x}\n", t.trim()));
+    }
+    let frames = reader.await.unwrap();
+    let fps = frames.len() as f64 / began.elapsed().as_secs_f64();
+    let sides: Vec<(std::time::SystemTime, Option<bool>)> = frames
+        .iter()
+        .map(|(at, jpeg)| {
+            let img = image::load_from_memory(jpeg).expect("a JPEG").to_rgb8();
+            let xs: Vec<u32> = img
+                .enumerate_pixels()
+                .filter(|(_, _, p)| p[0] > 200 && p[1] < 60 && p[2] < 60)
+                .map(|(x, _, _)| x)
+                .collect();
+            let right = (!xs.is_empty()).then(|| xs.iter().map(|&x| u64::from(x)).sum::<u64>() / xs.len() as u64 > 640);
+            (*at, right)
+        })
+        .collect();
+    let mut latencies: Vec<f64> = moves
+        .lines()
+        .filter_map(|l| {
+            let (t, x) = l.split_once(' ')?;
+            let at = std::time::UNIX_EPOCH + Duration::from_nanos(t.parse().ok()?);
+            let right = x.trim() == "800";
+            let seen = sides.iter().find(|(f, side)| *f >= at && *side == Some(right))?;
+            Some(seen.0.duration_since(at).ok()?.as_secs_f64() * 1000.0)
+        })
+        .collect();
+    let last_frame = frames
+        .last()
+        .map(|(at, _)| at.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    assert_eq!(
+        latencies.len(),
+        moves.lines().count(),
+        "every move was seen: {moves}; seen {latencies:?}; last frame at {last_frame:?}; sides {:?}",
+        sides.iter().map(|(_, s)| *s).collect::<Vec<_>>()
+    );
+    let n = latencies.len();
+    latencies.sort_by(f64::total_cmp);
+    println!(
+        "WATCH-LATENCY moves={n} median_ms={:.0} p90_ms={:.0} max_ms={:.0} fps={fps:.1} all_ms={:?}",
+        latencies[n / 2],
+        latencies[n * 9 / 10],
+        latencies[n - 1],
+        latencies.iter().map(|l| l.round() as u64).collect::<Vec<_>>()
     );
 }
 

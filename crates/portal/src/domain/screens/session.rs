@@ -67,11 +67,13 @@ pub(super) async fn run(
         if screen.stop.is_cancelled() || (!screen.watched() && screen.idle_for() > screens.config.idle) {
             return Ok(());
         }
-        // A stopped or restarted desktop: its route is gone or points elsewhere.
+        // A stopped or restarted desktop: its route is gone or points elsewhere. Compared by
+        // what it leads to, not by identity: the route of a running desktop is written anew
+        // now and then (reconcile, Docker events, other portals' notices) without any change.
         if !screens
             .routes
             .get(&target.desktop_id)
-            .is_some_and(|t| Arc::ptr_eq(&t, target))
+            .is_some_and(|t| same_desktop(&t, target))
         {
             return Ok(());
         }
@@ -100,4 +102,15 @@ pub(super) async fn run(
             }
         }
     }
+}
+
+/// Whether two routes lead to the same running desktop: the same address and the same
+/// credentials (a re-created container gets a new password, and usually a new address).
+fn same_desktop(a: &Target, b: &Target) -> bool {
+    let secret = |t: &Target| {
+        t.basic_auth
+            .as_ref()
+            .map(|a| (a.username.clone(), a.password.expose_secret().to_owned()))
+    };
+    a.authority() == b.authority() && a.scheme == b.scheme && secret(a) == secret(b)
 }
