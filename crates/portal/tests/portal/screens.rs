@@ -157,6 +157,17 @@ async fn thumbnails_show_the_screen_to_the_class_teacher_only() {
 }
 
 /// Reads the watch stream for `secs` seconds; returns the JPEG parts seen.
+/// The watch stream of the class's desktop, as `b` (a teacher allowed to watch it).
+async fn watch_stream(b: &Browser) -> reqwest::Response {
+    let stream = b
+        .get(&format!("/teacher/desktops/{ID}/watch/stream"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    stream
+}
+
 async fn frames_for(resp: &mut reqwest::Response, secs: u64) -> Vec<Vec<u8>> {
     timed_frames(resp, secs).await.into_iter().map(|(_, f)| f).collect()
 }
@@ -299,12 +310,7 @@ async fn watching_is_live_view_only_and_shown_to_the_student() {
     let tina = sign_in(&app, "tina").await;
     let page = tina.get(&format!("/teacher/desktops/{ID}/watch")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    let mut stream = tina
-        .get(&format!("/teacher/desktops/{ID}/watch/stream"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = watch_stream(&tina).await;
     assert_eq!(
         stream.headers()["content-type"],
         "multipart/x-mixed-replace; boundary=frame"
@@ -566,12 +572,7 @@ async fn bench_watching_latency() {
     let window = window.trim().to_owned();
     assert!(!window.is_empty(), "the red window is there");
     let tina = sign_in(&app, "tina").await;
-    let mut stream = tina
-        .get(&format!("/teacher/desktops/{ID}/watch/stream"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(stream.status(), 200);
+    let mut stream = watch_stream(&tina).await;
     // The stream is read by a task of its own while the test moves the window.
     let began = Instant::now();
     let reader = tokio::spawn(async move { timed_frames(&mut stream, 2 * MOVES as u64 + 3).await });
