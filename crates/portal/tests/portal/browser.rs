@@ -121,12 +121,14 @@ impl Chrome {
     /// error page; such a navigation is tried again, a few times.
     pub(crate) async fn goto(&self, app: &TestApp, path: &str) {
         let url = format!("{}{path}", app.url);
-        for _ in 0..3 {
+        for _ in 0..5 {
             self.client.goto(&url).await.unwrap();
+            // The error page keeps the URL it failed on (location is the portal's, not
+            // `chrome-error:`), so it is told by its content: Chromium's error code.
             let dropped = self
                 .client
                 .execute(
-                    "return location.protocol === 'chrome-error:' && document.body.innerText.includes('ERR_NETWORK_CHANGED');",
+                    "return document.documentElement.outerHTML.includes('\"errorCode\":\"ERR_NETWORK_CHANGED\"');",
                     vec![],
                 )
                 .await;
