@@ -123,21 +123,19 @@ impl Chrome {
         let url = format!("{}{path}", app.url);
         for _ in 0..5 {
             self.client.goto(&url).await.unwrap();
-            // The error page keeps the URL it failed on (location is the portal's, not
-            // `chrome-error:`), so it is told by its content: Chromium's error code.
-            let dropped = self
-                .client
-                .execute(
-                    "return document.documentElement.outerHTML.includes('\"errorCode\":\"ERR_NETWORK_CHANGED\"');",
-                    vec![],
-                )
-                .await;
-            if !matches!(dropped, Ok(Value::Bool(true))) {
+            if !self.network_dropped().await {
                 return;
             }
             eprintln!("{url}: Chromium dropped the navigation (ERR_NETWORK_CHANGED); trying again");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// Whether the browser shows Chromium's error page for a load dropped by a network change
+    /// (told by its source: it keeps the URL it failed on, and scripts may not run in it).
+    async fn network_dropped(&self) -> bool {
+        let source = self.client.source().await.unwrap_or_default();
+        source.contains("\"errorCode\":\"ERR_NETWORK_CHANGED\"")
     }
 
     /// Runs `js` (a function body) until it returns `true`; on timeout, fails showing the page.
@@ -147,6 +145,12 @@ impl Chrome {
             // Mid-navigation a script may fail; that only means "not yet".
             if let Ok(Value::Bool(true)) = self.client.execute(js, vec![]).await {
                 return;
+            }
+            // A page's own reload (or a late navigation) dropped by a network change, as in
+            // `goto`: load it again.
+            if self.network_dropped().await {
+                eprintln!("{what}: Chromium dropped the page (ERR_NETWORK_CHANGED); reloading");
+                let _ = self.client.refresh().await;
             }
             if Instant::now() > deadline {
                 let url = self
