@@ -121,13 +121,16 @@ impl Chrome {
     /// error page; such a navigation is tried again, a few times.
     pub(crate) async fn goto(&self, app: &TestApp, path: &str) {
         let url = format!("{}{path}", app.url);
-        for _ in 0..5 {
+        // Docker tests beside this one can change the host's networks for many seconds in a
+        // row (thirty desktops starting, each with a network of its own): tried again for up
+        // to a minute.
+        for _ in 0..60 {
             self.client.goto(&url).await.unwrap();
             if !self.network_dropped().await {
                 return;
             }
             eprintln!("{url}: Chromium dropped the navigation (ERR_NETWORK_CHANGED); trying again");
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
@@ -140,7 +143,9 @@ impl Chrome {
 
     /// Runs `js` (a function body) until it returns `true`; on timeout, fails showing the page.
     pub(crate) async fn wait_until(&self, what: &str, js: &str) {
-        let deadline = Instant::now() + WAIT;
+        let mut deadline = Instant::now() + WAIT;
+        // Time lost to network changes does not count, up to a minute more (see `goto`).
+        let latest = deadline + Duration::from_secs(60);
         loop {
             // Mid-navigation a script may fail; that only means "not yet".
             if let Ok(Value::Bool(true)) = self.client.execute(js, vec![]).await {
@@ -150,7 +155,9 @@ impl Chrome {
             // `goto`: load it again.
             if self.network_dropped().await {
                 eprintln!("{what}: Chromium dropped the page (ERR_NETWORK_CHANGED); reloading");
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 let _ = self.client.refresh().await;
+                deadline = (deadline + Duration::from_secs(1)).min(latest);
             }
             if Instant::now() > deadline {
                 let url = self
