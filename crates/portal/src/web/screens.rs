@@ -22,7 +22,6 @@ use http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use portal_store::User;
 
 use crate::auth::CurrentUser;
-use crate::auth::desktop_sessions::Owner;
 use crate::domain::screens::{ScreenError, WatchParties, Watching, may_watch};
 use crate::domain::unix_now;
 use crate::i18n::Lang;
@@ -153,12 +152,6 @@ pub(crate) async fn watch_stream(
             },
         )
         .await;
-    let stop = state.desktop_sessions.stop_signal(Owner {
-        session_id: user.session.id.clone(),
-        desktop: None,
-    });
-    let left = u64::try_from(user.session.expires_at - unix_now()).unwrap_or(0);
-    let session_end = tokio::time::Instant::now() + Duration::from_secs(left);
     let live = Live {
         state: state.clone(),
         id,
@@ -167,17 +160,13 @@ pub(crate) async fn watch_stream(
         version: 0,
         next_check: tokio::time::Instant::now() + RECHECK,
     };
-    let stream = futures_util::stream::unfold(live, move |mut live| {
-        let stop = stop.clone();
-        async move {
-            let part = tokio::select! {
-                part = live.next_part() => part?,
-                () = stop.cancelled() => return None,
-                () = tokio::time::sleep_until(session_end) => return None,
-            };
-            Some((Ok::<_, Infallible>(part), live))
-        }
+    // It ends with the session, or within seconds of a sign-out (as `/api/events` does).
+    let ended = crate::web::events::session_ended(&state, &user);
+    let stream = futures_util::stream::unfold(live, |mut live| async move {
+        let part = live.next_part().await?;
+        Some((Ok::<_, Infallible>(part), live))
     });
+    let stream = futures_util::StreamExt::take_until(stream, ended);
     // The slot and the mark (the student's indicator, the audit entry) last as long as the
     // stream: dropping it when the browser goes or the stream ends releases both.
     let held = (slot, mark);
