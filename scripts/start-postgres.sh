@@ -4,6 +4,7 @@
 # Usage: export TEST_DATABASE_URL=$(scripts/start-postgres.sh [DIR])
 #   DIR          cluster directory (default /tmp/ird-pg); data in DIR/data, log in DIR/postgres.log
 #   PGPORT_TEST  TCP port on 127.0.0.1 (default 55432)
+#   PG_DURABLE=1 keep fsync and synchronous commits on, as in production (for benchmarks)
 #
 # Idempotent: installs Debian's `postgresql` only when no server binaries are found, initialises
 # the cluster only once, and when the cluster already runs just (re)checks the role and prints the
@@ -83,8 +84,10 @@ else
   # for throwaway test databases and makes CREATE DATABASE per test much faster.
   # 3>&- : the server must not inherit the caller's stdout, or `$(start-postgres.sh)` would wait
   # for the server to exit before returning.
+  durability="-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+  [[ ${PG_DURABLE:-0} == 1 ]] && durability=""
   if ! as_postgres "$bindir/pg_ctl" -D "$data" -l "$logfile" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k $dir $durability -c max_connections=200" \
     </dev/null >&2 3>&-; then
     log "pg_ctl start failed; last lines of $logfile:"
     tail -n 30 "$logfile" >&2 || true
