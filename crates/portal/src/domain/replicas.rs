@@ -14,6 +14,7 @@ use tokio::sync::watch;
 
 use super::events::PeerChange;
 use super::lifecycle::Lifecycle;
+use crate::auth::desktop_sessions::DesktopSessions;
 use crate::telemetry::metrics::Metrics;
 
 /// How often a portal that is not the leader tries to become it, and how often the leader
@@ -75,8 +76,9 @@ impl Leadership {
 }
 
 /// Applies the other portals' notifications forever: desktop changes to the routes and the
-/// live pages, session changes to the session cache. After a break it resyncs from the store.
-pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>) {
+/// live pages, session changes to the session cache and, at once rather than at the next
+/// sweep, to the relays open here. After a break it resyncs from the store.
+pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<DesktopSessions>) {
     loop {
         let mut notifications = match store.listen().await {
             Ok(Some(n)) => n,
@@ -95,9 +97,12 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>) {
                         Err(e) => tracing::warn!(error = %e, "a desktop notification could not be read"),
                     }
                 }
-                Ok(Notice::Message { channel, .. }) if channel == SESSIONS_CHANNEL => store.forget_cached_sessions(),
+                Ok(Notice::Message { channel, .. }) if channel == SESSIONS_CHANNEL => {
+                    store.forget_cached_sessions();
+                    sessions.sweep_soon();
+                }
                 Ok(Notice::Message { .. }) => {}
-                Ok(Notice::Reconnected) => resync(&store, &desktops).await,
+                Ok(Notice::Reconnected) => resync(&store, &desktops, &sessions).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "the other portals' notifications broke off; reconnecting");
                     tokio::time::sleep(RETRY).await;
@@ -106,13 +111,15 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>) {
             }
         }
         // A new listener: what was sent meanwhile is lost.
-        resync(&store, &desktops).await;
+        resync(&store, &desktops, &sessions).await;
     }
 }
 
 /// Reads afresh what the missed notifications would have said.
-async fn resync(store: &Store, desktops: &Lifecycle) {
+async fn resync(store: &Store, desktops: &Lifecycle, sessions: &DesktopSessions) {
+    tracing::info!("reading afresh what the other portals' missed notifications would have said");
     store.forget_cached_sessions();
+    sessions.sweep_soon();
     if let Err(e) = desktops.resync_routes().await {
         tracing::warn!(error = %e, "reading the desktops' routes afresh failed");
     }
