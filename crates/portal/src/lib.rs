@@ -75,6 +75,7 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
         state.store.clone(),
         state.desktops.clone(),
         state.desktop_sessions.clone(),
+        state.help.clone(),
     ));
     background.spawn(while_leader(state.clone()));
     let result = net::server::serve(listener, web::router(state), limits, shutdown).await;

@@ -11,6 +11,8 @@ use crate::{Backend, Store, StoreError};
 
 /// Sessions or users changed: every replica forgets its cached sessions.
 pub const SESSIONS_CHANNEL: &str = "ird_sessions";
+/// A help grant was given or ended (see the portal's `help_peers`).
+pub const HELP_CHANNEL: &str = "ird_help";
 /// A desktop's state or route changed; the payload says which (see the portal's `replicas`).
 pub const DESKTOPS_CHANNEL: &str = "ird_desktops";
 /// The `application_name` of each portal's listening connection, so an operator (or a test)
@@ -45,7 +47,8 @@ pub enum Notice {
     Reconnected,
 }
 
-/// Notifications of the other replicas on [`SESSIONS_CHANNEL`] and [`DESKTOPS_CHANNEL`].
+/// Notifications of the other replicas on [`SESSIONS_CHANNEL`], [`DESKTOPS_CHANNEL`] and
+/// [`HELP_CHANNEL`].
 pub struct Notifications {
     listener: PgListener,
 }
@@ -101,7 +104,9 @@ impl Store {
             .await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.ignore_pool_close_event(true);
-        listener.listen_all([SESSIONS_CHANNEL, DESKTOPS_CHANNEL]).await?;
+        listener
+            .listen_all([SESSIONS_CHANNEL, DESKTOPS_CHANNEL, HELP_CHANNEL])
+            .await?;
         Ok(Some(Notifications { listener }))
     }
 

@@ -9,10 +9,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portal_store::{Backend, DESKTOPS_CHANNEL, Notice, SESSIONS_CHANNEL, Store};
+use portal_store::{Backend, DESKTOPS_CHANNEL, HELP_CHANNEL, Notice, SESSIONS_CHANNEL, Store};
 use tokio::sync::watch;
 
 use super::events::PeerChange;
+use super::help::Help;
 use super::lifecycle::Lifecycle;
 use crate::auth::desktop_sessions::DesktopSessions;
 use crate::telemetry::metrics::Metrics;
@@ -77,8 +78,9 @@ impl Leadership {
 
 /// Applies the other portals' notifications forever: desktop changes to the routes and the
 /// live pages, session changes to the session cache and, at once rather than at the next
-/// sweep, to the relays open here. After a break it resyncs from the store.
-pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<DesktopSessions>) {
+/// sweep, to the relays open here, help grants to this portal's helpers. After a break it
+/// resyncs from the store.
+pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<DesktopSessions>, help: Arc<Help>) {
     loop {
         let mut notifications = match store.listen().await {
             Ok(Some(n)) => n,
@@ -101,8 +103,9 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<
                     store.forget_cached_sessions();
                     sessions.sweep_soon();
                 }
+                Ok(Notice::Message { channel, payload }) if channel == HELP_CHANNEL => help.apply_peer_notice(&payload),
                 Ok(Notice::Message { .. }) => {}
-                Ok(Notice::Reconnected) => resync(&store, &desktops, &sessions).await,
+                Ok(Notice::Reconnected) => resync(&store, &desktops, &sessions, &help).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "the other portals' notifications broke off; reconnecting");
                     tokio::time::sleep(RETRY).await;
@@ -111,14 +114,16 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<
             }
         }
         // A new listener: what was sent meanwhile is lost.
-        resync(&store, &desktops, &sessions).await;
+        resync(&store, &desktops, &sessions, &help).await;
     }
 }
 
 /// Reads afresh what the missed notifications would have said.
-async fn resync(store: &Store, desktops: &Lifecycle, sessions: &DesktopSessions) {
+async fn resync(store: &Store, desktops: &Lifecycle, sessions: &DesktopSessions, help: &Help) {
     tracing::info!("reading afresh what the other portals' missed notifications would have said");
     store.forget_cached_sessions();
+    // Grants of others whose end may have been missed: no longer honoured here.
+    help.forget_peer_grants();
     sessions.sweep_soon();
     if let Err(e) = desktops.resync_routes().await {
         tracing::warn!(error = %e, "reading the desktops' routes afresh failed");

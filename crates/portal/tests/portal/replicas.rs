@@ -13,7 +13,9 @@ use crate::desktop_origins::{
     DESK, closes_within, desktop_client, desktop_page, desktop_ws, origin, redeem, ticket_url,
 };
 use crate::docker::*;
+use crate::help::{act, enter_as_helper, help_allowed, helper_ws};
 use crate::helpers::*;
+use crate::ui_teacher::add_member;
 
 /// A fresh PostgreSQL database on the server of `TEST_DATABASE_URL`, dropped by
 /// [`TestDatabase::drop_now`]; `None` (a failure under CI) without a server.
@@ -460,5 +462,62 @@ async fn a_portal_whose_listener_was_cut_off_reads_afresh_what_it_missed() {
     a.stop().await;
     b.stop().await;
     drop(scope);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_help_grant_given_through_one_portal_lets_the_teacher_in_through_the_other() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let kasm = fake_desktop("pw-sam").await;
+    let url = db.url.clone();
+    let mut a = spawn_app_with(&[DesktopSpec::for_fake("sam-lab", &kasm, "pw-sam", &["sam"])], |c| {
+        with_desktop_origins(c);
+        c.database_url = Some(url);
+    })
+    .await;
+    let mut b = a.peer().await;
+    add_member(&a, "tina", portal_store::Role::Teacher, &["5a"]).await;
+    add_member(&a, "sam", portal_store::Role::Student, &["5a"]).await;
+    let (tina, sam) = (sign_in(&a, "tina").await, sign_in(&a, "sam").await);
+    let tina_on_b = b.rebind(&tina);
+    assert!(
+        enter_as_helper(&b, &tina_on_b, "sam-lab").await.is_none(),
+        "no grant yet"
+    );
+
+    // Sam allows tina's help on A; tina enters through B.
+    help_allowed(&sam, &tina, "sam-lab").await;
+    let granted = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(2), async || {
+            tina_on_b
+                .get("/teacher/help/sam-lab/open")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 303
+        })
+        .await,
+        "B does not know the grant given on A"
+    );
+    println!("the grant given on A counted on B after {:?}", granted.elapsed());
+    let (_, mut ws) = helper_ws(&b, &tina_on_b, "sam-lab").await;
+    expect_rfb_greeting(&mut ws).await;
+
+    // Sam ends it on A: tina's WebSocket on B closes, and B lets her in no more.
+    assert_eq!(act(&sam, "/help/sam-lab/close").await.0, 303);
+    let ended = Instant::now();
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(2)).await,
+        "tina's relay on B outlived the end of the grant on A"
+    );
+    println!(
+        "the end on A closed the helper's relay on B after {:?}",
+        ended.elapsed()
+    );
+    assert!(enter_as_helper(&b, &tina_on_b, "sam-lab").await.is_none());
+    a.stop().await;
+    b.stop().await;
     db.drop_now().await;
 }
