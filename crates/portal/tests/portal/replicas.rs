@@ -337,6 +337,23 @@ async fn a_desktop_ticket_from_one_portal_works_once_on_any_and_its_cookie_on_al
     let (mut ws, _) = desktop_ws(&b, &cookie, &origin(&b, DESK)).await.unwrap();
     expect_rfb_greeting(&mut ws).await;
 
+    // A PDF preview URL made by A opens on B's preview origin.
+    let csrf = alice.csrf().await;
+    let put = crate::files::put_status(&alice, &csrf, "/api/files/home/a.pdf", b"%PDF-1.4 a".to_vec()).await;
+    assert_eq!(put, 201);
+    let resp = alice.get("/files/home/a.pdf?preview=1").send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let preview = resp.headers()["location"].to_str().unwrap().to_owned();
+    let preview_on_b = preview.replace(&format!(":{}/", a.addr.port()), &format!(":{}/", b.addr.port()));
+    assert_ne!(preview, preview_on_b);
+    let plain = reqwest::Client::builder()
+        .resolve("p0-preview.localhost", b.addr)
+        .build()
+        .unwrap();
+    let pdf = plain.get(&preview_on_b).send().await.unwrap();
+    assert_eq!(pdf.status(), 200, "{preview_on_b}");
+    assert_eq!(pdf.bytes().await.unwrap().as_ref(), b"%PDF-1.4 a");
+
     // A sign-out on A closes the relay held on B within two seconds, and the cookie stops
     // working on both.
     let out = sign_out(&alice).await;
