@@ -74,6 +74,8 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
     background.spawn(domain::replicas::follow_peers(
         state.store.clone(),
         state.desktops.clone(),
+        state.desktop_sessions.clone(),
+        state.help.clone(),
     ));
     background.spawn(while_leader(state.clone()));
     let result = net::server::serve(listener, web::router(state), limits, shutdown).await;
@@ -101,6 +103,7 @@ async fn while_leader(state: AppState) {
 fn leader_jobs(state: &AppState) -> tokio::task::JoinSet<()> {
     let mut jobs = tokio::task::JoinSet::new();
     jobs.spawn(expire_sessions(state.store.clone(), state.config.session_idle()));
+    jobs.spawn(purge_expired_tickets(state.store.clone()));
     jobs.spawn(domain::audit::prune_hourly(state.store.clone()));
     jobs.spawn(state.handins.clone().run_sealer());
     if state.runtime.starts_desktops() {
@@ -146,6 +149,20 @@ async fn expire_sessions(store: Store, idle: Option<Duration>) {
             (Ok(0), Ok(0)) => {}
             (Ok(expired), Ok(idle)) => tracing::info!(expired, idle, "deleted old sessions"),
             (Err(e), _) | (_, Err(e)) => tracing::warn!(error = %e, "deleting old sessions failed"),
+        }
+    }
+}
+
+/// Deletes expired desktop and preview tickets every few minutes (lookups ignore them anyway;
+/// this only keeps the tables small).
+async fn purge_expired_tickets(store: Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(300));
+    loop {
+        tick.tick().await;
+        match store.purge_expired_tickets().await {
+            Ok(0) => {}
+            Ok(purged) => tracing::debug!(purged, "deleted expired tickets"),
+            Err(e) => tracing::warn!(error = %e, "deleting expired tickets failed"),
         }
     }
 }

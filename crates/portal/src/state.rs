@@ -181,7 +181,10 @@ impl AppState {
         ));
         let file_writes = crate::net::rate_limit::RateLimit::new(config.files.writes_per_minute);
         let lessons = Arc::new(crate::domain::lesson::Lessons::new(store.clone(), desktops.clone()));
-        let desktop_sessions = Arc::new(DesktopSessions::new(Duration::from_secs(config.proxy.ticket_ttl_secs)));
+        let desktop_sessions = Arc::new(DesktopSessions::new(
+            store.clone(),
+            Duration::from_secs(config.proxy.ticket_ttl_secs),
+        ));
         let help = Arc::new(crate::domain::help::Help::new(
             store.clone(),
             routes.clone(),
@@ -202,7 +205,7 @@ impl AppState {
             desktop_origins,
             desktop_sessions,
             help,
-            previews: Arc::default(),
+            previews: Arc::new(crate::auth::preview_tickets::PreviewTickets::new(store.clone())),
             public_origin: config.public_origin(),
             https,
             cookies: CookieNames::new(https),

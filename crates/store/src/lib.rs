@@ -16,6 +16,7 @@ mod desktops;
 mod error;
 mod grants;
 mod groups;
+mod handovers;
 mod model;
 mod password;
 mod replicas;
@@ -41,8 +42,11 @@ pub use desktops::{Desktop, DesktopState};
 pub use error::StoreError;
 pub use grants::TypeGrant;
 pub use groups::{MAX_GROUP_CHARS, clean_group_name, clean_group_names};
+pub use handovers::{DesktopHandover, MAX_HANDOVERS_PER_SESSION, StoredPreview, TakenTicket, handover_id};
 pub use model::{ExternalUser, NewSession, Role, Session, User};
-pub use replicas::{DESKTOPS_CHANNEL, LeaderLock, Notice, Notifications, SESSIONS_CHANNEL};
+pub use replicas::{
+    DESKTOPS_CHANNEL, HELP_CHANNEL, LISTENER_NAME, LeaderLock, Notice, Notifications, SESSIONS_CHANNEL,
+};
 pub use secret::random_secret;
 pub use settings::{IMAGE_TYPES, StoredImage};
 pub use users::Linked;

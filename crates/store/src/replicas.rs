@@ -5,14 +5,19 @@
 
 use secrecy::ExposeSecret as _;
 use sqlx::Connection as _;
-use sqlx::postgres::{PgConnection, PgListener};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgListener, PgPoolOptions};
 
 use crate::{Backend, Store, StoreError};
 
 /// Sessions or users changed: every replica forgets its cached sessions.
 pub const SESSIONS_CHANNEL: &str = "ird_sessions";
+/// A help grant was given or ended (see the portal's `help_peers`).
+pub const HELP_CHANNEL: &str = "ird_help";
 /// A desktop's state or route changed; the payload says which (see the portal's `replicas`).
 pub const DESKTOPS_CHANNEL: &str = "ird_desktops";
+/// The `application_name` of each portal's listening connection, so an operator (or a test)
+/// finds it in `pg_stat_activity`.
+pub const LISTENER_NAME: &str = "iserv-rd listener";
 /// The advisory lock key of the leader ("IRD LEAD" in ASCII); any constant no other
 /// application on the same database uses.
 const LEADER_KEY: i64 = 0x4952_4420_4c45_4144;
@@ -42,7 +47,8 @@ pub enum Notice {
     Reconnected,
 }
 
-/// Notifications of the other replicas on [`SESSIONS_CHANNEL`] and [`DESKTOPS_CHANNEL`].
+/// Notifications of the other replicas on [`SESSIONS_CHANNEL`], [`DESKTOPS_CHANNEL`] and
+/// [`HELP_CHANNEL`].
 pub struct Notifications {
     listener: PgListener,
 }
@@ -88,8 +94,19 @@ impl Store {
         if self.backend != Backend::Postgres {
             return Ok(None);
         }
-        let mut listener = PgListener::connect(self.url.expose_secret()).await?;
-        listener.listen_all([SESSIONS_CHANNEL, DESKTOPS_CHANNEL]).await?;
+        let options: PgConnectOptions = self.url.expose_secret().parse()?;
+        // A pool of one, as `PgListener::connect` makes, only to name the connection.
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .max_lifetime(None)
+            .idle_timeout(None)
+            .connect_with(options.application_name(LISTENER_NAME))
+            .await?;
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.ignore_pool_close_event(true);
+        listener
+            .listen_all([SESSIONS_CHANNEL, DESKTOPS_CHANNEL, HELP_CHANNEL])
+            .await?;
         Ok(Some(Notifications { listener }))
     }
 

@@ -9,7 +9,10 @@ use std::future::Future;
 use std::panic::resume_unwind;
 use std::time::Duration;
 
-use portal_store::{Backend, DesktopState, DesktopType, ExternalUser, Role, Seeded, Store, StoreError, User};
+use portal_store::{
+    Backend, DesktopState, DesktopType, ExternalUser, MAX_HANDOVERS_PER_SESSION, Role, Seeded, Store, StoreError, User,
+    handover_id,
+};
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::MigrateDatabase;
 
@@ -210,6 +213,9 @@ both_backends!(
         assignments_are_sealed_once_due_and_a_new_due_time_voids_the_seal,
         administrators_set_the_groups_of_local_accounts_only,
         class_messages_replace_expire_and_reach_their_group_only,
+        desktop_tickets_are_single_use_hashed_and_bounded,
+        desktop_cookies_go_with_their_session_and_are_bounded,
+        preview_tickets_are_reusable_until_they_expire,
     ],
     with_url: [
         migrations_are_idempotent,
@@ -223,6 +229,172 @@ both_backends!(
 
 // ---------------------------------------------------------------------------------------------
 // Cases
+
+async fn desktop_tickets_are_single_use_hashed_and_bounded(store: Store) {
+    let user = local(&store, "tara", Role::Student).await;
+    let session = store.create_session(&user.id, HOUR).await.expect("session").session;
+    let ticket = store
+        .issue_desktop_ticket(&session.id, "tara-x", Duration::from_secs(60))
+        .await
+        .expect("ticket");
+    assert!(ticket.len() >= 43, "{ticket}");
+    let taken = store.take_desktop_ticket(&ticket).await.expect("take").expect("known");
+    assert_eq!(taken.handover.session_id, session.id);
+    assert_eq!(taken.handover.desktop_id, "tara-x");
+    assert!(!taken.expired);
+    assert_eq!(
+        store.take_desktop_ticket(&ticket).await.expect("take"),
+        None,
+        "single use"
+    );
+    assert_eq!(store.take_desktop_ticket("made-up").await.expect("take"), None);
+
+    // Expired tickets are still taken out, and say so.
+    let short = store
+        .issue_desktop_ticket(&session.id, "tara-x", Duration::from_millis(20))
+        .await
+        .expect("ticket");
+    tokio::time::sleep(Duration::from_millis(40)).await;
+    assert!(
+        store
+            .take_desktop_ticket(&short)
+            .await
+            .expect("take")
+            .expect("known")
+            .expired
+    );
+
+    // A session holds at most its bound; the oldest go first, other sessions keep theirs.
+    let other = store.create_session(&user.id, HOUR).await.expect("session").session;
+    let kept = store
+        .issue_desktop_ticket(&other.id, "tara-x", Duration::from_secs(60))
+        .await
+        .expect("ticket");
+    let first = store
+        .issue_desktop_ticket(&session.id, "tara-x", Duration::from_secs(60))
+        .await
+        .expect("ticket");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut last = String::new();
+    for _ in 0..MAX_HANDOVERS_PER_SESSION {
+        last = store
+            .issue_desktop_ticket(&session.id, "tara-x", Duration::from_secs(60))
+            .await
+            .expect("ticket");
+    }
+    assert_eq!(
+        store.take_desktop_ticket(&first).await.expect("take"),
+        None,
+        "pushed out"
+    );
+    assert!(store.take_desktop_ticket(&last).await.expect("take").is_some());
+    assert!(store.take_desktop_ticket(&kept).await.expect("take").is_some());
+
+    // Expired ones are purged; a gone session's tickets go with it.
+    let stale = store
+        .issue_desktop_ticket(&session.id, "tara-x", Duration::from_millis(1))
+        .await
+        .expect("ticket");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert!(store.purge_expired_tickets().await.expect("purge") >= 1);
+    assert_eq!(store.take_desktop_ticket(&stale).await.expect("take"), None);
+    store.delete_user_sessions(&user.id).await.expect("sign out");
+    let gone = store
+        .issue_desktop_ticket(&session.id, "tara-x", Duration::from_secs(60))
+        .await;
+    assert!(matches!(gone, Err(StoreError::NotFound)), "{gone:?}");
+}
+
+async fn desktop_cookies_go_with_their_session_and_are_bounded(store: Store) {
+    let user = local(&store, "uwe", Role::Student).await;
+    let session = store.create_session(&user.id, HOUR).await.expect("session");
+    let cookie = store
+        .bind_desktop_cookie(&session.session.id, "uwe-x")
+        .await
+        .expect("cookie");
+    let owner = store.desktop_cookie(&cookie).await.expect("read").expect("known");
+    assert_eq!(
+        (owner.session_id.as_str(), owner.desktop_id.as_str()),
+        (session.session.id.as_str(), "uwe-x")
+    );
+    assert_eq!(
+        store.desktop_cookie_ids(&session.session.id).await.expect("ids"),
+        [handover_id(&cookie)]
+    );
+    assert_ne!(handover_id(&cookie), cookie, "only the hash is stored");
+
+    let other = store
+        .bind_desktop_cookie(&session.session.id, "uwe-y")
+        .await
+        .expect("cookie");
+    assert_eq!(
+        store
+            .end_desktop_cookies(&session.session.id, Some("uwe-x"))
+            .await
+            .expect("end"),
+        1
+    );
+    assert_eq!(store.desktop_cookie(&cookie).await.expect("read"), None);
+    assert!(store.desktop_cookie(&other).await.expect("read").is_some());
+
+    let first = store
+        .bind_desktop_cookie(&session.session.id, "uwe-x")
+        .await
+        .expect("cookie");
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    for _ in 0..MAX_HANDOVERS_PER_SESSION {
+        store
+            .bind_desktop_cookie(&session.session.id, "uwe-x")
+            .await
+            .expect("cookie");
+    }
+    assert_eq!(store.desktop_cookie(&first).await.expect("read"), None, "pushed out");
+    let ids = store.desktop_cookie_ids(&session.session.id).await.expect("ids");
+    assert_eq!(ids.len(), MAX_HANDOVERS_PER_SESSION);
+
+    store.delete_session(&session.token).await.expect("sign out");
+    assert_eq!(
+        store.desktop_cookie(&other).await.expect("read"),
+        None,
+        "gone with the session"
+    );
+    assert!(
+        store
+            .desktop_cookie_ids(&session.session.id)
+            .await
+            .expect("ids")
+            .is_empty()
+    );
+}
+
+async fn preview_tickets_are_reusable_until_they_expire(store: Store) {
+    let user = local(&store, "vera", Role::Student).await;
+    let ticket = store
+        .issue_preview_ticket(&user.id, "class", "5a/Blatt 1.pdf", Duration::from_secs(300))
+        .await
+        .expect("ticket");
+    for _ in 0..2 {
+        let read = store.preview_ticket(&ticket).await.expect("read").expect("valid");
+        assert_eq!(read.user_id, user.id);
+        assert_eq!((read.space.as_str(), read.path.as_str()), ("class", "5a/Blatt 1.pdf"));
+    }
+    assert_eq!(store.preview_ticket("guess").await.expect("read"), None);
+    let short = store
+        .issue_preview_ticket(&user.id, "home", "a.pdf", Duration::from_millis(1))
+        .await
+        .expect("ticket");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+    assert_eq!(store.preview_ticket(&short).await.expect("read"), None, "expired");
+    assert!(store.purge_expired_tickets().await.expect("purge") >= 1);
+    assert!(
+        store.preview_ticket(&ticket).await.expect("read").is_some(),
+        "still valid"
+    );
+    let nobody = store
+        .issue_preview_ticket("no-such-user", "home", "a.pdf", Duration::from_secs(1))
+        .await;
+    assert!(matches!(nobody, Err(StoreError::NotFound)), "{nobody:?}");
+}
 
 async fn groups_of(store: &Store, id: &str) -> Vec<String> {
     store.user_by_id(id).await.expect("read").expect("exists").groups

@@ -2,20 +2,18 @@
 //! hosts): the portal hands a signed-in user a URL with a random ticket, and the preview
 //! origin serves that one file for a few minutes. The preview origin never sees a portal
 //! cookie, so a hostile PDF there acts as nobody; access is checked again on every request
-//! against the user the ticket was made for.
+//! against the user the ticket was made for. Tickets live in the store (only their hashes),
+//! so a preview made on one portal replica opens on any other.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portal_files::RelPath;
+use portal_store::{Store, StoreError};
 
 use crate::domain::files::SpaceKind;
 
 /// How long a preview URL works: long enough for the viewer's range requests and a reload.
 pub const PREVIEW_TTL: Duration = Duration::from_secs(300);
-/// Tickets kept at most; beyond this the oldest go first (each is a few hundred bytes).
-const MAX_TICKETS: usize = 10_000;
 
 /// What a ticket lets the preview origin serve.
 #[derive(Debug, Clone)]
@@ -24,59 +22,93 @@ pub struct PreviewTicket {
     pub user_id: String,
     pub kind: SpaceKind,
     pub path: RelPath,
-    issued: Instant,
 }
 
-/// The tickets issued and not yet expired.
-#[derive(Debug, Default)]
+/// The tickets, kept in the store.
 pub struct PreviewTickets {
-    tickets: Mutex<HashMap<String, PreviewTicket>>,
+    store: Store,
 }
 
 impl PreviewTickets {
+    pub fn new(store: Store) -> Self {
+        PreviewTickets { store }
+    }
+
     /// A new ticket for `path` of `kind` as seen by `user_id`.
-    pub fn issue(&self, user_id: &str, kind: SpaceKind, path: RelPath) -> String {
-        let token = portal_store::random_secret::<24>();
-        let mut tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
-        tickets.retain(|_, t| t.issued.elapsed() < PREVIEW_TTL);
-        if tickets.len() >= MAX_TICKETS
-            && let Some(oldest) = tickets.iter().min_by_key(|(_, t)| t.issued).map(|(k, _)| k.clone())
-        {
-            tickets.remove(&oldest);
-        }
-        tickets.insert(
-            token.clone(),
-            PreviewTicket {
-                user_id: user_id.to_owned(),
-                kind,
-                path,
-                issued: Instant::now(),
-            },
-        );
-        token
+    pub async fn issue(&self, user_id: &str, kind: &SpaceKind, path: &RelPath) -> Result<String, StoreError> {
+        // The group or assignment goes first, as in the space's URLs, so `SpaceKind::parse`
+        // reads it back.
+        let folder = kind.folder_name();
+        let stored = match kind {
+            SpaceKind::Home | SpaceKind::Shared => path.to_string(),
+            _ if path.is_root() => folder,
+            _ => format!("{folder}/{path}"),
+        };
+        self.store
+            .issue_preview_ticket(user_id, kind.as_str(), &stored, PREVIEW_TTL)
+            .await
     }
 
     /// The ticket behind `token`, while it is valid (reusable until it expires: a PDF viewer
     /// asks for the same file several times).
-    pub fn get(&self, token: &str) -> Option<PreviewTicket> {
-        let tickets = self.tickets.lock().unwrap_or_else(|e| e.into_inner());
-        tickets.get(token).filter(|t| t.issued.elapsed() < PREVIEW_TTL).cloned()
+    pub async fn get(&self, token: &str) -> Result<Option<PreviewTicket>, StoreError> {
+        let Some(stored) = self.store.preview_ticket(token).await? else {
+            return Ok(None);
+        };
+        // A row this code did not write (or a path grown too deep by its folder) is no ticket.
+        let parsed = RelPath::parse(&stored.path)
+            .ok()
+            .and_then(|path| SpaceKind::parse(&stored.space, path).ok());
+        Ok(parsed.map(|(kind, path)| PreviewTicket {
+            user_id: stored.user_id,
+            kind,
+            path,
+        }))
     }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use portal_store::Role;
+    use secrecy::SecretString;
+
     use super::*;
 
-    #[test]
-    fn tickets_are_random_and_name_one_file() {
-        let t = PreviewTickets::default();
-        let a = t.issue("u1", SpaceKind::Home, RelPath::parse("a.pdf").unwrap());
-        let b = t.issue("u1", SpaceKind::Home, RelPath::parse("a.pdf").unwrap());
+    #[tokio::test]
+    async fn tickets_are_random_and_name_one_file_of_one_space() {
+        let store = Store::connect("sqlite::memory:").await.unwrap();
+        let user = store
+            .create_local_user(
+                "u1",
+                "U",
+                Role::Student,
+                &SecretString::from("a long password".to_owned()),
+            )
+            .await
+            .unwrap();
+        let t = PreviewTickets::new(store);
+        let a = t
+            .issue(&user.id, &SpaceKind::Home, &RelPath::parse("a.pdf").unwrap())
+            .await
+            .unwrap();
+        let b = t
+            .issue(&user.id, &SpaceKind::Home, &RelPath::parse("a.pdf").unwrap())
+            .await
+            .unwrap();
         assert_ne!(a, b);
         assert!(a.len() >= 32);
-        assert_eq!(t.get(&a).unwrap().path.to_string(), "a.pdf");
-        assert!(t.get("guess").is_none());
+        let got = t.get(&a).await.unwrap().unwrap();
+        assert_eq!(got.path.to_string(), "a.pdf");
+        assert!(matches!(got.kind, SpaceKind::Home));
+        let class = SpaceKind::Class("5a".into());
+        let c = t
+            .issue(&user.id, &class, &RelPath::parse("x/Blatt.pdf").unwrap())
+            .await
+            .unwrap();
+        let got = t.get(&c).await.unwrap().unwrap();
+        assert!(matches!(&got.kind, SpaceKind::Class(g) if g == "5a"), "{:?}", got.kind);
+        assert_eq!(got.path.to_string(), "x/Blatt.pdf");
+        assert!(t.get("guess").await.unwrap().is_none());
     }
 }

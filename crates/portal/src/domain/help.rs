@@ -5,7 +5,8 @@
 //! or the time limit revoke the grant and close the teacher's open connections to the desktop.
 //!
 //! Cases live in memory only: a restart of the portal ends every help session, which fails
-//! closed (no grant outlives the process that checks it).
+//! closed (no grant outlives the process that checks it). Grants (not requests or offers) are
+//! told to the other portal replicas, which honour them while they last (`help_peers.rs`).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,7 @@ use tokio::sync::broadcast;
 
 use super::access::{may_use_desktop, owns_desktop, teaches};
 use super::events::DesktopChange;
+use super::help_peers::{GrantNotice, HELP_CHANNEL, PeerGrants, ToClose};
 use super::{audit, unix_now};
 
 /// How long a teacher may control a desktop after the student accepted (then it ends; she can
@@ -136,6 +138,10 @@ pub struct Help {
     cases: Mutex<HashMap<String, Case>>,
     tx: broadcast::Sender<HelpChange>,
     close_sessions: CloseSessions,
+    /// The grants other replicas gave.
+    peers: PeerGrants,
+    /// Random per process: tells this replica's grant notices from the others'.
+    origin: String,
 }
 
 impl Help {
@@ -149,6 +155,8 @@ impl Help {
             cases: Mutex::default(),
             tx: broadcast::channel(CAPACITY).0,
             close_sessions,
+            peers: PeerGrants::default(),
+            origin: portal_store::random_secret::<9>(),
         }
     }
 
@@ -288,7 +296,56 @@ impl Help {
         )
         .await;
         self.publish(&case, case.helper.as_ref().map(|h| h.id.clone()));
+        self.tell_peers(&case, false).await;
         Ok(case)
+    }
+
+    /// Tells the other replicas that `case`'s grant began or `ended`.
+    async fn tell_peers(&self, case: &Case, ended: bool) {
+        let Some(helper) = &case.helper else { return };
+        let notice = GrantNotice {
+            from: self.origin.clone(),
+            desktop_id: case.desktop_id.clone(),
+            helper_id: helper.id.clone(),
+            until: case.until.unwrap_or_default(),
+            ended,
+        };
+        match serde_json::to_string(&notice) {
+            Ok(payload) => self.store.notify(HELP_CHANNEL, &payload).await,
+            Err(e) => tracing::warn!(error = %e, "a help grant could not be told to the other portals"),
+        }
+    }
+
+    /// Applies another replica's grant notice (a notification payload).
+    pub fn apply_peer_notice(&self, payload: &str) {
+        let notice: GrantNotice = match serde_json::from_str(payload) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "a help notification could not be read");
+                return;
+            }
+        };
+        if notice.from == self.origin {
+            return;
+        }
+        if let Some(close) = self.peers.apply(&notice, unix_now()) {
+            self.close_helpers(vec![close]);
+        }
+    }
+
+    /// Forgets every other replica's grant (their notices may have been missed): fails closed.
+    pub fn forget_peer_grants(&self) {
+        let ended = self.peers.end_if(|_, _| true);
+        self.close_helpers(ended);
+    }
+
+    /// Closes what helpers' sessions hold open on each desktop.
+    fn close_helpers(&self, what: Vec<ToClose>) {
+        for (desktop, sessions) in what {
+            if !sessions.is_empty() {
+                (self.close_sessions)(&desktop, &sessions);
+            }
+        }
     }
 
     /// Ends the case of desktop `id`: by its student (withdraw, decline or end, by its
@@ -317,9 +374,9 @@ impl Help {
     /// After a case left the map: closes the helper's connections, writes the audit entry,
     /// tells the pages.
     async fn finish(&self, case: Case, why: Ending) {
-        let sessions: Vec<String> = case.sessions.iter().cloned().collect();
-        if !sessions.is_empty() {
-            (self.close_sessions)(&case.desktop_id, &sessions);
+        self.close_helpers(vec![(case.desktop_id.clone(), case.sessions.iter().cloned().collect())]);
+        if case.stage == Stage::Helping {
+            self.tell_peers(&case, true).await;
         }
         let helper = case.helper.as_ref().map(|h| h.username.clone()).unwrap_or_default();
         let what = match case.stage {
@@ -367,18 +424,18 @@ impl Help {
                 c.sessions.insert(session_id.to_owned());
                 true
             }
-            _ => false,
+            _ => self.peers.admit(&user.id, &target.desktop_id, Some(session_id)),
         }
     }
 
     /// [`Help::admit`] without noting a session (the periodic check of open bindings).
     pub fn may_use(&self, user: &User, target: &Target) -> bool {
-        may_use_desktop(user, target) || self.lock().get(&target.desktop_id).is_some_and(|c| c.helping(&user.id))
+        may_use_desktop(user, target) || self.is_helping(user, &target.desktop_id)
     }
 
     /// Whether `user` is the accepted helper of desktop `id` right now.
     pub fn is_helping(&self, user: &User, id: &str) -> bool {
-        self.lock().get(id).is_some_and(|c| c.helping(&user.id))
+        self.lock().get(id).is_some_and(|c| c.helping(&user.id)) || self.peers.admit(&user.id, id, None)
     }
 
     /// The open cases `user` may see (her own; her students'; all for administrators), oldest
@@ -405,6 +462,8 @@ impl Help {
                 change = changes.recv(), if open => match change {
                     Ok(c) if c.state != Some(DesktopState::Running) => {
                         self.end_if(|case| case.desktop_id == c.desktop_id, Ending::DesktopStopped).await;
+                        let ended = self.peers.end_if(|id, _| id == c.desktop_id);
+                        self.close_helpers(ended);
                     }
                     Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                     // No lifecycle any more (shutting down): the tick still runs.
@@ -415,6 +474,8 @@ impl Help {
                     self.end_if(|case| routes.get(&case.desktop_id).is_none(), Ending::DesktopStopped).await;
                     let now = Instant::now();
                     self.end_if(|case| case.expires.is_some_and(|e| e <= now), Ending::TimeLimit).await;
+                    let ended = self.peers.end_if(|id, expired| expired || routes.get(id).is_none());
+                    self.close_helpers(ended);
                 }
             }
         }

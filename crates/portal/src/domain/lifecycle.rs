@@ -887,9 +887,26 @@ impl Lifecycle {
 
     /// Sets every desktop's route from the store: after the notifications of the other
     /// portals may have been missed (the listener's connection broke).
+    /// A desktop whose route came or went meanwhile is also told to this portal's live pages;
+    /// the route of a desktop deleted meanwhile goes.
     pub async fn resync_routes(&self) -> Result<(), LifecycleError> {
-        for d in self.store.all_desktops().await? {
-            self.sync_route(&d).await;
+        if !self.runtime.starts_desktops() {
+            return Ok(());
+        }
+        let desktops = self.store.all_desktops().await?;
+        let known: std::collections::HashSet<&str> = desktops.iter().map(|d| d.id.as_str()).collect();
+        for target in self.routes.all() {
+            let id = &target.desktop_id;
+            if !known.contains(id.as_str()) && !self.lock_progress().contains_key(id) {
+                self.routes.remove(id);
+            }
+        }
+        for d in &desktops {
+            let had = self.routes.get(&d.id).is_some();
+            self.sync_route(d).await;
+            if had != self.routes.get(&d.id).is_some() {
+                self.changes.send_local(crate::domain::events::DesktopChange::of(d));
+            }
         }
         Ok(())
     }

@@ -19,6 +19,7 @@ pub mod files;
 pub mod flask_import;
 pub mod handins;
 pub mod help;
+pub mod help_peers;
 pub mod lesson;
 pub mod lifecycle;
 pub mod local_groups;

@@ -9,11 +9,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use portal_store::{Backend, DESKTOPS_CHANNEL, Notice, SESSIONS_CHANNEL, Store};
+use portal_store::{Backend, DESKTOPS_CHANNEL, HELP_CHANNEL, Notice, SESSIONS_CHANNEL, Store};
 use tokio::sync::watch;
 
 use super::events::PeerChange;
+use super::help::Help;
 use super::lifecycle::Lifecycle;
+use crate::auth::desktop_sessions::DesktopSessions;
 use crate::telemetry::metrics::Metrics;
 
 /// How often a portal that is not the leader tries to become it, and how often the leader
@@ -75,8 +77,10 @@ impl Leadership {
 }
 
 /// Applies the other portals' notifications forever: desktop changes to the routes and the
-/// live pages, session changes to the session cache. After a break it resyncs from the store.
-pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>) {
+/// live pages, session changes to the session cache and, at once rather than at the next
+/// sweep, to the relays open here, help grants to this portal's helpers. After a break it
+/// resyncs from the store.
+pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<DesktopSessions>, help: Arc<Help>) {
     loop {
         let mut notifications = match store.listen().await {
             Ok(Some(n)) => n,
@@ -95,9 +99,13 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>) {
                         Err(e) => tracing::warn!(error = %e, "a desktop notification could not be read"),
                     }
                 }
-                Ok(Notice::Message { channel, .. }) if channel == SESSIONS_CHANNEL => store.forget_cached_sessions(),
+                Ok(Notice::Message { channel, .. }) if channel == SESSIONS_CHANNEL => {
+                    store.forget_cached_sessions();
+                    sessions.sweep_soon();
+                }
+                Ok(Notice::Message { channel, payload }) if channel == HELP_CHANNEL => help.apply_peer_notice(&payload),
                 Ok(Notice::Message { .. }) => {}
-                Ok(Notice::Reconnected) => resync(&store, &desktops).await,
+                Ok(Notice::Reconnected) => resync(&store, &desktops, &sessions, &help).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "the other portals' notifications broke off; reconnecting");
                     tokio::time::sleep(RETRY).await;
@@ -106,13 +114,17 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>) {
             }
         }
         // A new listener: what was sent meanwhile is lost.
-        resync(&store, &desktops).await;
+        resync(&store, &desktops, &sessions, &help).await;
     }
 }
 
 /// Reads afresh what the missed notifications would have said.
-async fn resync(store: &Store, desktops: &Lifecycle) {
+async fn resync(store: &Store, desktops: &Lifecycle, sessions: &DesktopSessions, help: &Help) {
+    tracing::info!("reading afresh what the other portals' missed notifications would have said");
     store.forget_cached_sessions();
+    // Grants of others whose end may have been missed: no longer honoured here.
+    help.forget_peer_grants();
+    sessions.sweep_soon();
     if let Err(e) = desktops.resync_routes().await {
         tracing::warn!(error = %e, "reading the desktops' routes afresh failed");
     }

@@ -164,7 +164,7 @@ pub(crate) async fn view(
         if state.desktop_origins.is_none() && d.user_id != user.user.id {
             return Err(AppError::OwnerOnly);
         }
-        let frame = Frame::new(&state, &user, &id);
+        let frame = Frame::new(&state, &user, &id).await?;
         let t = state.store.desktop_type(&d.type_key).await?;
         let name = t
             .as_ref()
@@ -204,7 +204,7 @@ pub(crate) async fn view(
     if state.desktop_origins.is_none() && !owns_desktop(&user.user, &target) {
         return Err(AppError::OwnerOnly);
     }
-    let frame = Frame::new(&state, &user, &id);
+    let frame = Frame::new(&state, &user, &id).await?;
     html(&ViewPage {
         lang,
         csrf_token: &user.session.csrf_token,
@@ -239,10 +239,10 @@ struct Frame {
 }
 
 impl Frame {
-    fn new(state: &AppState, user: &CurrentUser, id: &str) -> Frame {
-        match &state.desktop_origins {
+    async fn new(state: &AppState, user: &CurrentUser, id: &str) -> Result<Frame, AppError> {
+        Ok(match &state.desktop_origins {
             Some(origins) => Frame {
-                src: handover_url(state, &user.session.id, id, CLIENT_PATH),
+                src: handover_url(state, &user.session.id, id, CLIENT_PATH).await?,
                 reload: format!("/desktop/{id}{CLIENT_PATH}"),
                 origin: origins.origin_of(id),
             },
@@ -251,7 +251,7 @@ impl Frame {
                 reload: launch_url(id),
                 origin: state.public_origin.clone(),
             },
-        }
+        })
     }
 }
 

@@ -154,7 +154,7 @@ async fn forward(
         if ws.is_some() || !matches!(*req.method(), http::Method::GET | http::Method::HEAD) {
             return Err(AppError::DesktopOnOwnOrigin(origin));
         }
-        return Ok(Redirect::to(&handover_url(state, &user.session.id, id, &path_and_query)).into_response());
+        return Ok(Redirect::to(&handover_url(state, &user.session.id, id, &path_and_query).await?).into_response());
     }
     if !owns_desktop(&user.user, &target) {
         // On the portal's origin a desktop's page would act as whoever views it.
@@ -210,15 +210,15 @@ pub(crate) fn websocket_slot(
 /// Where a browser with portal session `session_id` enters desktop `id` and lands on `to`
 /// (a path on the desktop): the desktop origin's handover with a fresh one-time ticket.
 /// Only called with desktop origins on.
-pub(crate) fn handover_url(state: &AppState, session_id: &str, id: &str, to: &str) -> String {
+pub(crate) async fn handover_url(state: &AppState, session_id: &str, id: &str, to: &str) -> Result<String, AppError> {
     let origin = state
         .desktop_origins
         .as_ref()
         .map(|o| o.origin_of(id))
         .unwrap_or_default();
-    let ticket = state.desktop_sessions.issue_ticket(session_id, id);
+    let ticket = state.desktop_sessions.issue_ticket(session_id, id).await?;
     let to: String = url::form_urlencoded::byte_serialize(to.as_bytes()).collect();
-    format!("{origin}{ENTER_PATH}?ticket={ticket}&to={to}")
+    Ok(format!("{origin}{ENTER_PATH}?ticket={ticket}&to={to}"))
 }
 
 #[cfg(test)]

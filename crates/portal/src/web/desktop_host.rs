@@ -20,7 +20,7 @@ use http::{HeaderValue, Method, StatusCode};
 use http_body_util::Limited;
 
 use crate::auth::cookie_value;
-use crate::auth::desktop_sessions::Owner;
+use crate::auth::desktop_sessions::TicketError;
 use crate::i18n::Lang;
 use crate::net::client_addr::ClientAddr;
 use crate::net::desktop_origin::{DesktopOrigin, PREVIEW_LABEL, host_label};
@@ -157,9 +157,15 @@ async fn serve(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
         return Err(Refusal::ForeignOrigin);
     }
     let cookie_name = state.cookies.desktop;
-    let (owner, stop) = cookie_value(req.headers(), cookie_name)
+    let key = cookie_value(req.headers(), cookie_name)
         .filter(|v| v.len() <= 128)
-        .and_then(|key| state.desktop_sessions.cookie(key))
+        .map(str::to_owned)
+        .ok_or(Refusal::NoSession)?;
+    let (owner, stop) = state
+        .desktop_sessions
+        .cookie(&key)
+        .await
+        .map_err(crate::web::error::AppError::from)?
         .ok_or(Refusal::NoSession)?;
     if owner.desktop.as_deref() != Some(id.as_str()) {
         return Err(Refusal::NoSession);
@@ -234,9 +240,12 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
     let to = safe_path(q.to.as_deref()).to_owned();
     let target = target_for_label(state, label).ok_or(Refusal::NotFound)?;
     let id = &target.desktop_id;
-    let session_id = state.desktop_sessions.redeem(&ticket, id).map_err(|e| {
-        tracing::info!(desktop = %id, reason = %e, "refused a desktop ticket");
-        Refusal::Ticket
+    let session_id = state.desktop_sessions.redeem(&ticket, id).await.map_err(|e| match e {
+        TicketError::Store(e) => Refusal::App(e.into()),
+        e => {
+            tracing::info!(desktop = %id, reason = %e, "refused a desktop ticket");
+            Refusal::Ticket
+        }
     })?;
     let (_, user) = state
         .store
@@ -247,10 +256,15 @@ async fn enter(state: &AppState, origins: &DesktopOrigin, label: &str, req: Requ
     if !state.help.admit(&user, &session_id, &target) {
         return Err(Refusal::Ticket);
     }
-    let key = state.desktop_sessions.bind_cookie(Owner {
-        session_id,
-        desktop: Some(id.clone()),
-    });
+    let key = state
+        .desktop_sessions
+        .bind_cookie(&session_id, id)
+        .await
+        .map_err(|e| match e {
+            // Signed out in the meantime.
+            portal_store::StoreError::NotFound => Refusal::Ticket,
+            e => Refusal::App(e.into()),
+        })?;
     tracing::info!(desktop = %id, username = %user.username, "entered a desktop origin");
     let cookie = desktop_cookie(state.cookies.desktop, &key, origins);
     let escaped = html_attr_escape(&to);

@@ -529,7 +529,7 @@ pub(crate) async fn show(
         if q.preview.is_some()
             && entry.kind == EntryKind::File
             && crate::web::preview::is_pdf(&entry.name)
-            && let Some(resp) = crate::web::preview::redirect(&state, &user, target.kind.clone(), target.path.clone())
+            && let Some(resp) = crate::web::preview::redirect(&state, &user, &target.kind, &target.path).await?
         {
             return Ok(resp);
         }

@@ -314,7 +314,7 @@ pub(crate) async fn open(
     if state.desktop_origins.is_none() || !state.help.is_helping(&user.user, &id) {
         return Err(AppError::ForbiddenDesktop);
     }
-    Ok(Redirect::to(&handover_url(&state, &user.session.id, &id, CLIENT_PATH)).into_response())
+    Ok(Redirect::to(&handover_url(&state, &user.session.id, &id, CLIENT_PATH).await?).into_response())
 }
 
 /// One case as the live stream describes it.

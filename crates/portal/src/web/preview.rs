@@ -31,16 +31,23 @@ pub(crate) fn is_pdf(name: &str) -> bool {
 
 /// From the file manager: a redirect to the PDF's preview URL on the preview origin, or
 /// `None` when the portal has no desktop origins (then the PDF is downloaded instead).
-pub(crate) fn redirect(state: &AppState, user: &CurrentUser, kind: SpaceKind, path: RelPath) -> Option<Response> {
-    let origins = state.desktop_origins.as_ref()?;
+pub(crate) async fn redirect(
+    state: &AppState,
+    user: &CurrentUser,
+    kind: &SpaceKind,
+    path: &RelPath,
+) -> Result<Option<Response>, AppError> {
+    let Some(origins) = state.desktop_origins.as_ref() else {
+        return Ok(None);
+    };
     let name = path.split_last().map(|(_, n)| n.to_string()).unwrap_or_default();
-    let ticket = state.previews.issue(&user.user.id, kind, path);
+    let ticket = state.previews.issue(&user.user.id, kind, path).await?;
     let url = format!(
         "{}{PREVIEW_PATH}{ticket}/{}",
         origins.preview_origin(),
         utf8_percent_encode(&name, PATH_SEGMENT)
     );
-    Some(Redirect::to(&url).into_response())
+    Ok(Some(Redirect::to(&url).into_response()))
 }
 
 /// A request on the preview origin. Every refusal is one plain 404: the origin tells a prober
@@ -85,7 +92,7 @@ async fn serve_file(state: &AppState, method: &Method, path: &str) -> Result<Res
     }
     let rest = path.strip_prefix(PREVIEW_PATH).ok_or(AppError::NotFound)?;
     let token = rest.split('/').next().unwrap_or_default();
-    let ticket = state.previews.get(token).ok_or(AppError::NotFound)?;
+    let ticket = state.previews.get(token).await?.ok_or(AppError::NotFound)?;
     // The user's access now, not when the ticket was made (a class left, an account deleted).
     let user = state
         .store

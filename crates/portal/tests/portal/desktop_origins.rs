@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use crate::helpers::*;
 
-const DESK: &str = "alice-lab";
+pub(crate) const DESK: &str = "alice-lab";
 
 async fn world() -> (TestApp, testkit::FakeKasm, testkit::FakeKasm) {
     let a = fake_desktop("pw-a").await;
@@ -25,13 +25,13 @@ async fn world() -> (TestApp, testkit::FakeKasm, testkit::FakeKasm) {
     (app, a, b)
 }
 
-fn origin(app: &TestApp, id: &str) -> String {
+pub(crate) fn origin(app: &TestApp, id: &str) -> String {
     format!("http://{id}.localhost:{}", app.addr.port())
 }
 
 /// A client that reaches desktop hosts (`*.localhost`) on the portal's port; no redirects,
 /// no cookie store (the tests send cookies by hand, as a browser would per host).
-fn desktop_client(app: &TestApp) -> reqwest::Client {
+pub(crate) fn desktop_client(app: &TestApp) -> reqwest::Client {
     let mut b = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
     for id in [DESK, "bob-lab"] {
         b = b.resolve(&format!("{id}.localhost"), app.addr);
@@ -40,7 +40,7 @@ fn desktop_client(app: &TestApp) -> reqwest::Client {
 }
 
 /// A WebSocket to `/websockify` on alice's desktop host with `cookie`, sent from `from`.
-async fn desktop_ws(
+pub(crate) async fn desktop_ws(
     app: &TestApp,
     cookie: &str,
     from: &str,
@@ -58,7 +58,7 @@ async fn desktop_ws(
 }
 
 /// The status of alice's desktop page on its host with `cookie`.
-async fn desktop_page(client: &reqwest::Client, app: &TestApp, cookie: &str) -> u16 {
+pub(crate) async fn desktop_page(client: &reqwest::Client, app: &TestApp, cookie: &str) -> u16 {
     let resp = client
         .get(format!("{}/", origin(app, DESK)))
         .header("Cookie", cookie)
@@ -69,14 +69,14 @@ async fn desktop_page(client: &reqwest::Client, app: &TestApp, cookie: &str) -> 
 }
 
 /// Whether the server closes `ws` within `limit` (frames until then are read and dropped).
-async fn closes_within(ws: &mut Ws, limit: Duration) -> bool {
+pub(crate) async fn closes_within(ws: &mut Ws, limit: Duration) -> bool {
     tokio::time::timeout(limit, async { while let Some(Ok(_)) = ws.next().await {} })
         .await
         .is_ok()
 }
 
 /// The ticket URL in the view page's frame.
-async fn ticket_url(browser: &Browser, id: &str) -> String {
+pub(crate) async fn ticket_url(browser: &Browser, id: &str) -> String {
     let page = browser
         .get(&format!("/view/{id}"))
         .send()
@@ -91,7 +91,7 @@ async fn ticket_url(browser: &Browser, id: &str) -> String {
 }
 
 /// Redeems `url` like a framed browser; the desktop host's cookie when it worked.
-async fn redeem(client: &reqwest::Client, url: &str) -> (u16, Option<String>) {
+pub(crate) async fn redeem(client: &reqwest::Client, url: &str) -> (u16, Option<String>) {
     let resp = client
         .get(url)
         .header("Sec-Fetch-Site", "cross-site")

@@ -116,7 +116,7 @@ pub(crate) async fn enter_as_helper(app: &TestApp, teacher: &Browser, id: &str) 
 
 /// The helper's WebSocket on desktop `id`, entered as [`enter_as_helper`] does; with the
 /// desktop host's cookie.
-async fn helper_ws(app: &TestApp, teacher: &Browser, id: &str) -> (String, Ws) {
+pub(crate) async fn helper_ws(app: &TestApp, teacher: &Browser, id: &str) -> (String, Ws) {
     let cookie = enter_as_helper(app, teacher, id)
         .await
         .expect("the helper enters after consent");
@@ -127,7 +127,7 @@ async fn helper_ws(app: &TestApp, teacher: &Browser, id: &str) -> (String, Ws) {
 }
 
 /// The whole consent: `student` asks, `teacher` offers, `student` allows.
-async fn help_allowed(student: &Browser, teacher: &Browser, id: &str) {
+pub(crate) async fn help_allowed(student: &Browser, teacher: &Browser, id: &str) {
     assert_eq!(act(student, &format!("/help/{id}/request")).await.0, 303);
     assert_eq!(act(teacher, &format!("/teacher/help/{id}/offer")).await.0, 303);
     assert_eq!(act(student, &format!("/help/{id}/accept")).await.0, 303);

@@ -1,14 +1,21 @@
 //! Several portals on one PostgreSQL: a session of one works on the other and ends on both,
-//! a desktop started through one runs through the other (proxy and live events), and exactly
-//! one of them leads the background work, handing it over when it stops.
+//! a desktop started through one runs through the other (proxy and live events), a desktop
+//! origin's ticket and cookie from one work on the other, a portal whose listener was cut off
+//! catches up, and exactly one of them leads the background work, handing it over when it
+//! stops.
 
 use std::time::{Duration, Instant};
 
 use sqlx::Connection as _;
 use sqlx::migrate::MigrateDatabase as _;
 
+use crate::desktop_origins::{
+    DESK, closes_within, desktop_client, desktop_page, desktop_ws, origin, redeem, ticket_url,
+};
 use crate::docker::*;
+use crate::help::{act, enter_as_helper, help_allowed, helper_ws};
 use crate::helpers::*;
+use crate::ui_teacher::add_member;
 
 /// A fresh PostgreSQL database on the server of `TEST_DATABASE_URL`, dropped by
 /// [`TestDatabase::drop_now`]; `None` (a failure under CI) without a server.
@@ -272,5 +279,262 @@ async fn a_desktop_started_through_one_portal_runs_through_the_other_and_culling
     a.stop().await;
     b.stop().await;
     drop(scope);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_desktop_ticket_from_one_portal_works_once_on_any_and_its_cookie_on_all() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let fake = fake_desktop("pw-a").await;
+    let url = db.url.clone();
+    let mut a = spawn_app_with(&[DesktopSpec::for_fake(DESK, &fake, "pw-a", &["alice"])], |c| {
+        with_desktop_origins(c);
+        c.database_url = Some(url);
+    })
+    .await;
+    let mut b = a.peer().await;
+    let (on_a, on_b) = (desktop_client(&a), desktop_client(&b));
+    let to_b = |url: &str| url.replace(&origin(&a, DESK), &origin(&b, DESK));
+    let alice = sign_in(&a, "alice").await;
+
+    // A's view page hands over with a ticket that B redeems, once: a second try fails on
+    // either portal.
+    let ticket = ticket_url(&alice, DESK).await;
+    assert_ne!(to_b(&ticket), ticket);
+    let (status, cookie) = redeem(&on_b, &to_b(&ticket)).await;
+    assert_eq!(status, 200, "a ticket of A redeems on B");
+    let cookie = cookie.expect("the desktop host's cookie");
+    assert_eq!(redeem(&on_a, &ticket).await, (403, None), "used on B, so gone on A");
+    assert_eq!(redeem(&on_b, &to_b(&ticket)).await, (403, None), "and on B");
+    // Redeemed on both at once: exactly one gets in.
+    for _ in 0..5 {
+        let ticket = ticket_url(&alice, DESK).await;
+        let ticket_on_b = to_b(&ticket);
+        let (x, y) = tokio::join!(redeem(&on_a, &ticket), redeem(&on_b, &ticket_on_b));
+        let entered = [&x, &y].iter().filter(|r| r.0 == 200 && r.1.is_some()).count();
+        assert_eq!(entered, 1, "{x:?} {y:?}");
+    }
+    // Only the hash is in the database.
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let value = cookie.split_once('=').unwrap().1;
+    let (raw,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM desktop_cookies WHERE id = $1")
+        .bind(value)
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    let (hashed,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM desktop_cookies WHERE id = $1")
+        .bind(portal_store::handover_id(value))
+        .fetch_one(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!((raw, hashed), (0, 1));
+
+    // The cookie B gave works on A as on B, HTTP and WebSocket.
+    assert_eq!(desktop_page(&on_a, &a, &cookie).await, 200);
+    assert_eq!(desktop_page(&on_b, &b, &cookie).await, 200);
+    let (mut on_a_ws, _) = desktop_ws(&a, &cookie, &origin(&a, DESK)).await.unwrap();
+    expect_rfb_greeting(&mut on_a_ws).await;
+    let (mut ws, _) = desktop_ws(&b, &cookie, &origin(&b, DESK)).await.unwrap();
+    expect_rfb_greeting(&mut ws).await;
+
+    // A PDF preview URL made by A opens on B's preview origin.
+    let csrf = alice.csrf().await;
+    let put = crate::files::put_status(&alice, &csrf, "/api/files/home/a.pdf", b"%PDF-1.4 a".to_vec()).await;
+    assert_eq!(put, 201);
+    let resp = alice.get("/files/home/a.pdf?preview=1").send().await.unwrap();
+    assert_eq!(resp.status(), 303);
+    let preview = resp.headers()["location"].to_str().unwrap().to_owned();
+    let preview_on_b = preview.replace(&format!(":{}/", a.addr.port()), &format!(":{}/", b.addr.port()));
+    assert_ne!(preview, preview_on_b);
+    let plain = reqwest::Client::builder()
+        .resolve("p0-preview.localhost", b.addr)
+        .build()
+        .unwrap();
+    let pdf = plain.get(&preview_on_b).send().await.unwrap();
+    assert_eq!(pdf.status(), 200, "{preview_on_b}");
+    assert_eq!(pdf.bytes().await.unwrap().as_ref(), b"%PDF-1.4 a");
+
+    // A sign-out on A closes the relay held on B within two seconds, and the cookie stops
+    // working on both.
+    let out = sign_out(&alice).await;
+    assert_eq!(out.status(), 303);
+    let started = Instant::now();
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(2)).await,
+        "B's relay still open two seconds after the sign-out on A"
+    );
+    println!("sign-out on A closed the relay on B after {:?}", started.elapsed());
+    assert!(closes_within(&mut on_a_ws, Duration::from_secs(1)).await);
+    assert_eq!(desktop_page(&on_a, &a, &cookie).await, 404);
+    assert_eq!(desktop_page(&on_b, &b, &cookie).await, 404);
+    a.stop().await;
+    b.stop().await;
+    db.drop_now().await;
+}
+
+/// The backend processes of the portals' listening connections on `db`.
+async fn listeners(db: &TestDatabase) -> Vec<i32> {
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let pids: Vec<(i32,)> =
+        sqlx::query_as("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1")
+            .bind(portal_store::LISTENER_NAME)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    pids.into_iter().map(|(p,)| p).collect()
+}
+
+async fn terminate(db: &TestDatabase, pid: i32) {
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("SELECT pg_terminate_backend({pid})")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+}
+
+/// Waits until a listener not in `known` appears; its pid.
+async fn new_listener(db: &TestDatabase, known: &[i32]) -> i32 {
+    let mut found = None;
+    let appeared = eventually(Duration::from_secs(10), async || {
+        found = listeners(db).await.into_iter().find(|p| !known.contains(p));
+        found.is_some()
+    })
+    .await;
+    assert!(appeared, "no new listening connection appeared");
+    found.unwrap()
+}
+
+async fn proxied_status(b: &Browser, id: &str) -> u16 {
+    b.get(&format!("/desktop/{id}/"))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// Waits until `b`'s portal proxies desktop `id` (with `routed`) or no longer does.
+async fn routes_within(b: &Browser, id: &str, routed: bool, within: Duration) -> bool {
+    eventually(within, async || (proxied_status(b, id).await == 200) == routed).await
+}
+
+#[tokio::test]
+async fn a_portal_whose_listener_was_cut_off_reads_afresh_what_it_missed() {
+    if !docker_ready() {
+        return;
+    }
+    let Some(db) = TestDatabase::create().await else { return };
+    let url = db.url.clone();
+    let (mut a, scope) = docker_app("replicas-resync", |c| c.database_url = Some(url)).await;
+    let on_a = new_listener(&db, &[]).await;
+    let mut b = a.peer().await;
+    let on_b = new_listener(&db, &[on_a]).await;
+    let alice = sign_in(&a, "alice").await;
+    let alice_on_b = b.rebind(&alice);
+    let (status, started, events) = start_desktop(&alice, "fake").await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(events.last().unwrap()["step"], "ready", "{events:?}");
+    assert!(
+        routes_within(&alice_on_b, "alice-fake", true, Duration::from_secs(10)).await,
+        "B routes the desktop A started"
+    );
+
+    // B misses a notification (its route table forgot the desktop) and then loses its
+    // listener: the reconnect reads the routes afresh.
+    b.state.routes.remove("alice-fake");
+    assert_ne!(proxied_status(&alice_on_b, "alice-fake").await, 200);
+    terminate(&db, on_b).await;
+    let cut = Instant::now();
+    assert!(
+        routes_within(&alice_on_b, "alice-fake", true, Duration::from_secs(10)).await,
+        "B did not resync its routes after its listener was cut off"
+    );
+    println!("B routed again {:?} after its listener was cut off", cut.elapsed());
+    let on_b = new_listener(&db, &[on_a, on_b]).await;
+    assert!(listeners(&db).await.contains(&on_a), "A's listener was left alone");
+
+    // Cut off again while A stops the desktop and ends bob's session: B sees both.
+    let bob = sign_in(&a, "bob").await;
+    let bob_on_b = b.rebind(&bob);
+    assert_eq!(bob_on_b.get("/api/desktops").send().await.unwrap().status(), 200);
+    terminate(&db, on_b).await;
+    let csrf = alice.csrf().await;
+    let stopped = alice.post_json("/api/desktops/alice-fake/stop", &csrf).await;
+    assert!(stopped.is_object(), "{stopped}");
+    assert_eq!(sign_out(&bob).await.status(), 303);
+    let d = wait_for_state(&alice_on_b, "alice-fake", "stopped", Duration::from_secs(30)).await;
+    assert_eq!(d["state"], "stopped");
+    assert!(
+        routes_within(&alice_on_b, "alice-fake", false, Duration::from_secs(5)).await,
+        "B still routes the desktop A stopped"
+    );
+    assert!(
+        eventually(Duration::from_secs(3), async || {
+            bob_on_b.get("/api/desktops").send().await.unwrap().status() == 401
+        })
+        .await,
+        "B still accepts the session ended on A"
+    );
+    new_listener(&db, &[on_a, on_b]).await;
+    a.stop().await;
+    b.stop().await;
+    drop(scope);
+    db.drop_now().await;
+}
+
+#[tokio::test]
+async fn a_help_grant_given_through_one_portal_lets_the_teacher_in_through_the_other() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let kasm = fake_desktop("pw-sam").await;
+    let url = db.url.clone();
+    let mut a = spawn_app_with(&[DesktopSpec::for_fake("sam-lab", &kasm, "pw-sam", &["sam"])], |c| {
+        with_desktop_origins(c);
+        c.database_url = Some(url);
+    })
+    .await;
+    let mut b = a.peer().await;
+    add_member(&a, "tina", portal_store::Role::Teacher, &["5a"]).await;
+    add_member(&a, "sam", portal_store::Role::Student, &["5a"]).await;
+    let (tina, sam) = (sign_in(&a, "tina").await, sign_in(&a, "sam").await);
+    let tina_on_b = b.rebind(&tina);
+    assert!(
+        enter_as_helper(&b, &tina_on_b, "sam-lab").await.is_none(),
+        "no grant yet"
+    );
+
+    // Sam allows tina's help on A; tina enters through B.
+    help_allowed(&sam, &tina, "sam-lab").await;
+    let granted = Instant::now();
+    assert!(
+        eventually(Duration::from_secs(2), async || {
+            tina_on_b
+                .get("/teacher/help/sam-lab/open")
+                .send()
+                .await
+                .unwrap()
+                .status()
+                == 303
+        })
+        .await,
+        "B does not know the grant given on A"
+    );
+    println!("the grant given on A counted on B after {:?}", granted.elapsed());
+    let (_, mut ws) = helper_ws(&b, &tina_on_b, "sam-lab").await;
+    expect_rfb_greeting(&mut ws).await;
+
+    // Sam ends it on A: tina's WebSocket on B closes, and B lets her in no more.
+    assert_eq!(act(&sam, "/help/sam-lab/close").await.0, 303);
+    let ended = Instant::now();
+    assert!(
+        closes_within(&mut ws, Duration::from_secs(2)).await,
+        "tina's relay on B outlived the end of the grant on A"
+    );
+    println!(
+        "the end on A closed the helper's relay on B after {:?}",
+        ended.elapsed()
+    );
+    assert!(enter_as_helper(&b, &tina_on_b, "sam-lab").await.is_none());
+    a.stop().await;
+    b.stop().await;
     db.drop_now().await;
 }
