@@ -10,6 +10,8 @@
 #
 #   BENCH_GIB=1       size of the big file in GiB
 #   BENCH_REPEAT=3    runs per measurement (the median is reported)
+#   BENCH_BIN=…       a portal binary to measure instead of this tree's release build (an
+#                     older commit's, for a before/after in one sitting)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -18,8 +20,12 @@ repeat="${BENCH_REPEAT:-3}"
 work="$(mktemp -d /var/tmp/ird-bench-files.XXXXXX)"
 trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-cargo build --release -p iserv-remote-desktop --locked >&2
-bin=target/release/iserv-remote-desktop
+if [ -n "${BENCH_BIN:-}" ]; then
+    bin="$BENCH_BIN"
+else
+    cargo build --release -p iserv-remote-desktop --locked >&2
+    bin=target/release/iserv-remote-desktop
+fi
 port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 export IRD_DATA_DIR="$work/data" IRD_LISTEN="127.0.0.1:$port" IRD_RUNTIME=static \
     IRD_METRICS__ENABLED=false IRD_FILES__MAX_UPLOAD_MIB=$((gib * 1024 + 16)) \
@@ -39,6 +45,8 @@ csrf="$(curl -fs -b "$jar" "$url/files/home/" | sed -n 's/.*name="csrf-token" co
 home="$(ls -d "$work"/data/files/homes/*)"
 
 hwm() { awk '/VmHWM/ {print $2}' "/proc/$pid/status"; }
+# CPU time (user + system) the portal has used so far, in clock ticks.
+cpu() { awk '{print $14 + $15}' "/proc/$pid/stat"; }
 now() { date +%s.%N; }
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 secs() { python3 -c "print(f'{$2 - $1:.3f}')"; }
@@ -48,13 +56,13 @@ dd if=/dev/urandom of="$big" bs=1M count=$((gib * 1024)) status=none
 sync
 bytes=$((gib * 1024 * 1024 * 1024))
 hwm_start="$(hwm)"
-cp_t=() up_t=() down_t=() null_t=()
+cp_t=() up_t=() down_t=() null_t=() up_cpu=()
 for i in $(seq "$repeat"); do
     t0="$(now)"; cp "$big" "$work/copy.bin"; sync; t1="$(now)"; cp_t+=("$(secs "$t0" "$t1")")
     rm -f "$work/copy.bin"
-    t0="$(now)"
+    t0="$(now)"; c0="$(cpu)"
     curl -fs -b "$jar" -H "x-csrf-token: $csrf" -T "$big" -o /dev/null "$url/api/files/home/big-$i.bin"
-    sync; t1="$(now)"; up_t+=("$(secs "$t0" "$t1")")
+    c1="$(cpu)"; sync; t1="$(now)"; up_t+=("$(secs "$t0" "$t1")"); up_cpu+=("$((c1 - c0))")
     t0="$(now)"; curl -fs -b "$jar" -o "$work/down.bin" "$url/api/files/home/big-$i.bin"; sync; t1="$(now)"
     down_t+=("$(secs "$t0" "$t1")")
     # The portal's part alone: the client throws the bytes away instead of writing them.
@@ -68,6 +76,8 @@ cp_s="$(printf '%s\n' "${cp_t[@]}" | median)"
 up_s="$(printf '%s\n' "${up_t[@]}" | median)"
 down_s="$(printf '%s\n' "${down_t[@]}" | median)"
 null_s="$(printf '%s\n' "${null_t[@]}" | median)"
+tick="$(getconf CLK_TCK)"
+up_cpu_s="$(printf '%s\n' "${up_cpu[@]}" | median | python3 -c "import sys; print(f'{int(sys.stdin.read()) / $tick / $gib:.2f}')")"
 
 mkdir -p "$home/many" "$home/small"
 python3 - "$home" <<'PY'
@@ -96,6 +106,7 @@ Files through the portal — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(
 | measurement | portal | baseline | × baseline |
 |---|---|---|---|
 | upload ${gib} GiB (PUT, streamed to disk) | $(mib_s "$up_s") MiB/s ($up_s s) | cp: $(mib_s "$cp_s") MiB/s ($cp_s s) | $(ratio "$cp_s" "$up_s") |
+| portal CPU per GiB uploaded (user + system) | $up_cpu_s s | | |
 | download ${gib} GiB (curl writes it to disk) | $(mib_s "$down_s") MiB/s ($down_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$down_s") |
 | download ${gib} GiB (curl discards it: the portal's part) | $(mib_s "$null_s") MiB/s ($null_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$null_s") |
 | portal peak memory (VmHWM) during the transfers | $((hwm_start / 1024)) → $((hwm_end / 1024)) MiB (+$(((hwm_end - hwm_start) / 1024)) MiB) | | |

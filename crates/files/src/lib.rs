@@ -7,6 +7,7 @@
 
 mod name;
 mod ownership;
+mod source;
 mod trash;
 mod tree;
 mod unpack;
@@ -14,6 +15,7 @@ mod zip;
 
 pub use name::{MAX_DEPTH, MAX_NAME_BYTES, Name, NameError, RelPath};
 pub use ownership::{OwnershipError, check_sharing};
+pub use source::{Source, write_all_vectored};
 pub use trash::{Trash, TrashItem};
 pub use tree::{Entry, EntryKind, FilesError, Limit, LimitKind, OnClash, Owner, Summary, Tree, copy_between};
 pub use unpack::{UnpackOptions, UnpackReport, unpack_tar};

@@ -5,7 +5,7 @@
 //! operation fail or act on another entry of the same tree.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::UNIX_EPOCH;
@@ -17,6 +17,7 @@ use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags};
 use rustix::io::Errno;
 
 use crate::name::{MAX_DEPTH, Name, NameError, RelPath};
+use crate::source::{ReadSource, Source};
 
 /// What went wrong, in terms a page or API can answer precisely.
 #[derive(Debug, thiserror::Error)]
@@ -168,8 +169,6 @@ pub struct Owner {
 
 /// How many "name (n)" alternatives are tried before giving up.
 const MAX_NUMBERED: u32 = 999;
-/// Bytes written per `write` call of an upload: one buffer per upload in progress.
-const WRITE_BUFFER: usize = 512 * 1024;
 
 /// A tree of files opened beneath one directory handle.
 #[derive(Debug)]
@@ -300,15 +299,27 @@ impl Tree {
         limit: Limit,
         on_clash: OnClash,
     ) -> Result<(Name, u64), FilesError> {
+        self.write_as_of(path, &mut ReadSource::new(src), limit, on_clash, None)
+    }
+
+    /// As [`Tree::write`], from a [`Source`] that writes its pieces itself (an upload's
+    /// network buffers, written as they are).
+    pub fn write_from(
+        &self,
+        path: &RelPath,
+        src: &mut dyn Source,
+        limit: Limit,
+        on_clash: OnClash,
+    ) -> Result<(Name, u64), FilesError> {
         self.write_as_of(path, src, limit, on_clash, None)
     }
 
-    /// As [`Tree::write`], the new file's modification time set to `modified` (a copy keeps
-    /// its original's, so a copied hand-in still shows when it was last changed).
+    /// As [`Tree::write_from`], the new file's modification time set to `modified` (a copy
+    /// keeps its original's, so a copied hand-in still shows when it was last changed).
     fn write_as_of(
         &self,
         path: &RelPath,
-        src: &mut dyn Read,
+        src: &mut dyn Source,
         limit: Limit,
         on_clash: OnClash,
         modified: Option<std::time::SystemTime>,
@@ -318,20 +329,16 @@ impl Tree {
         let temp = TempFile::create(&dir)?;
         let mut file = &temp.file;
         let mut written: u64 = 0;
-        // Large writes: the source may hand over several network reads at once.
-        let mut buf = vec![0u8; WRITE_BUFFER];
         loop {
-            let n = match src.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(FilesError::Io(e)),
-            };
-            written += n as u64;
+            let n = src.write_next(&mut file)?;
+            if n == 0 {
+                break;
+            }
+            // Past the limit by at most one piece, in the temporary file that is removed now.
+            written += n;
             if written > limit.bytes {
                 return Err(FilesError::TooLarge { limit });
             }
-            file.write_all(&buf[..n])?;
         }
         if let Some(time) = modified {
             temp.file.set_modified(time)?;
@@ -633,7 +640,7 @@ pub fn copy_between(
         EntryKind::File => {
             let (mut file, _) = src.open_read(from)?;
             let modified = file.metadata()?.modified().ok();
-            dst.write_as_of(to, &mut file, limit, on_clash, modified)
+            dst.write_as_of(to, &mut ReadSource::new(&mut file), limit, on_clash, modified)
         }
         EntryKind::Dir => {
             let (to_parent, to_name) = to.split_last().ok_or(FilesError::Exists)?;
@@ -667,7 +674,13 @@ fn copy_dir(
             EntryKind::File => {
                 let (mut file, _) = src.open_read(&from_path)?;
                 let modified = file.metadata()?.modified().ok();
-                let (_, n) = dst.write_as_of(&to_path, &mut file, *budget, OnClash::Fail, modified)?;
+                let (_, n) = dst.write_as_of(
+                    &to_path,
+                    &mut ReadSource::new(&mut file),
+                    *budget,
+                    OnClash::Fail,
+                    modified,
+                )?;
                 budget.bytes -= n;
             }
             EntryKind::Dir => copy_dir(src, &from_path, dst, &to_path, budget, depth + 1)?,

@@ -150,7 +150,8 @@ impl AppState {
                 config.clone(),
             )
             .with_metrics(metrics.clone())
-            .with_handins(handins.clone()),
+            .with_handins(handins.clone())
+            .with_home_quotas(file_spaces.clone()),
         );
         // Routes of desktops that survived a portal restart work at once. An unreachable
         // engine is not fatal: the portal serves everything else, and the event follower

@@ -1,5 +1,5 @@
-// The file manager's drag and drop: files and folders dropped on the page (or files chosen in
-// the upload form) go one by one through `PUT /api/files/…` with a progress bar each; a
+// The file manager's drag and drop: files and folders dropped on the page (or chosen in the
+// upload forms: files, or a folder with its subfolders) go one by one through `PUT /api/files/…` with a progress bar each; a
 // dropped folder is created first (`POST … {"op":"mkdir"}`) with its subfolders. A taken name
 // gets a number, nothing is overwritten. Without this script the upload form posts as a plain
 // form.
@@ -9,6 +9,7 @@
   const section = document.querySelector('[data-role="upload"]');
   if (!section) return;
   const form = section.querySelector('[data-role="upload-form"]');
+  const folderForm = section.querySelector('[data-role="folder-form"]');
   const drop = section.querySelector('[data-role="drop"]');
   const list = section.querySelector('[data-role="progress"]');
   const base = section.dataset.api;
@@ -141,6 +142,33 @@
     e.preventDefault();
     uploadAll([...input.files].map((file) => ({ file, dirs: [] })));
   });
+  // A chosen folder: each file knows its path within it (`webkitRelativePath`, the folder's
+  // own name first); its folders are created before their files, as for a dropped folder.
+  function chosenFolder(files) {
+    const out = [];
+    const made = new Set();
+    for (const file of files) {
+      const dirs = (file.webkitRelativePath || file.name).split("/").slice(0, -1);
+      for (let i = 1; i <= dirs.length; i++) {
+        const key = dirs.slice(0, i).join("/");
+        if (!made.has(key)) {
+          made.add(key);
+          out.push({ mkdir: dirs.slice(0, i) });
+        }
+      }
+      out.push({ file, dirs });
+    }
+    return out;
+  }
+
+  if (folderForm) {
+    folderForm.addEventListener("submit", (e) => {
+      const input = folderForm.querySelector('input[type="file"]');
+      if (!input.files.length) return;
+      e.preventDefault();
+      uploadAll(chosenFolder([...input.files]));
+    });
+  }
   document.addEventListener("dragover", (e) => {
     e.preventDefault();
     drop.classList.add("active");

@@ -4,7 +4,6 @@
 //! tree and runs the operations on the blocking pool.
 
 use std::collections::HashMap;
-use std::io::Read;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +18,7 @@ use crate::config::Config;
 /// How long a computed usage is believed. What a desktop writes shows in the bar after this;
 /// what the portal writes is added at once.
 const USAGE_TTL: Duration = Duration::from_secs(30);
-const MIB: u64 = 1024 * 1024;
+pub(crate) const MIB: u64 = 1024 * 1024;
 
 /// What a name keeps unescaped in a URL path segment: RFC 3986's unreserved characters.
 pub const PATH_SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
@@ -374,6 +373,18 @@ impl FileSpaces {
         &self.root
     }
 
+    /// The usage of `user`'s home when it is over its quota (a desktop wrote past it), measured
+    /// now rather than taken from the 30 s cache; `None` when it is within, or has no quota.
+    pub async fn home_over_quota(self: &Arc<Self>, user: &User) -> Result<Option<Usage>, SpaceError> {
+        if self.quota_of(user.role).is_none() {
+            return Ok(None);
+        }
+        let home = self.open(user, SpaceKind::Home).await?;
+        self.forget_usage(&home.dir);
+        let usage = home.usage().await?;
+        Ok(usage.quota.filter(|q| usage.used > *q).map(|_| usage))
+    }
+
     /// Bytes a user of `role` may keep in her home; `None`: no quota.
     pub fn quota_for(&self, role: Role) -> Option<u64> {
         self.quota_of(role)
@@ -558,18 +569,18 @@ impl Space {
         })
     }
 
-    /// Writes a file from a blocking reader (an upload bridged from the request body).
+    /// Writes a file from a blocking source (an upload bridged from the request body).
     pub async fn write(
         &self,
         path: RelPath,
-        src: impl Read + Send + 'static,
+        src: impl portal_files::Source + Send + 'static,
         on_clash: OnClash,
     ) -> Result<(Name, u64), SpaceError> {
         self.check_writable()?;
         let limit = self.write_limit().await?;
         let tree = self.tree.clone();
         let mut src = src;
-        let written = blocking(move || tree.write(&path, &mut src, limit, on_clash)).await??;
+        let written = blocking(move || tree.write_from(&path, &mut src, limit, on_clash)).await??;
         self.spaces.add_usage(&self.dir, written.1 as i64);
         Ok(written)
     }

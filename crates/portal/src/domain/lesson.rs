@@ -34,6 +34,8 @@ pub enum Skip {
     OtherStart,
     /// The portal's total limit or the start queue is full.
     ServerFull,
+    /// Her home is over its quota; she must make room first.
+    HomeFull,
     /// Anything else (the engine, the database); the log says what.
     Failed,
 }
@@ -46,6 +48,7 @@ impl Skip {
             Skip::AtLimit => "lesson_skip_limit",
             Skip::OtherStart => "lesson_skip_other_start",
             Skip::ServerFull => "lesson_skip_full",
+            Skip::HomeFull => "lesson_skip_home_full",
             Skip::Failed => "lesson_skip_failed",
         }
     }
@@ -56,6 +59,7 @@ impl Skip {
             LifecycleError::LimitUser { .. } => Skip::AtLimit,
             LifecycleError::StartInFlight => Skip::OtherStart,
             LifecycleError::LimitTotal { .. } | LifecycleError::StartQueueFull { .. } => Skip::ServerFull,
+            LifecycleError::HomeOverQuota { .. } => Skip::HomeFull,
             _ => Skip::Failed,
         }
     }

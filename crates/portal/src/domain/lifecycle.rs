@@ -89,6 +89,8 @@ pub enum LifecycleError {
     Forbidden,
     #[error("this portal runs only pre-existing desktops")]
     Unsupported,
+    #[error("the home folder holds {used_mib} MiB, more than its quota of {quota_mib} MiB")]
+    HomeOverQuota { used_mib: u64, quota_mib: u64 },
     #[error(transparent)]
     Runtime(#[from] RuntimeError),
     #[error(transparent)]
@@ -117,6 +119,8 @@ pub struct Lifecycle {
     pub(crate) changes: crate::domain::events::Changes,
     /// Students' hand-in folders for their desktops; none without it.
     handins: Option<Arc<super::handins::Handins>>,
+    /// Users' homes, whose quota a start checks; none without it.
+    files: Option<Arc<super::files::FileSpaces>>,
 }
 
 /// A start in flight.
@@ -194,7 +198,14 @@ impl Lifecycle {
             metrics: Arc::default(),
             changes: crate::domain::events::Changes::default(),
             handins: None,
+            files: None,
         }
+    }
+
+    /// Refuses starts while the user's home is over its quota (`home_over_quota`).
+    pub fn with_home_quotas(mut self, files: Arc<super::files::FileSpaces>) -> Self {
+        self.files = Some(files);
+        self
     }
 
     /// Mounts students' hand-in folders into their desktops (`~/Abgaben`).
@@ -219,6 +230,25 @@ impl Lifecycle {
     /// may run at once it waits in the start queue (its place is a `queued` step).
     pub async fn start(self: &Arc<Self>, user: &User, type_key: &str) -> Result<Desktop, LifecycleError> {
         self.start_for(user, type_key, None).await
+    }
+
+    /// A desktop writes into the home without the portal in between, so nothing stops it at
+    /// the quota while it runs; its next start is refused until the user has made room (in
+    /// `/files`, which still lists and deletes). A home that cannot be measured does not
+    /// block a start: that is logged.
+    async fn check_home_quota(&self, user: &User) -> Result<(), LifecycleError> {
+        let Some(files) = &self.files else { return Ok(()) };
+        match files.home_over_quota(user).await {
+            Ok(None) => Ok(()),
+            Ok(Some(usage)) => Err(LifecycleError::HomeOverQuota {
+                used_mib: usage.used.div_ceil(super::files::MIB),
+                quota_mib: usage.quota.unwrap_or_default() / super::files::MIB,
+            }),
+            Err(e) => {
+                tracing::warn!(user = %user.username, error = %e, "could not measure the home for its quota");
+                Ok(())
+            }
+        }
     }
 
     /// Where the start of desktop `id` waits in the start queue: its place (from 1) and how
@@ -273,6 +303,8 @@ impl Lifecycle {
             DesktopState::Running if self.routes.get(&id).is_some() => return Ok(desktop),
             _ => {}
         }
+        // Only a new start: a running desktop is not taken away.
+        self.check_home_quota(user).await?;
         // Refuse now, with a clear 503, rather than accept a start that cannot happen.
         self.runtime.ping().await?;
         let limits = &self.config.limits;

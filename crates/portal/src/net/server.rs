@@ -25,6 +25,12 @@ use crate::net::keyed_slots::KeyedSlots;
 /// Refusals being written at once at most; beyond it a refused connection is just closed.
 const MAX_REFUSALS: usize = 64;
 
+/// Largest read from a connection. Hyper hands a request body over in pieces of at most
+/// this, so it sets how many reads, pieces and wake-ups an upload costs: with the head limit
+/// as the buffer size (16 KiB, as before) a 1 GiB upload was 65,536 pieces. The buffer only
+/// grows this large while reads fill it, so idle connections keep a small one.
+const READ_BUFFER: usize = 512 * 1024;
+
 /// Limits applied to every browser connection.
 #[derive(Debug, Clone)]
 pub struct ServerLimits {
@@ -136,7 +142,8 @@ pub async fn serve(
             let mut builder = http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .max_buf_size(max_header_bytes)
+                .max_header_size(max_header_bytes)
+                .max_buf_size(READ_BUFFER.max(max_header_bytes))
                 .header_read_timeout(header_timeout);
             let conn = builder
                 .serve_connection(TokioIo::new(stream), TowerToHyperService::new(app))

@@ -113,6 +113,7 @@ pub(crate) struct StartRequest {
         (status = 409, description = "The type is disabled, or this portal starts no desktops", body = ErrorResponse),
         (status = 429, description = "The user runs as many desktops as allowed", body = ErrorResponse),
         (status = 503, description = "The total limit is reached, the start queue is full (`start_queue_full`) or the runtime is unavailable", body = ErrorResponse),
+        (status = 507, description = "The user's home is over its quota (`home_over_quota`; what a desktop wrote counts): nothing is started until files are deleted", body = ErrorResponse),
     ),
 )]
 pub(crate) async fn start(

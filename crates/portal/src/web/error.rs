@@ -140,6 +140,7 @@ impl AppError {
             AppError::Lifecycle(e) => match e {
                 LifecycleError::UnknownType(_) | LifecycleError::NotFound(_) => StatusCode::NOT_FOUND,
                 LifecycleError::TypeDisabled(_) | LifecycleError::Unsupported => StatusCode::CONFLICT,
+                LifecycleError::HomeOverQuota { .. } => StatusCode::INSUFFICIENT_STORAGE,
                 LifecycleError::TypeNotAllowed(_) => StatusCode::FORBIDDEN,
                 LifecycleError::Forbidden => StatusCode::NOT_FOUND,
                 LifecycleError::LimitUser { .. } | LifecycleError::StartInFlight => StatusCode::TOO_MANY_REQUESTS,
@@ -203,6 +204,7 @@ impl AppError {
                 LifecycleError::NotFound(_) => ("desktop_not_found", "err_desktop_not_found"),
                 LifecycleError::Forbidden => ("desktop_not_found", "err_desktop_not_found"),
                 LifecycleError::Unsupported => ("unsupported", "err_unsupported"),
+                LifecycleError::HomeOverQuota { .. } => ("home_over_quota", "err_home_over_quota"),
                 LifecycleError::Runtime(RuntimeError::Unavailable(_)) => {
                     ("runtime_unavailable", "err_runtime_unavailable")
                 }
@@ -232,6 +234,7 @@ impl AppError {
                 | LifecycleError::StartInFlight
                 | LifecycleError::UnknownType(_)
                 | LifecycleError::TypeDisabled(_)
+                | LifecycleError::HomeOverQuota { .. }
                 | LifecycleError::Runtime(_),
             ) => Some(self.to_string()),
             _ => None,
@@ -242,6 +245,9 @@ impl AppError {
                 retry_after,
             } => {
                 vec![("limit", i64::from(*per_minute)), ("seconds", *retry_after as i64)]
+            }
+            AppError::Lifecycle(LifecycleError::HomeOverQuota { used_mib, quota_mib }) => {
+                vec![("used_mib", *used_mib as i64), ("quota_mib", *quota_mib as i64)]
             }
             _ => Vec::new(),
         };

@@ -540,3 +540,59 @@ async fn docker_unreachable_gives_503_and_the_rest_keeps_working() {
     assert_eq!(status, 503, "{body}");
     assert_eq!(body["error"]["code"], "runtime_unavailable");
 }
+
+#[tokio::test]
+async fn a_home_over_its_quota_refuses_new_starts_until_there_is_room() {
+    if !docker_ready() {
+        return;
+    }
+    let (app, _scope) = docker_app("quota", |c| c.files.quota_student_mib = 1).await;
+    let alice = sign_in(&app, "alice").await;
+    let home = {
+        let user = app.state.store.user_by_username("alice").await.unwrap().unwrap();
+        app.state.files.home_dir(&user)
+    };
+    // Written past the portal, as a desktop writes into its home.
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("Film.mp4"), vec![1u8; 2 * 1024 * 1024 + 1]).unwrap();
+    let (status, body) = post_start(&alice, "fake").await;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["error"]["code"], "home_over_quota");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("3 MiB") && message.contains("1 MiB"), "{body}");
+    assert!(
+        docker(&[
+            "ps",
+            "-aq",
+            "--filter",
+            &format!("name={}", _scope.container("alice-fake"))
+        ])
+        .is_empty(),
+        "no container for a refused start"
+    );
+
+    // Deleted through the portal (into the trash, which does not count): the start goes on.
+    let csrf = alice.csrf().await;
+    let deleted = alice
+        .delete("/api/files/home/Film.mp4")
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let (status, _, events) = start_desktop(&alice, "fake").await;
+    assert!(status < 300, "{status}");
+    assert_eq!(events.last().unwrap()["step"], "ready");
+
+    // A running desktop is not taken away when its home fills; the next new start is refused
+    // at once (measured then, not taken from the usage cache).
+    std::fs::write(home.join("Film 2.mp4"), vec![1u8; 2 * 1024 * 1024 + 1]).unwrap();
+    let (status, body) = post_start(&alice, "fake").await;
+    assert!(status < 300, "the running desktop is kept: {status} {body}");
+    let (status, body) = post_start(&alice, "other").await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (507, Some("home_over_quota")),
+        "{body}"
+    );
+}

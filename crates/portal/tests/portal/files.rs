@@ -1064,3 +1064,51 @@ async fn pdf_previews_come_from_the_preview_origin_with_a_ticket_and_no_cookie()
             .starts_with("sandbox")
     );
 }
+
+#[tokio::test]
+async fn a_posted_folder_keeps_its_tree_and_its_names_stay_inside() {
+    let app = spawn_app(&[]).await;
+    let alice = sign_in(&app, "alice").await;
+    let page = alice.get("/files/home/").send().await.unwrap().text().await.unwrap();
+    let csrf = csrf_from(&page);
+    assert!(page.contains("name=\"folder\" webkitdirectory"), "the folder picker");
+    let home = home_of(&app, "alice").await;
+    std::fs::create_dir_all(home.join("Kurs/Alt")).unwrap();
+    std::fs::write(home.join("Kurs/Alt/a.txt"), "vorher").unwrap();
+
+    let folder = |parts: &[(&str, &str)]| {
+        let mut form = reqwest::multipart::Form::new().text("csrf_token", csrf.clone());
+        for (name, data) in parts {
+            form = form.part(
+                "folder",
+                reqwest::multipart::Part::bytes(data.as_bytes().to_vec()).file_name(name.to_string()),
+            );
+        }
+        alice.post("/files/home/").multipart(form).send()
+    };
+    // As browsers post a chosen folder: each file named by its path in it. An existing
+    // folder is used as it is; a taken name gets a number.
+    let resp = folder(&[
+        ("Kurs/Alt/a.txt", "neu"),
+        ("Kurs/Bilder Öl/tief/Grüße.txt", "tief"),
+        ("Kurs/Übung 1.txt", "eins"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(resp.status(), 303);
+    assert_eq!(std::fs::read(home.join("Kurs/Alt/a.txt")).unwrap(), b"vorher");
+    assert_eq!(std::fs::read(home.join("Kurs/Alt/a (2).txt")).unwrap(), b"neu");
+    assert_eq!(
+        std::fs::read(home.join("Kurs/Bilder Öl/tief/Grüße.txt")).unwrap(),
+        b"tief"
+    );
+    assert_eq!(std::fs::read(home.join("Kurs/Übung 1.txt")).unwrap(), b"eins");
+
+    // A path that would leave the folder is a bad name, and nothing of it is written.
+    for bad in ["Kurs/../../../x.txt", "Kurs/./x.txt", "Kurs/.ird-upload-1/x.txt"] {
+        let resp = folder(&[(bad, "böse")]).await.unwrap();
+        assert_eq!(resp.status(), 400, "{bad}");
+    }
+    assert!(!home.join("x.txt").exists() && !home.join("Kurs/x.txt").exists());
+    assert!(!home.parent().unwrap().join("x.txt").exists());
+}

@@ -248,3 +248,119 @@ async fn files_are_dropped_renamed_trashed_restored_moved_and_previewed_in_chrom
     }
     chrome.close().await;
 }
+
+/// A folder tree on the machine the browser runs on, as a user would pick it.
+fn folder_tree() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path().join("Projekt Ärger");
+    std::fs::create_dir_all(top.join("Bilder Öl/tief unten")).unwrap();
+    std::fs::write(top.join("Notiz.txt"), "oben").unwrap();
+    std::fs::write(top.join("Bilder Öl/Übung ß.txt"), "mitte").unwrap();
+    std::fs::write(top.join("Bilder Öl/tief unten/Grüße.bin"), vec![9u8; 300 * 1024]).unwrap();
+    dir
+}
+
+/// The tree `folder_tree` made, as found under `dir` on the portal's side.
+fn assert_tree(dir: &std::path::Path) {
+    let top = dir.join("Projekt Ärger");
+    assert_eq!(std::fs::read(top.join("Notiz.txt")).unwrap(), b"oben");
+    assert_eq!(std::fs::read(top.join("Bilder Öl/Übung ß.txt")).unwrap(), b"mitte");
+    assert_eq!(
+        std::fs::read(top.join("Bilder Öl/tief unten/Grüße.bin")).unwrap(),
+        vec![9u8; 300 * 1024]
+    );
+    let mut names: Vec<String> = walkdir(&top);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "Bilder Öl",
+            "Bilder Öl/tief unten",
+            "Bilder Öl/tief unten/Grüße.bin",
+            "Bilder Öl/Übung ß.txt",
+            "Notiz.txt"
+        ],
+        "nothing else (no temporary files, no flattened names)"
+    );
+}
+
+fn walkdir(top: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut stack = vec![top.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let e = e.unwrap();
+            let rel = e.path().strip_prefix(top).unwrap().to_string_lossy().into_owned();
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            }
+            out.push(rel);
+        }
+    }
+    out
+}
+
+/// Gives the page's folder picker `folder`, as WebDriver gives a file input its files.
+async fn choose_folder(chrome: &Chrome, folder: &std::path::Path) {
+    chrome
+        .client
+        .find(Locator::Css("[data-role=folder-form] input[name=folder]"))
+        .await
+        .unwrap()
+        .send_keys(folder.to_str().unwrap())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_folder_is_chosen_and_uploaded_with_its_tree_in_chromium() {
+    if !browser_ready() {
+        return;
+    }
+    let app = spawn_app(&[]).await;
+    let chrome = Chrome::start().await;
+    chrome.sign_in(&app, "alice").await;
+    let home = {
+        let alice = app.state.store.user_by_username("alice").await.unwrap().unwrap();
+        app.state.files.home_dir(&alice)
+    };
+    let picked = folder_tree();
+    let folder = picked.path().join("Projekt Ärger");
+
+    // The folder picker (`webkitdirectory`), given the folder as WebDriver gives a file input
+    // its files (chromedriver: `DOM.setFileInputFiles`; Chromium lists a folder's files).
+    chrome.goto(&app, "/files/home/").await;
+    choose_folder(&chrome, &folder).await;
+    let chosen = js(
+        &chrome,
+        "return [...document.querySelector('[data-role=folder-form] input[name=folder]').files] \
+           .map(f => f.webkitRelativePath).sort();",
+    )
+    .await;
+    assert_eq!(
+        chosen,
+        serde_json::json!([
+            "Projekt Ärger/Bilder Öl/tief unten/Grüße.bin",
+            "Projekt Ärger/Bilder Öl/Übung ß.txt",
+            "Projekt Ärger/Notiz.txt"
+        ])
+    );
+    // With JavaScript: folders created first, then each file with its progress bar.
+    chrome.click("[data-role=folder-form] button[type=submit]").await;
+    wait_done(&chrome, "uploaded").await;
+    assert_tree(&home);
+
+    // Without JavaScript: the form posted as it is (`form.submit()` skips files.js), each
+    // file named by its path in the folder, as Chromium sends it.
+    std::fs::create_dir(home.join("Ohne Skript")).unwrap();
+    chrome.goto(&app, "/files/home/Ohne%20Skript/").await;
+    choose_folder(&chrome, &folder).await;
+    js(
+        &chrome,
+        "HTMLFormElement.prototype.submit.call(document.querySelector('[data-role=folder-form]')); return true;",
+    )
+    .await;
+    wait_done(&chrome, "uploaded").await;
+    assert_tree(&home.join("Ohne Skript"));
+    chrome.close().await;
+}
