@@ -138,7 +138,8 @@ impl Cluster {
 
         docker_ok(&["swarm", "init", "--advertise-addr", &host_ip]);
         cluster.manager_joined = true;
-        docker_ok(&["node", "update", "--label-add", &format!("{NODE_LABEL}=1"), "self"]);
+        let manager = docker_ok(&["info", "--format", "{{.Swarm.NodeID}}"]);
+        docker_ok(&["node", "update", "--label-add", &format!("{NODE_LABEL}=1"), &manager]);
         let token = docker_ok(&["swarm", "join-token", "-q", "worker"]);
         run_ok(
             "docker",
@@ -272,6 +273,9 @@ async fn run_portal(cluster: &Cluster, config: &std::path::Path, files_root: &st
         "-d",
         "--name",
         &name,
+        // As deploy/compose.yaml: root, which may give users' files to the desktop user.
+        "--user",
+        "0:0",
         "--network",
         &cluster.tag,
         "-p",
@@ -303,10 +307,19 @@ async fn run_portal(cluster: &Cluster, config: &std::path::Path, files_root: &st
         assert!(
             Instant::now() < deadline,
             "the portal container did not come up: {}",
-            docker(&["logs", "--tail", "40", &name])
+            portal_log(cluster)
         );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The end of the portal container's log (it logs to standard error).
+fn portal_log(cluster: &Cluster) -> String {
+    let out = Command::new("docker")
+        .args(["logs", "--tail", "60", &format!("{}-portal", cluster.tag)])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }
 
 /// Opens the desktop's WebSocket through the portal as its owner and checks the relay.
@@ -357,6 +370,7 @@ async fn desktops_spread_over_two_nodes_and_a_lost_node_shows_them_stopped_then_
     if !swarm_ready() {
         return;
     }
+    portal::install_crypto_provider();
     // Arrange: a two-node swarm, the overlay the portal joins, a configuration as an admin
     // writes it, four students, the portal as a container on the manager.
     let tag = format!("irdsw-{}", std::process::id());
@@ -457,6 +471,7 @@ env = {{ FAKE_KASM_HOME_CHECK = "1" }}
         assert_eq!(d["state"], "stopped", "{id} after {:?}: {d}", stopped_at.elapsed());
         let reason = d["state_reason"].as_str().unwrap_or_default().to_owned();
         assert!(!reason.is_empty(), "{id} stopped without a reason: {d}");
+        eprintln!("{id}: stopped after {:?}: {reason}", stopped_at.elapsed());
     }
     assert!(stopped_at.elapsed() < Duration::from_secs(35));
     for i in (0..users.len()).filter(|i| !lost.contains(i)) {
