@@ -493,3 +493,49 @@ env = {{ FAKE_KASM_HOME_CHECK = "1" }}
     }
     drop(cluster);
 }
+
+/// A portal set to `runtime = "swarm"` refuses to start on an engine that is no swarm manager,
+/// and on a files root that is not there, naming the setting each time. (In the swarm group:
+/// while the test above runs, the machine's engine is a manager.)
+#[tokio::test]
+async fn a_swarm_portal_refuses_an_engine_that_is_no_manager_and_a_missing_files_root() {
+    if !docker_ready() {
+        return;
+    }
+    portal::install_crypto_provider();
+    let dir = tempfile::tempdir().unwrap();
+    let config = |files_root: std::path::PathBuf| portal::Config {
+        data_dir: dir.path().to_owned(),
+        runtime: portal::config::RuntimeKind::Swarm,
+        files: portal::config::FilesSettings {
+            root: Some(files_root),
+            ..Default::default()
+        },
+        metrics: portal::config::MetricsSettings {
+            enabled: false,
+            ..Default::default()
+        },
+        ..portal::Config::default()
+    };
+
+    let missing = dir.path().join("not-mounted");
+    let err = format!(
+        "{:#}",
+        portal::AppState::new(config(missing.clone())).await.err().unwrap()
+    );
+    assert!(err.contains("files.root") && err.contains("not-mounted"), "{err}");
+    assert!(!missing.exists(), "the portal must not make the files root on a swarm");
+
+    let files = tempfile::tempdir().unwrap();
+    let err = format!(
+        "{:#}",
+        portal::AppState::new(config(files.path().to_owned()))
+            .await
+            .err()
+            .unwrap()
+    );
+    assert!(
+        err.contains("docker.host") && err.contains("swarm") && err.contains("manager"),
+        "{err}"
+    );
+}
