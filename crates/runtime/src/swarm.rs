@@ -732,27 +732,15 @@ impl ContainerRuntime for SwarmRuntime {
         }
     }
 
-    /// Images and volumes of the manager's own engine: home volumes from before homes moved
-    /// into the files root live on the engine the portal ran on then.
+    /// Images and volumes of the manager's own engine. Home volumes from before homes moved
+    /// into the files root are moved on one engine (`migrate-volumes`) before a school goes to
+    /// a swarm, so none are listed here; a deleted account's left-over one is still removed.
     async fn has_image(&self, image: &str) -> Result<bool, RuntimeError> {
         self.docker.has_image(image).await
     }
 
     async fn remove_volume(&self, name: &str) -> Result<(), RuntimeError> {
         self.docker.remove_volume(name).await
-    }
-
-    async fn volumes(&self, prefix: &str) -> Result<Vec<String>, RuntimeError> {
-        self.docker.volumes(prefix).await
-    }
-
-    async fn read_volume(
-        &self,
-        volume: &str,
-        image: &str,
-        out: tokio::sync::mpsc::Sender<bytes::Bytes>,
-    ) -> Result<(), RuntimeError> {
-        self.docker.read_volume(volume, image, out).await
     }
 
     async fn observe(&self) -> Result<Vec<ObservedDesktop>, RuntimeError> {
