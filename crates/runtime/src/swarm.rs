@@ -41,6 +41,8 @@ use crate::{
 /// managers after its heartbeats stop (about 15 s); with this poll its desktops show as
 /// stopped well within 30 s.
 const POLL: Duration = Duration::from_secs(3);
+/// How often a start looks at its task.
+const TASK_POLL: Duration = Duration::from_millis(100);
 /// How long a task may wait for a node (none suitable: resources, constraints) before the
 /// start fails with the scheduler's words.
 const NO_NODE_WAIT: Duration = Duration::from_secs(30);
@@ -395,7 +397,8 @@ impl SwarmRuntime {
                     self.settings().pull_timeout.as_secs()
                 )));
             }
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            // One task list of one service: cheap for a manager, and a start is waited on.
+            tokio::time::sleep(TASK_POLL).await;
         }
     }
 
@@ -725,7 +728,13 @@ impl ContainerRuntime for SwarmRuntime {
 
     async fn remove(&self, id: &str) -> Result<(), RuntimeError> {
         let docker = self.docker.client()?;
-        match docker.delete_service(&self.service_name(id)).await {
+        let name = self.service_name(id);
+        // Its task ends first: a deleted service's container lingers for its grace period,
+        // and the overlay's DNS would hand a new desktop of the same name its address.
+        if let Some(service) = self.inspect_service(&docker, &name).await? {
+            self.scale_to_zero(&docker, &name, service).await?;
+        }
+        match docker.delete_service(&name).await {
             Ok(()) => Ok(()),
             Err(err) if status_of(&err) == Some(404) => Ok(()),
             Err(err) => Err(self.docker.engine_error(&err)),
