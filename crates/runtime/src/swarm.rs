@@ -452,6 +452,71 @@ impl SwarmRuntime {
             .collect())
     }
 
+    /// Reports each node's pull until every node that is up has its outcome.
+    async fn follow_pull(
+        &self,
+        docker: &Docker,
+        name: &str,
+        image: &str,
+        progress: &ProgressSink,
+    ) -> Result<(), RuntimeError> {
+        let deadline = tokio::time::Instant::now() + self.settings().pull_timeout;
+        let mut said: HashMap<String, String> = HashMap::new();
+        loop {
+            let tasks = self.tasks_of(docker, name).await?;
+            let nodes = self.nodes(docker).await?;
+            let up: Vec<&String> = nodes
+                .iter()
+                .filter(|(_, n)| n.status.as_ref().and_then(|s| s.state) == Some(NodeState::READY))
+                .map(|(id, _)| id)
+                .collect();
+            let mut outcomes: HashMap<&String, Result<(), String>> = HashMap::new();
+            for task in &tasks {
+                let (Some(node_id), Some(status)) = (task.node_id.as_ref(), task.status.as_ref()) else {
+                    continue;
+                };
+                let node = nodes.get(node_id).map(node_name).unwrap_or_else(|| node_id.clone());
+                let outcome = pull_outcome(status);
+                let text = match &outcome {
+                    None => status.state.map(|s| s.to_string()).unwrap_or_default(),
+                    Some(Ok(())) => "image present".to_owned(),
+                    Some(Err(e)) => format!("failed: {e}"),
+                };
+                if said.get(&node) != Some(&text) {
+                    let _ = progress.send(Progress::Pulling {
+                        image: image.to_owned(),
+                        layer: Some(node.clone()),
+                        status: text.clone(),
+                        current: None,
+                        total: None,
+                    });
+                    said.insert(node.clone(), text);
+                }
+                if let Some(outcome) = outcome {
+                    outcomes.insert(node_id, outcome.map_err(|e| format!("node {node}: {e}")));
+                }
+            }
+            if !up.is_empty() && up.iter().all(|id| outcomes.contains_key(id)) {
+                let failed: Vec<String> = outcomes.into_values().filter_map(Result::err).collect();
+                return if failed.is_empty() {
+                    Ok(())
+                } else {
+                    Err(RuntimeError::Image {
+                        image: image.to_owned(),
+                        reason: failed.join("; "),
+                    })
+                };
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(RuntimeError::Image {
+                    image: image.to_owned(),
+                    reason: format!("not on every node within {} s", self.settings().pull_timeout.as_secs()),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     /// Scales the service to no task, waiting until its task ended.
     async fn scale_to_zero(&self, docker: &Docker, name: &str, service: Service) -> Result<(), RuntimeError> {
         let replicas = service
@@ -489,6 +554,35 @@ impl SwarmRuntime {
                 return Ok(());
             }
             tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// A pull job's task: `None` while the node is still at it, `Ok` once the node has the image
+/// (the container then fails to start, as meant: its entry point does not exist), `Err` with
+/// the node's words when it could not get the image.
+fn pull_outcome(status: &bollard::models::TaskStatus) -> Option<Result<(), String>> {
+    let err = status.err.clone().unwrap_or_default();
+    match status.state? {
+        TaskState::NEW
+        | TaskState::ALLOCATED
+        | TaskState::PENDING
+        | TaskState::ASSIGNED
+        | TaskState::ACCEPTED
+        | TaskState::PREPARING => None,
+        // The image is there once the container could be made; failing to run is the point.
+        TaskState::READY | TaskState::STARTING | TaskState::RUNNING | TaskState::COMPLETE => Some(Ok(())),
+        TaskState::FAILED | TaskState::REJECTED | TaskState::SHUTDOWN | TaskState::ORPHANED | TaskState::REMOVE => {
+            let lower = err.to_ascii_lowercase();
+            let no_image = lower.contains("no such image")
+                || lower.contains("pull access denied")
+                || lower.contains("manifest unknown")
+                || lower.contains("not found: manifest");
+            if no_image || err.is_empty() {
+                Some(Err(if err.is_empty() { "no image".to_owned() } else { err }))
+            } else {
+                Some(Ok(()))
+            }
         }
     }
 }
@@ -739,6 +833,56 @@ impl ContainerRuntime for SwarmRuntime {
             Err(err) if status_of(&err) == Some(404) => Ok(()),
             Err(err) => Err(self.docker.engine_error(&err)),
         }
+    }
+
+    /// On every node: a global job of the image whose entry point does not exist, so each
+    /// node pulls the image (its task's `preparing`) and the container never runs. Progress
+    /// per node (as the layer); fails naming the nodes that could not get it.
+    async fn pull(&self, image: &str, progress: ProgressSink) -> Result<(), RuntimeError> {
+        let docker = self.docker.client()?;
+        let name = crate::safe_docker_name(&format!(
+            "{}pull-{}",
+            self.settings().container_prefix,
+            &crate::names::sha256_hex(image)[..12]
+        ));
+        // One left by an interrupted pull is in the way; it holds nothing.
+        let _ = docker.delete_service(&name).await;
+        let spec = ServiceSpec {
+            name: Some(name.clone()),
+            labels: Some(HashMap::from([(
+                LABEL_INSTANCE.to_owned(),
+                self.settings().instance.clone(),
+            )])),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(image.to_owned()),
+                    command: Some(vec!["/ird-pull-only-never-runs".to_owned()]),
+                    capability_drop: Some(vec!["ALL".to_owned()]),
+                    ..Default::default()
+                }),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::NONE),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            mode: Some(ServiceSpecMode {
+                global_job: Some(HashMap::new()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        docker
+            .create_service(spec, None)
+            .await
+            .map_err(|err| self.docker.start_error(&err))?;
+        let result = self.follow_pull(&docker, &name, image, &progress).await;
+        if let Err(err) = docker.delete_service(&name).await
+            && status_of(&err) != Some(404)
+        {
+            tracing::warn!(service = %name, error = %describe(&err), "removing an image pull job failed");
+        }
+        result
     }
 
     /// Images and volumes of the manager's own engine. Home volumes from before homes moved

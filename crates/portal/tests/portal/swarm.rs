@@ -357,6 +357,20 @@ async fn start_ready(b: &Browser, id: &str) {
     );
 }
 
+/// An admin's pull of type `key`'s image on every node: its events to the end.
+async fn pull_events(admin: &Browser, key: &str) -> Vec<serde_json::Value> {
+    let csrf = admin.csrf().await;
+    let resp = admin
+        .post(&format!("/api/admin/desktop-types/{key}/pull"))
+        .header("x-csrf-token", &csrf)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 202, "pull of {key}");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    follow_events(admin, body["events_url"].as_str().unwrap()).await
+}
+
 /// Signs in through the real form of a portal this test did not spawn.
 async fn sign_in_at(url: &str, user: &str) -> Browser {
     let b = Browser::at(url);
@@ -411,15 +425,19 @@ image = "{IMAGE}"
 shm_size_mib = 64
 memory_mib = 256
 env = {{ FAKE_KASM_HOME_CHECK = "1" }}
+[[desktop_types]]
+key = "ghost"
+name = "Ghost"
+image = "iserv-rd/not-on-any-node:test"
 "#,
             data = conf_dir.path().join("data").display(),
         ),
     )
     .unwrap();
     let users = ["anna", "ben", "cem", "dora"];
-    for user in users {
+    for (user, role) in users.iter().map(|u| (*u, "student")).chain([("root", "admin")]) {
         let mut add = Command::new(env!("CARGO_BIN_EXE_iserv-remote-desktop"))
-            .args(["user", "add", user, "--role", "student", "--password-stdin", "--config"])
+            .args(["user", "add", user, "--role", role, "--password-stdin", "--config"])
             .arg(&config)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -453,6 +471,22 @@ env = {{ FAKE_KASM_HOME_CHECK = "1" }}
         page_works(b, &id).await;
         websocket_works(&url, b, &id).await;
     }
+
+    // An admin's pre-pull runs on every node, with progress per node; an image that no node
+    // can get fails naming the nodes.
+    let root = sign_in_at(&url, "root").await;
+    let pulled = pull_events(&root, "fake").await;
+    assert_eq!(pulled.last().unwrap()["event"], "done", "{pulled:?}");
+    let per_node: std::collections::BTreeSet<&str> = pulled.iter().filter_map(|e| e["layer"].as_str()).collect();
+    assert_eq!(per_node.len(), 2, "progress from both nodes: {pulled:?}");
+    let ghost = pull_events(&root, "ghost").await;
+    let last = ghost.last().unwrap();
+    assert_eq!(last["event"], "failed", "{ghost:?}");
+    let reason = last["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("No such image") && reason.matches("node ").count() == 2,
+        "{reason}"
+    );
 
     // Act: the worker's engine stops (a node that dies).
     let lost: Vec<usize> = (0..users.len()).filter(|i| nodes[*i] == worker).collect();
