@@ -4,6 +4,8 @@
 #     binary — pointed at a built portal binary here) and `systemd-analyze security`
 #     (the hardening must keep the exposure level at or below 2.0, "OK");
 #   - deploy/compose.yaml with `docker compose config` / `docker-compose config`;
+#   - deploy/stack.yaml (Docker Swarm) with `docker stack config`, which reads it as
+#     `docker stack deploy` does, without a swarm;
 #   - the reverse-proxy site files deploy/apache and deploy/nginx with `apache2 -t` and
 #     `nginx -t`, exactly as a school installs them (names and ports kept) except that the
 #     certificate paths point at throwaway self-signed ones, the desktops' wildcard among them
@@ -14,6 +16,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 readonly ROOT
 readonly UNIT="$ROOT/deploy/systemd/iserv-remote-desktop.service"
 readonly COMPOSE="$ROOT/deploy/compose.yaml"
+readonly STACK="$ROOT/deploy/stack.yaml"
 
 missing() {
     echo "$1 is not installed; $2 not checked" >&2
@@ -49,6 +52,12 @@ elif command -v docker-compose >/dev/null 2>&1; then
     DOCKER_GID=999 docker-compose -f "$work/compose.yaml" config --quiet
 else
     missing "docker compose" "deploy/compose.yaml"
+fi
+echo "==> docker stack config $STACK"
+if docker stack config --help >/dev/null 2>&1; then
+    docker stack config -c "$STACK" >/dev/null
+else
+    missing "docker stack config (Docker CLI 25 or later)" "deploy/stack.yaml"
 fi
 # The proxies read their certificates even for a syntax check, so openssl must be there too.
 for kind in apache nginx; do

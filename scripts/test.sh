@@ -18,6 +18,13 @@ if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
     [ "${CI:-}" = "true" ] && exit 1
 fi
 
+log "ip and nsenter for the swarm test"
+# It runs a second Docker engine in a network namespace of its own (crates/portal/tests/portal/swarm.rs).
+if ! command -v ip >/dev/null 2>&1 || ! command -v nsenter >/dev/null 2>&1; then
+    apt-get update
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends iproute2 util-linux
+fi
+
 log "Chromium for the browser tests"
 # Debian's own packages: nothing downloads a browser build of its own.
 # The emoji font: desktop types' icons are emoji, and the screenshots should show them.

@@ -73,9 +73,12 @@ pub struct Config {
     pub oidc: OidcConfig,
     pub kasm: KasmSettings,
     pub proxy: ProxySettings,
-    /// `docker` (desktops started per user) or `static` (only `static_desktops`).
+    /// `docker` (desktops started per user on one engine), `swarm` (on a Docker Swarm; see
+    /// `[swarm]`) or `static` (only `static_desktops`).
     pub runtime: RuntimeKind,
+    /// The engine: with `runtime = "swarm"`, a manager node of the swarm.
     pub docker: DockerConfig,
+    pub swarm: SwarmConfig,
     pub limits: Limits,
     /// What happens to deleted accounts' files.
     pub accounts: AccountSettings,
@@ -147,7 +150,98 @@ pub enum LogFormat {
 #[serde(rename_all = "lowercase")]
 pub enum RuntimeKind {
     Docker,
+    Swarm,
     Static,
+}
+
+impl RuntimeKind {
+    /// Whether desktops run as containers of a Docker engine (one, or a swarm's nodes).
+    pub fn is_docker(self) -> bool {
+        matches!(self, RuntimeKind::Docker | RuntimeKind::Swarm)
+    }
+}
+
+/// Desktops on a Docker Swarm (`runtime = "swarm"`): each a service with one task on an
+/// attachable overlay network that the portal's container joins.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SwarmConfig {
+    /// The attachable overlay network desktops and the portal share; created if missing.
+    /// Desktop types without internet use `{network}-internal`, which the portal joins too.
+    pub network: String,
+    /// Placement constraints per desktop type key, e.g.
+    /// `[swarm.placement]` `cad = ["node.labels.gpu == true"]`.
+    pub placement: std::collections::BTreeMap<String, Vec<String>>,
+    /// Spread desktops evenly over the values of a node label, e.g. `node.labels.rack`
+    /// (the scheduler spreads over nodes by their number of tasks anyway).
+    pub spread: Option<String>,
+    /// Share of a desktop's memory and CPU limit reserved on its node, 1–100 %: what the
+    /// scheduler counts when it decides whether a node has room.
+    pub reserve_percent: u8,
+}
+
+impl Default for SwarmConfig {
+    fn default() -> Self {
+        Self {
+            network: "ird-swarm".into(),
+            placement: Default::default(),
+            spread: None,
+            reserve_percent: 50,
+        }
+    }
+}
+
+impl SwarmConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !desktop_runtime::valid_docker_name(&self.network) {
+            return Err(invalid(
+                "swarm.network",
+                format!(
+                    "{:?} must be 1–64 characters of a-z, A-Z, 0-9, '-', '_' or '.'",
+                    self.network
+                ),
+            ));
+        }
+        if !(1..=100).contains(&self.reserve_percent) {
+            return Err(invalid(
+                "swarm.reserve_percent",
+                format!(
+                    "must be 1–100 (percent of a desktop's limits), got {}",
+                    self.reserve_percent
+                ),
+            ));
+        }
+        for (key, constraints) in &self.placement {
+            for c in constraints {
+                if !(c.contains("==") || c.contains("!=")) || c.trim().starts_with(['=', '!']) {
+                    return Err(invalid(
+                        "swarm.placement",
+                        format!(
+                            "type {key:?}: {c:?} is no swarm constraint; write e.g. \"node.labels.gpu == true\" or \"node.role != manager\""
+                        ),
+                    ));
+                }
+            }
+        }
+        if let Some(spread) = &self.spread
+            && !(spread.starts_with("node.labels.") && spread.len() > "node.labels.".len())
+        {
+            return Err(invalid(
+                "swarm.spread",
+                format!("must name a node label such as node.labels.rack, got {spread:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the swarm runtime is made with, besides the engine settings.
+    pub fn settings(&self) -> desktop_runtime::SwarmSettings {
+        desktop_runtime::SwarmSettings {
+            placement: self.placement.clone().into_iter().collect(),
+            spread: self.spread.clone(),
+            reserve_percent: self.reserve_percent,
+        }
+    }
 }
 
 /// Where and how desktop containers run (seed: `DOCKER_HOST_URL`).
@@ -522,6 +616,7 @@ impl Default for Config {
             proxy: ProxySettings::default(),
             runtime: RuntimeKind::Docker,
             docker: DockerConfig::default(),
+            swarm: SwarmConfig::default(),
             limits: Limits::default(),
             accounts: AccountSettings::default(),
             desktop_types: Vec::new(),
@@ -792,8 +887,11 @@ impl Config {
         }
         desktop_runtime::StaticRuntime::new(&self.static_desktops)
             .map_err(|e| invalid("static_desktops", e.to_string()))?;
-        if self.runtime == RuntimeKind::Docker {
+        if self.runtime.is_docker() {
             self.docker.validate()?;
+        }
+        if self.runtime == RuntimeKind::Swarm {
+            self.swarm.validate()?;
         }
         self.accounts.validate()?;
         self.files.validate()?;
@@ -807,6 +905,15 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The engine settings for the runtime in use: with a swarm, desktops join its overlay.
+    pub fn docker_settings(&self) -> desktop_runtime::DockerSettings {
+        let mut settings = self.docker.settings();
+        if self.runtime == RuntimeKind::Swarm {
+            settings.network = self.swarm.network.clone();
+        }
+        settings
     }
 
     /// Where users' files live: `files.root`, or `files` in `data_dir`.
@@ -967,10 +1074,35 @@ mod tests {
                 "[[static_desktops]]\nid = \"x\"\nurl = \"gopher://a\"",
                 "static_desktops",
             ),
+            ("runtime = \"swarm\"\n[swarm]\nnetwork = \"a b\"", "swarm.network"),
+            (
+                "runtime = \"swarm\"\n[swarm]\nreserve_percent = 0",
+                "swarm.reserve_percent",
+            ),
+            (
+                "runtime = \"swarm\"\n[swarm.placement]\ncad = [\"gpu\"]",
+                "swarm.placement",
+            ),
+            ("runtime = \"swarm\"\n[swarm]\nspread = \"node.id\"", "swarm.spread"),
         ] {
             let err = load_toml(toml).unwrap_err().to_string();
             assert!(err.contains(needle), "{toml:?} → {err}");
         }
+    }
+
+    #[test]
+    fn a_swarm_puts_desktops_on_its_overlay_with_placement_per_type() {
+        let c = load_toml(
+            "runtime = \"swarm\"\n[swarm]\nnetwork = \"school-desktops\"\nspread = \"node.labels.rack\"\n\
+             [swarm.placement]\ncad = [\"node.labels.gpu == true\"]",
+        )
+        .unwrap();
+        assert_eq!(c.docker_settings().network, "school-desktops");
+        let s = c.swarm.settings();
+        assert_eq!(s.placement["cad"], ["node.labels.gpu == true"]);
+        assert_eq!((s.spread.as_deref(), s.reserve_percent), (Some("node.labels.rack"), 50));
+        let one_engine = load_toml("[swarm]\nnetwork = \"school-desktops\"").unwrap();
+        assert_eq!(one_engine.docker_settings().network, "ird-desktops");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use desktop_proxy::{Proxy, ProxyConfig, RouteTable, Target};
-use desktop_runtime::{ContainerRuntime, DockerRuntime, RunningDesktop, StaticRuntime};
+use desktop_runtime::{ContainerRuntime, DockerRuntime, RunningDesktop, StaticRuntime, SwarmRuntime};
 use portal_store::Store;
 
 use crate::auth::desktop_sessions::DesktopSessions;
@@ -117,6 +117,19 @@ impl AppState {
                     DockerRuntime::connect(config.docker.settings())
                         .await
                         .context("setting up the Docker runtime (section `docker`)")?,
+                )
+            }
+            RuntimeKind::Swarm => {
+                // Every node mounts the files root at the same path; the portal does not make
+                // it (that would hide a missing mount on this node).
+                crate::domain::desktop_mounts::check_shared_storage(&config)
+                    .context("checking the files root desktops on the swarm mount (setting `files.root`)")?;
+                crate::domain::desktop_mounts::check_at_start(&config)
+                    .context("checking that desktops can get their folders from files.root")?;
+                Arc::new(
+                    SwarmRuntime::connect(config.docker_settings(), config.swarm.settings())
+                        .await
+                        .context("setting up the swarm runtime (sections `docker` and `swarm`)")?,
                 )
             }
         };

@@ -284,7 +284,7 @@ impl DockerRuntime {
         &self.host
     }
 
-    fn client(&self) -> Result<Docker, RuntimeError> {
+    pub(crate) fn client(&self) -> Result<Docker, RuntimeError> {
         let mut slot = self.client.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(docker) = slot.as_ref() {
             return Ok(docker.clone());
@@ -318,7 +318,7 @@ impl DockerRuntime {
     }
 
     /// Maps an engine error: connection trouble is `Unavailable`, anything else `Other`.
-    fn engine_error(&self, err: &BollardError) -> RuntimeError {
+    pub(crate) fn engine_error(&self, err: &BollardError) -> RuntimeError {
         if is_connection_error(err) {
             RuntimeError::Unavailable(format!(
                 "cannot reach the Docker engine at {}: {}",
@@ -331,7 +331,7 @@ impl DockerRuntime {
     }
 
     /// Like [`Self::engine_error`], but engine refusals become `Start` errors.
-    fn start_error(&self, err: &BollardError) -> RuntimeError {
+    pub(crate) fn start_error(&self, err: &BollardError) -> RuntimeError {
         if is_connection_error(err) {
             self.engine_error(err)
         } else {
@@ -1293,7 +1293,7 @@ fn stop_reason_of_state(state: &bollard::models::ContainerState) -> ExitReason {
     }
 }
 
-fn validate_spec(spec: &DesktopSpec) -> Result<(), RuntimeError> {
+pub(crate) fn validate_spec(spec: &DesktopSpec) -> Result<(), RuntimeError> {
     let invalid = |what: String| Err(RuntimeError::Invalid(format!("desktop {:?}: {what}", spec.id)));
     if !valid_id(&spec.id) {
         return invalid("id must be 1–64 characters of a-z, 0-9, '-', '_' or '.'".to_owned());
@@ -1389,7 +1389,7 @@ fn with_default_tag(image: &str) -> String {
     }
 }
 
-fn status_of(err: &BollardError) -> Option<u16> {
+pub(crate) fn status_of(err: &BollardError) -> Option<u16> {
     match err {
         BollardError::DockerResponseServerError { status_code, .. } => Some(*status_code),
         _ => None,
@@ -1409,7 +1409,7 @@ fn is_connection_error(err: &BollardError) -> bool {
 
 /// The engine's own message for refusals; the whole cause chain for transport errors, whose
 /// top-level text ("client error (Connect)") says little.
-fn describe(err: &BollardError) -> String {
+pub(crate) fn describe(err: &BollardError) -> String {
     match err {
         BollardError::DockerResponseServerError { message, .. } => message.trim().to_owned(),
         BollardError::DockerStreamError { error } => error.trim().to_owned(),

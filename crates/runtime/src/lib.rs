@@ -7,6 +7,7 @@ mod docker;
 mod names;
 mod static_hosts;
 mod stats;
+mod swarm;
 
 use std::fmt;
 
@@ -21,6 +22,7 @@ pub use docker::{
 pub use names::{safe_docker_name, safe_id, valid_docker_name};
 pub use static_hosts::{StaticDesktop, StaticRuntime, valid_id};
 pub use stats::ResourceStats;
+pub use swarm::{SwarmRuntime, SwarmSettings};
 
 /// How a desktop is reached on the network.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -27,6 +27,11 @@ pub enum MountsError {
          deploy/compose.yaml do) or as that user — see docs/deployment.en.md, \"Files and ownership\""
     )]
     Ownership(#[source] portal_files::OwnershipError),
+    #[error(
+        "files.root {0:?} is not usable for desktops on a swarm: {1}. It must be storage that every node mounts at the \
+         same path (NFS, CephFS) — see docs/deployment.en.md, \"Desktops on Docker Swarm\""
+    )]
+    SharedStorage(PathBuf, String),
     #[error("preparing the folders of a desktop under files.root failed: {0}")]
     Files(#[from] FilesError),
     #[error("the file operation was interrupted")]
@@ -112,6 +117,23 @@ fn mount_point(home: &Tree, rel: &str) {
             }
         }
     }
+}
+
+/// At start, when desktops run on a swarm: the files root exists already and is a folder
+/// this process can write. On a swarm it must be storage every node mounts at the same path
+/// (NFS, CephFS); the portal does not create it, which would hide a missing mount here.
+pub fn check_shared_storage(config: &Config) -> Result<(), MountsError> {
+    let root = files_root(config);
+    match std::fs::metadata(&root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Err(MountsError::SharedStorage(root, "it is not a folder".to_owned())),
+        Err(e) => return Err(MountsError::SharedStorage(root, format!("it cannot be read: {e}"))),
+    }
+    // Writable: a file made and removed again (permission bits say little on NFS).
+    let probe = root.join(format!(".ird-write-check-{}", std::process::id()));
+    std::fs::write(&probe, b"")
+        .and_then(|()| std::fs::remove_file(&probe))
+        .map_err(|e| MountsError::SharedStorage(root, format!("the portal cannot write there: {e}")))
 }
 
 /// At start, when desktops run on Docker: the files root can be mounted, and this process

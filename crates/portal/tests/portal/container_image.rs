@@ -46,7 +46,7 @@ impl Drop for PortalContainer {
     }
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -55,7 +55,7 @@ fn free_port() -> u16 {
 }
 
 /// `docker …` that must succeed → stdout.
-fn docker_ok(args: &[&str]) -> String {
+pub(crate) fn docker_ok(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().unwrap();
     assert!(
         out.status.success(),

@@ -38,6 +38,7 @@ mod replicas;
 mod reverse_proxy;
 mod screens;
 mod sessions;
+mod swarm;
 mod teacher_lesson;
 mod ui_assets;
 mod ui_browser;
