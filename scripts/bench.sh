@@ -30,7 +30,9 @@
 # proxy.relay_buffer_bytes; unset = the portal's default), BENCH_PIN (0), BENCH_NO_WRITE=1
 # (print only), BENCH_LABEL (a note shown with the run, e.g. "before the relay change"),
 # BENCH_BIN (a directory with already built binaries to measure instead of building; e.g. an
-# older build for a before/after comparison), BENCH_KEEP (a directory to keep the raw results
+# older build for a before/after comparison), BENCH_BEFORE_BIN (a directory with an older
+# build of the portal, measured in the same run as the path `portal-before`, set up like
+# `portal-path`: before and after a change side by side), BENCH_KEEP (a directory to keep the raw results
 # and logs in), BENCH_PERF (a directory: `perf record` the proxy under test during each of its
 # measurements and write a flat profile per measurement there, `*.txt`),
 # BENCH_NGINX_UPSTREAM_TLS (nginx's proxy_ssl_protocols; "TLSv1.2 TLSv1.3" by default),
@@ -280,27 +282,52 @@ done
 # shellcheck disable=SC2206 # VAR=value words, split on purpose
 PORTAL_ENV+=(${BENCH_PORTAL_ENV:-})
 
+# Starts the portal binary in directory $1 with $WORK/$2.toml and waits for port $3; sets
+# PORTAL_STARTED to its PID.
+start_portal() {
+    local bin=$1 name=$2 port=$3 pid
+    "${PORTAL_ENV[@]}" "${PROXY[@]}" "$bin/iserv-remote-desktop" serve --config "$WORK/$name.toml" \
+        >"$WORK/$name.log" 2>&1 &
+    pid=$!
+    STARTED_PIDS+=("$pid")
+    wait_for_port "$port" "$pid" "$name"
+    PORTAL_STARTED=$pid
+}
+# Prints the config $WORK/$1.toml moved to listen port $3 (from $2), metrics port $5 (from $4)
+# and data directory $WORK/$6.
+moved_config() {
+    sed -e "s|^listen = \"127.0.0.1:$2\"|listen = \"127.0.0.1:$3\"|" \
+        -e "s|^data_dir = .*|data_dir = \"$WORK/$6\"|" \
+        -e "s|127.0.0.1:$4|127.0.0.1:$5|" \
+        "$WORK/$1.toml"
+}
+
 log "starting the portal on $PORTAL (desktops on their own origins, http://{id}.localhost:$PORTAL_PORT)"
-"${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal.toml" \
-    >"$WORK/portal.log" 2>&1 &
-PORTAL_PID=$!
-STARTED_PIDS+=("$PORTAL_PID")
-wait_for_port "$PORTAL_PORT" "$PORTAL_PID" portal
+start_portal "$BIN" portal "$PORTAL_PORT"
+PORTAL_PID=$PORTAL_STARTED
 curl -fsS -o /dev/null "$PORTAL/healthz"
 
 {
     echo 'desktop_origin = "off"'
-    sed -e "s|^listen = \"127.0.0.1:$PORTAL_PORT\"|listen = \"127.0.0.1:$PORTAL_PATH_PORT\"|" \
-        -e "s|^data_dir = .*|data_dir = \"$WORK/data-path\"|" \
-        -e "s|127.0.0.1:$METRICS_PORT|127.0.0.1:$PORTAL_PATH_METRICS_PORT|" \
-        "$WORK/portal.toml"
+    moved_config portal "$PORTAL_PORT" "$PORTAL_PATH_PORT" "$METRICS_PORT" "$PORTAL_PATH_METRICS_PORT" data-path
 } >"$WORK/portal-path.toml"
 log "starting the path-split portal on $PORTAL_PATH (desktop_origin off)"
-"${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal-path.toml" \
-    >"$WORK/portal-path.log" 2>&1 &
-PORTAL_PATH_PID=$!
-STARTED_PIDS+=("$PORTAL_PATH_PID")
-wait_for_port "$PORTAL_PATH_PORT" "$PORTAL_PATH_PID" portal-path
+start_portal "$BIN" portal-path "$PORTAL_PATH_PORT"
+PORTAL_PATH_PID=$PORTAL_STARTED
+
+# Before and after in one run: an older build of the portal (BENCH_BEFORE_BIN), set up like
+# portal-path (desktop_origin off), measured as the path `portal-before` beside `portal-path`.
+BEFORE_BIN=${BENCH_BEFORE_BIN:-}
+if [[ -n $BEFORE_BIN ]]; then
+    PORTAL_BEFORE_PORT=$(free_port)
+    PORTAL_BEFORE_METRICS_PORT=$(free_port)
+    PORTAL_BEFORE="http://127.0.0.1:$PORTAL_BEFORE_PORT"
+    moved_config portal-path "$PORTAL_PATH_PORT" "$PORTAL_BEFORE_PORT" "$PORTAL_PATH_METRICS_PORT" \
+        "$PORTAL_BEFORE_METRICS_PORT" data-before >"$WORK/portal-before.toml"
+    log "starting the older portal from $BEFORE_BIN on $PORTAL_BEFORE (desktop_origin off)"
+    start_portal "$BEFORE_BIN" portal-before "$PORTAL_BEFORE_PORT"
+    PORTAL_BEFORE_PID=$PORTAL_STARTED
+fi
 
 # nginx: the proxy a school would otherwise put in front — TLS to the desktop without
 # verification (Kasm's certificates are self-signed), the desktop's Basic Auth injected, the
@@ -390,7 +417,7 @@ NGINX12_WORKER=$NGINX_STARTED
 # The approach of the product the portal replaces, as a labelled reference: Flask with
 # gevent-websocket relaying frame by frame (scripts/bench-flask; a venv from PyPI, cached).
 FLASK_NOTE="not measured (BENCH_FLASK=0)"
-IFS=, read -r -a PATHS <<<"${BENCH_PATHS:-direct,portal,portal-path,nginx,nginx-64k}"
+IFS=, read -r -a PATHS <<<"${BENCH_PATHS:-direct,portal,portal-path${BEFORE_BIN:+,portal-before},nginx,nginx-64k}"
 if [[ ${BENCH_FLASK:-1} == 1 ]]; then
     # shellcheck source=SCRIPTDIR/bench-flask/start.sh
     source "$ROOT/scripts/bench-flask/start.sh"
@@ -406,7 +433,7 @@ if [[ ${BENCH_FLASK:-1} == 1 ]]; then
     fi
 fi
 
-for config in portal portal-path; do
+for config in portal portal-path ${BEFORE_BIN:+portal-before}; do
     printf '%s\n' "$BENCH_PW" |
         "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
             --config "$WORK/$config.toml" >&2
@@ -432,6 +459,9 @@ sign_in() {
 log "signing in as bench"
 { read -r COOKIE; read -r _; } < <(sign_in "$PORTAL")
 { read -r PATH_COOKIE; read -r _; } < <(sign_in "$PORTAL_PATH")
+if [[ -n $BEFORE_BIN ]]; then
+    { read -r BEFORE_COOKIE; read -r _; } < <(sign_in "$PORTAL_BEFORE")
+fi
 # The desktop origin's own cookie, through the ticket handover the view page uses.
 HANDOVER=$(curl -sS -o /dev/null -w '%{redirect_url}' -H "Cookie: $COOKIE" "$PORTAL/desktop/lab/")
 DESK_COOKIE=$(curl -sS -o /dev/null -D - --resolve "$DESKTOP_HOST:127.0.0.1" "$HANDOVER" |
@@ -449,6 +479,7 @@ ws_opts() {
     direct) echo "--url wss://127.0.0.1:$FAKE_PORT/websockify --basic-auth kasm_user:$FAKE_PW" ;;
     portal) echo "--url ws://127.0.0.1:$PORTAL_PORT/websockify --host $DESKTOP_HOST --origin http://$DESKTOP_HOST --cookie $DESK_COOKIE" ;;
     portal-path) echo "--url ws://127.0.0.1:$PORTAL_PATH_PORT/desktop/lab/websockify --cookie $PATH_COOKIE --origin $PORTAL_PATH" ;;
+    portal-before) echo "--url ws://127.0.0.1:$PORTAL_BEFORE_PORT/desktop/lab/websockify --cookie $BEFORE_COOKIE --origin $PORTAL_BEFORE" ;;
     nginx) echo "--url ws://127.0.0.1:$NGINX_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     nginx-tls12) echo "--url ws://127.0.0.1:$NGINX12_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     nginx-64k) echo "--url ws://127.0.0.1:$NGINX64_PORT/desktop/lab/websockify --origin $PORTAL" ;;
@@ -460,6 +491,7 @@ http_opts() {
     direct) echo "--url https://127.0.0.1:$FAKE_PORT/app/ui.js --basic-auth kasm_user:$FAKE_PW" ;;
     portal) echo "--url http://127.0.0.1:$PORTAL_PORT/app/ui.js --host $DESKTOP_HOST --cookie $DESK_COOKIE" ;;
     portal-path) echo "--url $PORTAL_PATH/desktop/lab/app/ui.js --cookie $PATH_COOKIE" ;;
+    portal-before) echo "--url $PORTAL_BEFORE/desktop/lab/app/ui.js --cookie $BEFORE_COOKIE" ;;
     nginx) echo "--url http://127.0.0.1:$NGINX_PORT/desktop/lab/app/ui.js" ;;
     nginx-tls12) echo "--url http://127.0.0.1:$NGINX12_PORT/desktop/lab/app/ui.js" ;;
     nginx-64k) echo "--url http://127.0.0.1:$NGINX64_PORT/desktop/lab/app/ui.js" ;;
@@ -470,6 +502,7 @@ proxy_pid() {
     case $1 in
     portal) echo "$PORTAL_PID" ;;
     portal-path) echo "$PORTAL_PATH_PID" ;;
+    portal-before) echo "$PORTAL_BEFORE_PID" ;;
     nginx) echo "$NGINX_WORKER" ;;
     nginx-tls12) echo "$NGINX12_WORKER" ;;
     nginx-64k) echo "$NGINX64_WORKER" ;;
@@ -660,7 +693,7 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
     echo
     echo "- Command: \`scripts/bench.sh\` (release build, commit $COMMIT)"
     echo "- Machine: $(nproc) CPUs ($CPU_MODEL), kernel $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
-    echo "- Paths: \`portal\` reaches the desktop through its own origin (\`lab.localhost:PORT\`, routed by Host, the desktop host's cookie), \`portal-path\` through a second portal with desktop_origin off (\`/desktop/lab/…\` on the portal's origin, the session cookie)"
+    echo "- Paths: \`portal\` reaches the desktop through its own origin (\`lab.localhost:PORT\`, routed by Host, the desktop host's cookie), \`portal-path\` through a second portal with desktop_origin off (\`/desktop/lab/…\` on the portal's origin, the session cookie)${BEFORE_BIN:+; \`portal-before\`: an older build set up like portal-path, for before and after in one run}"
     echo "- Proxies: the portal (relay buffer: $RELAY_NOTE); $(nginx -v 2>&1 | sed 's/^nginx version: //') from Debian, one worker," \
         "offering $NGINX_UPSTREAM_TLS to the desktop, with its default 4 KiB proxy buffer (\`nginx\`) and with 64 KiB proxy buffers (\`nginx-64k\`), and for comparison the same held to TLS ≤ 1.2 (\`nginx-tls12\`);" \
         "the old product's approach (\`flask\`): $FLASK_NOTE"
@@ -673,7 +706,7 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
         "$CONNECTS WebSocket set-ups, 8 at once; $HTTP_REQUESTS HTTP GETs, $HTTP_CONCURRENCY at once;" \
         "$IDLE idle WebSockets (open files limit $NOFILE); start: $START_NOTE"
     echo
-    "$BIN/wsbench" report --paths direct,portal,portal-path,nginx,nginx-64k,nginx-tls12,flask "${RESULTS[@]}"
+    "$BIN/wsbench" report --paths direct,portal,portal-path,portal-before,nginx,nginx-64k,nginx-tls12,flask "${RESULTS[@]}"
     if ((${#SAME_RESULTS[@]} > 0)); then
         echo "#### The same round trips with client, desktop and proxy all on CPU 0"
         echo
