@@ -263,3 +263,19 @@ async fn slow_reader_keeps_the_relay_bounded() {
         .unwrap()
         .unwrap();
 }
+
+/// A desktop that follows the client's order of cipher suites (rustls and OpenSSL do by
+/// default) gets AES-128-GCM from the proxy: the cheaper suite for a bulk stream.
+#[tokio::test]
+async fn desktop_tls_prefers_aes_128_gcm() {
+    let (desktop, relay_side) = tls_pair().await;
+    let suite = |s: Option<rustls::SupportedCipherSuite>| s.map(|s| s.suite());
+    assert_eq!(
+        suite(relay_side.get_ref().1.negotiated_cipher_suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+    );
+    assert_eq!(
+        suite(desktop.get_ref().1.negotiated_cipher_suite()),
+        Some(rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+    );
+}
