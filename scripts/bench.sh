@@ -145,13 +145,16 @@ USED_PORTS=()
 # of ports there in TIME_WAIT, where a later bind would fail.
 EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
 ((EPHEMERAL_LOW > 12000)) || EPHEMERAL_LOW=61000
+# Sets the variable named $1 to a free port. Not in a subshell ($(…)), so that USED_PORTS
+# keeps every port handed out, also those not bound yet (a second portal's metrics port once
+# got the port chosen earlier for nginx).
 free_port() {
     local port
     for _ in $(seq 50); do
         port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
         if ! port_open "$port" && [[ " ${USED_PORTS[*]} " != *" $port "* ]]; then
             USED_PORTS+=("$port")
-            echo "$port"
+            printf -v "$1" '%s' "$port"
             return 0
         fi
     done
@@ -217,16 +220,16 @@ else
     cargo build --release -p iserv-remote-desktop -p testkit -p wsbench >&2
 fi
 
-FAKE_PORT=$(free_port)
-PORTAL_PORT=$(free_port)
-NGINX_PORT=$(free_port)
-NGINX12_PORT=$(free_port)
-METRICS_PORT=$(free_port)
+free_port FAKE_PORT
+free_port PORTAL_PORT
+free_port NGINX_PORT
+free_port NGINX12_PORT
+free_port METRICS_PORT
 PORTAL="http://127.0.0.1:$PORTAL_PORT"
 # A second portal with desktop_origin off: the path split (`/desktop/lab/…` on the portal's
 # origin) beside the desktop origin (`lab.localhost:PORT`, routed by Host), in one run.
-PORTAL_PATH_PORT=$(free_port)
-PORTAL_PATH_METRICS_PORT=$(free_port)
+free_port PORTAL_PATH_PORT
+free_port PORTAL_PATH_METRICS_PORT
 PORTAL_PATH="http://127.0.0.1:$PORTAL_PATH_PORT"
 DESKTOP_HOST="lab.localhost:$PORTAL_PORT"
 FAKE_PW=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
@@ -319,8 +322,8 @@ PORTAL_PATH_PID=$PORTAL_STARTED
 # portal-path (desktop_origin off), measured as the path `portal-before` beside `portal-path`.
 BEFORE_BIN=${BENCH_BEFORE_BIN:-}
 if [[ -n $BEFORE_BIN ]]; then
-    PORTAL_BEFORE_PORT=$(free_port)
-    PORTAL_BEFORE_METRICS_PORT=$(free_port)
+    free_port PORTAL_BEFORE_PORT
+    free_port PORTAL_BEFORE_METRICS_PORT
     PORTAL_BEFORE="http://127.0.0.1:$PORTAL_BEFORE_PORT"
     moved_config portal-path "$PORTAL_PATH_PORT" "$PORTAL_BEFORE_PORT" "$PORTAL_PATH_METRICS_PORT" \
         "$PORTAL_BEFORE_METRICS_PORT" data-before >"$WORK/portal-before.toml"
@@ -401,7 +404,7 @@ NGINX_WORKER=$NGINX_STARTED
 # proxy_buffer_size per direction (4 KiB by default, one memory page); 64 KiB lets it read and
 # write a desktop's frame updates in large pieces, as the portal's relay does. proxy_buffers and
 # proxy_busy_buffers_size only have to be consistent with it (nginx checks them at start).
-NGINX64_PORT=$(free_port)
+free_port NGINX64_PORT
 nginx_conf nginx-64k "$NGINX64_PORT" "$NGINX_UPSTREAM_TLS" \
     "proxy_buffer_size 64k; proxy_buffers 4 64k; proxy_busy_buffers_size 128k;"
 log "starting nginx-64k on 127.0.0.1:$NGINX64_PORT (64 KiB proxy buffers)"
@@ -421,7 +424,7 @@ IFS=, read -r -a PATHS <<<"${BENCH_PATHS:-direct,portal,portal-path${BEFORE_BIN:
 if [[ ${BENCH_FLASK:-1} == 1 ]]; then
     # shellcheck source=SCRIPTDIR/bench-flask/start.sh
     source "$ROOT/scripts/bench-flask/start.sh"
-    FLASK_PORT=$(free_port)
+    free_port FLASK_PORT
     log "starting the Flask + gevent-websocket reference on 127.0.0.1:$FLASK_PORT"
     if start_flask_ref "$FLASK_PORT" "https://127.0.0.1:$FAKE_PORT" "kasm_user:$FAKE_PW" "$WORK"; then
         wait_for_port "$FLASK_PORT" "$FLASK_PID" flask
@@ -625,8 +628,8 @@ if ((STARTS > 0)); then
             log "building $START_IMAGE (scripts/build-test-images.sh)"
             "$ROOT/scripts/build-test-images.sh" >&2
         fi
-        START_PORT=$(free_port)
-        START_METRICS_PORT=$(free_port)
+        free_port START_PORT
+        free_port START_METRICS_PORT
         mkdir -p "$WORK/start-data"
         cat >"$WORK/start.toml" <<TOML
 listen = "127.0.0.1:$START_PORT"
