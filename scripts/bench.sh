@@ -9,26 +9,38 @@
 # "start" to an open WebSocket with the tiny test desktop image on Docker. Each measurement is
 # repeated and reduced to its median; the results replace the dated block in BENCHMARKS.md.
 #
-# Pinning (the machine has few cores, and client, proxy and desktop compete for them): the
-# client (wsbench) and the desktop (fake-kasm) share CPU 0, the proxy under test (portal or
-# nginx, one worker each) gets CPU 1 — the same for every path, so "direct" and the proxies
-# see the same client and desktop budget. BENCH_PIN=0 leaves scheduling to the kernel;
-# BENCH_PIN=same puts all three on CPU 0. With the default pinning, the 1-session round trips
-# are measured a second time with the proxy moved to CPU 0 as well (BENCH_SAME_CPU=0 skips it).
+# Pinning (the machine has few cores, and client, proxy and desktop compete for them): by
+# default nothing is pinned (BENCH_PIN=0): the kernel schedules client, proxy and desktop on
+# the two cores as it would on a small school server, so a proxy's CPU time is taken from the
+# ends and shows in every path's numbers. BENCH_PIN=1 pins the client (wsbench) and the desktop
+# (fake-kasm) to CPU 0 and the proxy under test (portal or nginx, one worker each) to CPU 1 —
+# the same for every path, so "direct" and the proxies see the same client and desktop budget
+# (this hides what the proxy costs the machine); BENCH_PIN=same puts all three on CPU 0. With
+# BENCH_PIN=1, the 1-session round trips are measured a second time with the proxy moved to
+# CPU 0 as well (BENCH_SAME_CPU=0 skips it).
 #
 # Knobs (environment): BENCH_REPEATS (3), BENCH_IDLE (10,000 idle WebSockets, or as many as
 # the open-files limit allows; 0 skips),
 # BENCH_SIZES (1024,16384,65536,1048576), BENCH_THROUGHPUT_SECS (2), BENCH_LATENCY_SECS (3),
 # BENCH_SESSIONS (1,1000) with BENCH_RATES (1000,10 round trips per second per session),
 # BENCH_CONNECTS (2000 set-ups), BENCH_HTTP_REQUESTS (4000), BENCH_HTTP_CONCURRENCY (8),
-# BENCH_STARTS (5 starts on Docker; 0 skips), BENCH_RELAY_BUFFER (the portal's
-# proxy.relay_buffer_bytes; unset = the portal's default), BENCH_PIN (1), BENCH_NO_WRITE=1
+# BENCH_STARTS (5 starts on Docker; 0 skips), BENCH_SETUPS (1; 0 skips the WebSocket set-up,
+# asset and dashboard rates, e.g. while iterating on the relay), BENCH_PATHS (the paths
+# measured, default direct,portal,portal-path,nginx,nginx-64k), BENCH_RELAY_BUFFER (the portal's
+# proxy.relay_buffer_bytes; unset = the portal's default), BENCH_PIN (0), BENCH_NO_WRITE=1
 # (print only), BENCH_LABEL (a note shown with the run, e.g. "before the relay change"),
 # BENCH_BIN (a directory with already built binaries to measure instead of building; e.g. an
-# older build for a before/after comparison), BENCH_KEEP (a directory to keep the raw results
+# older build for a before/after comparison), BENCH_BEFORE_BIN (a directory with an older
+# build of the portal, measured in the same run as the path `portal-before`, set up like
+# `portal-path`: before and after a change side by side), BENCH_KEEP (a directory to keep the raw results
 # and logs in), BENCH_PERF (a directory: `perf record` the proxy under test during each of its
 # measurements and write a flat profile per measurement there, `*.txt`),
 # BENCH_NGINX_UPSTREAM_TLS (nginx's proxy_ssl_protocols; "TLSv1.2 TLSv1.3" by default),
+# BENCH_BURSTS (bursts of sessions through the portal for memory over time, 0 skips; 15 with
+# BENCH_ONLY=bursts, which measures nothing else and writes nothing: scripts/bench-bursts.sh),
+# BENCH_BURST_SESSIONS (300 WebSockets per burst, each echoing 10 messages of 64 KiB),
+# BENCH_BURST_PATHS (portal), BENCH_PORTAL_ENV (VAR=value ... in the portal's environment, e.g.
+# allocator settings such as MALLOC_ARENA_MAX=2 for an experiment),
 # BENCH_FLASK (1: also measure the old product's approach, Flask + gevent-websocket from PyPI,
 # scripts/bench-flask; 0 skips it).
 set -euo pipefail
@@ -49,7 +61,20 @@ HTTP_REQUESTS=${BENCH_HTTP_REQUESTS:-4000}
 HTTP_CONCURRENCY=${BENCH_HTTP_CONCURRENCY:-8}
 STARTS=${BENCH_STARTS:-5}
 RELAY_BUFFER=${BENCH_RELAY_BUFFER:-}
-PIN=${BENCH_PIN:-1}
+PIN=${BENCH_PIN:-0}
+SETUPS=${BENCH_SETUPS:-1}
+ONLY=${BENCH_ONLY:-}
+if [[ $ONLY == bursts ]]; then
+    BURSTS=${BENCH_BURSTS:-15}
+    IDLE=0
+    BENCH_FLASK=0
+elif [[ -n $ONLY ]]; then
+    echo "bench: BENCH_ONLY=$ONLY: only \"bursts\" is known" >&2
+    exit 2
+else
+    BURSTS=${BENCH_BURSTS:-0}
+fi
+BURST_SESSIONS=${BENCH_BURST_SESSIONS:-300}
 # nginx ≥ 1.23.4 offers TLS 1.2 and 1.3 to upstreams by default and so negotiates 1.3 with a
 # desktop, as the portal does; Debian's 1.22 still defaults to "TLSv1 TLSv1.1 TLSv1.2".
 NGINX_UPSTREAM_TLS=${BENCH_NGINX_UPSTREAM_TLS:-TLSv1.2 TLSv1.3}
@@ -120,13 +145,16 @@ USED_PORTS=()
 # of ports there in TIME_WAIT, where a later bind would fail.
 EPHEMERAL_LOW=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range)
 ((EPHEMERAL_LOW > 12000)) || EPHEMERAL_LOW=61000
+# Sets the variable named $1 to a free port. Not in a subshell ($(…)), so that USED_PORTS
+# keeps every port handed out, also those not bound yet (a second portal's metrics port once
+# got the port chosen earlier for nginx).
 free_port() {
     local port
     for _ in $(seq 50); do
         port=$((10000 + RANDOM % (EPHEMERAL_LOW - 10000)))
         if ! port_open "$port" && [[ " ${USED_PORTS[*]} " != *" $port "* ]]; then
             USED_PORTS+=("$port")
-            echo "$port"
+            printf -v "$1" '%s' "$port"
             return 0
         fi
     done
@@ -192,16 +220,16 @@ else
     cargo build --release -p iserv-remote-desktop -p testkit -p wsbench >&2
 fi
 
-FAKE_PORT=$(free_port)
-PORTAL_PORT=$(free_port)
-NGINX_PORT=$(free_port)
-NGINX12_PORT=$(free_port)
-METRICS_PORT=$(free_port)
+free_port FAKE_PORT
+free_port PORTAL_PORT
+free_port NGINX_PORT
+free_port NGINX12_PORT
+free_port METRICS_PORT
 PORTAL="http://127.0.0.1:$PORTAL_PORT"
 # A second portal with desktop_origin off: the path split (`/desktop/lab/…` on the portal's
 # origin) beside the desktop origin (`lab.localhost:PORT`, routed by Host), in one run.
-PORTAL_PATH_PORT=$(free_port)
-PORTAL_PATH_METRICS_PORT=$(free_port)
+free_port PORTAL_PATH_PORT
+free_port PORTAL_PATH_METRICS_PORT
 PORTAL_PATH="http://127.0.0.1:$PORTAL_PATH_PORT"
 DESKTOP_HOST="lab.localhost:$PORTAL_PORT"
 FAKE_PW=$(head -c 18 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')
@@ -228,6 +256,14 @@ listen = "127.0.0.1:$METRICS_PORT"
 [proxy]
 idle_timeout_secs = 600
 $RELAY_LINE
+# The client holds thousands of WebSockets from 127.0.0.1 as one user (idle memory, bursts);
+# the bounds on connections per address and in total, and on WebSockets per user, are for a
+# school's browsers, not for this client.
+max_connections = 100000
+max_connections_per_address = 100000
+
+[limits]
+max_websockets_per_user = 100000
 
 [[static_desktops]]
 id = "lab"
@@ -246,28 +282,55 @@ PORTAL_ENV=(env -u RUST_LOG -u DATABASE_URL -u DATABASE_URI -u SECRET_KEY -u FRO
 for var in $(compgen -e); do
     [[ $var == IRD_* ]] && PORTAL_ENV+=(-u "$var")
 done
+# shellcheck disable=SC2206 # VAR=value words, split on purpose
+PORTAL_ENV+=(${BENCH_PORTAL_ENV:-})
+
+# Starts the portal binary in directory $1 with $WORK/$2.toml and waits for port $3; sets
+# PORTAL_STARTED to its PID.
+start_portal() {
+    local bin=$1 name=$2 port=$3 pid
+    "${PORTAL_ENV[@]}" "${PROXY[@]}" "$bin/iserv-remote-desktop" serve --config "$WORK/$name.toml" \
+        >"$WORK/$name.log" 2>&1 &
+    pid=$!
+    STARTED_PIDS+=("$pid")
+    wait_for_port "$port" "$pid" "$name"
+    PORTAL_STARTED=$pid
+}
+# Prints the config $WORK/$1.toml moved to listen port $3 (from $2), metrics port $5 (from $4)
+# and data directory $WORK/$6.
+moved_config() {
+    sed -e "s|^listen = \"127.0.0.1:$2\"|listen = \"127.0.0.1:$3\"|" \
+        -e "s|^data_dir = .*|data_dir = \"$WORK/$6\"|" \
+        -e "s|127.0.0.1:$4|127.0.0.1:$5|" \
+        "$WORK/$1.toml"
+}
 
 log "starting the portal on $PORTAL (desktops on their own origins, http://{id}.localhost:$PORTAL_PORT)"
-"${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal.toml" \
-    >"$WORK/portal.log" 2>&1 &
-PORTAL_PID=$!
-STARTED_PIDS+=("$PORTAL_PID")
-wait_for_port "$PORTAL_PORT" "$PORTAL_PID" portal
+start_portal "$BIN" portal "$PORTAL_PORT"
+PORTAL_PID=$PORTAL_STARTED
 curl -fsS -o /dev/null "$PORTAL/healthz"
 
 {
     echo 'desktop_origin = "off"'
-    sed -e "s|^listen = \"127.0.0.1:$PORTAL_PORT\"|listen = \"127.0.0.1:$PORTAL_PATH_PORT\"|" \
-        -e "s|^data_dir = .*|data_dir = \"$WORK/data-path\"|" \
-        -e "s|127.0.0.1:$METRICS_PORT|127.0.0.1:$PORTAL_PATH_METRICS_PORT|" \
-        "$WORK/portal.toml"
+    moved_config portal "$PORTAL_PORT" "$PORTAL_PATH_PORT" "$METRICS_PORT" "$PORTAL_PATH_METRICS_PORT" data-path
 } >"$WORK/portal-path.toml"
 log "starting the path-split portal on $PORTAL_PATH (desktop_origin off)"
-"${PORTAL_ENV[@]}" "${PROXY[@]}" "$BIN/iserv-remote-desktop" serve --config "$WORK/portal-path.toml" \
-    >"$WORK/portal-path.log" 2>&1 &
-PORTAL_PATH_PID=$!
-STARTED_PIDS+=("$PORTAL_PATH_PID")
-wait_for_port "$PORTAL_PATH_PORT" "$PORTAL_PATH_PID" portal-path
+start_portal "$BIN" portal-path "$PORTAL_PATH_PORT"
+PORTAL_PATH_PID=$PORTAL_STARTED
+
+# Before and after in one run: an older build of the portal (BENCH_BEFORE_BIN), set up like
+# portal-path (desktop_origin off), measured as the path `portal-before` beside `portal-path`.
+BEFORE_BIN=${BENCH_BEFORE_BIN:-}
+if [[ -n $BEFORE_BIN ]]; then
+    free_port PORTAL_BEFORE_PORT
+    free_port PORTAL_BEFORE_METRICS_PORT
+    PORTAL_BEFORE="http://127.0.0.1:$PORTAL_BEFORE_PORT"
+    moved_config portal-path "$PORTAL_PATH_PORT" "$PORTAL_BEFORE_PORT" "$PORTAL_PATH_METRICS_PORT" \
+        "$PORTAL_BEFORE_METRICS_PORT" data-before >"$WORK/portal-before.toml"
+    log "starting the older portal from $BEFORE_BIN on $PORTAL_BEFORE (desktop_origin off)"
+    start_portal "$BEFORE_BIN" portal-before "$PORTAL_BEFORE_PORT"
+    PORTAL_BEFORE_PID=$PORTAL_STARTED
+fi
 
 # nginx: the proxy a school would otherwise put in front — TLS to the desktop without
 # verification (Kasm's certificates are self-signed), the desktop's Basic Auth injected, the
@@ -276,9 +339,9 @@ wait_for_port "$PORTAL_PATH_PORT" "$PORTAL_PATH_PID" portal-path
 # pinned core. It checks no session: the portal does more per request than this nginx does.
 BASIC=$(printf '%s' "kasm_user:$FAKE_PW" | base64 -w0)
 # Writes an nginx config for port $2 that offers the TLS versions $3 to the desktop, with its
-# pid file, logs and temp paths under $WORK/$1.
+# pid file, logs and temp paths under $WORK/$1; $4 adds directives to the proxied location.
 nginx_conf() {
-    local name=$1 port=$2 protocols=$3 dir="$WORK/$1"
+    local name=$1 port=$2 protocols=$3 extra=${4:-} dir="$WORK/$1"
     mkdir -p "$dir"
     cat >"$dir.conf" <<NGINX
 worker_processes 1;
@@ -317,6 +380,7 @@ http {
             proxy_request_buffering off;
             proxy_read_timeout 600s;
             proxy_send_timeout 600s;
+            $extra
         }
     }
 }
@@ -336,6 +400,16 @@ nginx_conf nginx "$NGINX_PORT" "$NGINX_UPSTREAM_TLS"
 log "starting nginx on 127.0.0.1:$NGINX_PORT ($(nginx -v 2>&1); upstream $NGINX_UPSTREAM_TLS)"
 start_nginx nginx "$NGINX_PORT"
 NGINX_WORKER=$NGINX_STARTED
+# The same nginx tuned for bulk: an upgraded connection relays through one buffer of
+# proxy_buffer_size per direction (4 KiB by default, one memory page); 64 KiB lets it read and
+# write a desktop's frame updates in large pieces, as the portal's relay does. proxy_buffers and
+# proxy_busy_buffers_size only have to be consistent with it (nginx checks them at start).
+free_port NGINX64_PORT
+nginx_conf nginx-64k "$NGINX64_PORT" "$NGINX_UPSTREAM_TLS" \
+    "proxy_buffer_size 64k; proxy_buffers 4 64k; proxy_busy_buffers_size 128k;"
+log "starting nginx-64k on 127.0.0.1:$NGINX64_PORT (64 KiB proxy buffers)"
+start_nginx nginx-64k "$NGINX64_PORT"
+NGINX64_WORKER=$NGINX_STARTED
 # For comparison only: the same nginx held to Debian 1.22's default upstream protocols. Its
 # resumed TLS 1.2 handshakes skip the key exchange that a resumed TLS 1.3 handshake keeps.
 nginx_conf nginx-tls12 "$NGINX12_PORT" "TLSv1 TLSv1.1 TLSv1.2"
@@ -346,11 +420,11 @@ NGINX12_WORKER=$NGINX_STARTED
 # The approach of the product the portal replaces, as a labelled reference: Flask with
 # gevent-websocket relaying frame by frame (scripts/bench-flask; a venv from PyPI, cached).
 FLASK_NOTE="not measured (BENCH_FLASK=0)"
-PATHS=(direct portal portal-path nginx)
+IFS=, read -r -a PATHS <<<"${BENCH_PATHS:-direct,portal,portal-path${BEFORE_BIN:+,portal-before},nginx,nginx-64k}"
 if [[ ${BENCH_FLASK:-1} == 1 ]]; then
     # shellcheck source=SCRIPTDIR/bench-flask/start.sh
     source "$ROOT/scripts/bench-flask/start.sh"
-    FLASK_PORT=$(free_port)
+    free_port FLASK_PORT
     log "starting the Flask + gevent-websocket reference on 127.0.0.1:$FLASK_PORT"
     if start_flask_ref "$FLASK_PORT" "https://127.0.0.1:$FAKE_PORT" "kasm_user:$FAKE_PW" "$WORK"; then
         wait_for_port "$FLASK_PORT" "$FLASK_PID" flask
@@ -362,7 +436,7 @@ if [[ ${BENCH_FLASK:-1} == 1 ]]; then
     fi
 fi
 
-for config in portal portal-path; do
+for config in portal portal-path ${BEFORE_BIN:+portal-before}; do
     printf '%s\n' "$BENCH_PW" |
         "${PORTAL_ENV[@]}" "$BIN/iserv-remote-desktop" user add bench --role student --password-stdin \
             --config "$WORK/$config.toml" >&2
@@ -388,6 +462,9 @@ sign_in() {
 log "signing in as bench"
 { read -r COOKIE; read -r _; } < <(sign_in "$PORTAL")
 { read -r PATH_COOKIE; read -r _; } < <(sign_in "$PORTAL_PATH")
+if [[ -n $BEFORE_BIN ]]; then
+    { read -r BEFORE_COOKIE; read -r _; } < <(sign_in "$PORTAL_BEFORE")
+fi
 # The desktop origin's own cookie, through the ticket handover the view page uses.
 HANDOVER=$(curl -sS -o /dev/null -w '%{redirect_url}' -H "Cookie: $COOKIE" "$PORTAL/desktop/lab/")
 DESK_COOKIE=$(curl -sS -o /dev/null -D - --resolve "$DESKTOP_HOST:127.0.0.1" "$HANDOVER" |
@@ -405,8 +482,10 @@ ws_opts() {
     direct) echo "--url wss://127.0.0.1:$FAKE_PORT/websockify --basic-auth kasm_user:$FAKE_PW" ;;
     portal) echo "--url ws://127.0.0.1:$PORTAL_PORT/websockify --host $DESKTOP_HOST --origin http://$DESKTOP_HOST --cookie $DESK_COOKIE" ;;
     portal-path) echo "--url ws://127.0.0.1:$PORTAL_PATH_PORT/desktop/lab/websockify --cookie $PATH_COOKIE --origin $PORTAL_PATH" ;;
+    portal-before) echo "--url ws://127.0.0.1:$PORTAL_BEFORE_PORT/desktop/lab/websockify --cookie $BEFORE_COOKIE --origin $PORTAL_BEFORE" ;;
     nginx) echo "--url ws://127.0.0.1:$NGINX_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     nginx-tls12) echo "--url ws://127.0.0.1:$NGINX12_PORT/desktop/lab/websockify --origin $PORTAL" ;;
+    nginx-64k) echo "--url ws://127.0.0.1:$NGINX64_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     flask) echo "--url ws://127.0.0.1:$FLASK_PORT/desktop/lab/websockify --origin $PORTAL" ;;
     esac
 }
@@ -415,8 +494,10 @@ http_opts() {
     direct) echo "--url https://127.0.0.1:$FAKE_PORT/app/ui.js --basic-auth kasm_user:$FAKE_PW" ;;
     portal) echo "--url http://127.0.0.1:$PORTAL_PORT/app/ui.js --host $DESKTOP_HOST --cookie $DESK_COOKIE" ;;
     portal-path) echo "--url $PORTAL_PATH/desktop/lab/app/ui.js --cookie $PATH_COOKIE" ;;
+    portal-before) echo "--url $PORTAL_BEFORE/desktop/lab/app/ui.js --cookie $BEFORE_COOKIE" ;;
     nginx) echo "--url http://127.0.0.1:$NGINX_PORT/desktop/lab/app/ui.js" ;;
     nginx-tls12) echo "--url http://127.0.0.1:$NGINX12_PORT/desktop/lab/app/ui.js" ;;
+    nginx-64k) echo "--url http://127.0.0.1:$NGINX64_PORT/desktop/lab/app/ui.js" ;;
     flask) echo "--url http://127.0.0.1:$FLASK_PORT/desktop/lab/app/ui.js" ;;
     esac
 }
@@ -424,8 +505,10 @@ proxy_pid() {
     case $1 in
     portal) echo "$PORTAL_PID" ;;
     portal-path) echo "$PORTAL_PATH_PID" ;;
+    portal-before) echo "$PORTAL_BEFORE_PID" ;;
     nginx) echo "$NGINX_WORKER" ;;
     nginx-tls12) echo "$NGINX12_WORKER" ;;
+    nginx-64k) echo "$NGINX64_WORKER" ;;
     flask) echo "$FLASK_PID" ;;
     esac
 }
@@ -438,7 +521,24 @@ RUSTC_BEFORE=$(pgrep -c -x rustc || true)
 SECONDS=0
 RESULTS=()
 
-# Memory first, while each proxy's heap is still small and unfragmented by the other runs.
+# Memory first, while each proxy's heap is still small and unfragmented by the other runs:
+# repeated bursts of sessions (memory over months), then idle WebSockets.
+if ((BURSTS > 0)); then
+    IFS=, read -r -a BURST_PATHS <<<"${BENCH_BURST_PATHS:-portal}"
+    for path in "${BURST_PATHS[@]}"; do
+        log "memory: $BURSTS bursts of $BURST_SESSIONS sessions through $path"
+        # shellcheck disable=SC2046
+        "${ENDS[@]}" "$BIN/wsbench" bursts $(ws_opts "$path") --label "$path" --bursts "$BURSTS" \
+            --sessions "$BURST_SESSIONS" --rss "proxy=$(proxy_pid "$path")" >"$WORK/bursts-$path.json"
+        RESULTS+=("$WORK/bursts-$path.json")
+    done
+fi
+if [[ $ONLY == bursts ]]; then
+    echo "Bursts, $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)${BENCH_PORTAL_ENV:+, portal environment: $BENCH_PORTAL_ENV}${BENCH_LABEL:+ — $BENCH_LABEL}"
+    echo
+    "$BIN/wsbench" report "${RESULTS[@]}"
+    exit 0
+fi
 if ((IDLE > 0)); then
     LEVELS="$((IDLE / 10)),$IDLE"
     for path in portal nginx; do
@@ -478,8 +578,12 @@ for ((rep = 1; rep <= REPEATS; rep++)); do
             --warmup 20 --throughput-connections 1 --throughput-bytes "$SIZES" \
             --throughput-secs "$THROUGHPUT_SECS" "${procs[@]}" >"$WORK/ws-$path-$rep.json"
         RESULTS+=("$WORK/ws-$path-$rep.json")
-        setups_and_assets "$path" "$rep"
+        # nginx's buffer size plays no part in set-ups and small GETs.
+        if [[ $SETUPS == 1 && $path != nginx-64k ]]; then
+            setups_and_assets "$path" "$rep"
+        fi
     done
+    ((SETUPS == 1)) || continue
     setups_and_assets nginx-tls12 "$rep"
     log "repeat $rep/$REPEATS: HTTP GETs of the dashboard"
     measure "dashboard-$rep" portal "${ENDS[@]}" "$BIN/wsbench" http --url "$PORTAL/" --cookie "$COOKIE" --label "dashboard/portal" \
@@ -511,7 +615,7 @@ fi
 MEASURE_SECS=$SECONDS
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 RUSTC_AFTER=$(pgrep -c -x rustc || true)
-kill -0 "$PORTAL_PID" && kill -0 "$FAKE_PID" && kill -0 "$NGINX_WORKER" && kill -0 "$NGINX12_WORKER"
+kill -0 "$PORTAL_PID" && kill -0 "$FAKE_PID" && kill -0 "$NGINX_WORKER" && kill -0 "$NGINX12_WORKER" && kill -0 "$NGINX64_WORKER"
 [[ " ${PATHS[*]} " != *" flask "* ]] || kill -0 "$FLASK_PID"
 
 # Start → open WebSocket: a second portal on the Docker runtime with the tiny test image.
@@ -524,8 +628,8 @@ if ((STARTS > 0)); then
             log "building $START_IMAGE (scripts/build-test-images.sh)"
             "$ROOT/scripts/build-test-images.sh" >&2
         fi
-        START_PORT=$(free_port)
-        START_METRICS_PORT=$(free_port)
+        free_port START_PORT
+        free_port START_METRICS_PORT
         mkdir -p "$WORK/start-data"
         cat >"$WORK/start.toml" <<TOML
 listen = "127.0.0.1:$START_PORT"
@@ -592,9 +696,9 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
     echo
     echo "- Command: \`scripts/bench.sh\` (release build, commit $COMMIT)"
     echo "- Machine: $(nproc) CPUs ($CPU_MODEL), kernel $(uname -r), $(free -g | awk '/^Mem:/ { print $2 }') GiB RAM"
-    echo "- Paths: \`portal\` reaches the desktop through its own origin (\`lab.localhost:PORT\`, routed by Host, the desktop host's cookie), \`portal-path\` through a second portal with desktop_origin off (\`/desktop/lab/…\` on the portal's origin, the session cookie)"
+    echo "- Paths: \`portal\` reaches the desktop through its own origin (\`lab.localhost:PORT\`, routed by Host, the desktop host's cookie), \`portal-path\` through a second portal with desktop_origin off (\`/desktop/lab/…\` on the portal's origin, the session cookie)${BEFORE_BIN:+; \`portal-before\`: an older build set up like portal-path, for before and after in one run}"
     echo "- Proxies: the portal (relay buffer: $RELAY_NOTE); $(nginx -v 2>&1 | sed 's/^nginx version: //') from Debian, one worker," \
-        "offering $NGINX_UPSTREAM_TLS to the desktop (\`nginx\`), and for comparison the same held to TLS ≤ 1.2 (\`nginx-tls12\`);" \
+        "offering $NGINX_UPSTREAM_TLS to the desktop, with its default 4 KiB proxy buffer (\`nginx\`) and with 64 KiB proxy buffers (\`nginx-64k\`), and for comparison the same held to TLS ≤ 1.2 (\`nginx-tls12\`);" \
         "the old product's approach (\`flask\`): $FLASK_NOTE"
     echo "- Pinning: $PINNING"
     echo "- Repeats: $REPEATS of every WebSocket and HTTP measurement, paths in rotating order; cells are median (min–max)"
@@ -605,7 +709,7 @@ RELAY_NOTE=${RELAY_BUFFER:-"the portal's default"}
         "$CONNECTS WebSocket set-ups, 8 at once; $HTTP_REQUESTS HTTP GETs, $HTTP_CONCURRENCY at once;" \
         "$IDLE idle WebSockets (open files limit $NOFILE); start: $START_NOTE"
     echo
-    "$BIN/wsbench" report --paths direct,portal,portal-path,nginx,nginx-tls12,flask "${RESULTS[@]}"
+    "$BIN/wsbench" report --paths direct,portal,portal-path,portal-before,nginx,nginx-64k,nginx-tls12,flask "${RESULTS[@]}"
     if ((${#SAME_RESULTS[@]} > 0)); then
         echo "#### The same round trips with client, desktop and proxy all on CPU 0"
         echo

@@ -11,6 +11,8 @@ mod forward;
 mod headers;
 mod read_ahead;
 mod relay;
+#[cfg(test)]
+mod relay_tests;
 mod routes;
 mod tls;
 mod upgrade;

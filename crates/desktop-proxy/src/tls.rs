@@ -13,8 +13,17 @@ use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 use crate::ProxyError;
 
 /// The provider is passed explicitly so that no process-level default is needed.
+///
+/// AES-128-GCM is offered first (ring's default order starts with AES-256-GCM): a desktop's
+/// stream is bulk, and a server that follows the client's order (rustls and OpenSSL do by
+/// default) then spends 10 AES rounds per block instead of 14 on both ends. Every suite stays
+/// offered; TLS 1.3 requires AES-128-GCM of every implementation.
 pub(crate) fn provider() -> Arc<CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
+    let mut provider = rustls::crypto::ring::default_provider();
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| suite.suite() != rustls::CipherSuite::TLS13_AES_128_GCM_SHA256);
+    Arc::new(provider)
 }
 
 /// A client config that accepts any certificate but still checks the handshake signatures,

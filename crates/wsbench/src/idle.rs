@@ -200,7 +200,7 @@ async fn echo_frame_on_each(held: &mut [Ws], size: usize) -> anyhow::Result<()> 
 }
 
 /// Opens `n` WebSockets, at most `parallel` at a time, each checked with one echo.
-async fn open(connector: &Arc<Connector>, n: usize, parallel: usize) -> anyhow::Result<Vec<Ws>> {
+pub(crate) async fn open(connector: &Arc<Connector>, n: usize, parallel: usize) -> anyhow::Result<Vec<Ws>> {
     let mut out = Vec::with_capacity(n);
     let mut tasks = JoinSet::new();
     let mut started = 0;
@@ -227,7 +227,7 @@ async fn open(connector: &Arc<Connector>, n: usize, parallel: usize) -> anyhow::
     Ok(out)
 }
 
-fn sample(open: usize, frame_bytes: usize, processes: &[Watched]) -> anyhow::Result<MemorySample> {
+pub(crate) fn sample(open: usize, frame_bytes: usize, processes: &[Watched]) -> anyhow::Result<MemorySample> {
     let mut s = MemorySample {
         open,
         frame_bytes,

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bursts;
 mod connect_bench;
 mod http_bench;
 mod idle;
@@ -36,6 +37,8 @@ enum Command {
     Start(start_bench::StartArgs),
     /// Opens idle WebSockets in steps and samples the VmRSS of given processes.
     Idle(idle::IdleArgs),
+    /// Repeated bursts of sessions (open, echo, close), VmRSS of given processes after each.
+    Bursts(bursts::BurstsArgs),
     /// Plain HTTP GETs, one or several at a time (keep-alive where the server allows it).
     Http(http_bench::HttpArgs),
     /// Renders result files as Markdown tables: medians over repeats, ratios, targets.
@@ -70,6 +73,7 @@ fn run_async(command: Command) -> anyhow::Result<()> {
             Command::Connect(args) => connect_bench::run(&args).await,
             Command::Start(args) => start_bench::run(&args).await,
             Command::Idle(args) => idle::run(&args).await,
+            Command::Bursts(args) => bursts::run(&args).await,
             Command::Http(args) => http_bench::run(&args).await,
             Command::Report(_) => unreachable!("handled without a runtime"),
         }

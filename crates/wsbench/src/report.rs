@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use serde::de::DeserializeOwned;
 
+use crate::bursts::BurstsResult;
 use crate::connect_bench::ConnectResult;
 use crate::http_bench::HttpResult;
 use crate::idle::IdleResult;
@@ -27,6 +28,21 @@ const NGINX_TLS12: &str = "nginx-tls12";
 const FLASK: &str = "flask";
 /// The portal with desktop_origin off, beside the portal on a desktop origin (issue 13).
 const PATH_SPLIT: &str = "portal-path";
+/// nginx tuned for bulk (64 KiB proxy buffers), the reference of issue 18's targets.
+const NGINX_64K: &str = "nginx-64k";
+/// The nginx paths the portal gets its own ratio column against, when measured.
+const NGINX_REFERENCES: [&str; 2] = ["nginx", NGINX_64K];
+
+/// The nginx references among `paths`, if the portal is measured too.
+fn nginx_refs<'a>(paths: &[&String]) -> Vec<&'a str> {
+    if !paths.iter().any(|p| *p == "portal") {
+        return Vec::new();
+    }
+    NGINX_REFERENCES
+        .into_iter()
+        .filter(|n| paths.iter().any(|p| p == n))
+        .collect()
+}
 
 #[derive(Args, Debug)]
 pub(crate) struct ReportArgs {
@@ -48,6 +64,7 @@ struct Results {
     connect: BTreeMap<String, Vec<ConnectResult>>,
     http: BTreeMap<String, Vec<HttpResult>>,
     idle: BTreeMap<String, Vec<IdleResult>>,
+    bursts: BTreeMap<String, Vec<BurstsResult>>,
     start: Vec<StartResult>,
 }
 
@@ -69,6 +86,7 @@ fn read_all(files: &[PathBuf]) -> anyhow::Result<Results> {
             Some("connect") => r.connect.entry(label).or_default().push(load(path, line)?),
             Some("http") => r.http.entry(label).or_default().push(load(path, line)?),
             Some("idle") => r.idle.entry(label).or_default().push(load(path, line)?),
+            Some("bursts") => r.bursts.entry(label).or_default().push(load(path, line)?),
             Some("start") => r.start.push(load(path, line)?),
             other => bail!("{}: unknown mode {other:?}", path.display()),
         }
@@ -141,6 +159,7 @@ fn render(r: &Results, paths: &[String], conditions: Option<&str>) -> anyhow::Re
     connect_table(&mut out, r, &connect_paths)?;
     http_table(&mut out, r, paths)?;
     idle_table(&mut out, r)?;
+    bursts_table(&mut out, r)?;
     start_table(&mut out, r)?;
     targets_table(&mut out, r, conditions)?;
     Ok(out)
@@ -155,13 +174,13 @@ fn ratio_header(out: &mut String, first: &str, paths: &[&String], unit: &str) ->
     for p in paths.iter().skip(1) {
         write!(out, " {p} / {} |", paths[0])?;
     }
-    let nginx = paths.iter().any(|p| *p == "nginx");
-    if nginx && paths.iter().any(|p| *p == "portal") {
-        write!(out, " portal / nginx |")?;
+    let refs = nginx_refs(paths);
+    for n in &refs {
+        write!(out, " portal / {n} |")?;
     }
     writeln!(out)?;
     write!(out, "|{first}|")?;
-    let cols = paths.len() * 2 - 1 + usize::from(nginx && paths.iter().any(|p| *p == "portal"));
+    let cols = paths.len() * 2 - 1 + refs.len();
     for _ in 0..cols {
         write!(out, "---:|")?;
     }
@@ -177,8 +196,8 @@ fn ratio_cells(out: &mut String, stats: &[Option<Stat>], paths: &[&String], digi
         write!(out, " {} |", ratio(*s, stats[0]))?;
     }
     let at = |name: &str| paths.iter().position(|p| *p == name).and_then(|i| stats[i]);
-    if paths.iter().any(|p| *p == "nginx") && paths.iter().any(|p| *p == "portal") {
-        write!(out, " {} |", ratio(at("portal"), at("nginx")))?;
+    for n in nginx_refs(paths) {
+        write!(out, " {} |", ratio(at("portal"), at(n)))?;
     }
     writeln!(out)?;
     Ok(())
@@ -225,6 +244,13 @@ fn cpu_per_gib(t: &ThroughputRun) -> Option<f64> {
     (t.payload_bytes > 0).then(|| usage.cpu_secs / (2.0 * t.payload_bytes as f64 / GIB))
 }
 
+/// Read and write system calls of the proxy per MiB it relayed (both directions counted).
+fn syscalls_per_mib(t: &ThroughputRun) -> Option<f64> {
+    let usage = t.procs.get(PROXY)?;
+    (t.payload_bytes > 0 && usage.syscalls > 0)
+        .then(|| usage.syscalls as f64 / (2.0 * t.payload_bytes as f64 / (1024.0 * 1024.0)))
+}
+
 fn size_name(bytes: usize) -> String {
     match bytes {
         b if b >= 1024 * 1024 && b % (1024 * 1024) == 0 => format!("{} MiB", b / (1024 * 1024)),
@@ -263,15 +289,15 @@ fn throughput_table(out: &mut String, r: &Results, paths: &[&String]) -> anyhow:
     }
     writeln!(
         out,
-        "\nThe proxy's CPU time per GiB relayed (user + system, both directions counted) and its VmRSS at the end of the run:\n"
+        "\nThe proxy's CPU time per GiB relayed (user + system, both directions counted), its read and write system calls per MiB relayed and its VmRSS at the end of the run:\n"
     )?;
     write!(out, "| Messages |")?;
     for p in &proxies {
-        write!(out, " {p}: CPU s/GiB | {p}: VmRSS MiB |")?;
+        write!(out, " {p}: CPU s/GiB | {p}: syscalls/MiB | {p}: VmRSS MiB |")?;
     }
     writeln!(out)?;
     write!(out, "|---|")?;
-    for _ in 0..proxies.len() * 2 {
+    for _ in 0..proxies.len() * 3 {
         write!(out, "---:|")?;
     }
     writeln!(out)?;
@@ -279,8 +305,9 @@ fn throughput_table(out: &mut String, r: &Results, paths: &[&String]) -> anyhow:
         write!(out, "| {}, {} conn |", size_name(key.0), key.1)?;
         for p in &proxies {
             let cpu = throughput_stat(r, p, key, cpu_per_gib);
+            let calls = throughput_stat(r, p, key, syscalls_per_mib);
             let rss = throughput_stat(r, p, key, |t| t.procs.get(PROXY).map(|u| u.rss_kib as f64 / 1024.0));
-            write!(out, " {} | {} |", show(cpu, 2), show(rss, 1))?;
+            write!(out, " {} | {} | {} |", show(cpu, 2), show(calls, 1), show(rss, 1))?;
         }
         writeln!(out)?;
     }
@@ -543,6 +570,43 @@ fn start_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// VmRSS of the proxy after each burst of sessions, one row per path (last run of each).
+fn bursts_table(out: &mut String, r: &Results) -> anyhow::Result<()> {
+    let Some(first) = r.bursts.values().flatten().next() else {
+        return Ok(());
+    };
+    writeln!(
+        out,
+        "#### Memory over repeated bursts ({} sessions open at once, {} echoes of {} each, then closed; proxy VmRSS MiB)\n",
+        first.sessions,
+        first.echoes,
+        size_name(first.echo_bytes)
+    )?;
+    writeln!(out, "| Path | start | after each burst | growth over the second half |")?;
+    writeln!(out, "|---|---:|---|---:|")?;
+    let mib = |s: &crate::idle::MemorySample| s.vm_rss_kib.get(PROXY).map(|k| *k as f64 / 1024.0);
+    for (label, runs) in &r.bursts {
+        let Some(run) = runs.last() else { continue };
+        let series: Vec<String> = run
+            .after_burst
+            .iter()
+            .map(|s| mib(s).map_or_else(|| "–".into(), |m| format!("{m:.1}")))
+            .collect();
+        let growth = run
+            .late_growth_kib
+            .get(PROXY)
+            .map_or_else(|| "–".into(), |g| format!("{:+.1} MiB", *g as f64 / 1024.0));
+        writeln!(
+            out,
+            "| {label} | {} | {} | {growth} |",
+            mib(&run.start).map_or_else(|| "–".into(), |m| format!("{m:.1}")),
+            series.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    Ok(())
+}
+
 /// Each target of issue 7 with the measured value and whether it is met.
 /// One row of the targets table: what, the measured value, met (None: for comparison only).
 type Row = (String, String, Option<bool>);
@@ -560,8 +624,8 @@ fn targets_table(out: &mut String, r: &Results, conditions: Option<&str>) -> any
         return Ok(());
     }
     match conditions {
-        Some(c) => writeln!(out, "#### Targets (issue 7), {c}\n")?,
-        None => writeln!(out, "#### Targets (issue 7)\n")?,
+        Some(c) => writeln!(out, "#### Targets (issues 7 and 18), {c}\n")?,
+        None => writeln!(out, "#### Targets (issues 7 and 18)\n")?,
     }
     writeln!(out, "| Target | Measured (median) | |")?;
     writeln!(out, "|---|---:|---|")?;
@@ -614,6 +678,28 @@ fn bulk_rows(r: &Results, rows: &mut Vec<Row>) {
         let v = p.median / n.median;
         rows.push(("64 KiB bulk ≥ nginx".into(), format!("{v:.2}× nginx"), Some(v >= 1.0)));
     }
+    // Issue 18: ahead of nginx tuned for bulk by more than the run-to-run noise, for less CPU.
+    if let (Some(n), Some(p)) = (tp(NGINX_64K), p) {
+        let v = p.median / n.median;
+        rows.push((
+            format!("64 KiB bulk ≥ 1.15× {NGINX_64K} (issue 18)"),
+            format!("{v:.2}× {NGINX_64K}"),
+            Some(v >= 1.15),
+        ));
+    }
+    let cpu = |label: &str| {
+        let key = throughput_keys(r, &[&label.to_owned()])
+            .into_iter()
+            .find(|k| k.0 == 64 * 1024 && k.1 == 1)?;
+        throughput_stat(r, label, key, cpu_per_gib)
+    };
+    if let (Some(n), Some(p)) = (cpu(NGINX_64K), cpu("portal")) {
+        rows.push((
+            format!("64 KiB bulk: CPU s/GiB below {NGINX_64K}'s (issue 18)"),
+            format!("{:.2} vs {:.2}", p.median, n.median),
+            Some(p.median < n.median),
+        ));
+    }
     if let (Some(f), Some(p)) = (tp(FLASK), p) {
         rows.push((
             format!("(for comparison) 64 KiB bulk vs {FLASK}, the old approach"),
@@ -654,6 +740,23 @@ fn latency_rows(r: &Results, rows: &mut Vec<Row>) {
                 Some(p.median <= n.median),
             ));
         }
+        // Issue 18 compares with nginx tuned for bulk.
+        let t50 = latency_stat(r, NGINX_64K, key, |s| s.p50_us);
+        let t99 = latency_stat(r, NGINX_64K, key, |s| s.p99_us);
+        if let (Some(p), Some(n)) = (p50, t50) {
+            rows.push((
+                format!("RTT p50 ≤ {NGINX_64K}'s, {what} (issue 18)"),
+                format!("{:.0} vs {:.0} µs", p.median, n.median),
+                Some(p.median <= n.median),
+            ));
+        }
+        if let (Some(p), Some(n)) = (p99, t99) {
+            rows.push((
+                format!("RTT p99 ≤ {NGINX_64K}'s, {what} (issue 18)"),
+                format!("{:.0} vs {:.0} µs", p.median, n.median),
+                Some(p.median <= n.median),
+            ));
+        }
     }
 }
 
@@ -666,6 +769,11 @@ fn idle_rows(r: &Results, rows: &mut Vec<Row>) {
                 format!("≤ 32 KiB per idle proxied WebSocket ({open} open)"),
                 format!("{per:.1} KiB"),
                 Some(*per <= 32.0),
+            ));
+            rows.push((
+                format!("≤ 12 KiB per idle proxied WebSocket ({open} open; issue 18)"),
+                format!("{per:.1} KiB"),
+                Some(*per <= 12.0),
             ));
         }
         let first = run.after_close.vm_rss_kib.get(PROXY);
