@@ -71,11 +71,12 @@ pub async fn run(state: AppState, listener: TcpListener, shutdown: impl Future<O
             .clone()
             .elect(state.store.clone(), state.metrics.clone()),
     );
+    let desktop_sessions = state.desktop_sessions.clone();
     background.spawn(domain::replicas::follow_peers(
         state.store.clone(),
         state.desktops.clone(),
-        state.desktop_sessions.clone(),
         state.help.clone(),
+        Box::new(move || desktop_sessions.sweep_soon()),
     ));
     background.spawn(while_leader(state.clone()));
     let result = net::server::serve(listener, web::router(state), limits, shutdown).await;

@@ -15,7 +15,6 @@ use tokio::sync::watch;
 use super::events::PeerChange;
 use super::help::Help;
 use super::lifecycle::Lifecycle;
-use crate::auth::desktop_sessions::DesktopSessions;
 use crate::telemetry::metrics::Metrics;
 
 /// How often a portal that is not the leader tries to become it, and how often the leader
@@ -76,11 +75,15 @@ impl Leadership {
     }
 }
 
+/// Told when another portal changed sessions or users (the sessions layer lies above this
+/// one, so it is handed in): it closes at once what ended sessions hold open here.
+pub type SessionsChanged = Box<dyn Fn() + Send + Sync>;
+
 /// Applies the other portals' notifications forever: desktop changes to the routes and the
 /// live pages, session changes to the session cache and, at once rather than at the next
 /// sweep, to the relays open here, help grants to this portal's helpers. After a break it
 /// resyncs from the store.
-pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<DesktopSessions>, help: Arc<Help>) {
+pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, help: Arc<Help>, sessions_changed: SessionsChanged) {
     loop {
         let mut notifications = match store.listen().await {
             Ok(Some(n)) => n,
@@ -101,11 +104,11 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<
                 }
                 Ok(Notice::Message { channel, .. }) if channel == SESSIONS_CHANNEL => {
                     store.forget_cached_sessions();
-                    sessions.sweep_soon();
+                    sessions_changed();
                 }
                 Ok(Notice::Message { channel, payload }) if channel == HELP_CHANNEL => help.apply_peer_notice(&payload),
                 Ok(Notice::Message { .. }) => {}
-                Ok(Notice::Reconnected) => resync(&store, &desktops, &sessions, &help).await,
+                Ok(Notice::Reconnected) => resync(&store, &desktops, &help, &sessions_changed).await,
                 Err(e) => {
                     tracing::warn!(error = %e, "the other portals' notifications broke off; reconnecting");
                     tokio::time::sleep(RETRY).await;
@@ -114,17 +117,17 @@ pub async fn follow_peers(store: Store, desktops: Arc<Lifecycle>, sessions: Arc<
             }
         }
         // A new listener: what was sent meanwhile is lost.
-        resync(&store, &desktops, &sessions, &help).await;
+        resync(&store, &desktops, &help, &sessions_changed).await;
     }
 }
 
 /// Reads afresh what the missed notifications would have said.
-async fn resync(store: &Store, desktops: &Lifecycle, sessions: &DesktopSessions, help: &Help) {
+async fn resync(store: &Store, desktops: &Lifecycle, help: &Help, sessions_changed: &SessionsChanged) {
     tracing::info!("reading afresh what the other portals' missed notifications would have said");
     store.forget_cached_sessions();
     // Grants of others whose end may have been missed: no longer honoured here.
     help.forget_peer_grants();
-    sessions.sweep_soon();
+    sessions_changed();
     if let Err(e) = desktops.resync_routes().await {
         tracing::warn!(error = %e, "reading the desktops' routes afresh failed");
     }
