@@ -29,7 +29,8 @@ use url::Url;
 pub use claims::{ClaimsError, Identity};
 pub use config::{ClientAuthMethod, OidcConfig};
 pub use pending::PENDING_TTL;
-use pending::{Pending, PendingSignIns, TakeError};
+use pending::TakeError;
+use portal_store::{PendingSignIn, Store};
 use provider::Provider;
 
 /// The path IServ sends the browser back to.
@@ -91,6 +92,9 @@ pub enum OidcError {
     StateUnknown,
     #[error("the sign-in was started in another browser (state cookie)")]
     OtherBrowser,
+    /// The portal's database, which holds sign-ins under way, did not answer.
+    #[error("the portal's database did not answer: {0}")]
+    Store(String),
     #[error("the user declined at IServ")]
     Denied,
     #[error("IServ reported an error: {0}")]
@@ -130,7 +134,7 @@ impl OidcError {
                 S::FORBIDDEN
             }
             OidcError::Config(_) => S::INTERNAL_SERVER_ERROR,
-            OidcError::Unreachable(_) => S::SERVICE_UNAVAILABLE,
+            OidcError::Unreachable(_) | OidcError::Store(_) => S::SERVICE_UNAVAILABLE,
             OidcError::StateUnknown | OidcError::OtherBrowser => S::BAD_REQUEST,
             OidcError::TokenRefused(e) if e == "invalid_grant" => S::BAD_REQUEST,
             OidcError::UsernameTaken(_) | OidcError::LinkNeedsAdmin(_) => S::CONFLICT,
@@ -151,6 +155,7 @@ impl OidcError {
             OidcError::LocalLoginOff => ("local_login_off", "err_local_login_off"),
             OidcError::Config(_) => ("oidc_config", "err_oidc_config"),
             OidcError::Unreachable(_) => ("oidc_unavailable", "err_oidc_unavailable"),
+            OidcError::Store(_) => ("unavailable", "err_unavailable"),
             OidcError::StateUnknown | OidcError::OtherBrowser => ("oidc_state", "err_oidc_state"),
             OidcError::Denied => ("oidc_denied", "err_oidc_denied"),
             OidcError::TokenRefused(e) if e == "invalid_grant" => ("oidc_code_used", "err_oidc_code_used"),
@@ -176,7 +181,7 @@ impl OidcError {
         match self {
             OidcError::NotConfigured | OidcError::LocalLoginOff | OidcError::Denied | OidcError::NotAllowed => None,
             // Internal causes stay in the log; people get the message.
-            OidcError::Config(_) | OidcError::Unreachable(_) => None,
+            OidcError::Config(_) | OidcError::Unreachable(_) | OidcError::Store(_) => None,
             other => Some(other.to_string()),
         }
     }
@@ -198,12 +203,14 @@ pub struct Oidc {
     redirect: Url,
     http: http_client::HttpClient,
     setup: Mutex<Setup>,
-    pending: PendingSignIns,
+    /// Holds sign-ins under way (see [`pending`]).
+    store: Store,
 }
 
 impl Oidc {
-    /// `None` when the section is not configured. Does not contact IServ.
-    pub fn new(cfg: &OidcConfig, public_url: &Url) -> anyhow::Result<Option<Arc<Oidc>>> {
+    /// `None` when the section is not configured. Does not contact IServ. Sign-ins under way
+    /// are kept in `store`, which every portal replica shares.
+    pub fn new(cfg: &OidcConfig, public_url: &Url, store: Store) -> anyhow::Result<Option<Arc<Oidc>>> {
         if !cfg.is_configured() {
             return Ok(None);
         }
@@ -212,7 +219,7 @@ impl Oidc {
             http: http_client::HttpClient::new(Duration::from_secs(cfg.timeout_secs))?,
             cfg: cfg.clone(),
             setup: Mutex::new(Setup::NotTried),
-            pending: PendingSignIns::default(),
+            store,
         })))
     }
 
@@ -230,17 +237,17 @@ impl Oidc {
     /// (the client's address): a flood from one source only pushes out its own sign-ins.
     pub async fn begin(&self, binding: String, return_to: String, source: String) -> Result<Url, OidcError> {
         let started = self.provider().await?.start().await;
-        self.pending.insert(
-            started.state,
-            Pending {
-                binding,
-                nonce: started.nonce,
-                pkce_verifier: started.pkce_verifier,
-                return_to,
-                created: Instant::now(),
-                source,
-            },
-        );
+        let sign_in = PendingSignIn {
+            state: started.state,
+            binding,
+            nonce: started.nonce,
+            pkce_verifier: started.pkce_verifier,
+            return_to,
+            source,
+        };
+        pending::remember(&self.store, &sign_in)
+            .await
+            .map_err(|e| OidcError::Store(e.to_string()))?;
         Ok(started.url)
     }
 
@@ -254,9 +261,10 @@ impl Oidc {
         error: Option<&str>,
         code: Option<&str>,
     ) -> Result<(Identity, String), OidcError> {
-        let pending = self.pending.take(state, binding).map_err(|e| match e {
+        let pending = pending::take(&self.store, state, binding).await.map_err(|e| match e {
             TakeError::Unknown => OidcError::StateUnknown,
             TakeError::OtherBrowser => OidcError::OtherBrowser,
+            TakeError::Store(e) => OidcError::Store(e.to_string()),
         })?;
         match error {
             Some("access_denied") => return Err(OidcError::Denied),

@@ -173,7 +173,7 @@ impl AppState {
             tracing::warn!(error = %e, "could not reconcile desktops with the runtime at start");
         }
         // Does not contact IServ: it may be down now and come up later.
-        let oidc = iserv_oidc::Oidc::new(&config.oidc, &config.public_url())
+        let oidc = iserv_oidc::Oidc::new(&config.oidc, &config.public_url(), store.clone())
             .context("setting up IServ sign-in (section `oidc`)")?;
         let desktop_origins = config.desktop_origins();
         match &desktop_origins {

@@ -74,7 +74,11 @@ async fn person(store: &Store, i: usize) -> (String, String, String) {
             username: format!("schueler{i}"),
             display_name: format!("Schüler {i}"),
             email: None,
-            role: if i.is_multiple_of(30) { Role::Teacher } else { Role::Student },
+            role: if i.is_multiple_of(30) {
+                Role::Teacher
+            } else {
+                Role::Student
+            },
             groups: vec![format!("klasse-{}", i / 30), "alle".to_owned()],
         })
         .await

@@ -61,13 +61,13 @@ pub struct StoredPreview {
 }
 
 /// Unix milliseconds now.
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-fn ms(d: Duration) -> i64 {
+pub(crate) fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
@@ -228,14 +228,15 @@ impl Store {
         .transpose()
     }
 
-    /// Deletes expired desktop and preview tickets (lookups ignore them anyway; this keeps the
-    /// tables small). Desktop cookies go with their sessions. How many went.
+    /// Deletes expired desktop and preview tickets and sign-ins (lookups ignore them anyway;
+    /// this keeps the tables small). Desktop cookies go with their sessions. How many went.
     pub async fn purge_expired_tickets(&self) -> Result<u64, StoreError> {
         let now = now_ms();
         let mut purged = 0;
         for sql in [
             "DELETE FROM desktop_tickets WHERE expires_ms <= $1",
             "DELETE FROM preview_tickets WHERE expires_ms <= $1",
+            "DELETE FROM pending_sign_ins WHERE expires_ms <= $1",
         ] {
             purged += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
         }
@@ -244,19 +245,22 @@ impl Store {
 }
 
 /// A table with a bound on its rows, and how to trim it.
-struct Bounded {
-    /// Deletes all but the newest `$3` rows of session `$1` (`$2`: no limit); empty for a
-    /// table whose rows belong to no session.
-    trim_session: &'static str,
-    count: &'static str,
+pub(crate) struct Bounded {
+    /// Deletes all but the newest `$3` rows of owner `$1` (a session, or a sign-in's source;
+    /// `$2`: no limit); empty for a table whose rows have no owner.
+    pub trim_session: &'static str,
+    /// What one owner may hold at once.
+    pub per_owner: i64,
+    pub count: &'static str,
     /// Deletes the `$1` oldest rows.
-    trim: &'static str,
-    max: i64,
+    pub trim: &'static str,
+    pub max: i64,
 }
 
 const DESKTOP_TICKETS: Bounded = Bounded {
     trim_session: "DELETE FROM desktop_tickets WHERE id IN (SELECT id FROM desktop_tickets WHERE session_id = $1 \
                    ORDER BY created_ms DESC LIMIT $2 OFFSET $3)",
+    per_owner: PER_SESSION,
     count: "SELECT COUNT(*) FROM desktop_tickets",
     trim: "DELETE FROM desktop_tickets WHERE id IN (SELECT id FROM desktop_tickets ORDER BY created_ms LIMIT $1)",
     max: MAX_DESKTOP_TICKETS,
@@ -264,29 +268,31 @@ const DESKTOP_TICKETS: Bounded = Bounded {
 const DESKTOP_COOKIES: Bounded = Bounded {
     trim_session: "DELETE FROM desktop_cookies WHERE id IN (SELECT id FROM desktop_cookies WHERE session_id = $1 \
                    ORDER BY created_ms DESC LIMIT $2 OFFSET $3)",
+    per_owner: PER_SESSION,
     count: "SELECT COUNT(*) FROM desktop_cookies",
     trim: "DELETE FROM desktop_cookies WHERE id IN (SELECT id FROM desktop_cookies ORDER BY created_ms LIMIT $1)",
     max: MAX_DESKTOP_COOKIES,
 };
 const PREVIEW_TICKETS: Bounded = Bounded {
     trim_session: "",
+    per_owner: 0,
     count: "SELECT COUNT(*) FROM preview_tickets",
     trim: "DELETE FROM preview_tickets WHERE id IN (SELECT id FROM preview_tickets ORDER BY created_ms LIMIT $1)",
     max: MAX_PREVIEW_TICKETS,
 };
 
-/// Makes room for one more row in `table`, for `session_id` if given: deletes that session's
+/// Makes room for one more row in `table`, for `owner` if given: deletes that owner's
 /// oldest while it holds its bound, and the table's oldest while it holds its maximum.
-async fn make_room(
+pub(crate) async fn make_room(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     table: &Bounded,
-    session_id: Option<&str>,
+    owner: Option<&str>,
 ) -> Result<(), StoreError> {
-    if let Some(session_id) = session_id {
+    if let Some(owner) = owner {
         sqlx::query(table.trim_session)
-            .bind(session_id)
+            .bind(owner)
             .bind(ALL)
-            .bind(PER_SESSION - 1)
+            .bind(table.per_owner - 1)
             .execute(&mut **tx)
             .await?;
     }

@@ -23,6 +23,7 @@ mod replicas;
 mod secret;
 mod sessions;
 mod settings;
+mod sign_ins;
 mod user_admin;
 mod users;
 
@@ -49,6 +50,7 @@ pub use replicas::{
 };
 pub use secret::random_secret;
 pub use settings::{IMAGE_TYPES, StoredImage};
+pub use sign_ins::{MAX_SIGN_INS_PER_SOURCE, PendingSignIn, TakenSignIn};
 pub use users::Linked;
 
 /// Which database a [`Store`] talks to.

@@ -10,8 +10,8 @@ use std::panic::resume_unwind;
 use std::time::Duration;
 
 use portal_store::{
-    Backend, DesktopState, DesktopType, ExternalUser, MAX_HANDOVERS_PER_SESSION, Role, Seeded, Store, StoreError, User,
-    handover_id,
+    Backend, DesktopState, DesktopType, ExternalUser, MAX_HANDOVERS_PER_SESSION, MAX_SIGN_INS_PER_SOURCE,
+    PendingSignIn, Role, Seeded, Store, StoreError, User, handover_id,
 };
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::migrate::MigrateDatabase;
@@ -216,6 +216,7 @@ both_backends!(
         desktop_tickets_are_single_use_hashed_and_bounded,
         desktop_cookies_go_with_their_session_and_are_bounded,
         preview_tickets_are_reusable_until_they_expire,
+        pending_sign_ins_are_single_use_hashed_and_a_flood_pushes_out_its_own,
     ],
     with_url: [
         migrations_are_idempotent,
@@ -2355,4 +2356,60 @@ async fn a_type_allowed_to_a_name_follows_the_person(store: Store) {
         .expect("anew");
     assert_ne!(fresh.id, ben.id);
     assert_eq!(allowed(&store).await, ["dora"], "a purged account's grant stays gone");
+}
+
+fn sign_in(state: &str, source: &str) -> PendingSignIn {
+    PendingSignIn {
+        state: state.to_owned(),
+        binding: format!("binding-{state}"),
+        nonce: "nonce".to_owned(),
+        pkce_verifier: "verifier".to_owned(),
+        return_to: "/files".to_owned(),
+        source: source.to_owned(),
+    }
+}
+
+async fn pending_sign_ins_are_single_use_hashed_and_a_flood_pushes_out_its_own(store: Store) {
+    store
+        .put_pending_sign_in(&sign_in("real", "10.0.0.1"), HOUR)
+        .await
+        .expect("put");
+    // One source far beyond its share keeps only its newest.
+    for i in 0..MAX_SIGN_INS_PER_SOURCE + 20 {
+        store
+            .put_pending_sign_in(&sign_in(&format!("flood{i}"), "10.6.6.6"), HOUR)
+            .await
+            .expect("put");
+    }
+    assert_eq!(store.take_pending_sign_in("flood0").await.expect("take"), None);
+    let newest = format!("flood{}", MAX_SIGN_INS_PER_SOURCE + 19);
+    assert!(store.take_pending_sign_in(&newest).await.expect("take").is_some());
+    // The real sign-in survived, once, with what the callback needs.
+    let taken = store.take_pending_sign_in("real").await.expect("take").expect("kept");
+    assert_eq!(taken.binding_id, handover_id("binding-real"));
+    assert_eq!(
+        (taken.nonce.as_str(), taken.return_to.as_str(), taken.expired),
+        ("nonce", "/files", false)
+    );
+    assert_eq!(store.take_pending_sign_in("real").await.expect("take"), None);
+    // Expired: taken out, and said so; purged by the leader's sweep otherwise.
+    store
+        .put_pending_sign_in(&sign_in("short", "10.0.0.2"), Duration::from_millis(1))
+        .await
+        .expect("put");
+    store
+        .put_pending_sign_in(&sign_in("stale", "10.0.0.2"), Duration::from_millis(1))
+        .await
+        .expect("put");
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert!(
+        store
+            .take_pending_sign_in("short")
+            .await
+            .expect("take")
+            .expect("there")
+            .expired
+    );
+    assert!(store.purge_expired_tickets().await.expect("purge") >= 1);
+    assert_eq!(store.take_pending_sign_in("stale").await.expect("take"), None);
 }

@@ -116,14 +116,21 @@ pub fn with_desktop_origins(config: &mut Config) {
 }
 
 /// Starts the portal on a fresh port with `config` and the data in `dir`.
-async fn start(dir: Arc<tempfile::TempDir>, mut config: Config) -> TestApp {
+async fn start(dir: Arc<tempfile::TempDir>, config: Config) -> TestApp {
+    launch(dir, config, true).await
+}
+
+/// Starts a portal on a port of its own; with `own_url`, a loopback public URL and redirect URI
+/// are made its own (else they stay as configured, e.g. another replica's).
+async fn launch(dir: Arc<tempfile::TempDir>, mut config: Config, own_url: bool) -> TestApp {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     config.listen = addr;
-    if config
-        .public_url
-        .as_ref()
-        .is_none_or(|u| u.host_str() == Some("127.0.0.1"))
+    if own_url
+        && config
+            .public_url
+            .as_ref()
+            .is_none_or(|u| u.host_str() == Some("127.0.0.1"))
     {
         config.public_url = Some(format!("http://{addr}/").parse().unwrap());
     }
@@ -172,6 +179,12 @@ impl TestApp {
     /// on a port of its own: a second replica behind a load balancer.
     pub async fn peer(&self) -> TestApp {
         start(self.dir.clone(), self.config.clone()).await
+    }
+
+    /// A replica behind the same address as this portal, as behind one load balancer: the
+    /// same public URL and IServ redirect URI (requests to it go to its own port).
+    pub async fn replica(&self) -> TestApp {
+        launch(self.dir.clone(), self.config.clone(), false).await
     }
 
     /// Stops the server and its background work, and waits until it has stopped.

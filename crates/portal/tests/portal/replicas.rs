@@ -538,3 +538,59 @@ async fn a_help_grant_given_through_one_portal_lets_the_teacher_in_through_the_o
     b.stop().await;
     db.drop_now().await;
 }
+
+#[tokio::test]
+async fn an_iserv_sign_in_started_on_one_portal_finishes_on_the_other_once() {
+    let Some(db) = TestDatabase::create().await else { return };
+    let idp = crate::oidc::provider(testkit::oidc::Layout::Auth).await;
+    idp.set_user(testkit::oidc::TestUser::student("anna"));
+    let url = db.url.clone();
+    let iserv = crate::oidc::with_discovery(&idp);
+    let mut a = spawn_app_with(&[], move |c| {
+        iserv(c);
+        c.database_url = Some(url);
+    })
+    .await;
+    // Behind one load balancer every replica has the same public URL and redirect URI: A's.
+    let mut b = a.replica().await;
+
+    // The browser starts on A; the load balancer sends IServ's redirect back to B.
+    let on_a = Browser::new(&a);
+    let callback = crate::oidc::to_callback(&on_a).await;
+    let mut to_b = url::Url::parse(&callback).unwrap();
+    to_b.set_port(url::Url::parse(&b.url).unwrap().port()).unwrap();
+    let on_b = b.rebind(&on_a);
+    let done = crate::oidc::open_callback(&on_b, to_b.as_str()).await;
+    assert_eq!(done.status(), 303, "{}", done.text().await.unwrap());
+    assert_eq!(on_b.get("/api/desktops").send().await.unwrap().status(), 200);
+    assert_eq!(on_a.get("/api/desktops").send().await.unwrap().status(), 200);
+
+    // Used on B, the same callback is refused on A (and on B).
+    for at in [&on_a, &on_b] {
+        let replay = if std::ptr::eq(at, &on_a) {
+            callback.clone()
+        } else {
+            to_b.to_string()
+        };
+        assert_eq!(
+            crate::oidc::error_code(crate::oidc::open_callback(at, &replay).await).await,
+            (400, "oidc_state".into())
+        );
+    }
+
+    // A callback pushed into another browser is refused on the other portal too.
+    let attacker = Browser::new(&a);
+    let pushed = crate::oidc::to_callback(&attacker).await;
+    let mut pushed_to_b = url::Url::parse(&pushed).unwrap();
+    pushed_to_b.set_port(url::Url::parse(&b.url).unwrap().port()).unwrap();
+    let victim = Browser::new(&b);
+    assert_eq!(
+        crate::oidc::error_code(crate::oidc::open_callback(&victim, pushed_to_b.as_str()).await).await,
+        (400, "oidc_state".into())
+    );
+    assert_eq!(victim.get("/api/desktops").send().await.unwrap().status(), 401);
+
+    a.stop().await;
+    b.stop().await;
+    db.drop_now().await;
+}
