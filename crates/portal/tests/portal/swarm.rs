@@ -525,6 +525,30 @@ image = "iserv-rd/not-on-any-node:test"
         page_works(&browsers[*i], &id).await;
         websocket_works(&url, &browsers[*i], &id).await;
     }
+
+    // A desktop that crashes is shown stopped with its exit code, and nobody restarts it.
+    let id = format!("{}-fake", users[0]);
+    let container = docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=org.iserv-remote-desktop.desktop-id={id}"),
+    ]);
+    docker_ok(&["kill", &container]);
+    let d = crate::docker::wait_for_state(&browsers[0], &id, "stopped", Duration::from_secs(15)).await;
+    let service = desktop_runtime::safe_docker_name(&format!("ird-{tag}-{id}"));
+    assert_eq!(
+        d["state"],
+        "stopped",
+        "{d}\n{}\n{}",
+        docker(&["service", "ps", "--no-trunc", &service]),
+        portal_log(&cluster)
+    );
+    assert!(d["state_reason"].as_str().unwrap_or_default().contains("137"), "{d}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let running = docker_ok(&["service", "ps", "-q", "--filter", "desired-state=running", &service]);
+    assert!(running.is_empty(), "the crashed desktop was restarted: {running}");
+    assert_eq!(crate::docker::desktop(&browsers[0], &id).await["state"], "stopped");
     drop(cluster);
 }
 
