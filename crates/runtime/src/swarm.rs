@@ -78,6 +78,8 @@ pub struct SwarmRuntime {
     docker: DockerRuntime,
     swarm: SwarmSettings,
     network_lock: tokio::sync::Mutex<()>,
+    /// The engine dropped "no new privileges" from a service (older engines do): said once.
+    privileges_warned: std::sync::atomic::AtomicBool,
 }
 
 /// What the swarm knows of one desktop's service.
@@ -102,6 +104,7 @@ impl SwarmRuntime {
             docker,
             swarm,
             network_lock: tokio::sync::Mutex::new(()),
+            privileges_warned: std::sync::atomic::AtomicBool::new(false),
         };
         runtime.check_manager().await?;
         Ok(runtime)
@@ -450,6 +453,31 @@ impl SwarmRuntime {
             .filter(|s| s.desktop.running)
             .filter_map(|s| Some((s.desktop.id, s.node?)))
             .collect())
+    }
+
+    /// Says once in the log when the engine kept a service without "no new privileges":
+    /// engines older than the setting in services drop it silently.
+    async fn check_privileges(&self, docker: &Docker, name: &str) {
+        if self.privileges_warned.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Ok(Some(service)) = self.inspect_service(docker, name).await else {
+            return;
+        };
+        let kept = service
+            .spec
+            .and_then(|s| s.task_template)
+            .and_then(|t| t.container_spec)
+            .and_then(|c| c.privileges)
+            .and_then(|p| p.no_new_privileges)
+            == Some(true);
+        if !kept && !self.privileges_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                service = %name,
+                "the swarm's engine does not apply \"no new privileges\" to services (it is older than the setting); \
+                 desktops still run without capabilities, but a setuid program in one can change its user"
+            );
+        }
     }
 
     /// Reports each node's pull until every node that is up has its outcome.
@@ -815,6 +843,7 @@ impl ContainerRuntime for SwarmRuntime {
             Err(err) if status_of(&err) == Some(409) => {}
             Err(err) => return Err(self.docker.start_error(&err)),
         }
+        self.check_privileges(&docker, &name).await;
         self.wait_running(&docker, &name, spec, &progress).await?;
         self.wait_resolvable(&name, spec.port).await?;
         Ok(self.endpoint(&name, spec.port, spec.https, spec.verify_tls))

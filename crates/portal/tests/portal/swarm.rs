@@ -316,7 +316,7 @@ async fn run_portal(cluster: &Cluster, config: &std::path::Path, files_root: &st
 /// The end of the portal container's log (it logs to standard error).
 fn portal_log(cluster: &Cluster) -> String {
     let out = Command::new("docker")
-        .args(["logs", "--tail", "60", &format!("{}-portal", cluster.tag)])
+        .args(["logs", "--tail", "400", &format!("{}-portal", cluster.tag)])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -471,6 +471,18 @@ image = "iserv-rd/not-on-any-node:test"
         page_works(b, &id).await;
         websocket_works(&url, b, &id).await;
     }
+
+    // Contained as on one engine; where the engine drops "no new privileges" from services,
+    // the portal says so.
+    let service = desktop_runtime::safe_docker_name(&format!("ird-{tag}-{}-fake", users[0]));
+    let spec = |field: &str| docker_ok(&["service", "inspect", "-f", field, &service]);
+    assert_eq!(
+        spec("{{json .Spec.TaskTemplate.ContainerSpec.CapabilityDrop}}"),
+        r#"["ALL"]"#
+    );
+    assert_eq!(spec("{{json .Spec.EndpointSpec.Ports}}"), "null", "nothing published");
+    let kept = spec("{{.Spec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges}}") == "true";
+    assert!(kept || portal_log(&cluster).contains("no new privileges"));
 
     // An admin's pre-pull runs on every node, with progress per node; an image that no node
     // can get fails naming the nodes.
