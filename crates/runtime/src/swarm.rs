@@ -78,6 +78,8 @@ pub struct SwarmRuntime {
     docker: DockerRuntime,
     swarm: SwarmSettings,
     network_lock: tokio::sync::Mutex<()>,
+    /// The engine dropped "no new privileges" from a service (older engines do): said once.
+    privileges_warned: std::sync::atomic::AtomicBool,
 }
 
 /// What the swarm knows of one desktop's service.
@@ -102,6 +104,7 @@ impl SwarmRuntime {
             docker,
             swarm,
             network_lock: tokio::sync::Mutex::new(()),
+            privileges_warned: std::sync::atomic::AtomicBool::new(false),
         };
         runtime.check_manager().await?;
         Ok(runtime)
@@ -452,6 +455,31 @@ impl SwarmRuntime {
             .collect())
     }
 
+    /// Says once in the log when the engine kept a service without "no new privileges":
+    /// engines older than the setting in services drop it silently.
+    async fn check_privileges(&self, docker: &Docker, name: &str) {
+        if self.privileges_warned.load(std::sync::atomic::Ordering::Relaxed) {
+            return;
+        }
+        let Ok(Some(service)) = self.inspect_service(docker, name).await else {
+            return;
+        };
+        let kept = service
+            .spec
+            .and_then(|s| s.task_template)
+            .and_then(|t| t.container_spec)
+            .and_then(|c| c.privileges)
+            .and_then(|p| p.no_new_privileges)
+            == Some(true);
+        if !kept && !self.privileges_warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            tracing::warn!(
+                service = %name,
+                "the swarm's engine does not apply \"no new privileges\" to services (it is older than the setting); \
+                 desktops still run without capabilities, but a setuid program in one can change its user"
+            );
+        }
+    }
+
     /// Reports each node's pull until every node that is up has its outcome.
     async fn follow_pull(
         &self,
@@ -695,7 +723,12 @@ fn observe_service(service: &Service, newest: Option<&Task>, nodes: &HashMap<Str
             id,
             username: labels.get(LABEL_USER).cloned().unwrap_or_default(),
             type_key: labels.get(LABEL_TYPE).cloned().unwrap_or_default(),
-            container_id: service.id.clone().unwrap_or_default(),
+            // The task: what runs now, so a desktop restarted and crashed between two looks
+            // is told from the one seen before.
+            container_id: newest
+                .and_then(|t| t.id.clone())
+                .or_else(|| service.id.clone())
+                .unwrap_or_default(),
             running,
             endpoint: running.then_some(Endpoint {
                 https,
@@ -710,12 +743,16 @@ fn observe_service(service: &Service, newest: Option<&Task>, nodes: &HashMap<Str
     })
 }
 
-/// What changed between two looks at the swarm: desktops that stopped running (or were
-/// never seen running since the first look) and services that are gone.
-fn changes(before: &HashMap<String, bool>, now: &[ObservedDesktop]) -> Vec<RuntimeEvent> {
+/// What one look saw of a desktop: its task and whether it ran.
+type Look = (String, bool);
+
+/// What changed between two looks at the swarm: desktops that stopped running, or whose task
+/// is another one that does not run (started and ended between the looks), or that were not
+/// seen before; and services that are gone.
+fn changes(before: &HashMap<String, Look>, now: &[ObservedDesktop]) -> Vec<RuntimeEvent> {
     let mut events: Vec<RuntimeEvent> = now
         .iter()
-        .filter(|d| !d.running && before.get(&d.id) != Some(&false))
+        .filter(|d| !d.running && before.get(&d.id) != Some(&(d.container_id.clone(), false)))
         .map(|d| RuntimeEvent::Stopped {
             id: d.id.clone(),
             reason: d
@@ -806,6 +843,7 @@ impl ContainerRuntime for SwarmRuntime {
             Err(err) if status_of(&err) == Some(409) => {}
             Err(err) => return Err(self.docker.start_error(&err)),
         }
+        self.check_privileges(&docker, &name).await;
         self.wait_running(&docker, &name, spec, &progress).await?;
         self.wait_resolvable(&name, spec.port).await?;
         Ok(self.endpoint(&name, spec.port, spec.https, spec.verify_tls))
@@ -910,7 +948,7 @@ impl ContainerRuntime for SwarmRuntime {
             settings: self.settings().clone(),
         };
         let polls = stream::unfold(
-            (runtime, None::<HashMap<String, bool>>),
+            (runtime, None::<HashMap<String, Look>>),
             |(poller, before)| async move {
                 if before.is_some() {
                     tokio::time::sleep(POLL).await;
@@ -918,7 +956,10 @@ impl ContainerRuntime for SwarmRuntime {
                 match poller.observe().await {
                     Ok(now) => {
                         let events = changes(&before.unwrap_or_default(), &now);
-                        let state = now.iter().map(|d| (d.id.clone(), d.running)).collect();
+                        let state = now
+                            .iter()
+                            .map(|d| (d.id.clone(), (d.container_id.clone(), d.running)))
+                            .collect();
                         Some((events, (poller, Some(state))))
                     }
                     Err(err) => {
@@ -1083,12 +1124,13 @@ mod tests {
             id: id.to_owned(),
             username: String::new(),
             type_key: String::new(),
-            container_id: String::new(),
+            container_id: format!("task-{id}"),
             running,
             endpoint: None,
             stop_reason: (!running).then(|| ExitReason::Failed("node down".to_owned())),
         };
-        let before = HashMap::from([("a".to_owned(), true), ("b".to_owned(), false), ("c".to_owned(), true)]);
+        let look = |id: &str, running: bool| (id.to_owned(), (format!("task-{id}"), running));
+        let before = HashMap::from([look("a", true), look("b", false), look("c", true)]);
         let events = changes(&before, &[desktop("a", false), desktop("b", false)]);
         assert_eq!(
             events,
@@ -1100,5 +1142,30 @@ mod tests {
                 RuntimeEvent::Removed { id: "c".to_owned() },
             ]
         );
+    }
+
+    /// Stopped (seen), started again and crashed between two looks: another task that does
+    /// not run is a stop too.
+    #[test]
+    fn a_new_task_that_ended_between_two_looks_is_a_stop() {
+        let before = HashMap::from([("a".to_owned(), ("task-old".to_owned(), false))]);
+        let crashed = ObservedDesktop {
+            id: "a".to_owned(),
+            username: String::new(),
+            type_key: String::new(),
+            container_id: "task-new".to_owned(),
+            running: false,
+            endpoint: None,
+            stop_reason: Some(ExitReason::Exited { code: Some(137) }),
+        };
+        assert_eq!(
+            changes(&before, std::slice::from_ref(&crashed)),
+            vec![RuntimeEvent::Stopped {
+                id: "a".to_owned(),
+                reason: ExitReason::Exited { code: Some(137) }
+            }]
+        );
+        let seen = HashMap::from([("a".to_owned(), ("task-new".to_owned(), false))]);
+        assert_eq!(changes(&seen, &[crashed]), vec![]);
     }
 }

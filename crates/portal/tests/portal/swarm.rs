@@ -316,7 +316,7 @@ async fn run_portal(cluster: &Cluster, config: &std::path::Path, files_root: &st
 /// The end of the portal container's log (it logs to standard error).
 fn portal_log(cluster: &Cluster) -> String {
     let out = Command::new("docker")
-        .args(["logs", "--tail", "60", &format!("{}-portal", cluster.tag)])
+        .args(["logs", "--tail", "400", &format!("{}-portal", cluster.tag)])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -472,6 +472,18 @@ image = "iserv-rd/not-on-any-node:test"
         websocket_works(&url, b, &id).await;
     }
 
+    // Contained as on one engine; where the engine drops "no new privileges" from services,
+    // the portal says so.
+    let service = desktop_runtime::safe_docker_name(&format!("ird-{tag}-{}-fake", users[0]));
+    let spec = |field: &str| docker_ok(&["service", "inspect", "-f", field, &service]);
+    assert_eq!(
+        spec("{{json .Spec.TaskTemplate.ContainerSpec.CapabilityDrop}}"),
+        r#"["ALL"]"#
+    );
+    assert_eq!(spec("{{json .Spec.EndpointSpec.Ports}}"), "null", "nothing published");
+    let kept = spec("{{.Spec.TaskTemplate.ContainerSpec.Privileges.NoNewPrivileges}}") == "true";
+    assert!(kept || portal_log(&cluster).contains("no new privileges"));
+
     // An admin's pre-pull runs on every node, with progress per node; an image that no node
     // can get fails naming the nodes.
     let root = sign_in_at(&url, "root").await;
@@ -525,6 +537,30 @@ image = "iserv-rd/not-on-any-node:test"
         page_works(&browsers[*i], &id).await;
         websocket_works(&url, &browsers[*i], &id).await;
     }
+
+    // A desktop that crashes is shown stopped with its exit code, and nobody restarts it.
+    let id = format!("{}-fake", users[0]);
+    let container = docker_ok(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label=org.iserv-remote-desktop.desktop-id={id}"),
+    ]);
+    docker_ok(&["kill", &container]);
+    let d = crate::docker::wait_for_state(&browsers[0], &id, "stopped", Duration::from_secs(15)).await;
+    let service = desktop_runtime::safe_docker_name(&format!("ird-{tag}-{id}"));
+    assert_eq!(
+        d["state"],
+        "stopped",
+        "{d}\n{}\n{}",
+        docker(&["service", "ps", "--no-trunc", &service]),
+        portal_log(&cluster)
+    );
+    assert!(d["state_reason"].as_str().unwrap_or_default().contains("137"), "{d}");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let running = docker_ok(&["service", "ps", "-q", "--filter", "desired-state=running", &service]);
+    assert!(running.is_empty(), "the crashed desktop was restarted: {running}");
+    assert_eq!(crate::docker::desktop(&browsers[0], &id).await["state"], "stopped");
     drop(cluster);
 }
 
