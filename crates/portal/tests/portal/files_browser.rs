@@ -262,6 +262,18 @@ fn folder_tree() -> tempfile::TempDir {
     dir
 }
 
+/// A portal, Chromium signed in as alice, alice's home and a folder tree to upload.
+async fn folder_upload_setup() -> (TestApp, Chrome, std::path::PathBuf, tempfile::TempDir) {
+    let app = spawn_app(&[]).await;
+    let chrome = Chrome::start().await;
+    chrome.sign_in(&app, "alice").await;
+    let home = {
+        let alice = app.state.store.user_by_username("alice").await.unwrap().unwrap();
+        app.state.files.home_dir(&alice)
+    };
+    (app, chrome, home, folder_tree())
+}
+
 /// The tree `folder_tree` made, as found under `dir` on the portal's side.
 fn assert_tree(dir: &std::path::Path) {
     let top = dir.join("Projekt Ärger");
@@ -319,14 +331,7 @@ async fn a_folder_is_chosen_and_uploaded_with_its_tree_in_chromium() {
     if !browser_ready() {
         return;
     }
-    let app = spawn_app(&[]).await;
-    let chrome = Chrome::start().await;
-    chrome.sign_in(&app, "alice").await;
-    let home = {
-        let alice = app.state.store.user_by_username("alice").await.unwrap().unwrap();
-        app.state.files.home_dir(&alice)
-    };
-    let picked = folder_tree();
+    let (app, chrome, home, picked) = folder_upload_setup().await;
     let folder = picked.path().join("Projekt Ärger");
 
     // The folder picker (`webkitdirectory`), given the folder as WebDriver gives a file input
@@ -390,14 +395,7 @@ async fn a_folder_dropped_by_the_browser_itself_is_uploaded_with_its_tree() {
     if !browser_ready() {
         return;
     }
-    let app = spawn_app(&[]).await;
-    let chrome = Chrome::start().await;
-    chrome.sign_in(&app, "alice").await;
-    let home = {
-        let alice = app.state.store.user_by_username("alice").await.unwrap().unwrap();
-        app.state.files.home_dir(&alice)
-    };
-    let picked = folder_tree();
+    let (app, chrome, home, picked) = folder_upload_setup().await;
     let folder = picked.path().join("Projekt Ärger");
     chrome.goto(&app, "/files/home/").await;
     js(
