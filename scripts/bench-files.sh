@@ -10,6 +10,7 @@
 #
 #   BENCH_GIB=1       size of the big file in GiB
 #   BENCH_REPEAT=3    runs per measurement (the median is reported)
+#   BENCH_PERF=FILE   also record a CPU profile of the portal during the uploads (perf)
 #   BENCH_BIN=…       a portal binary to measure instead of this tree's release build (an
 #                     older commit's, for a before/after in one sitting)
 set -euo pipefail
@@ -60,9 +61,14 @@ cp_t=() up_t=() down_t=() null_t=() up_cpu=()
 for i in $(seq "$repeat"); do
     t0="$(now)"; cp "$big" "$work/copy.bin"; sync; t1="$(now)"; cp_t+=("$(secs "$t0" "$t1")")
     rm -f "$work/copy.bin"
+    if [ -n "${BENCH_PERF:-}" ] && [ "$i" = 1 ]; then
+        perf record -F 1999 -g -p "$pid" -o "$BENCH_PERF" >&2 2>/dev/null & perf_pid=$!
+        sleep 1
+    fi
     t0="$(now)"; c0="$(cpu)"
     curl -fs -b "$jar" -H "x-csrf-token: $csrf" -T "$big" -o /dev/null "$url/api/files/home/big-$i.bin"
     c1="$(cpu)"; sync; t1="$(now)"; up_t+=("$(secs "$t0" "$t1")"); up_cpu+=("$((c1 - c0))")
+    if [ -n "${perf_pid:-}" ]; then kill -INT "$perf_pid"; wait "$perf_pid" || true; perf_pid=; fi
     t0="$(now)"; curl -fs -b "$jar" -o "$work/down.bin" "$url/api/files/home/big-$i.bin"; sync; t1="$(now)"
     down_t+=("$(secs "$t0" "$t1")")
     # The portal's part alone: the client throws the bytes away instead of writing them.

@@ -342,6 +342,7 @@ files_upload_button = Hochladen
 files_choose_folder = Ordner
 files_upload_folder_button = Ordner hochladen
 files_upload_limit = Größte Datei
+files_over_quota = Hier liegt mehr, als dein Speicherplatz erlaubt (auch was ein Desktop gespeichert hat, zählt). Bis du etwas gelöscht hast, lässt sich nichts hochladen und kein neuer Desktop starten.
 files_drop_here = Dateien hierher ziehen, um sie in diesen Ordner hochzuladen.
 files_new_folder = Neuer Ordner
 files_create = Anlegen

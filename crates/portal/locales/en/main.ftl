@@ -341,6 +341,7 @@ files_upload_button = Upload
 files_choose_folder = Folder
 files_upload_folder_button = Upload folder
 files_upload_limit = Largest file
+files_over_quota = More is kept here than your quota allows (what a desktop saved counts too). Until you delete something, nothing can be uploaded and no new desktop starts.
 files_drop_here = Drop files here to upload them into this folder.
 files_new_folder = New folder
 files_create = Create

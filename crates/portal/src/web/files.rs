@@ -372,6 +372,8 @@ pub(crate) struct FilesPage<'a> {
     pub rows: Vec<Row>,
     pub writable: bool,
     pub usage: Option<(String, String, u64)>,
+    /// More is kept here than the quota allows (a desktop wrote past it): said above the bar.
+    pub over_quota: bool,
     pub trash: Vec<TrashRow>,
     pub trash_days: u64,
     pub max_upload: String,
@@ -581,13 +583,16 @@ pub(crate) async fn show(
             })
         })
         .collect();
-    let usage = match space.usage().await? {
-        Usage { used, quota: Some(q) } => Some((
-            human_size(used, lang),
-            human_size(q, lang),
-            (used.saturating_mul(100) / q.max(1)).min(100),
-        )),
-        _ => None,
+    let (usage, over_quota) = match space.usage().await? {
+        Usage { used, quota: Some(q) } => (
+            Some((
+                human_size(used, lang),
+                human_size(q, lang),
+                (used.saturating_mul(100) / q.max(1)).min(100),
+            )),
+            used > q,
+        ),
+        _ => (None, false),
     };
     let trash = space
         .trash(unix_now())
@@ -671,6 +676,7 @@ pub(crate) async fn show(
         rows,
         writable: space.writable,
         usage,
+        over_quota,
         trash,
         trash_days: state.files.trash_days(),
         max_upload: human_size(state.config.files.max_upload_mib * 1024 * 1024, lang),

@@ -1112,3 +1112,36 @@ async fn a_posted_folder_keeps_its_tree_and_its_names_stay_inside() {
     assert!(!home.join("x.txt").exists() && !home.join("Kurs/x.txt").exists());
     assert!(!home.parent().unwrap().join("x.txt").exists());
 }
+
+#[tokio::test]
+async fn a_home_a_desktop_filled_past_its_quota_says_so_and_takes_no_uploads() {
+    let app = spawn_app_with(&[], |c| c.files.quota_student_mib = 1).await;
+    let alice = sign_in(&app, "alice").await;
+    // Written past the portal, as a desktop writes into its home.
+    let home = home_of(&app, "alice").await;
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("Film.mp4"), vec![1u8; 2 * 1024 * 1024]).unwrap();
+    let alice = &alice;
+    let page = |lang: &'static str| async move {
+        let resp = alice.get("/files/home/").header("accept-language", lang).send();
+        resp.await.unwrap().text().await.unwrap()
+    };
+    let english = page("en").await;
+    assert!(
+        english.contains("data-role=\"over-quota\"") && english.contains("no new desktop starts"),
+        "{english}"
+    );
+    assert!(page("de").await.contains("kein neuer Desktop starten"));
+    let csrf = csrf_from(&english);
+    let (status, code) = error_code(put(alice, &csrf, "/api/files/home/x.txt", b"x".to_vec()).await).await;
+    assert_eq!((status, code.as_str()), (413, "quota"));
+    assert!(!home.join("x.txt").exists());
+
+    // Deleted (into the trash, which does not count): the warning goes at once.
+    let delete = alice
+        .delete("/api/files/home/Film.mp4")
+        .header("x-csrf-token", &csrf)
+        .send();
+    assert_eq!(delete.await.unwrap().status(), 204);
+    assert!(!page("en").await.contains("data-role=\"over-quota\""));
+}

@@ -1,7 +1,9 @@
-//! The file manager in real Chromium: drag-and-drop upload with a progress bar per file,
-//! rename, delete and restore from the trash, moving with the plain selection form, and
-//! previews — images and text on the portal (sandboxed), PDFs on the preview origin, and
-//! hostile SVG/HTML that never runs with the portal's origin or cookies.
+//! The file manager in real Chromium: drag-and-drop upload with a progress bar per file
+//! (files, and a folder dropped through DevTools' `Input.dispatchDragEvent`), the folder
+//! picker with and without JavaScript, rename, delete and restore from the trash, moving
+//! with the plain selection form, and previews — images and text on the portal
+//! (sandboxed), PDFs on the preview origin, and hostile SVG/HTML that never runs with the
+//! portal's origin or cookies.
 
 use fantoccini::Locator;
 use serde_json::Value;
@@ -68,9 +70,9 @@ async fn files_are_dropped_renamed_trashed_restored_moved_and_previewed_in_chrom
         )
         .await;
 
-    // Drag and drop. Headless Chromium cannot be given an OS-level drag from outside the
-    // page, so the drop is a synthetic DragEvent carrying a DataTransfer built in the page
-    // (the browser's own type); files.js handles it exactly as a real drop. The progress
+    // Drag and drop of files: a synthetic DragEvent carrying a DataTransfer built in the page
+    // (the browser's own type); files.js handles it exactly as a real drop. A drop made by
+    // the browser itself, with a folder, is `a_folder_dropped_by_the_browser_itself_…`. The progress
     // list is recorded as it changes, since the page reloads when all uploads are done.
     js(
         &chrome,
@@ -260,6 +262,18 @@ fn folder_tree() -> tempfile::TempDir {
     dir
 }
 
+/// A portal, Chromium signed in as alice, alice's home and a folder tree to upload.
+async fn folder_upload_setup() -> (TestApp, Chrome, std::path::PathBuf, tempfile::TempDir) {
+    let app = spawn_app(&[]).await;
+    let chrome = Chrome::start().await;
+    chrome.sign_in(&app, "alice").await;
+    let home = {
+        let alice = app.state.store.user_by_username("alice").await.unwrap().unwrap();
+        app.state.files.home_dir(&alice)
+    };
+    (app, chrome, home, folder_tree())
+}
+
 /// The tree `folder_tree` made, as found under `dir` on the portal's side.
 fn assert_tree(dir: &std::path::Path) {
     let top = dir.join("Projekt Ärger");
@@ -317,14 +331,7 @@ async fn a_folder_is_chosen_and_uploaded_with_its_tree_in_chromium() {
     if !browser_ready() {
         return;
     }
-    let app = spawn_app(&[]).await;
-    let chrome = Chrome::start().await;
-    chrome.sign_in(&app, "alice").await;
-    let home = {
-        let alice = app.state.store.user_by_username("alice").await.unwrap().unwrap();
-        app.state.files.home_dir(&alice)
-    };
-    let picked = folder_tree();
+    let (app, chrome, home, picked) = folder_upload_setup().await;
     let folder = picked.path().join("Projekt Ärger");
 
     // The folder picker (`webkitdirectory`), given the folder as WebDriver gives a file input
@@ -362,5 +369,74 @@ async fn a_folder_is_chosen_and_uploaded_with_its_tree_in_chromium() {
     .await;
     wait_done(&chrome, "uploaded").await;
     assert_tree(&home.join("Ohne Skript"));
+    chrome.close().await;
+}
+
+/// A DevTools command through chromedriver (`goog/cdp/execute`), for what WebDriver lacks.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base_url: &url::Url, session_id: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base_url.join(&format!("session/{}/goog/cdp/execute", session_id.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({ "cmd": self.cmd, "params": self.params });
+        (http::Method::POST, Some(body.to_string()))
+    }
+}
+
+#[tokio::test]
+async fn a_folder_dropped_by_the_browser_itself_is_uploaded_with_its_tree() {
+    if !browser_ready() {
+        return;
+    }
+    let (app, chrome, home, picked) = folder_upload_setup().await;
+    let folder = picked.path().join("Projekt Ärger");
+    chrome.goto(&app, "/files/home/").await;
+    js(
+        &chrome,
+        "document.addEventListener('drop', (e) => sessionStorage.setItem('dropped', JSON.stringify( \
+           [...e.dataTransfer.items].map(i => { const en = i.webkitGetAsEntry(); \
+             return {kind: i.kind, dir: !!en && en.isDirectory, name: en && en.name}; }))), true); \
+         return true;",
+    )
+    .await;
+    // A drag from outside the page as the browser gets it from the desktop: the folder's path
+    // in the drag data (`Input.dispatchDragEvent`), not a DataTransfer built by a script.
+    for kind in ["dragEnter", "dragOver", "drop"] {
+        let data = serde_json::json!({
+            "items": [],
+            "files": [folder.to_str().unwrap()],
+            "dragOperationsMask": 1,
+        });
+        chrome
+            .client
+            .issue_cmd(Cdp {
+                cmd: "Input.dispatchDragEvent",
+                params: serde_json::json!({ "type": kind, "x": 300, "y": 300, "data": data }),
+            })
+            .await
+            .unwrap();
+    }
+    // The page saw one dropped item, a directory entry (`webkitGetAsEntry`), which files.js
+    // walks: folders created first, then each file with its progress bar.
+    let dropped: Value = serde_json::from_str(
+        js(&chrome, "return sessionStorage.getItem('dropped');")
+            .await
+            .as_str()
+            .expect("the drop reached the page"),
+    )
+    .unwrap();
+    assert_eq!(
+        dropped,
+        serde_json::json!([{"kind": "file", "dir": true, "name": "Projekt Ärger"}])
+    );
+    wait_done(&chrome, "uploaded").await;
+    assert_tree(&home);
     chrome.close().await;
 }
