@@ -9,8 +9,8 @@
 //! and give the upstream TLS full-size records), and drops back after the direction has been
 //! quiet for [`SHRINK_AFTER`] (not at every pause: a desktop's stream pauses between frames).
 //! Each read gathers all that is ready up to the read size before writing it in one go: the
-//! upstream TLS stream hands out one record (≤ 16 KiB) per read, so a 64 KiB frame update
-//! leaves in one `sendto` to the browser instead of four.
+//! upstream TLS stream hands out one record (≤ 16 KiB) per read, and what is ready of
+//! several records leaves in one `sendto` to the browser (BENCHMARKS.md, issue 18).
 //!
 //! Idle is measured from bytes in either direction only to close dead connections — it is
 //! *not* user activity (a desktop streams frames to nobody).
