@@ -44,7 +44,7 @@ pub struct ProxyConfig {
     /// A WebSocket on which no byte moved either way for this long is closed.
     pub idle_timeout: Duration,
     /// First read size per relay direction; it doubles while reads fill it (up to 64 KiB) and
-    /// drops back when the direction idles. Idle relays hold no buffer at all.
+    /// drops back after a quiet spell (`relay::SHRINK_AFTER`). Idle relays hold no buffer at all.
     pub relay_buffer_size: usize,
 }
 

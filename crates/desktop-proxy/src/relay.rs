@@ -6,10 +6,11 @@
 //! the writer does not accept right away is kept on the heap, and that spill buffer is freed
 //! as soon as the direction has nothing more to read. The read size adapts: it starts at the
 //! configured size and doubles while reads fill it (bulk transfers then need fewer syscalls
-//! and give the upstream TLS full-size records), and drops back when the direction idles.
+//! and give the upstream TLS full-size records), and drops back after the direction has been
+//! quiet for [`SHRINK_AFTER`] (not at every pause: a desktop's stream pauses between frames).
 //! Each read gathers all that is ready up to the read size before writing it in one go: the
-//! upstream TLS stream hands out one record (≤ 16 KiB) per read, so a 64 KiB frame update
-//! leaves in one `sendto` to the browser instead of four.
+//! upstream TLS stream hands out one record (≤ 16 KiB) per read, and what is ready of
+//! several records leaves in one `sendto` to the browser (BENCHMARKS.md, issue 18).
 //!
 //! Idle is measured from bytes in either direction only to close dead connections — it is
 //! *not* user activity (a desktop streams frames to nobody).
@@ -32,6 +33,8 @@ use crate::RelayCounters;
 pub(crate) const MAX_READ: usize = 64 * 1024;
 /// Smallest starting read size accepted from the configuration.
 const MIN_READ: usize = 1024;
+/// A direction quiet for this long starts again at the configured read size.
+pub(crate) const SHRINK_AFTER: Duration = Duration::from_millis(250);
 
 /// What a finished relay moved.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -141,6 +144,8 @@ struct Half {
     written: usize,
     /// Size of the next read.
     read_size: usize,
+    /// When this direction last read data.
+    last_data: Instant,
     initial_read: usize,
     /// Written since the last flush.
     need_flush: bool,
@@ -160,6 +165,7 @@ impl Half {
             spill: Vec::new(),
             written: 0,
             read_size: initial_read,
+            last_data: Instant::now(),
             initial_read,
             need_flush: false,
             eof: false,
@@ -208,10 +214,11 @@ impl Half {
             let mut buf = ReadBuf::uninit(&mut stack[..self.read_size]);
             match Pin::new(&mut *reader).poll_read(cx, &mut buf) {
                 Poll::Pending => {
-                    // Nothing to read for now: give back the spill buffer and the larger read
-                    // size, and push out whatever the writer still holds (TLS records).
+                    // Nothing to read for now: give back the spill buffer and push out
+                    // whatever the writer still holds (TLS records). The read size stays: a
+                    // bulk stream pauses between frames far more often than it ends, and
+                    // starting over at the small size cost every frame its ramp-up reads.
                     self.spill = Vec::new();
-                    self.read_size = self.initial_read;
                     if self.need_flush {
                         ready!(Pin::new(&mut *writer).poll_flush(cx))?;
                         self.need_flush = false;
@@ -243,7 +250,13 @@ impl Half {
                 }
             }
             let data = buf.filled();
-            *seen.last = Instant::now();
+            let now = Instant::now();
+            // After a quiet spell the direction starts small again.
+            if now.duration_since(self.last_data) >= SHRINK_AFTER {
+                self.read_size = self.initial_read;
+            }
+            self.last_data = now;
+            *seen.last = now;
             seen.counters.add(self.from_client, data.len());
             self.bytes += data.len() as u64;
             if data.len() == self.read_size {

@@ -15,7 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 use crate::RelayCounters;
-use crate::relay::{MAX_READ, RelayStats, relay};
+use crate::relay::{MAX_READ, RelayStats, SHRINK_AFTER, relay};
 
 /// Bytes that differ from one position to the next, so a dropped, repeated or reordered
 /// piece shows.
@@ -125,8 +125,8 @@ async fn echoes_byte_exact_across_buffer_growth_and_shrink() {
             "desktop → browser, round {round}"
         );
         total += len as u64;
-        // Idle long enough for every read to come back pending (the shrink).
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Quiet long enough for the reads to start small again (the shrink).
+        tokio::time::sleep(SHRINK_AFTER + Duration::from_millis(50)).await;
     }
     // Both ways at once, as a desktop streams while the user types.
     let up = pattern(2 * 1024 * 1024, 7);

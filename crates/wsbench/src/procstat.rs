@@ -39,25 +39,6 @@ pub(crate) struct Usage {
     pub(crate) cpu_secs: f64,
     /// VmRSS at the end of the run.
     pub(crate) rss_kib: u64,
-    /// Read and write system calls during the run (`syscr` + `syscw` of `/proc/PID/io`:
-    /// `read`, `recvfrom`, `write`, `sendto`, `writev`, …).
-    #[serde(default)]
-    pub(crate) syscalls: u64,
-}
-
-/// Read plus write system calls a process has made so far (`/proc/PID/io`).
-pub(crate) fn io_syscalls(pid: u32) -> anyhow::Result<u64> {
-    let path = format!("/proc/{pid}/io");
-    let io = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
-    let field = |name: &str| -> anyhow::Result<u64> {
-        io.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .with_context(|| format!("no {name} line in {path}"))?
-            .trim()
-            .parse()
-            .with_context(|| format!("{name} in {path}"))
-    };
-    Ok(field("syscr:")? + field("syscw:")?)
 }
 
 /// CPU seconds (user + system) a process has used so far.
@@ -97,14 +78,14 @@ pub(crate) fn rss_kib(pid: u32) -> anyhow::Result<u64> {
 
 /// CPU counters taken before a run, to be closed with [`Meter::finish`].
 pub(crate) struct Meter {
-    start: Vec<(Watched, f64, u64)>,
+    start: Vec<(Watched, f64)>,
 }
 
 impl Meter {
     pub(crate) fn start(watched: &[Watched]) -> anyhow::Result<Meter> {
         let start = watched
             .iter()
-            .map(|w| Ok((w.clone(), cpu_secs(w.pid)?, io_syscalls(w.pid)?)))
+            .map(|w| Ok((w.clone(), cpu_secs(w.pid)?)))
             .collect::<anyhow::Result<_>>()?;
         Ok(Meter { start })
     }
@@ -112,11 +93,10 @@ impl Meter {
     pub(crate) fn finish(self) -> anyhow::Result<BTreeMap<String, Usage>> {
         self.start
             .into_iter()
-            .map(|(w, before, calls_before)| {
+            .map(|(w, before)| {
                 let usage = Usage {
                     cpu_secs: cpu_secs(w.pid)? - before,
                     rss_kib: rss_kib(w.pid)?,
-                    syscalls: io_syscalls(w.pid)?.saturating_sub(calls_before),
                 };
                 Ok((w.label, usage))
             })
@@ -134,7 +114,6 @@ mod tests {
         assert!((parse_cpu_secs(stat)? - 3.0).abs() < 1e-9);
         assert!(cpu_secs(std::process::id())? >= 0.0);
         assert!(rss_kib(std::process::id())? > 0);
-        assert!(io_syscalls(std::process::id())? > 0);
         Ok(())
     }
 

@@ -244,13 +244,6 @@ fn cpu_per_gib(t: &ThroughputRun) -> Option<f64> {
     (t.payload_bytes > 0).then(|| usage.cpu_secs / (2.0 * t.payload_bytes as f64 / GIB))
 }
 
-/// Read and write system calls of the proxy per MiB it relayed (both directions counted).
-fn syscalls_per_mib(t: &ThroughputRun) -> Option<f64> {
-    let usage = t.procs.get(PROXY)?;
-    (t.payload_bytes > 0 && usage.syscalls > 0)
-        .then(|| usage.syscalls as f64 / (2.0 * t.payload_bytes as f64 / (1024.0 * 1024.0)))
-}
-
 fn size_name(bytes: usize) -> String {
     match bytes {
         b if b >= 1024 * 1024 && b % (1024 * 1024) == 0 => format!("{} MiB", b / (1024 * 1024)),
@@ -289,15 +282,15 @@ fn throughput_table(out: &mut String, r: &Results, paths: &[&String]) -> anyhow:
     }
     writeln!(
         out,
-        "\nThe proxy's CPU time per GiB relayed (user + system, both directions counted), its read and write system calls per MiB relayed and its VmRSS at the end of the run:\n"
+        "\nThe proxy's CPU time per GiB relayed (user + system, both directions counted) and its VmRSS at the end of the run:\n"
     )?;
     write!(out, "| Messages |")?;
     for p in &proxies {
-        write!(out, " {p}: CPU s/GiB | {p}: syscalls/MiB | {p}: VmRSS MiB |")?;
+        write!(out, " {p}: CPU s/GiB | {p}: VmRSS MiB |")?;
     }
     writeln!(out)?;
     write!(out, "|---|")?;
-    for _ in 0..proxies.len() * 3 {
+    for _ in 0..proxies.len() * 2 {
         write!(out, "---:|")?;
     }
     writeln!(out)?;
@@ -305,9 +298,8 @@ fn throughput_table(out: &mut String, r: &Results, paths: &[&String]) -> anyhow:
         write!(out, "| {}, {} conn |", size_name(key.0), key.1)?;
         for p in &proxies {
             let cpu = throughput_stat(r, p, key, cpu_per_gib);
-            let calls = throughput_stat(r, p, key, syscalls_per_mib);
             let rss = throughput_stat(r, p, key, |t| t.procs.get(PROXY).map(|u| u.rss_kib as f64 / 1024.0));
-            write!(out, " {} | {} | {} |", show(cpu, 2), show(calls, 1), show(rss, 1))?;
+            write!(out, " {} | {} |", show(cpu, 2), show(rss, 1))?;
         }
         writeln!(out)?;
     }

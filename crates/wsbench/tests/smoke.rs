@@ -115,8 +115,26 @@ async fn every_mode_runs_against_the_fake_desktop_and_reports() {
     ]));
     let idle_out = wsbench(dir.path(), "idle.json", &idle).await;
 
+    let mut bursts = vec!["bursts".to_owned()];
+    bursts.extend(args(&common));
+    bursts.extend(args(&[
+        "--sessions",
+        "3",
+        "--echoes",
+        "2",
+        "--echo-bytes",
+        "70000",
+        "--bursts",
+        "2",
+        "--rss",
+        &rss,
+        "--settle-ms",
+        "10",
+    ]));
+    let bursts_out = wsbench(dir.path(), "bursts.json", &bursts).await;
+
     let mut report = vec!["report".to_owned(), "--paths".to_owned(), "direct".to_owned()];
-    for p in [&ws_out, &connect_out, &http_out, &idle_out] {
+    for p in [&ws_out, &connect_out, &http_out, &idle_out, &bursts_out] {
         report.push(p.display().to_string());
     }
     let out = Command::new(env!("CARGO_BIN_EXE_wsbench"))
@@ -133,6 +151,7 @@ async fn every_mode_runs_against_the_fake_desktop_and_reports() {
         "WebSocket set-up",
         "HTTP GET rate",
         "Memory per open WebSocket",
+        "Memory over repeated bursts",
     ] {
         assert!(md.contains(heading), "report lacks {heading:?}:\n{md}");
     }
