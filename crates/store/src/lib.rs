@@ -102,8 +102,16 @@ impl Store {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
-        // sqlx takes an advisory lock on PostgreSQL, so replicas starting together migrate once.
+        // sqlx takes an advisory lock on PostgreSQL, so replicas starting together migrate once;
+        // on SQLite it takes none, so a file lock beside the database does (the service starting
+        // while an admin runs the CLI on the same file: the second failed with "table … already
+        // exists").
+        let lock = match backend {
+            Backend::Sqlite => lock_sqlite_migrations(url).await?,
+            Backend::Postgres => None,
+        };
         migrator.run(&pool).await?;
+        drop(lock);
         Ok(Store {
             pool,
             backend,
@@ -196,13 +204,44 @@ async fn connect_sqlite(url: &str) -> Result<AnyPool, StoreError> {
 /// Creates the directory an SQLite file will live in, so a first start with the default
 /// `sqlite:data/portal.db` works without preparing anything. Best effort: if it fails, opening
 /// the database reports the real problem.
-fn create_parent_dir(url: &str) {
+/// The file of a SQLite URL (`sqlite://path?…`, `sqlite:path`).
+fn sqlite_file(url: &str) -> &std::path::Path {
     let path = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))
         .unwrap_or(url);
-    let path = path.split_once('?').map_or(path, |(path, _)| path);
-    if let Some(parent) = std::path::Path::new(path).parent()
+    std::path::Path::new(path.split_once('?').map_or(path, |(path, _)| path))
+}
+
+/// An exclusive lock on `<database>.migrate-lock`, held while migrating (released when the
+/// file is dropped, or when the process dies); `None` for an in-memory database.
+async fn lock_sqlite_migrations(url: &str) -> Result<Option<std::fs::File>, StoreError> {
+    if url.contains(":memory:") || url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let mut path = sqlite_file(url).as_os_str().to_owned();
+    path.push(".migrate-lock");
+    let path = std::path::PathBuf::from(path);
+    let shown = path.display().to_string();
+    let locked = tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .unwrap_or_else(|e| Err(std::io::Error::other(e)));
+    locked.map(Some).map_err(|e| {
+        let e = std::io::Error::new(e.kind(), format!("locking {shown} while migrating the database: {e}"));
+        StoreError::Database(sqlx::Error::Io(e))
+    })
+}
+
+fn create_parent_dir(url: &str) {
+    if let Some(parent) = sqlite_file(url).parent()
         && !parent.as_os_str().is_empty()
         && let Err(err) = std::fs::create_dir_all(parent)
     {

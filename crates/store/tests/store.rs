@@ -2413,3 +2413,30 @@ async fn pending_sign_ins_are_single_use_hashed_and_a_flood_pushes_out_its_own(s
     assert!(store.purge_expired_tickets().await.expect("purge") >= 1);
     assert_eq!(store.take_pending_sign_in("stale").await.expect("take"), None);
 }
+
+/// Two processes opening one new SQLite file at once (the service starting while an admin runs
+/// `iserv-remote-desktop user add`) both migrate it: neither may fail with "table … already
+/// exists". Separate runtimes on separate threads, as separate processes would be.
+#[test]
+fn two_stores_opening_one_new_sqlite_file_at_once_both_migrate_it() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/portal.db", dir.path().display());
+        let openers: Vec<_> = (0..2)
+            .map(|_| {
+                let url = url.clone();
+                std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                        .expect("runtime");
+                    rt.block_on(async { Store::connect(&url).await.map(|_| ()).map_err(|e| e.to_string()) })
+                })
+            })
+            .collect();
+        for opener in openers {
+            let opened = opener.join().expect("thread");
+            assert!(opened.is_ok(), "round {round}: {opened:?}");
+        }
+    }
+}
