@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 gib="${BENCH_GIB:-1}"
 repeat="${BENCH_REPEAT:-3}"
 work="$(mktemp -d /var/tmp/ird-bench-files.XXXXXX)"
-trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${pid:-0}" 2>/dev/null || true; [ -n "${ngx_conf:-}" ] && nginx -c "$ngx_conf" -s stop 2>/dev/null; rm -rf "$work"' EXIT
 
 if [ -n "${BENCH_BIN:-}" ]; then
     bin="$BENCH_BIN"
@@ -57,7 +57,24 @@ dd if=/dev/urandom of="$big" bs=1M count=$((gib * 1024)) status=none
 sync
 bytes=$((gib * 1024 * 1024 * 1024))
 hwm_start="$(hwm)"
-cp_t=() up_t=() down_t=() null_t=() up_cpu=()
+# A reference for the end-to-end download: nginx (Debian's, sendfile on) serving the same file
+# to the same curl writing to the same disk. What both lose against `cp` is curl's and the
+# disk's part, not the server's.
+ngx_conf=
+if command -v nginx >/dev/null 2>&1; then
+    ngx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    ngx_conf="$work/nginx.conf"
+    chmod 755 "$work" # nginx's workers run as www-data
+    cat >"$ngx_conf" <<NGX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/nginx-error.log;
+events {}
+http { access_log off; sendfile on; server { listen 127.0.0.1:$ngx_port; root $work; } }
+NGX
+    nginx -c "$ngx_conf"
+fi
+cp_t=() up_t=() down_t=() null_t=() up_cpu=() ngx_t=()
 for i in $(seq "$repeat"); do
     t0="$(now)"; cp "$big" "$work/copy.bin"; sync; t1="$(now)"; cp_t+=("$(secs "$t0" "$t1")")
     rm -f "$work/copy.bin"
@@ -76,12 +93,18 @@ for i in $(seq "$repeat"); do
     null_t+=("$(secs "$t0" "$t1")")
     cmp -s "$big" "$work/down.bin" || { echo "download differs" >&2; exit 1; }
     rm -f "$work/down.bin" "$home/big-$i.bin"
+    if [ -n "$ngx_conf" ]; then
+        t0="$(now)"; curl -fs -o "$work/down.bin" "http://127.0.0.1:$ngx_port/big.bin"; sync; t1="$(now)"
+        ngx_t+=("$(secs "$t0" "$t1")")
+        rm -f "$work/down.bin"
+    fi
 done
 hwm_end="$(hwm)"
 cp_s="$(printf '%s\n' "${cp_t[@]}" | median)"
 up_s="$(printf '%s\n' "${up_t[@]}" | median)"
 down_s="$(printf '%s\n' "${down_t[@]}" | median)"
 null_s="$(printf '%s\n' "${null_t[@]}" | median)"
+ngx_s="$( [ ${#ngx_t[@]} -gt 0 ] && printf '%s\n' "${ngx_t[@]}" | median || true)"
 tick="$(getconf CLK_TCK)"
 up_cpu_s="$(printf '%s\n' "${up_cpu[@]}" | median | python3 -c "import sys; print(f'{int(sys.stdin.read()) / $tick / $gib:.2f}')")"
 
@@ -114,6 +137,7 @@ Files through the portal — $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $(
 | upload ${gib} GiB (PUT, streamed to disk) | $(mib_s "$up_s") MiB/s ($up_s s) | cp: $(mib_s "$cp_s") MiB/s ($cp_s s) | $(ratio "$cp_s" "$up_s") |
 | portal CPU per GiB uploaded (user + system) | $up_cpu_s s | | |
 | download ${gib} GiB (curl writes it to disk) | $(mib_s "$down_s") MiB/s ($down_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$down_s") |
+$( [ -n "$ngx_s" ] && echo "| download ${gib} GiB from nginx (same file, curl writes it to disk; reference) | $(mib_s "$ngx_s") MiB/s ($ngx_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$ngx_s") |" )
 | download ${gib} GiB (curl discards it: the portal's part) | $(mib_s "$null_s") MiB/s ($null_s s) | cp: $(mib_s "$cp_s") MiB/s | $(ratio "$cp_s" "$null_s") |
 | portal peak memory (VmHWM) during the transfers | $((hwm_start / 1024)) → $((hwm_end / 1024)) MiB (+$(((hwm_end - hwm_start) / 1024)) MiB) | | |
 | list a folder of 10,000 files | $list_s s | | |
