@@ -26,8 +26,8 @@ use futures_util::stream::{self, BoxStream, StreamExt};
 use secrecy::ExposeSecret;
 
 use crate::{
-    Audience, ContainerRuntime, DesktopSpec, Endpoint, ExitReason, ObservedDesktop, Progress, ProgressSink,
-    ResourceStats, RunningDesktop, RuntimeError, RuntimeEvent, VolumeMount, valid_id,
+    ContainerRuntime, DesktopSpec, Endpoint, ExitReason, ObservedDesktop, Progress, ProgressSink, ResourceStats,
+    RunningDesktop, RuntimeError, RuntimeEvent, VolumeMount, valid_id,
 };
 
 /// Portal instance that owns a container, volume or network.
@@ -895,21 +895,7 @@ impl ContainerRuntime for DockerRuntime {
             .observe()
             .await?
             .into_iter()
-            .filter(|d| d.running)
-            .filter_map(|d| {
-                let endpoint = d.endpoint?;
-                Some(RunningDesktop {
-                    name: d.id.clone(),
-                    id: d.id,
-                    endpoint,
-                    // The portal keeps the passwords; labels never carry them.
-                    credentials: None,
-                    audience: Audience {
-                        users: vec![d.username],
-                        groups: Vec::new(),
-                    },
-                })
-            })
+            .filter_map(ObservedDesktop::into_running)
             .collect())
     }
 

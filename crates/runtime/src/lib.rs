@@ -157,6 +157,26 @@ pub struct ObservedDesktop {
     pub stop_reason: Option<ExitReason>,
 }
 
+impl ObservedDesktop {
+    /// The route the portal rebuilds for it, when it runs. The portal keeps the passwords
+    /// (labels never carry them), and the owner is the one user its labels name.
+    pub fn into_running(self) -> Option<RunningDesktop> {
+        if !self.running {
+            return None;
+        }
+        Some(RunningDesktop {
+            name: self.id.clone(),
+            id: self.id,
+            endpoint: self.endpoint?,
+            credentials: None,
+            audience: Audience {
+                users: vec![self.username],
+                groups: Vec::new(),
+            },
+        })
+    }
+}
+
 /// A change the runtime noticed by itself (a container died, was OOM-killed, removed).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RuntimeEvent {

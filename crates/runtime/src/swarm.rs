@@ -32,8 +32,8 @@ use secrecy::ExposeSecret;
 
 use crate::docker::{describe, status_of, validate_spec};
 use crate::{
-    Audience, ContainerRuntime, DesktopSpec, DockerRuntime, DockerSettings, Endpoint, ExitReason, LABEL_DESKTOP_ID,
-    LABEL_HTTPS, LABEL_INSTANCE, LABEL_PORT, LABEL_ROLE, LABEL_SPEC, LABEL_TYPE, LABEL_USER, ObservedDesktop, Progress,
+    ContainerRuntime, DesktopSpec, DockerRuntime, DockerSettings, Endpoint, ExitReason, LABEL_DESKTOP_ID, LABEL_HTTPS,
+    LABEL_INSTANCE, LABEL_PORT, LABEL_ROLE, LABEL_SPEC, LABEL_TYPE, LABEL_USER, ObservedDesktop, Progress,
     ProgressSink, RunningDesktop, RuntimeError, RuntimeEvent,
 };
 
@@ -789,19 +789,7 @@ impl ContainerRuntime for SwarmRuntime {
             .observe()
             .await?
             .into_iter()
-            .filter_map(|d| {
-                let endpoint = d.endpoint?;
-                Some(RunningDesktop {
-                    name: d.id.clone(),
-                    id: d.id,
-                    endpoint,
-                    credentials: None,
-                    audience: Audience {
-                        users: vec![d.username],
-                        groups: Vec::new(),
-                    },
-                })
-            })
+            .filter_map(ObservedDesktop::into_running)
             .collect())
     }
 
